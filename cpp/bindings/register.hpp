@@ -1,0 +1,8 @@
+// One register_<family> function per kernel family; module.cpp calls each.
+#pragma once
+#include <pybind11/pybind11.h>
+
+namespace fastopt::bindings {
+void register_runtime(pybind11::module_& m);
+void register_optim(pybind11::module_& m);
+}  // namespace fastopt::bindings

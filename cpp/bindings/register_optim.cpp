@@ -1,0 +1,304 @@
+// Python bindings of the optimizer kernels: argument checking, GIL release,
+// registration. Every check runs before any array is written.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "fastopt/optim.hpp"
+#include "register.hpp"
+
+namespace fastopt::bindings {
+namespace {
+
+struct SlotArg {
+  const char* name;
+  py::handle obj;  // None: slot unused
+};
+
+// One tensor: slot 0 is the parameter, slot 1 the (read-only) gradient.
+void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoefficients& c) {
+  py::array param;
+  DType dtype;
+  std::vector<ByteRange> ranges;
+  TensorBuffers t;
+  const ArgName param_name{slots[kParam].name};
+  t.slot[kParam] = check_param(slots[kParam].obj, param_name, &param, &dtype, &ranges);
+  for (std::size_t s = 1; s < slots.size(); ++s) {
+    if (slots[s].obj.is_none()) continue;
+    t.slot[s] = check_like(slots[s].obj, ArgName{slots[s].name}, /*writable=*/s != kGrad, param,
+                           param_name, dtype, &ranges);
+  }
+  require_disjoint(ranges);
+  t.n = static_cast<std::size_t>(param.size());
+  py::gil_scoped_release release;
+  run_step(rule, dtype, &t, 1, c);
+}
+
+py::handle required(py::handle obj, const char* name, const char* when) {
+  if (obj.is_none()) throw_value_error(std::string(name) + " is required when " + when);
+  return obj;
+}
+
+// A fixed set of tensors and their optimizer state, checked once; a step over
+// all of them is one call. Gradients come per step or are registered once.
+class TensorGroup {
+ public:
+  TensorGroup(const py::sequence& params, const py::sequence& states,
+              const py::sequence& state_names, const py::object& grads, const py::object& keys) {
+    const std::size_t n = params.size();
+    if (!keys.is_none()) {
+      for (py::handle k : keys) keys_.push_back(py::reinterpret_borrow<py::object>(k));
+      if (keys_.size() != n) throw_value_error("keys must have one entry per parameter");
+    }
+    if (states.size() > static_cast<std::size_t>(kMaxSlots - 2) || states.size() != state_names.size())
+      throw_value_error("states and state_names must have the same length, at most 3");
+    for (py::handle name : state_names) state_names_.push_back(name.cast<std::string>());
+    for (std::size_t s = 0; s < states.size(); ++s) {
+      if (states[s].is_none()) continue;
+      if (py::len(states[s]) != n)
+        throw_value_error(state_names_[s] + " must have one array per parameter");
+    }
+    tensors_.resize(n);
+    params_.reserve(n);
+    std::vector<ByteRange> ranges;
+    for (std::size_t i = 0; i < n; ++i) {
+      py::array p;
+      DType dt;
+      tensors_[i].slot[kParam] = check_param(params[i], name("params", i), &p, &dt, &ranges);
+      if (i == 0) dtype_ = dt;
+      if (dt != dtype_)
+        throw_type_error(name("params", i).str() + " has dtype " +
+                         py::str(py::handle(p.dtype())).cast<std::string>() + " but params[0] has dtype " +
+                         py::str(py::handle(params_[0].dtype())).cast<std::string>() +
+                         "; mixed dtypes are not supported");
+      tensors_[i].n = static_cast<std::size_t>(p.size());
+      params_.push_back(p);
+      keep_alive_.push_back(p);
+      for (std::size_t s = 0; s < states.size(); ++s) {
+        if (states[s].is_none()) continue;
+        py::handle arr = py::sequence(states[s])[i];
+        tensors_[i].slot[2 + s] = check_like(arr, name(state_names_[s].c_str(), i), true, p,
+                                             name("params", i), dtype_, &ranges);
+        keep_alive_.push_back(py::reinterpret_borrow<py::array>(arr));
+      }
+    }
+    require_disjoint(ranges);
+    writable_ = std::move(ranges);
+    if (!grads.is_none()) {
+      bind_grads(grads, tensors_);
+      registered_grads_ = grads;
+    }
+  }
+
+  std::size_t size() const { return tensors_.size(); }
+  bool has_state(int slot) const { return tensors_.empty() || tensors_[0].slot[slot] != nullptr; }
+  const std::string& state_name(int slot) const { return state_names_[slot - 2]; }
+
+  // Checks every gradient, then (unless skipping on non-finite) updates every tensor.
+  bool step(Rule rule, const StepCoefficients& c, const py::object& grads, bool skip_if_nonfinite) {
+    std::vector<TensorBuffers> tensors = tensors_;
+    if (!grads.is_none()) {
+      bind_grads(grads, tensors);
+    } else if (registered_grads_.is_none()) {
+      throw_value_error("grads is required: no gradient buffers were registered with grads=");
+    }
+    require_still_writeable();
+    py::gil_scoped_release release;
+    if (skip_if_nonfinite && !all_finite(dtype_, tensors.data(), tensors.size(), kGrad)) return false;
+    if (rule == Rule::stream_probe) compact_state_slots(tensors);
+    run_step(rule, dtype_, tensors.data(), tensors.size(), c);
+    return true;
+  }
+
+ private:
+  ArgName name(const char* base, std::size_t i) const {
+    return ArgName{base, static_cast<std::ptrdiff_t>(i), keys_.empty() ? py::handle() : py::handle(keys_[i])};
+  }
+
+  void bind_grads(const py::object& grads, std::vector<TensorBuffers>& tensors) const {
+    const std::size_t n = tensors.size();
+    const bool by_key = !keys_.empty();
+    if (by_key && !py::isinstance<py::dict>(grads))
+      throw_type_error("grads must be a dict with the same keys as params");
+    if (!by_key && (!py::isinstance<py::sequence>(grads) || py::isinstance<py::str>(grads) ||
+                    py::isinstance<py::array>(grads)))
+      throw_type_error("grads must be a list of arrays, one per parameter");
+    if (py::len(grads) != n)
+      throw_value_error("grads has " + std::to_string(py::len(grads)) + " entries but there are " +
+                        std::to_string(n) + " parameters");
+    std::vector<ByteRange> ranges;
+    const py::dict as_dict = by_key ? py::reinterpret_borrow<py::dict>(grads) : py::dict();
+    const py::sequence as_seq = by_key ? py::sequence() : py::reinterpret_borrow<py::sequence>(grads);
+    for (std::size_t i = 0; i < n; ++i) {
+      py::handle g;
+      if (by_key) {
+        g = PyDict_GetItemWithError(as_dict.ptr(), keys_[i].ptr());
+        if (g.ptr() == nullptr) {
+          if (PyErr_Occurred()) throw py::error_already_set();
+          throw_value_error("grads is missing key " + py::repr(keys_[i]).cast<std::string>());
+        }
+      } else {
+        g = as_seq[i];
+      }
+      tensors[i].slot[kGrad] =
+          check_like(g, name("grads", i), false, params_[i], name("params", i), dtype_, &ranges);
+    }
+    for (const ByteRange& r : ranges) require_outside(r, writable_);
+  }
+
+  void require_still_writeable() const {
+    for (std::size_t i = 0; i < keep_alive_.size(); ++i)
+      if (!keep_alive_[i].writeable())
+        throw_value_error("an array of this optimizer became read-only after it was registered");
+  }
+
+  static void compact_state_slots(std::vector<TensorBuffers>& tensors) {
+    for (TensorBuffers& t : tensors) {
+      int out = 2;
+      for (int s = 2; s < kMaxSlots; ++s)
+        if (t.slot[s] != nullptr) t.slot[out++] = t.slot[s];
+      for (; out < kMaxSlots; ++out) t.slot[out] = nullptr;
+    }
+  }
+
+  std::vector<TensorBuffers> tensors_;
+  std::vector<py::array> params_;
+  std::vector<py::array> keep_alive_;  // every written array
+  std::vector<py::object> keys_;
+  std::vector<std::string> state_names_;
+  std::vector<ByteRange> writable_;  // sorted, disjoint
+  py::object registered_grads_ = py::none();
+  DType dtype_ = DType::f32;
+};
+
+void require_group_state(const TensorGroup& g, int slot, const char* when) {
+  if (!g.has_state(slot))
+    throw_value_error("this optimizer has no " + std::string(slot == 2 ? "first" : "extra") +
+                      " state buffer (slot " + std::to_string(slot) + "), required when " + when);
+}
+
+}  // namespace
+
+void register_optim(py::module_& m) {
+  using py::arg;
+
+  // --- single-tensor steps (the public functions in fastopt.functional) -------
+  m.def("sgd", [](py::object p, py::object g, py::object lr, py::object weight_decay) {
+    const auto c = sgd_coefficients(to_double(lr, "lr"), to_double(weight_decay, "weight_decay"));
+    run_single(Rule::sgd, {{"p", p}, {"g", g}}, c);
+  }, arg("p"), arg("g"), arg("lr"), arg("weight_decay"));
+
+  m.def("sgd_momentum", [](py::object p, py::object g, py::object buf, py::object lr,
+                           py::object momentum, py::object nesterov, py::object weight_decay) {
+    const auto c = sgd_momentum_coefficients(to_double(lr, "lr"), to_double(momentum, "momentum"),
+                                             to_bool(nesterov, "nesterov"),
+                                             to_double(weight_decay, "weight_decay"));
+    run_single(Rule::sgd_momentum, {{"p", p}, {"g", g}, {"buf", buf}}, c);
+  }, arg("p"), arg("g"), arg("buf"), arg("lr"), arg("momentum"), arg("nesterov"), arg("weight_decay"));
+
+  m.def("adagrad", [](py::object p, py::object g, py::object sum_sq, py::object lr, py::object eps,
+                      py::object weight_decay, py::object lr_decay, py::object step) {
+    const auto c = adagrad_coefficients(to_double(lr, "lr"), to_double(eps, "eps"),
+                                        to_double(weight_decay, "weight_decay"),
+                                        to_double(lr_decay, "lr_decay"), to_int(step, "step"));
+    run_single(Rule::adagrad, {{"p", p}, {"g", g}, {"sum_sq", sum_sq}}, c);
+  }, arg("p"), arg("g"), arg("sum_sq"), arg("lr"), arg("eps"), arg("weight_decay"), arg("lr_decay"),
+     arg("step"));
+
+  m.def("rmsprop", [](py::object p, py::object g, py::object square_avg, py::object momentum_buf,
+                      py::object grad_avg, py::object lr, py::object alpha, py::object eps,
+                      py::object weight_decay, py::object momentum, py::object centered) {
+    const auto c = rmsprop_coefficients(to_double(lr, "lr"), to_double(alpha, "alpha"),
+                                        to_double(eps, "eps"), to_double(weight_decay, "weight_decay"),
+                                        to_double(momentum, "momentum"), to_bool(centered, "centered"));
+    py::handle buf = c.momentum > 0 ? required(momentum_buf, "momentum_buf", "momentum > 0") : py::none();
+    py::handle avg = c.centered ? required(grad_avg, "grad_avg", "centered=True") : py::none();
+    run_single(Rule::rmsprop,
+               {{"p", p}, {"g", g}, {"square_avg", square_avg}, {"momentum_buf", buf}, {"grad_avg", avg}}, c);
+  }, arg("p"), arg("g"), arg("square_avg"), arg("momentum_buf"), arg("grad_avg"), arg("lr"),
+     arg("alpha"), arg("eps"), arg("weight_decay"), arg("momentum"), arg("centered"));
+
+  m.def("adam", [](py::object p, py::object g, py::object m_, py::object v, py::object max_v,
+                   py::object step, py::object lr, py::object beta1, py::object beta2, py::object eps,
+                   py::object weight_decay, py::object amsgrad, py::object decoupled) {
+    const auto c = adam_coefficients(to_double(lr, "lr"), to_double(beta1, "beta1"),
+                                     to_double(beta2, "beta2"), to_double(eps, "eps"),
+                                     to_double(weight_decay, "weight_decay"), to_bool(amsgrad, "amsgrad"),
+                                     to_bool(decoupled, "decoupled"), to_int(step, "step"));
+    py::handle vmax = c.amsgrad ? required(max_v, "max_v", "amsgrad=True") : py::none();
+    run_single(Rule::adam, {{"p", p}, {"g", g}, {"m", m_}, {"v", v}, {"max_v", vmax}}, c);
+  }, arg("p"), arg("g"), arg("m"), arg("v"), arg("max_v"), arg("step"), arg("lr"), arg("beta1"),
+     arg("beta2"), arg("eps"), arg("weight_decay"), arg("amsgrad"), arg("decoupled"));
+
+  m.def("stream_probe", [](py::object p, py::object g, py::sequence states) {
+    if (states.size() > static_cast<std::size_t>(kMaxSlots - 2)) throw_value_error("states: at most 3 arrays");
+    static const char* names[] = {"states[0]", "states[1]", "states[2]"};
+    std::vector<SlotArg> slots{{"p", p}, {"g", g}};
+    for (std::size_t s = 0; s < states.size(); ++s) slots.push_back({names[s], states[s]});
+    run_single(Rule::stream_probe, slots, StepCoefficients{});
+  }, arg("p"), arg("g"), arg("states"),
+     "Roofline probe: p += g and s += g for each s in states, threaded like a step.\n"
+     "Moves the bytes of an optimizer step with the same buffers.");
+
+  // --- hyperparameter checks (the optimizers' constructors use these) ----------
+  m.def("check_sgd_hyperparameters", [](double lr, double momentum, bool nesterov, double wd) {
+    sgd_momentum_coefficients(lr, momentum, nesterov, wd);
+  }, arg("lr"), arg("momentum"), arg("nesterov"), arg("weight_decay"));
+  m.def("check_adagrad_hyperparameters", [](double lr, double eps, double wd, double lr_decay) {
+    adagrad_coefficients(lr, eps, wd, lr_decay, 1);
+  }, arg("lr"), arg("eps"), arg("weight_decay"), arg("lr_decay"));
+  m.def("check_rmsprop_hyperparameters",
+        [](double lr, double alpha, double eps, double wd, double momentum, bool centered) {
+          rmsprop_coefficients(lr, alpha, eps, wd, momentum, centered);
+        }, arg("lr"), arg("alpha"), arg("eps"), arg("weight_decay"), arg("momentum"), arg("centered"));
+  m.def("check_adam_hyperparameters", [](double lr, double beta1, double beta2, double eps, double wd) {
+    adam_coefficients(lr, beta1, beta2, eps, wd, false, false, 1);
+  }, arg("lr"), arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"));
+
+  // --- multi-tensor steps (fastopt.optim) ---------------------------------------
+  py::class_<TensorGroup>(m, "TensorGroup",
+                          "Arrays of a multi-tensor optimizer, checked once; steps are one native call.")
+      .def(py::init<py::sequence, py::sequence, py::sequence, py::object, py::object>(), arg("params"),
+           arg("states"), arg("state_names"), arg("grads") = py::none(), arg("keys") = py::none())
+      .def("__len__", &TensorGroup::size)
+      .def("sgd", [](TensorGroup& grp, py::object grads, double lr, double momentum, bool nesterov,
+                     double wd, bool skip) {
+        if (momentum == 0.0 && !nesterov) return grp.step(Rule::sgd, sgd_coefficients(lr, wd), grads, skip);
+        require_group_state(grp, 2, "momentum > 0");
+        return grp.step(Rule::sgd_momentum, sgd_momentum_coefficients(lr, momentum, nesterov, wd), grads, skip);
+      }, arg("grads"), arg("lr"), arg("momentum"), arg("nesterov"), arg("weight_decay"),
+         arg("skip_if_nonfinite"))
+      .def("adagrad", [](TensorGroup& grp, py::object grads, double lr, double eps, double wd,
+                         double lr_decay, std::int64_t step, bool skip) {
+        require_group_state(grp, 2, "using Adagrad");
+        return grp.step(Rule::adagrad, adagrad_coefficients(lr, eps, wd, lr_decay, step), grads, skip);
+      }, arg("grads"), arg("lr"), arg("eps"), arg("weight_decay"), arg("lr_decay"), arg("step"),
+         arg("skip_if_nonfinite"))
+      .def("rmsprop", [](TensorGroup& grp, py::object grads, double lr, double alpha, double eps,
+                         double wd, double momentum, bool centered, bool skip) {
+        const auto c = rmsprop_coefficients(lr, alpha, eps, wd, momentum, centered);
+        require_group_state(grp, 2, "using RMSprop");
+        if (c.momentum > 0) require_group_state(grp, 3, "momentum > 0");
+        if (c.centered) require_group_state(grp, 4, "centered=True");
+        return grp.step(Rule::rmsprop, c, grads, skip);
+      }, arg("grads"), arg("lr"), arg("alpha"), arg("eps"), arg("weight_decay"), arg("momentum"),
+         arg("centered"), arg("skip_if_nonfinite"))
+      .def("adam", [](TensorGroup& grp, py::object grads, double lr, double beta1, double beta2,
+                      double eps, double wd, bool amsgrad, bool decoupled, std::int64_t step, bool skip) {
+        const auto c = adam_coefficients(lr, beta1, beta2, eps, wd, amsgrad, decoupled, step);
+        require_group_state(grp, 2, "using Adam");
+        require_group_state(grp, 3, "using Adam");
+        if (amsgrad) require_group_state(grp, 4, "amsgrad=True");
+        return grp.step(Rule::adam, c, grads, skip);
+      }, arg("grads"), arg("lr"), arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"),
+         arg("amsgrad"), arg("decoupled"), arg("step"), arg("skip_if_nonfinite"))
+      .def("stream_probe", [](TensorGroup& grp, py::object grads) {
+        grp.step(Rule::stream_probe, StepCoefficients{}, grads, false);
+      }, arg("grads") = py::none(),
+         "Roofline probe over the whole group: moves the bytes of one step of it.");
+}
+
+}  // namespace fastopt::bindings

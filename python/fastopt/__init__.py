@@ -1,0 +1,23 @@
+"""fastopt: fused C++ optimizer steps that match a NumPy reference.
+
+The functions here are the fast path; :mod:`fastopt.reference` holds the same
+functions in plain NumPy (the specification); :mod:`fastopt.optim` has the
+stateful multi-tensor optimizers.
+"""
+from . import _core
+from ._config import (available_isas, compiled_isas, config, get_isa, get_num_threads, set_isa,
+                      set_num_threads, show_config, _apply_environment)
+from .functional import adagrad, adam, adamw, rmsprop, sgd, sgd_momentum
+from . import optim, reference
+
+__version__ = _core.__version__
+
+__all__ = [
+    "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw",
+    "optim", "reference",
+    "show_config", "config", "get_isa", "set_isa", "available_isas", "compiled_isas",
+    "get_num_threads", "set_num_threads",
+]
+
+_apply_environment()
+del _apply_environment

@@ -1,0 +1,192 @@
+"""Single-tensor optimizer steps backed by the C++ kernels.
+
+Each function performs one fused pass over memory and updates its arrays in
+place: float32 or float64, C-contiguous, writeable, all of one dtype and shape,
+no two sharing memory. The gradient ``g`` is only read. Every argument is
+checked before anything is written: a TypeError or ValueError naming the
+argument leaves every array as it was. The GIL is released while the kernel runs.
+Rules and defaults follow ``torch.optim`` (see DESIGN.md).
+"""
+from . import _core
+
+__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw"]
+
+
+def sgd(p, g, *, lr, weight_decay=0.0):
+    """Vanilla SGD step, in place.
+
+    Update rule::
+
+        g = g + weight_decay * p
+        p -= lr * g
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Parameters (float32 or float64), updated in place.
+    g : numpy.ndarray
+        Gradient, same shape and dtype as ``p``; not modified.
+    lr : float
+        Learning rate, >= 0.
+    weight_decay : float, default 0
+        Coupled L2 penalty coefficient, >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np, fastopt
+    >>> p = np.ones(3, np.float32); g = np.full(3, 0.5, np.float32)
+    >>> fastopt.sgd(p, g, lr=0.1); p
+    array([0.95, 0.95, 0.95], dtype=float32)
+    """
+    _core.sgd(p, g, lr, weight_decay)
+
+
+def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+    """SGD with (Nesterov) momentum, as ``torch.optim.SGD``, in place.
+
+    Update rule (``buf`` starts at zero)::
+
+        g = g + weight_decay * p
+        buf = momentum * buf + g
+        p -= lr * (g + momentum * buf)   if nesterov
+        p -= lr * buf                    otherwise
+
+    This equals the lecture's form ``v = rho * v - lr * dx; x += v`` with
+    ``v = -lr * buf`` at constant lr, and, with ``nesterov=True``, the lecture's
+    change of variables ``v_prev = v; v = rho * v - lr * dx;
+    x += -rho * v_prev + (1 + rho) * v``.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Parameters, updated in place.
+    g : numpy.ndarray
+        Gradient; not modified.
+    buf : numpy.ndarray
+        Momentum buffer (velocity), updated in place; initialise with zeros.
+    lr : float
+        Learning rate, >= 0.
+    momentum : float, default 0.9
+        Momentum factor (``rho``), >= 0.
+    nesterov : bool, default False
+        Use Nesterov momentum (requires ``momentum > 0``).
+    weight_decay : float, default 0
+        Coupled L2 penalty coefficient, >= 0.
+    """
+    _core.sgd_momentum(p, g, buf, lr, momentum, nesterov, weight_decay)
+
+
+def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step):
+    """AdaGrad step, as ``torch.optim.Adagrad``, in place.
+
+    Update rule (``step`` counts from 1)::
+
+        g = g + weight_decay * p
+        sum_sq += g * g
+        p -= lr / (1 + (step - 1) * lr_decay) * g / (sqrt(sum_sq) + eps)
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    sum_sq : numpy.ndarray
+        Running sum of squared gradients, updated in place.
+    lr : float, default 1e-2
+    eps : float, default 1e-10
+        Added to the denominator, > 0.
+    weight_decay : float, default 0
+    lr_decay : float, default 0
+    step : int
+        Number of this step, >= 1.
+    """
+    _core.adagrad(p, g, sum_sq, lr, eps, weight_decay, lr_decay, step)
+
+
+def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None):
+    """RMSProp step, as ``torch.optim.RMSprop`` (eps outside the sqrt), in place.
+
+    Update rule::
+
+        g = g + weight_decay * p
+        square_avg = alpha * square_avg + (1 - alpha) * g * g
+        if centered:
+            grad_avg = alpha * grad_avg + (1 - alpha) * g
+            avg = sqrt(square_avg - grad_avg ** 2) + eps
+        else:
+            avg = sqrt(square_avg) + eps
+        if momentum > 0:
+            momentum_buf = momentum * momentum_buf + g / avg
+            p -= lr * momentum_buf
+        else:
+            p -= lr * g / avg
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    square_avg : numpy.ndarray
+        Running average of squared gradients, updated in place.
+    lr : float, default 1e-2
+    alpha : float, default 0.99
+        Smoothing constant, in [0, 1].
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    momentum : float, default 0
+    momentum_buf : numpy.ndarray, optional
+        Required when ``momentum > 0``; updated in place.
+    centered : bool, default False
+        Normalise by an estimate of the gradient's variance.
+    grad_avg : numpy.ndarray, optional
+        Running average of gradients, required when ``centered``.
+    """
+    _core.rmsprop(p, g, square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay,
+                  momentum, centered)
+
+
+def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+         amsgrad=False, max_v=None):
+    """Adam step, as ``torch.optim.Adam`` (coupled L2 weight decay), in place.
+
+    Update rule (``step`` counts from 1)::
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        if amsgrad:
+            max_v = maximum(max_v, v); v_hat = max_v
+        else:
+            v_hat = v
+        p -= lr / (1 - beta1**step) * m / (sqrt(v_hat) / sqrt(1 - beta2**step) + eps)
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    m, v : numpy.ndarray
+        First and second moment estimates, updated in place; start at zero.
+    step : int
+        Number of this step, >= 1 (used for bias correction).
+    lr : float, default 1e-3
+    beta1, beta2 : float, default 0.9, 0.999
+        Moment decay rates, in [0, 1).
+    eps : float, default 1e-8
+        Added after ``sqrt(v_hat) / sqrt(1 - beta2**step)``, > 0.
+    weight_decay : float, default 0
+        Coupled L2 penalty (added to the gradient). See :func:`adamw`.
+    amsgrad : bool, default False
+    max_v : numpy.ndarray, optional
+        Running maximum of ``v``, required when ``amsgrad``; updated in place.
+    """
+    _core.adam(p, g, m, v, max_v, step, lr, beta1, beta2, eps, weight_decay, amsgrad, False)
+
+
+def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
+          amsgrad=False, max_v=None):
+    """AdamW step (decoupled weight decay), as ``torch.optim.AdamW``, in place.
+
+    Update rule: first ``p *= 1 - lr * weight_decay``, then the :func:`adam`
+    step with ``weight_decay=0``. Parameters are those of :func:`adam`, with
+    ``weight_decay`` defaulting to 1e-2.
+    """
+    _core.adam(p, g, m, v, max_v, step, lr, beta1, beta2, eps, weight_decay, amsgrad, True)

@@ -1,0 +1,349 @@
+"""Stateful multi-tensor optimizers with ``torch.optim``'s arguments and defaults.
+
+``params`` is a list or dict of NumPy arrays, updated in place. A step over all
+of them is one native call: the arrays are checked once at construction, and
+per step only the gradients (unless registered with ``grads=``). Hyperparameters
+live in ``param_groups[0]`` (one group) and may change between steps; ``opt.lr``
+is a shortcut for ``param_groups[0]["lr"]``.
+
+Example
+-------
+>>> import numpy as np
+>>> from fastopt.optim import Adam
+>>> W = np.zeros((3073, 10), np.float32); dW = np.ones_like(W)
+>>> opt = Adam([W], lr=1e-3)
+>>> opt.step([dW])
+True
+"""
+import numpy as np
+
+from . import _core
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+
+
+def _as_list(params, name):
+    if isinstance(params, dict):
+        return list(params.values()), list(params.keys())
+    if isinstance(params, np.ndarray):
+        raise TypeError(f"{name} must be a list or dict of arrays, not a single array; wrap it: [{name}]")
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(f"{name} must be a list or dict of numpy arrays, got {type(params).__name__}")
+    return list(params), None
+
+
+class Optimizer:
+    """Base class: arrays, state, ``state_dict`` / ``load_state_dict``.
+
+    Subclasses set ``_state_names`` (the state buffers in kernel slot order) and
+    implement ``_active_states`` and ``_native_step``.
+    """
+
+    _state_names = ()
+
+    def __init__(self, params, defaults, grads=None):
+        self.params, self._keys = _as_list(params, "params")
+        if not self.params:
+            raise ValueError("params is an empty list: nothing to optimize")
+        if grads is not None:
+            _, grad_keys = _as_list(grads, "grads")
+            if (grad_keys is None) != (self._keys is None):
+                raise TypeError("grads must have the same structure (list or dict) as params")
+        self.defaults = dict(defaults)
+        self.param_groups = [dict(defaults)]
+        self._step = 0
+        active = self._active_states()
+        self.state = {
+            name: [np.zeros_like(p) if isinstance(p, np.ndarray) else p for p in self.params]
+            for name in self._state_names if name in active
+        }
+        self._init_state()
+        self._grads = grads
+        self._group = _core.TensorGroup(
+            self.params, [self.state.get(name) for name in self._state_names],
+            list(self._state_names), grads, self._keys)
+
+    def _active_states(self):
+        return set(self._state_names)
+
+    def _init_state(self):
+        pass
+
+    @property
+    def lr(self):
+        """Learning rate of the next step (``param_groups[0]["lr"]``)."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        self.param_groups[0]["lr"] = value
+
+    @property
+    def step_count(self):
+        """Number of steps taken so far."""
+        return self._step
+
+    def step(self, grads=None, *, skip_if_nonfinite=False):
+        """Update every parameter in place with one native call.
+
+        Parameters
+        ----------
+        grads : list or dict of numpy.ndarray, optional
+            Gradients, same structure, shapes and dtype as ``params``. Optional
+            when gradient buffers were registered with ``grads=``.
+        skip_if_nonfinite : bool, default False
+            If any gradient holds NaN or Inf, change nothing and return False.
+
+        Returns
+        -------
+        bool
+            True if the step was applied.
+        """
+        applied = self._native_step(grads, self.param_groups[0], self._step + 1, skip_if_nonfinite)
+        if applied:
+            self._step += 1
+        return applied
+
+    def zero_grad(self):
+        """Fill the registered gradient buffers with zeros."""
+        if self._grads is None:
+            return
+        for g in (self._grads.values() if isinstance(self._grads, dict) else self._grads):
+            g.fill(0)
+
+    def state_dict(self):
+        """A copy of the optimizer's state, in ``torch.optim``'s layout.
+
+        ``{"state": {i: {"step": int, <buffer name>: ndarray, ...}}, "param_groups": [{...,
+        "params": [0, 1, ...]}]}``. Arrays are copies; :meth:`load_state_dict`
+        restores them bitwise.
+        """
+        state = {}
+        for i in range(len(self.params)):
+            entry = {"step": self._step}
+            for name, arrays in self.state.items():
+                entry[name] = arrays[i].copy()
+            state[i] = entry
+        group = dict(self.param_groups[0])
+        group["params"] = list(range(len(self.params)))
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict):
+        """Restore a state saved by :meth:`state_dict` (checked fully before any change)."""
+        groups = state_dict.get("param_groups")
+        if not isinstance(groups, list) or len(groups) != 1:
+            raise ValueError("state_dict must have exactly one entry in 'param_groups'")
+        group = dict(groups[0])
+        if list(group.pop("params", [])) != list(range(len(self.params))):
+            raise ValueError(f"state_dict is for a different number of parameters "
+                             f"(this optimizer has {len(self.params)})")
+        if set(group) != set(self.param_groups[0]):
+            raise ValueError(f"state_dict param_groups keys {sorted(group)} do not match "
+                             f"{sorted(self.param_groups[0])}")
+        state = state_dict.get("state", {})
+        steps = set()
+        for i, p in enumerate(self.params):
+            entry = state.get(i)
+            if entry is None:
+                raise ValueError(f"state_dict has no state for parameter {i}")
+            steps.add(int(np.asarray(entry["step"])))
+            for name in self.state:
+                if name not in entry:
+                    raise ValueError(f"state_dict state[{i}] is missing {name!r}")
+                saved = np.asarray(entry[name])
+                if saved.shape != p.shape or saved.dtype != p.dtype:
+                    raise ValueError(f"state_dict state[{i}][{name!r}] has shape {saved.shape} and "
+                                     f"dtype {saved.dtype}; expected {p.shape} and {p.dtype}")
+        if len(steps) != 1:
+            raise ValueError("state_dict holds different step counts for different parameters")
+        for i in range(len(self.params)):
+            for name, arrays in self.state.items():
+                np.copyto(arrays[i], state[i][name])
+        self._step = steps.pop()
+        self.param_groups[0].update(group)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+
+    Update rule, per parameter (``buf`` starts at zero)::
+
+        g = g + weight_decay * p
+        if momentum > 0:
+            buf = momentum * buf + g
+            g = g + momentum * buf if nesterov else buf
+        p -= lr * g
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+        float32 or float64 arrays (one dtype), updated in place.
+    lr : float, default 1e-3
+    momentum : float, default 0
+    weight_decay : float, default 0
+    nesterov : bool, default False
+    grads : list or dict of numpy.ndarray, optional
+        Gradient buffers to read on every :meth:`step` call without arguments.
+    """
+
+    _state_names = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False, *, grads=None):
+        _core.check_sgd_hyperparameters(lr, momentum, nesterov, weight_decay)
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, defaults, grads)
+
+    def _active_states(self):
+        return {"momentum_buffer"} if self.defaults["momentum"] > 0 else set()
+
+    def _native_step(self, grads, h, step, skip):
+        return self._group.sgd(grads, h["lr"], h["momentum"], h["nesterov"], h["weight_decay"], skip)
+
+
+class Adagrad(Optimizer):
+    """AdaGrad, as ``torch.optim.Adagrad``.
+
+    Update rule (``t`` = step number from 1)::
+
+        g = g + weight_decay * p
+        sum += g * g
+        p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps)
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-2
+    lr_decay : float, default 0
+    weight_decay : float, default 0
+    initial_accumulator_value : float, default 0
+    eps : float, default 1e-10
+    grads : list or dict of numpy.ndarray, optional
+    """
+
+    _state_names = ("sum",)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10, *, grads=None):
+        _core.check_adagrad_hyperparameters(lr, eps, weight_decay, lr_decay)
+        if not initial_accumulator_value >= 0:
+            raise ValueError(f"initial_accumulator_value must be >= 0, got {initial_accumulator_value}")
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps)
+        super().__init__(params, defaults, grads)
+
+    def _init_state(self):
+        for s in self.state["sum"]:
+            s.fill(self.defaults["initial_accumulator_value"])
+
+    def _native_step(self, grads, h, step, skip):
+        return self._group.adagrad(grads, h["lr"], h["eps"], h["weight_decay"], h["lr_decay"], step, skip)
+
+
+class RMSprop(Optimizer):
+    """RMSProp, as ``torch.optim.RMSprop`` (eps outside the square root).
+
+    Update rule::
+
+        g = g + weight_decay * p
+        square_avg = alpha * square_avg + (1 - alpha) * g * g
+        avg = sqrt(square_avg - grad_avg**2) + eps    (centered; grad_avg = alpha * grad_avg + (1 - alpha) * g)
+        avg = sqrt(square_avg) + eps                  (otherwise)
+        buf = momentum * buf + g / avg; p -= lr * buf (momentum > 0)
+        p -= lr * g / avg                             (otherwise)
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-2
+    alpha : float, default 0.99
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    momentum : float, default 0
+    centered : bool, default False
+    grads : list or dict of numpy.ndarray, optional
+    """
+
+    _state_names = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, *, grads=None):
+        _core.check_rmsprop_hyperparameters(lr, alpha, eps, weight_decay, momentum, centered)
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered)
+        super().__init__(params, defaults, grads)
+
+    def _active_states(self):
+        active = {"square_avg"}
+        if self.defaults["momentum"] > 0:
+            active.add("momentum_buffer")
+        if self.defaults["centered"]:
+            active.add("grad_avg")
+        return active
+
+    def _native_step(self, grads, h, step, skip):
+        return self._group.rmsprop(grads, h["lr"], h["alpha"], h["eps"], h["weight_decay"],
+                                   h["momentum"], h["centered"], skip)
+
+
+class Adam(Optimizer):
+    """Adam, as ``torch.optim.Adam`` (L2 weight decay added to the gradient).
+
+    Update rule (``t`` = step number from 1)::
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        v_hat = max_v = maximum(max_v, v) if amsgrad else v
+        p -= lr / (1 - beta1**t) * m / (sqrt(v_hat) / sqrt(1 - beta2**t) + eps)
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    amsgrad : bool, default False
+    grads : list or dict of numpy.ndarray, optional
+    """
+
+    _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, grads=None):
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        _core.check_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay)
+        defaults = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad)
+        super().__init__(params, defaults, grads)
+
+    def _active_states(self):
+        active = {"exp_avg", "exp_avg_sq"}
+        if self.defaults["amsgrad"]:
+            active.add("max_exp_avg_sq")
+        return active
+
+    def _native_step(self, grads, h, step, skip):
+        beta1, beta2 = h["betas"]
+        return self._group.adam(grads, h["lr"], beta1, beta2, h["eps"], h["weight_decay"],
+                                h["amsgrad"], self._decoupled, step, skip)
+
+
+class AdamW(Adam):
+    """AdamW, as ``torch.optim.AdamW``: decoupled weight decay.
+
+    Update rule: ``p *= 1 - lr * weight_decay``, then the :class:`Adam` step
+    without the L2 term. Parameters as :class:`Adam`, with ``weight_decay``
+    defaulting to 1e-2.
+    """
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, grads=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, grads=grads)

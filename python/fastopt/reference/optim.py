@@ -1,0 +1,73 @@
+"""Optimizer updates in plain NumPy: the specification of fastopt's kernels.
+
+Every function updates its arrays in place and returns None, like the fast
+path. The rules are torch.optim's (see DESIGN.md); written step by step, in the
+style of the CS231n code, so they can be read against the lecture.
+"""
+import math
+
+import numpy as np
+
+
+def sgd(p, g, *, lr, weight_decay=0.0):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    p -= lr * g
+
+
+def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    buf *= momentum
+    buf += g
+    if nesterov:
+        p -= lr * (g + momentum * buf)
+    else:
+        p -= lr * buf
+
+
+def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    clr = lr / (1 + (step - 1) * lr_decay)
+    sum_sq += g * g
+    p -= clr * g / (np.sqrt(sum_sq) + eps)
+
+
+def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    square_avg[...] = alpha * square_avg + (1 - alpha) * g * g
+    if centered:
+        grad_avg[...] = alpha * grad_avg + (1 - alpha) * g
+        avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        avg = np.sqrt(square_avg) + eps
+    if momentum > 0:
+        momentum_buf[...] = momentum * momentum_buf + g / avg
+        p -= lr * momentum_buf
+    else:
+        p -= lr * g / avg
+
+
+def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+         weight_decay=0.0, amsgrad=False, max_v=None):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    if amsgrad:
+        np.maximum(max_v, v, out=max_v)
+        v = max_v
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+    denom = np.sqrt(v) / bias_correction2_sqrt + eps
+    p -= step_size * m / denom
+
+
+def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+          weight_decay=1e-2, amsgrad=False, max_v=None):
+    p *= 1 - lr * weight_decay
+    adam(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+         weight_decay=0.0, amsgrad=amsgrad, max_v=max_v)

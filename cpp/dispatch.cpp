@@ -52,6 +52,18 @@ const OptimKernels* optim_table_for(Isa isa) {
   }
 }
 
+const LossKernels* loss_table_for(Isa isa) {
+  switch (isa) {
+#ifdef FASTOPT_HAVE_AVX2
+    case Isa::avx2: return &loss_kernels_avx2();
+#endif
+#ifdef FASTOPT_HAVE_AVX512
+    case Isa::avx512: return &loss_kernels_avx512();
+#endif
+    default: return &loss_kernels_baseline();
+  }
+}
+
 std::atomic<int> g_active_isa{static_cast<int>(best_supported_isa())};
 std::atomic<int> g_num_threads{omp_get_max_threads()};
 
@@ -98,6 +110,7 @@ void set_active_isa(const std::string& name) {
 }
 
 const OptimKernels& active_optim_kernels() { return *optim_table_for(active_isa()); }
+const LossKernels& active_loss_kernels() { return *loss_table_for(active_isa()); }
 
 int num_threads() { return g_num_threads.load(std::memory_order_relaxed); }
 

@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastopt native kernels (private; use the fastopt package)";
   fastopt::bindings::register_runtime(m);
   fastopt::bindings::register_optim(m);
+  fastopt::bindings::register_loss(m);
 }

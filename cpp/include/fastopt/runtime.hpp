@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "fastopt/loss.hpp"
 #include "fastopt/optim.hpp"
 
 namespace fastopt {
@@ -21,6 +22,7 @@ Isa active_isa();
 // Throws std::invalid_argument for an unknown or unsupported name.
 void set_active_isa(const std::string& name);
 const OptimKernels& active_optim_kernels();
+const LossKernels& active_loss_kernels();
 
 // Threads used for inputs of at least kParallelMinElements elements in total;
 // smaller steps run on the calling thread (no fork/join for 1k elements).

@@ -1,0 +1,66 @@
+// Loss kernels (softmax cross-entropy, multiclass hinge, weight penalties):
+// the contract between kernels/loss.cpp (per ISA), loss_step.cpp (threaded
+// driver) and the bindings. Pure C++, no pybind11.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "fastopt/optim.hpp"  // DType
+
+namespace fastopt {
+
+enum class LossKind : int { softmax, hinge };
+enum class PenaltyKind : int { l2, l1, elastic_net };
+
+// Losses of rows of scores. For each row i of S (rows × C, row stride C):
+// softmax: loss_i = log Σ_c exp(s_c − max) − (s_y − max), dS = (softmax(s) − onehot(y)) / n_total;
+// hinge:   loss_i = Σ_{c≠y} max(0, s_c − s_y + delta), dS_c = [margin_c > 0] / n_total,
+//          dS_y = −(number of positive margins) / n_total.
+// Returns Σ_i loss_i in double. dS may alias S (in-place).
+using LossRowsKernel = double (*)(LossKind kind, const void* S, const std::int64_t* y, std::size_t rows,
+                                  std::size_t C, double delta, double n_total, void* dS);
+
+// One chunk of the fused linear-classifier loss: rows [row_begin, row_end) of X
+// (N × D) against W given transposed (WT: C × D). Adds Σ_i x_iᵀ·dS_i (dS scaled by
+// 1/N) to dWT_partial (C × D) and returns the chunk's Σ loss_i. Tiles of rows stay
+// in cache between the scores and the gradient: one pass over X, no N × C array.
+struct LinearLossArgs {
+  LossKind kind;
+  const void* X;
+  const void* WT;
+  const std::int64_t* y;
+  std::size_t N, D, C;
+  double delta;
+};
+using LinearChunkKernel = double (*)(const LinearLossArgs& a, std::size_t row_begin, std::size_t row_end,
+                                     void* dWT_partial);
+
+// Penalty of n weights: returns its value (accumulated in double); when grad is
+// not null, writes the gradient (l2: 2·reg·w, l1: reg·sign(w), elastic_net:
+// reg·(l1_ratio·sign(w) + (1 − l1_ratio)·2w)).
+using PenaltyKernel = double (*)(PenaltyKind kind, const void* W, std::size_t n, double reg, double l1_ratio,
+                                 void* grad);
+
+struct LossKernels {
+  LossRowsKernel rows[2];  // indexed by DType
+  LinearChunkKernel linear_chunk[2];
+  PenaltyKernel penalty[2];
+};
+
+const LossKernels& loss_kernels_baseline();
+const LossKernels& loss_kernels_avx2();
+const LossKernels& loss_kernels_avx512();
+
+// Drivers (loss_step.cpp), using the active ISA and thread settings.
+// dW (D × C, W's dtype) receives the gradient of data loss + penalty; returns the loss.
+double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
+                   std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty,
+                   double reg, double l1_ratio, void* dW);
+// From scores (N × C): dscores (N × C) receives the gradient; returns the mean loss.
+double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,
+                   std::size_t C, double delta, void* dscores);
+double penalty(DType dtype, PenaltyKind kind, const void* W, std::size_t n, double reg, double l1_ratio,
+               void* grad);
+
+}  // namespace fastopt

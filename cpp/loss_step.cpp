@@ -1,0 +1,126 @@
+// Threaded drivers of the loss kernels. Rows are cut into chunks that depend
+// only on N, C and D (never on the thread count); each chunk accumulates its
+// own dWᵀ partial and loss, and partials are combined in chunk order, so the
+// result is bitwise identical for any number of threads.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "fastopt/loss.hpp"
+#include "fastopt/runtime.hpp"
+
+namespace fastopt {
+namespace {
+
+constexpr std::size_t kMinChunkRows = 32;
+constexpr std::size_t kMaxChunks = 16;
+constexpr std::size_t kPartialBudgetBytes = std::size_t(32) << 20;
+constexpr std::size_t kScoreRowsPerChunk = 1024;
+
+struct Chunks {
+  std::size_t count, rows;
+};
+
+Chunks linear_chunks(std::size_t N, std::size_t C, std::size_t D, std::size_t elem) {
+  const std::size_t partial_bytes = std::max<std::size_t>(C * D * elem, 1);
+  const std::size_t by_memory = std::clamp<std::size_t>(kPartialBudgetBytes / partial_bytes, 1, kMaxChunks);
+  const std::size_t by_rows = (N + kMinChunkRows - 1) / kMinChunkRows;
+  const std::size_t wanted = std::max<std::size_t>(1, std::min(by_memory, by_rows));
+  const std::size_t rows = (N + wanted - 1) / wanted;
+  return {(N + rows - 1) / rows, rows};
+}
+
+// Scratch reused across calls by the calling thread: a fresh multi-megabyte
+// allocation per call costs more in page faults than the loss itself.
+template <class T>
+T* workspace(std::size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+template <class T>
+double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W, const T* X,
+                         const std::int64_t* y, std::size_t N, std::size_t D, std::size_t C, double delta,
+                         PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW) {
+  const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
+  const std::size_t CD = C * D;
+  T* WT = workspace<T>((chunks.count + 1) * CD);
+  T* partials = WT + CD;
+  for (std::size_t d = 0; d < D; ++d)
+    for (std::size_t c = 0; c < C; ++c) WT[c * D + d] = W[d * C + c];
+  std::fill(partials, partials + chunks.count * CD, T(0));
+  std::vector<double> losses(chunks.count, 0.0);
+  const LinearLossArgs args{kind, X, WT, y, N, D, C, delta};
+  const int threads = threads_for(N * std::max<std::size_t>(D, 1), chunks.count);
+  const auto n_chunks = static_cast<std::int64_t>(chunks.count);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t i = 0; i < n_chunks; ++i) {
+    const std::size_t r0 = static_cast<std::size_t>(i) * chunks.rows;
+    const std::size_t r1 = std::min(N, r0 + chunks.rows);
+    losses[i] = k.linear_chunk[dt](args, r0, r1, partials + static_cast<std::size_t>(i) * CD);
+  }
+  double loss = 0.0;
+  for (double l : losses) loss += l;
+  loss /= static_cast<double>(N);
+
+  // Σ over chunks, in chunk order, element block by element block.
+  constexpr std::size_t kBlock = 2048;
+  const auto n_blocks = static_cast<std::int64_t>((CD + kBlock - 1) / kBlock);
+  T* sum = partials;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t b = 0; b < n_blocks; ++b) {
+    const std::size_t e0 = static_cast<std::size_t>(b) * kBlock, e1 = std::min(CD, e0 + kBlock);
+    for (std::size_t i = 1; i < chunks.count; ++i) {
+      const T* part = partials + i * CD;
+      for (std::size_t e = e0; e < e1; ++e) sum[e] += part[e];
+    }
+  }
+
+  // dW = (Xᵀ·dS)ᵀ-transposed back to D × C, plus the penalty's gradient.
+  loss += k.penalty[dt](penalty_kind, W, CD, reg, l1_ratio, dW);
+  for (std::size_t d = 0; d < D; ++d)
+    for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[c * D + d] + dW[d * C + c];
+  return loss;
+}
+
+}  // namespace
+
+double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
+                   std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty_kind,
+                   double reg, double l1_ratio, void* dW) {
+  const LossKernels& k = active_loss_kernels();
+  if (dtype == DType::f32)
+    return linear_loss_typed(k, 0, kind, static_cast<const float*>(W), static_cast<const float*>(X), y, N, D, C,
+                             delta, penalty_kind, reg, l1_ratio, static_cast<float*>(dW));
+  return linear_loss_typed(k, 1, kind, static_cast<const double*>(W), static_cast<const double*>(X), y, N, D, C,
+                           delta, penalty_kind, reg, l1_ratio, static_cast<double*>(dW));
+}
+
+double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,
+                   std::size_t C, double delta, void* dscores) {
+  const LossKernels& k = active_loss_kernels();
+  const int dt = dtype == DType::f32 ? 0 : 1;
+  const std::size_t elem = dtype == DType::f32 ? sizeof(float) : sizeof(double);
+  const std::size_t n_chunks = (N + kScoreRowsPerChunk - 1) / kScoreRowsPerChunk;
+  std::vector<double> losses(n_chunks, 0.0);
+  const int threads = threads_for(N * C, n_chunks);
+  const auto count = static_cast<std::int64_t>(n_chunks);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::size_t r0 = static_cast<std::size_t>(i) * kScoreRowsPerChunk;
+    const std::size_t rows = std::min(N - r0, kScoreRowsPerChunk);
+    losses[i] = k.rows[dt](kind, static_cast<const char*>(scores) + r0 * C * elem, y + r0, rows, C, delta,
+                           static_cast<double>(N), static_cast<char*>(dscores) + r0 * C * elem);
+  }
+  double loss = 0.0;
+  for (double l : losses) loss += l;
+  return loss / static_cast<double>(N);
+}
+
+double penalty(DType dtype, PenaltyKind kind, const void* W, std::size_t n, double reg, double l1_ratio,
+               void* grad) {
+  return active_loss_kernels().penalty[dtype == DType::f32 ? 0 : 1](kind, W, n, reg, l1_ratio, grad);
+}
+
+}  // namespace fastopt

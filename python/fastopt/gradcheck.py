@@ -1,0 +1,95 @@
+"""Numerical gradient checking, as in the CS231n assignments (DESIGN.md).
+
+Centered differences: df/dx_i ≈ (f(x + h·e_i) − f(x − h·e_i)) / 2h. Use float64.
+"""
+import numpy as np
+
+__all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse", "rel_error"]
+
+
+def rel_error(a, b):
+    """max |a − b| / max(1e-8, |a| + |b|), elementwise, as the course defines it."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def eval_numerical_gradient(f, x, h=1e-5):
+    """Numerical gradient of the scalar function ``f(x)`` at x (every element).
+
+    ``x`` is perturbed in place and restored; the result has x's shape.
+    """
+    x = _check_array(x)
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        fxph = float(f(x))
+        x[ix] = old - h
+        fxmh = float(f(x))
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Numerical gradient of ``sum(f(x) * df)`` for an array-valued f (backprop check)."""
+    x = _check_array(x)
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, verbose=False):
+    """Compare ``analytic_grad`` with centered differences at ``num_checks`` random entries.
+
+    Returns
+    -------
+    numpy.ndarray
+        The relative errors |a − n| / (|a| + |n|) (0 where both are 0), one per check.
+    """
+    x = _check_array(x)
+    analytic_grad = np.asarray(analytic_grad)
+    if analytic_grad.shape != x.shape:
+        raise ValueError(f"analytic_grad has shape {analytic_grad.shape} but x has shape {x.shape}")
+    if num_checks < 1:
+        raise ValueError(f"num_checks must be >= 1, got {num_checks}")
+    rng = np.random.default_rng(seed)
+    errors = np.empty(num_checks)
+    for k in range(num_checks):
+        ix = tuple(int(rng.integers(m)) for m in x.shape)
+        old = x[ix]
+        x[ix] = old + h
+        fxph = float(f(x))
+        x[ix] = old - h
+        fxmh = float(f(x))
+        x[ix] = old
+        numerical = (fxph - fxmh) / (2 * h)
+        analytic = float(analytic_grad[ix])
+        denom = abs(numerical) + abs(analytic)
+        errors[k] = abs(numerical - analytic) / denom if denom > 0 else 0.0
+        if verbose:
+            print(f"numerical: {numerical:f} analytic: {analytic:f}, relative error: {errors[k]:e}")
+    return errors
+
+
+def _check_array(x):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a numpy.ndarray (perturbed in place), got {type(x).__name__}")
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable: it is perturbed in place and restored")
+    if x.size == 0:
+        raise ValueError("x is empty")
+    return x

@@ -1,0 +1,130 @@
+"""Linear-classifier losses in plain NumPy, written like the CS231n code.
+
+X is N×D (one example per row; append a column of ones for the bias trick),
+W is D×C, y holds integer labels in [0, C). The data loss is averaged over N;
+the penalty is added as defined in :mod:`fastopt.reference.regularization`.
+"""
+import numpy as np
+
+from .regularization import penalty
+
+
+def softmax_loss_naive(W, X, y, reg):
+    """Softmax (cross-entropy) loss with explicit loops, L2 penalty reg·ΣW²."""
+    dW = np.zeros_like(W)
+    loss = 0.0
+    num_train = X.shape[0]
+    num_classes = W.shape[1]
+    for i in range(num_train):
+        scores = X[i].dot(W)
+        scores = scores - np.max(scores)          # numerical stability
+        exp_scores = np.exp(scores)
+        probs = exp_scores / np.sum(exp_scores)
+        loss += -np.log(probs[y[i]])
+        for j in range(num_classes):
+            dW[:, j] += (probs[j] - (j == y[i])) * X[i]
+    loss /= num_train
+    dW /= num_train
+    loss += reg * np.sum(W * W)
+    dW += 2 * reg * W
+    return loss, dW
+
+
+def softmax_loss_vectorized(W, X, y, reg):
+    """Softmax loss without loops, L2 penalty reg·ΣW²."""
+    num_train = X.shape[0]
+    scores = X.dot(W)
+    scores = scores - np.max(scores, axis=1, keepdims=True)
+    exp_scores = np.exp(scores)
+    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)
+    loss = -np.sum(np.log(probs[np.arange(num_train), y])) / num_train
+    dscores = probs
+    dscores[np.arange(num_train), y] -= 1
+    dW = X.T.dot(dscores) / num_train
+    loss += reg * np.sum(W * W)
+    dW += 2 * reg * W
+    return loss, dW
+
+
+def svm_loss_naive(W, X, y, reg, delta=1.0):
+    """Multiclass SVM (Weston–Watkins hinge) loss with explicit loops, L2 penalty."""
+    dW = np.zeros_like(W)
+    num_classes = W.shape[1]
+    num_train = X.shape[0]
+    loss = 0.0
+    for i in range(num_train):
+        scores = X[i].dot(W)
+        correct_class_score = scores[y[i]]
+        for j in range(num_classes):
+            if j == y[i]:
+                continue
+            margin = scores[j] - correct_class_score + delta
+            if margin > 0:
+                loss += margin
+                dW[:, j] += X[i]
+                dW[:, y[i]] -= X[i]
+    loss /= num_train
+    dW /= num_train
+    loss += reg * np.sum(W * W)
+    dW += 2 * reg * W
+    return loss, dW
+
+
+def svm_loss_vectorized(W, X, y, reg, delta=1.0):
+    """Multiclass SVM loss without loops, L2 penalty."""
+    num_train = X.shape[0]
+    scores = X.dot(W)
+    correct_class_scores = scores[np.arange(num_train), y][:, None]
+    margins = np.maximum(0, scores - correct_class_scores + delta)
+    margins[np.arange(num_train), y] = 0
+    loss = np.sum(margins) / num_train
+    binary = (margins > 0).astype(W.dtype)
+    binary[np.arange(num_train), y] = -np.sum(binary, axis=1)
+    dW = X.T.dot(binary) / num_train
+    loss += reg * np.sum(W * W)
+    dW += 2 * reg * W
+    return loss, dW
+
+
+def softmax_cross_entropy(scores, y):
+    """Mean softmax cross-entropy of N×C scores; returns (loss, dscores)."""
+    num_train = scores.shape[0]
+    shifted = scores - np.max(scores, axis=1, keepdims=True)
+    exp_scores = np.exp(shifted)
+    sum_exp = np.sum(exp_scores, axis=1, keepdims=True)
+    log_probs = shifted - np.log(sum_exp)
+    loss = -np.sum(log_probs[np.arange(num_train), y]) / num_train
+    dscores = exp_scores / sum_exp
+    dscores[np.arange(num_train), y] -= 1
+    dscores /= num_train
+    return float(loss), dscores
+
+
+def multiclass_hinge(scores, y, delta=1.0):
+    """Mean Weston–Watkins hinge loss of N×C scores; returns (loss, dscores)."""
+    num_train = scores.shape[0]
+    correct_class_scores = scores[np.arange(num_train), y][:, None]
+    margins = np.maximum(0, scores - correct_class_scores + delta)
+    margins[np.arange(num_train), y] = 0
+    loss = np.sum(margins) / num_train
+    dscores = (margins > 0).astype(scores.dtype)
+    dscores[np.arange(num_train), y] = -np.sum(dscores, axis=1)
+    dscores /= num_train
+    return float(loss), dscores
+
+
+def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5):
+    """Softmax loss of the linear classifier X·W plus a penalty; returns (loss, dW)."""
+    data_loss, dscores = softmax_cross_entropy(X.dot(W), y)
+    return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio)
+
+
+def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5):
+    """Multiclass SVM loss of the linear classifier X·W plus a penalty; returns (loss, dW)."""
+    data_loss, dscores = multiclass_hinge(X.dot(W), y, delta)
+    return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio)
+
+
+def _with_penalty(W, X, data_loss, dscores, reg, kind, l1_ratio):
+    reg_loss, reg_grad = penalty(W, reg, kind, l1_ratio)
+    return data_loss + reg_loss, X.T.dot(dscores) + reg_grad

@@ -1,0 +1,16 @@
+"""Weight penalties (DESIGN.md): l2 = reg·ΣW², l1 = reg·Σ|W|,
+elastic_net = reg·(l1_ratio·Σ|W| + (1 − l1_ratio)·ΣW²)."""
+import numpy as np
+
+
+def penalty(W, reg, kind="l2", l1_ratio=0.5):
+    """Return (value, gradient) of the penalty on W."""
+    if kind == "l2":
+        return float(reg * np.sum(W * W)), (2 * reg) * W
+    if kind == "l1":
+        return float(reg * np.sum(np.abs(W))), reg * np.sign(W)
+    if kind == "elastic_net":
+        value = reg * (l1_ratio * np.sum(np.abs(W)) + (1 - l1_ratio) * np.sum(W * W))
+        grad = reg * (l1_ratio * np.sign(W) + (1 - l1_ratio) * 2 * W)
+        return float(value), grad
+    raise ValueError(f"penalty must be 'l2', 'l1' or 'elastic_net', got {kind!r}")

@@ -1,20 +1,23 @@
-"""fastopt: fused C++ optimizer steps that match a NumPy reference.
+"""fastopt: fused C++ optimizer steps and linear-classifier losses that match a NumPy reference.
 
 The functions here are the fast path; :mod:`fastopt.reference` holds the same
 functions in plain NumPy (the specification); :mod:`fastopt.optim` has the
-stateful multi-tensor optimizers.
+stateful multi-tensor optimizers, :mod:`fastopt.regularization` the weight
+penalties and :mod:`fastopt.gradcheck` numerical gradient checking.
 """
 from . import _core
 from ._config import (available_isas, compiled_isas, config, get_isa, get_num_threads, set_isa,
                       set_num_threads, show_config, _apply_environment)
 from .functional import adagrad, adam, adamw, rmsprop, sgd, sgd_momentum
-from . import optim, reference
+from .losses import multiclass_hinge, softmax_cross_entropy, softmax_loss, svm_loss
+from . import gradcheck, optim, reference, regularization
 
 __version__ = _core.__version__
 
 __all__ = [
     "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw",
-    "optim", "reference",
+    "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge",
+    "optim", "reference", "regularization", "gradcheck",
     "show_config", "config", "get_isa", "set_isa", "available_isas", "compiled_isas",
     "get_num_threads", "set_num_threads",
 ]

@@ -3,6 +3,13 @@
 Same signatures and semantics as the fast functions at the top level of
 :mod:`fastopt`; the tests check the two against each other.
 """
+from .losses import (multiclass_hinge, softmax_cross_entropy, softmax_loss, softmax_loss_naive,
+                     softmax_loss_vectorized, svm_loss, svm_loss_naive, svm_loss_vectorized)
 from .optim import adagrad, adam, adamw, rmsprop, sgd, sgd_momentum
+from .regularization import penalty
 
-__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw"]
+__all__ = [
+    "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw",
+    "softmax_loss_naive", "softmax_loss_vectorized", "svm_loss_naive", "svm_loss_vectorized",
+    "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge", "penalty",
+]

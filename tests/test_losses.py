@@ -1,0 +1,199 @@
+"""Loss kernels against the NumPy reference (DESIGN.md 'Losses and regularization')."""
+import numpy as np
+import pytest
+
+import fastopt
+from conftest import ISAS
+from fastopt import gradcheck, reference
+
+PENALTIES = ["l2", "l1", "elastic_net"]
+# (N, D, C): every N in {1, 7, 256, 10000}, D in {1, 5, 3073}, C in {2, 3, 10, 17, 64, 100, 1000}.
+SHAPES = [(1, 1, 2), (7, 5, 3), (7, 3073, 17), (256, 3073, 10), (256, 5, 64), (256, 1, 100),
+          (7, 5, 1000), (10000, 5, 10), (10000, 3073, 10), (1, 3073, 1000)]
+LOSSES = {
+    "softmax": (fastopt.softmax_loss, reference.softmax_loss),
+    "svm": (fastopt.svm_loss, reference.svm_loss),
+}
+
+
+def loss_tolerance(dtype):
+    """DESIGN.md: fp64 within rtol 1e-12, fp32 within rtol 1e-5 / atol 1e-6 (atol 1e-14
+    for fp64, as for the optimizers, covers gradient entries that cancel to ~0)."""
+    return dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+
+
+_data = {}
+
+
+def data(N, D, C, dtype, seed=0):
+    key = (N, D, C, np.dtype(dtype).name, seed)
+    if key not in _data:
+        rng = np.random.default_rng(seed + N + D + C)
+        X = rng.standard_normal((N, D)).astype(dtype)
+        W = (rng.standard_normal((D, C)) / np.sqrt(D)).astype(dtype)
+        y = rng.integers(0, C, N)
+        _data[key] = (W, X, y)
+    return _data[key]
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_linear_loss_matches_reference(loss, penalty, dtype, isa, threads):
+    fast, ref = LOSSES[loss]
+    tol = loss_tolerance(dtype)
+    for N, D, C in SHAPES:
+        W, X, y = data(N, D, C, dtype)
+        kwargs = dict(penalty=penalty, l1_ratio=0.3)
+        value, dW = fast(W, X, y, 1e-2, **kwargs)
+        ref_value, ref_dW = ref(W, X, y, 1e-2, **kwargs)
+        assert dW.dtype == W.dtype and dW.shape == W.shape
+        np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C)))
+        np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C)))
+
+
+@pytest.mark.parametrize("loss", ["softmax", "hinge"])
+def test_scores_losses_match_reference(loss, dtype, isa, threads):
+    tol = loss_tolerance(dtype)
+    for N, C in [(1, 2), (7, 3), (256, 10), (3000, 17), (100, 1000)]:
+        rng = np.random.default_rng(N * C)
+        scores = (3 * rng.standard_normal((N, C))).astype(dtype)
+        y = rng.integers(0, C, N)
+        if loss == "softmax":
+            got, ref = fastopt.softmax_cross_entropy(scores, y), reference.softmax_cross_entropy(scores, y)
+        else:
+            got, ref = fastopt.multiclass_hinge(scores, y, 0.5), reference.multiclass_hinge(scores, y, 0.5)
+        np.testing.assert_allclose(got[0], ref[0], **tol)
+        np.testing.assert_allclose(got[1], ref[1], **tol)
+
+
+@pytest.mark.parametrize("kind", PENALTIES)
+def test_penalty_matches_reference(kind, dtype, isa):
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((37, 11)).astype(dtype)
+    W[0, :3] = 0  # sign(0) = 0
+    value, grad = fastopt.regularization.penalty(W, 0.3, kind, 0.25)
+    ref_value, ref_grad = reference.penalty(W, 0.3, kind, 0.25)
+    np.testing.assert_allclose(value, ref_value, **loss_tolerance(dtype))
+    np.testing.assert_allclose(grad, ref_grad, **loss_tolerance(dtype))
+    assert grad.dtype == W.dtype
+    if kind == "l1":
+        assert np.all(grad[0, :3] == 0)
+
+
+def test_naive_equals_vectorized():
+    for N, D, C in [(1, 1, 2), (7, 5, 3), (50, 20, 10)]:
+        W, X, y = data(N, D, C, np.float64)
+        for naive, vectorized in ((reference.softmax_loss_naive, reference.softmax_loss_vectorized),
+                                  (reference.svm_loss_naive, reference.svm_loss_vectorized)):
+            a, b = naive(W, X, y, 0.1), vectorized(W, X, y, 0.1)
+            np.testing.assert_allclose(a[0], b[0], rtol=1e-12)
+            np.testing.assert_allclose(a[1], b[1], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(reference.softmax_loss(W, X, y, 0.1)[1],
+                                   reference.softmax_loss_vectorized(W, X, y, 0.1)[1], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gradient_check(loss, penalty):
+    fast = LOSSES[loss][0]
+    W, X, y = data(50, 20, 7, np.float64, seed=5)
+    W = W.copy()
+    value, dW = fast(W, X, y, 0.1, penalty=penalty)
+    errors = gradcheck.grad_check_sparse(lambda w: fast(w, X, y, 0.1, penalty=penalty)[0], W, dW,
+                                         num_checks=20, seed=0)
+    assert errors.shape == (20,)
+    assert np.max(errors) < 1e-7
+
+
+@pytest.mark.parametrize("fn", [fastopt.softmax_cross_entropy, fastopt.multiclass_hinge])
+def test_gradient_check_from_scores(fn):
+    rng = np.random.default_rng(9)
+    scores = rng.standard_normal((30, 6))
+    y = rng.integers(0, 6, 30)
+    _, dscores = fn(scores, y)
+    numerical = gradcheck.eval_numerical_gradient(lambda s: fn(s, y)[0], scores)
+    assert gradcheck.rel_error(numerical, dscores) < 1e-7
+
+
+def test_lecture_svm_example():
+    scores = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])  # cat, car, frog images
+    y = np.array([0, 1, 2])
+    per_example = [fastopt.multiclass_hinge(scores[i:i + 1], y[i:i + 1])[0] for i in range(3)]
+    np.testing.assert_allclose(per_example, [2.9, 0.0, 12.9], atol=1e-12)
+    assert fastopt.multiclass_hinge(scores, y)[0] == pytest.approx(5.27, abs=5e-3)
+    # The same through the linear classifier: X = I gives scores = W.
+    loss, _ = fastopt.svm_loss(scores.copy(), np.eye(3), y)
+    assert loss == pytest.approx(np.mean([2.9, 0.0, 12.9]), abs=1e-12)
+
+
+@pytest.mark.parametrize("C", [2, 10, 1000])
+def test_softmax_of_zero_weights_is_log_c(C, dtype):
+    X = np.random.default_rng(0).standard_normal((64, 30)).astype(dtype)
+    y = np.arange(64) % C
+    loss, _ = fastopt.softmax_loss(np.zeros((30, C), dtype), X, y)
+    assert loss == pytest.approx(np.log(C), rel=1e-6)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_bitwise_identical_across_threads_and_runs(loss, dtype):
+    fast = LOSSES[loss][0]
+    W, X, y = data(10000, 3073, 10, dtype)
+    previous = fastopt.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3, 1):
+            fastopt.set_num_threads(n)
+            results.append(fast(W, X, y, 1e-3))
+    finally:
+        fastopt.set_num_threads(previous)
+    for value, dW in results[1:]:
+        assert value == results[0][0]
+        assert np.array_equal(dW, results[0][1])
+
+
+def test_read_only_and_non_contiguous_inputs():
+    W, X, y = data(256, 5, 10, np.float64)
+    expected = fastopt.softmax_loss(W, X, y, 0.1)
+    Xr, Wr = X.copy(), W.copy()
+    Xr.flags.writeable = False
+    Wr.flags.writeable = False
+    got = fastopt.softmax_loss(Wr, Xr, y, 0.1)
+    assert got[0] == expected[0] and np.array_equal(got[1], expected[1])
+    Xf = np.asfortranarray(X)                 # non-contiguous rows: copied once
+    got = fastopt.softmax_loss(W, Xf, y.astype(np.int32), 0.1)
+    assert got[0] == expected[0] and np.array_equal(got[1], expected[1])
+    got = fastopt.softmax_loss(W, X, list(y), 0.1)
+    assert got[0] == expected[0]
+
+
+def test_bias_trick():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((100, 4))
+    y = rng.integers(0, 3, 100)
+    W, b = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    X_aug, W_aug = np.hstack([X, np.ones((100, 1))]), np.vstack([W, b])
+    loss, _ = fastopt.softmax_loss(W_aug, X_aug, y)
+    assert loss == pytest.approx(reference.softmax_cross_entropy(X @ W + b, y)[0], rel=1e-12)
+
+
+# -------------------------------------------------------------- gradcheck itself
+
+def test_gradcheck_functions():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    np.testing.assert_allclose(gradcheck.eval_numerical_gradient(lambda v: np.sum(v ** 2), x), 2 * x, rtol=1e-8)
+    df = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(gradcheck.eval_numerical_gradient_array(lambda v: 3 * v, x, df), 3 * df, rtol=1e-8)
+    assert gradcheck.rel_error(np.array([1.0]), np.array([1.0])) == 0
+    assert gradcheck.rel_error(np.array([1.0]), np.array([3.0])) == pytest.approx(0.5)
+    wrong = gradcheck.grad_check_sparse(lambda v: np.sum(v ** 2), x, 3 * x, num_checks=5, seed=0)
+    assert np.all(wrong > 0.1)                 # a wrong gradient is caught
+    assert np.array_equal(x, [[1.0, -2.0], [0.5, 3.0]])  # x restored
+
+
+def test_gradcheck_bad_input():
+    with pytest.raises(TypeError, match="x"):
+        gradcheck.eval_numerical_gradient(np.sum, [1.0, 2.0])
+    with pytest.raises(ValueError, match="analytic_grad"):
+        gradcheck.grad_check_sparse(np.sum, np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="num_checks"):
+        gradcheck.grad_check_sparse(np.sum, np.ones(3), np.ones(3), num_checks=0)

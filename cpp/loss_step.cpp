@@ -12,7 +12,7 @@
 namespace fastopt {
 namespace {
 
-constexpr std::size_t kMinChunkRows = 32;
+constexpr std::size_t kMinChunkRows = 128;
 constexpr std::size_t kMaxChunks = 16;
 constexpr std::size_t kPartialBudgetBytes = std::size_t(32) << 20;
 constexpr std::size_t kScoreRowsPerChunk = 1024;

@@ -19,8 +19,9 @@ import numpy as np
 
 from . import _core, config, optim, reference
 from . import functional as fast
+from . import losses
 
-__all__ = ["Workload", "optimizer_workloads", "measure", "main"]
+__all__ = ["Workload", "optimizer_workloads", "loss_workloads", "machine_peaks", "measure", "main"]
 
 # name -> (fast fn, reference fn, positional state, keyword state, kwargs, uses step,
 #          fastopt.optim class + kwargs, torch.optim class name + kwargs)
@@ -45,6 +46,7 @@ class Workload:
     name: str                 # e.g. "adam f32 1M"
     bytes_moved: int          # per step: every buffer read, every buffer but g written
     candidates: dict = field(default_factory=dict)  # label -> zero-argument callable doing one step
+    flops: int = 0            # arithmetic of the step (losses: multiply-adds × 2)
 
 
 def _size_label(n):
@@ -131,6 +133,56 @@ def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 
                 del params, grads, w
 
 
+LOSS_SHAPES = [(256, 3073, 10), (10000, 3073, 10), (4096, 512, 1000)]  # CIFAR-10 minibatch, CIFAR-10, large C
+
+
+def loss_workloads(shapes=LOSS_SHAPES, include_reference=True, include_torch=True, seed=0):
+    """Yield one :class:`Workload` per (loss, shape), float32: fastopt, the reference's
+    vectorized version and torch with autograd (cross_entropy / multi_margin_loss)."""
+    torch = _torch() if include_torch else None
+    if torch is not None:
+        torch.set_num_threads(_core.get_num_threads())
+    rng = np.random.default_rng(seed)
+    for N, D, C in shapes:
+        X = rng.standard_normal((N, D)).astype(np.float32)
+        W = (0.001 * rng.standard_normal((D, C))).astype(np.float32)
+        y = rng.integers(0, C, N)
+        for loss in ("softmax", "svm"):
+            w = Workload(f"{loss} f32 N={N} D={D} C={C}", bytes_moved=X.nbytes)
+            w.flops = 4 * N * D * C  # scores and gradient: two N·D·C multiply-adds
+            if loss == "softmax":
+                w.candidates["fastopt"] = lambda W=W, X=X, y=y: losses.softmax_loss(W, X, y, 1e-3)
+                if include_reference:
+                    w.candidates["numpy"] = lambda W=W, X=X, y=y: reference.softmax_loss_vectorized(W, X, y, 1e-3)
+            else:
+                w.candidates["fastopt"] = lambda W=W, X=X, y=y: losses.svm_loss(W, X, y, 1e-3)
+                if include_reference:
+                    w.candidates["numpy"] = lambda W=W, X=X, y=y: reference.svm_loss_vectorized(W, X, y, 1e-3)
+            if torch is not None:
+                tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+                tW = torch.from_numpy(W.copy()).requires_grad_()
+                fn = torch.nn.functional.cross_entropy if loss == "softmax" else torch.nn.functional.multi_margin_loss
+
+                def torch_step(tX=tX, ty=ty, tW=tW, fn=fn):
+                    tW.grad = None
+                    out = fn(tX @ tW, ty) + 1e-3 * (tW * tW).sum()
+                    out.backward()
+                w.candidates["torch"] = torch_step
+            yield w
+        del X, W, y
+
+
+def machine_peaks(budget=0.3):
+    """Memory bandwidth (bytes/s) from the roofline probe on 16M float32 elements
+    (12 bytes each: read p and g, write p), and float32 GEMM peak (flop/s) from
+    NumPy's matmul of 1024×1024 matrices, measured now, in this process."""
+    n = 16 * 2**20
+    p, g = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    med = measure({"probe": lambda: _core.stream_probe(p, g, []), "gemm": lambda: a @ a}, budget=budget)
+    return 12 * n / med["probe"], 2 * 1024**3 / med["gemm"]
+
+
 def measure(candidates, budget=0.5, rounds=7, min_batch_seconds=2e-3):
     """Median seconds per call of each candidate.
 
@@ -193,6 +245,34 @@ def format_row(row):
             f"| {ratio(row['speedup_vs_torch-fused'])} |")
 
 
+LOSS_HEADER = ("| workload | fastopt (median) | vs NumPy reference (vectorized) | vs torch autograd "
+               "| fraction of memory roofline | fraction of GEMM peak |\n|---|---|---|---|---|---|")
+
+
+def run_losses(quick=False, budget=None):
+    """Measure the loss workloads, yielding one result row per workload."""
+    bandwidth, gemm_peak = machine_peaks()
+    shapes = LOSS_SHAPES[:2] if quick else LOSS_SHAPES
+    for w in loss_workloads(shapes=shapes):
+        med = measure(w.candidates, budget=budget if budget is not None else (0.2 if quick else 1.0))
+        t = med["fastopt"]
+        yield {"workload": w.name, "fastopt_s": t,
+               "speedup_vs_numpy": med["numpy"] / t if "numpy" in med else None,
+               "speedup_vs_torch": med["torch"] / t if "torch" in med else None,
+               "memory_roofline_fraction": w.bytes_moved / bandwidth / t,
+               "gemm_peak_fraction": w.flops / gemm_peak / t,
+               "bandwidth_gb_s": bandwidth / 1e9, "gemm_peak_gflop_s": gemm_peak / 1e9,
+               **{f"{k}_s": v for k, v in med.items() if k != "fastopt"}}
+
+
+def format_loss_row(row):
+    def ratio(x):
+        return "–" if x is None else f"{x:.1f}×"
+    return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {ratio(row['speedup_vs_numpy'])} "
+            f"| {ratio(row['speedup_vs_torch'])} | {row['memory_roofline_fraction']:.2f} "
+            f"| {row['gemm_peak_fraction']:.2f} |")
+
+
 HEADER = ("| workload | fastopt (median) | fraction of roofline probe | GB/s | vs NumPy reference "
           "| vs torch foreach | vs torch fused |\n|---|---|---|---|---|---|---|")
 
@@ -204,6 +284,7 @@ def main(argv=None):
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
+    parser.add_argument("--only", choices=["optim", "loss"], help="only the optimizer or the loss workloads")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -211,14 +292,25 @@ def main(argv=None):
     print(f"fastopt {cfg['version']} | isa {cfg['isa']} | threads {cfg['num_threads']} | "
           f"{platform.processor() or platform.machine()} | numpy {np.__version__}"
           + (f" | torch {_torch().__version__}" if _torch() else " | torch not installed"))
-    print(HEADER)
-    rows = []
-    for row in run(quick=args.quick, budget=args.budget, names=args.optimizer):
-        rows.append(row)
-        print(format_row(row), flush=True)
+    rows, loss_rows = [], []
+    if args.only != "loss":
+        print(HEADER)
+        for row in run(quick=args.quick, budget=args.budget, names=args.optimizer):
+            rows.append(row)
+            print(format_row(row), flush=True)
+        print()
+    if args.only != "optim":
+        print(LOSS_HEADER)
+        for row in run_losses(quick=args.quick, budget=args.budget):
+            loss_rows.append(row)
+            print(format_loss_row(row), flush=True)
+        if loss_rows:
+            print(f"\nmemory bandwidth (probe) {loss_rows[0]['bandwidth_gb_s']:.1f} GB/s, "
+                  f"float32 GEMM peak (numpy matmul) {loss_rows[0]['gemm_peak_gflop_s']:.0f} GFLOP/s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), "results": rows}, f, indent=2)
+            json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), "optimizers": rows, "losses": loss_rows},
+                      f, indent=2)
     return 0
 
 

@@ -40,27 +40,20 @@ bool isa_supported_by_cpu(Isa isa) {
   }
 }
 
-const OptimKernels* optim_table_for(Isa isa) {
-  switch (isa) {
-#ifdef FASTOPT_HAVE_AVX2
-    case Isa::avx2: return &optim_kernels_avx2();
-#endif
-#ifdef FASTOPT_HAVE_AVX512
-    case Isa::avx512: return &optim_kernels_avx512();
-#endif
-    default: return &optim_kernels_baseline();
-  }
-}
+struct KernelTables {
+  const OptimKernels* optim;
+  const LossKernels* loss;
+};
 
-const LossKernels* loss_table_for(Isa isa) {
+KernelTables tables_for(Isa isa) {
   switch (isa) {
 #ifdef FASTOPT_HAVE_AVX2
-    case Isa::avx2: return &loss_kernels_avx2();
+    case Isa::avx2: return {&optim_kernels_avx2(), &loss_kernels_avx2()};
 #endif
 #ifdef FASTOPT_HAVE_AVX512
-    case Isa::avx512: return &loss_kernels_avx512();
+    case Isa::avx512: return {&optim_kernels_avx512(), &loss_kernels_avx512()};
 #endif
-    default: return &loss_kernels_baseline();
+    default: return {&optim_kernels_baseline(), &loss_kernels_baseline()};
   }
 }
 
@@ -109,8 +102,8 @@ void set_active_isa(const std::string& name) {
   throw std::invalid_argument("isa '" + name + "' is not one of the compiled paths (" + known + ")");
 }
 
-const OptimKernels& active_optim_kernels() { return *optim_table_for(active_isa()); }
-const LossKernels& active_loss_kernels() { return *loss_table_for(active_isa()); }
+const OptimKernels& active_optim_kernels() { return *tables_for(active_isa()).optim; }
+const LossKernels& active_loss_kernels() { return *tables_for(active_isa()).loss; }
 
 int num_threads() { return g_num_threads.load(std::memory_order_relaxed); }
 

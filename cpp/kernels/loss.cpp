@@ -12,14 +12,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "fastopt/isa_namespace.hpp"
 #include "fastopt/loss.hpp"
 #include "fastopt/simd.hpp"
 
-#ifndef FASTOPT_ISA
-#error "compile with -DFASTOPT_ISA=<isa name>"
-#endif
-#define FASTOPT_CONCAT_(a, b) a##b
-#define FASTOPT_CONCAT(a, b) FASTOPT_CONCAT_(a, b)
 
 namespace fastopt {
 namespace FASTOPT_ISA {

@@ -10,13 +10,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include "fastopt/isa_namespace.hpp"
 #include "fastopt/optim.hpp"
 
-#ifndef FASTOPT_ISA
-#error "compile with -DFASTOPT_ISA=<isa name>"
-#endif
-#define FASTOPT_CONCAT_(a, b) a##b
-#define FASTOPT_CONCAT(a, b) FASTOPT_CONCAT_(a, b)
 
 namespace fastopt {
 namespace FASTOPT_ISA {

@@ -13,6 +13,19 @@ def rel_error(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
+def _evaluate_around(f, x, ix, h):
+    """f(x + h·e_ix) and f(x − h·e_ix), with x[ix] restored afterwards."""
+    old = x[ix]
+    try:
+        x[ix] = old + h
+        plus = f(x)
+        x[ix] = old - h
+        minus = f(x)
+    finally:
+        x[ix] = old
+    return plus, minus
+
+
 def eval_numerical_gradient(f, x, h=1e-5):
     """Numerical gradient of the scalar function ``f(x)`` at x (every element).
 
@@ -20,17 +33,9 @@ def eval_numerical_gradient(f, x, h=1e-5):
     """
     x = _check_array(x)
     grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
-        it.iternext()
+    for ix in np.ndindex(x.shape):
+        plus, minus = _evaluate_around(lambda v: float(f(v)), x, ix, h)
+        grad[ix] = (plus - minus) / (2 * h)
     return grad
 
 
@@ -38,17 +43,9 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """Numerical gradient of ``sum(f(x) * df)`` for an array-valued f (backprop check)."""
     x = _check_array(x)
     grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old
+    for ix in np.ndindex(x.shape):
+        pos, neg = _evaluate_around(lambda v: np.array(f(v), dtype=np.float64, copy=True), x, ix, h)
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
     return grad
 
 
@@ -70,13 +67,8 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, ver
     errors = np.empty(num_checks)
     for k in range(num_checks):
         ix = tuple(int(rng.integers(m)) for m in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        numerical = (fxph - fxmh) / (2 * h)
+        plus, minus = _evaluate_around(lambda v: float(f(v)), x, ix, h)
+        numerical = (plus - minus) / (2 * h)
         analytic = float(analytic_grad[ix])
         denom = abs(numerical) + abs(analytic)
         errors[k] = abs(numerical - analytic) / denom if denom > 0 else 0.0

@@ -4,7 +4,9 @@
 of them is one native call: the arrays are checked once at construction, and
 per step only the gradients (unless registered with ``grads=``). Hyperparameters
 live in ``param_groups[0]`` (one group) and may change between steps; ``opt.lr``
-is a shortcut for ``param_groups[0]["lr"]``.
+is a shortcut for ``param_groups[0]["lr"]``. ``lr`` may also be a schedule from
+:mod:`fastopt.schedules` (any callable ``t -> lr``): before each step the
+optimizer sets ``lr = schedule(step_count)``.
 
 Example
 -------
@@ -20,6 +22,13 @@ import numpy as np
 from . import _core
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+
+
+def _split_lr(lr):
+    """A schedule (callable) passed as lr: the first lr, and the schedule."""
+    if callable(lr):
+        return lr(0), lr
+    return lr, None
 
 
 def _as_list(params, name):
@@ -41,7 +50,8 @@ class Optimizer:
 
     _state_names = ()
 
-    def __init__(self, params, defaults, grads=None):
+    def __init__(self, params, defaults, grads=None, schedule=None):
+        self.schedule = schedule
         self.params, self._keys = _as_list(params, "params")
         if not self.params:
             raise ValueError("params is an empty list: nothing to optimize")
@@ -99,6 +109,8 @@ class Optimizer:
         bool
             True if the step was applied.
         """
+        if self.schedule is not None:
+            self.param_groups[0]["lr"] = self.schedule(self._step)
         applied = self._native_step(grads, self.param_groups[0], self._step + 1, skip_if_nonfinite)
         if applied:
             self._step += 1
@@ -189,9 +201,10 @@ class SGD(Optimizer):
     _state_names = ("momentum_buffer",)
 
     def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False, *, grads=None):
+        lr, schedule = _split_lr(lr)
         _core.check_sgd_hyperparameters(lr, momentum, nesterov, weight_decay)
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
-        super().__init__(params, defaults, grads)
+        super().__init__(params, defaults, grads, schedule)
 
     def _active_states(self):
         return {"momentum_buffer"} if self.defaults["momentum"] > 0 else set()
@@ -224,12 +237,13 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, grads=None):
+        lr, schedule = _split_lr(lr)
         _core.check_adagrad_hyperparameters(lr, eps, weight_decay, lr_decay)
         if not initial_accumulator_value >= 0:
             raise ValueError(f"initial_accumulator_value must be >= 0, got {initial_accumulator_value}")
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps)
-        super().__init__(params, defaults, grads)
+        super().__init__(params, defaults, grads, schedule)
 
     def _init_state(self):
         for s in self.state["sum"]:
@@ -267,10 +281,11 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, grads=None):
+        lr, schedule = _split_lr(lr)
         _core.check_rmsprop_hyperparameters(lr, alpha, eps, weight_decay, momentum, centered)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered)
-        super().__init__(params, defaults, grads)
+        super().__init__(params, defaults, grads, schedule)
 
     def _active_states(self):
         active = {"square_avg"}
@@ -316,10 +331,11 @@ class Adam(Optimizer):
             beta1, beta2 = betas
         except (TypeError, ValueError):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        lr, schedule = _split_lr(lr)
         _core.check_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay)
         defaults = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad)
-        super().__init__(params, defaults, grads)
+        super().__init__(params, defaults, grads, schedule)
 
     def _active_states(self):
         active = {"exp_avg", "exp_avg_sq"}

@@ -179,17 +179,20 @@ def machine_peaks(budget=0.3):
     n = 16 * 2**20
     p, g = np.zeros(n, np.float32), np.zeros(n, np.float32)
     a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
-    med = measure({"probe": lambda: _core.stream_probe(p, g, []), "gemm": lambda: a @ a}, budget=budget)
+    med = measure({"probe": lambda: _core.stream_probe(p, g, []), "gemm": lambda: a @ a}, budget=budget, settle=0.15)
     return 12 * n / med["probe"], 2 * 1024**3 / med["gemm"]
 
 
-def measure(candidates, budget=0.5, rounds=7, min_batch_seconds=2e-3):
+def measure(candidates, budget=0.5, rounds=7, min_batch_seconds=2e-3, settle=0.0):
     """Median seconds per call of each candidate.
 
     Candidates are interleaved round by round, so slow drifts of a shared
     machine affect all alike; within a round each runs one untimed call and
     then a timed batch of consecutive calls, so a working set that fits in the
     cache is measured warm (as in a training loop that steps repeatedly).
+    ``settle`` seconds of sleep before each batch let the previous candidate's
+    worker threads stop spinning (OpenBLAS spins for ~0.1 s after a matmul and
+    would otherwise steal the cores from the next candidate).
     """
     batch = {}
     for label, f in candidates.items():
@@ -202,6 +205,8 @@ def measure(candidates, budget=0.5, rounds=7, min_batch_seconds=2e-3):
     times = {label: [] for label in candidates}
     for _ in range(rounds):
         for label, f in candidates.items():
+            if settle:
+                time.sleep(settle)
             f()
             t = time.perf_counter()
             for _ in range(batch[label]):
@@ -254,7 +259,7 @@ def run_losses(quick=False, budget=None):
     bandwidth, gemm_peak = machine_peaks()
     shapes = LOSS_SHAPES[:2] if quick else LOSS_SHAPES
     for w in loss_workloads(shapes=shapes):
-        med = measure(w.candidates, budget=budget if budget is not None else (0.2 if quick else 1.0))
+        med = measure(w.candidates, budget=budget if budget is not None else (0.2 if quick else 1.0), settle=0.15)
         t = med["fastopt"]
         yield {"workload": w.name, "fastopt_s": t,
                "speedup_vs_numpy": med["numpy"] / t if "numpy" in med else None,

@@ -274,7 +274,7 @@ def format_loss_row(row):
     def ratio(x):
         return "–" if x is None else f"{x:.1f}×"
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {ratio(row['speedup_vs_numpy'])} "
-            f"| {ratio(row['speedup_vs_torch'])} | {row['memory_roofline_fraction']:.2f} "
+            f"| {ratio(row['speedup_vs_torch'])} | {row['memory_roofline_fraction']:.2g} "
             f"| {row['gemm_peak_fraction']:.2f} |")
 
 

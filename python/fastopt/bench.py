@@ -283,7 +283,7 @@ HEADER = ("| workload | fastopt (median) | fraction of roofline probe | GB/s | v
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fastopt.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="fastopt bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run: sgd and adam, float32, 1k / 1M / 1000x1k")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),

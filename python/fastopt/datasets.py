@@ -1,0 +1,65 @@
+"""Data for the linear classifiers: the embedded 8×8 digits, .npz files and CIFAR-10.
+
+The digits (1797 images, 10 classes) ship inside the package, so ``fastopt
+train`` needs no download; see ``fastopt/data/README.md`` for source and license.
+"""
+import gzip
+import os
+import pickle
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["load_digits", "load_npz", "load_cifar10", "train_val_split", "standardize"]
+
+
+def load_digits():
+    """The embedded digits: ``X`` (1797, 64) float64 pixel counts 0..16, ``y`` (1797,) int64."""
+    with resources.files("fastopt").joinpath("data/digits.csv.gz").open("rb") as raw, gzip.open(raw) as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(np.int64)
+
+
+def load_npz(path):
+    """Arrays ``X`` (N×D) and ``y`` (N integer labels) from an .npz file."""
+    with np.load(path) as f:
+        missing = {"X", "y"} - set(f.files)
+        if missing:
+            raise ValueError(f"{path} has no array named {', '.join(sorted(missing))} (found: {', '.join(f.files)})")
+        X, y = np.asarray(f["X"]), np.asarray(f["y"])
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"{path}: X must be N×D and y must hold N labels, got {X.shape} and {y.shape}")
+    return X.astype(np.float64 if X.dtype != np.float32 else np.float32), y.astype(np.int64)
+
+
+def load_cifar10(root):
+    """CIFAR-10 in the course's ``cifar-10-batches-py`` layout: returns
+    ``X_train`` (50000, 3072), ``y_train``, ``X_test`` (10000, 3072), ``y_test``, float32 0..255."""
+    def batch(name):
+        path = os.path.join(root, name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} not found: expected the cifar-10-batches-py layout")
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="latin1")
+        return np.asarray(d["data"], dtype=np.float32).reshape(-1, 3072), np.asarray(d["labels"], dtype=np.int64)
+    parts = [batch(f"data_batch_{i}") for i in range(1, 6)]
+    X_test, y_test = batch("test_batch")
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), X_test, y_test
+
+
+def train_val_split(X, y, val_fraction=0.2, seed=0):
+    """A seeded random split into (X_train, y_train, X_val, y_val)."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    order = np.random.default_rng(seed).permutation(len(X))
+    n_val = max(1, int(round(val_fraction * len(X))))
+    val, train = order[:n_val], order[n_val:]
+    return X[train], y[train], X[val], y[val]
+
+
+def standardize(X_train, *others):
+    """Zero-mean, unit-variance features using the training set's statistics."""
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    std[std == 0] = 1
+    return tuple((X - mean) / std for X in (X_train, *others))

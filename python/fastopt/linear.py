@@ -1,0 +1,254 @@
+"""Linear classifiers trained with fastopt's fused losses and optimizers.
+
+Two flavours:
+
+* course-style :class:`LinearSVM` and :class:`Softmax` (``train`` / ``predict``,
+  as in the CS231n assignment, W of shape D×C, bias by the bias trick in X);
+* scikit-learn-style :class:`SoftmaxClassifier` and :class:`LinearSVMClassifier`
+  (``fit`` / ``predict`` / ``decision_function`` / ``score`` / ``get_params`` /
+  ``set_params``; :class:`SoftmaxClassifier` also ``predict_proba``), with any
+  :mod:`fastopt.optim` optimizer by name, a learning rate or schedule, and
+  ``solver="lbfgs"`` for full-batch training.
+"""
+import inspect
+
+import numpy as np
+
+from . import optim
+from .lbfgs import minimize
+from .losses import softmax_loss, svm_loss
+
+__all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "LinearSVMClassifier",
+           "make_optimizer", "OPTIMIZERS"]
+
+OPTIMIZERS = {
+    "sgd": lambda params, lr: optim.SGD(params, lr=lr),
+    "momentum": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9),
+    "nesterov": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
+    "adagrad": lambda params, lr: optim.Adagrad(params, lr=lr),
+    "rmsprop": lambda params, lr: optim.RMSprop(params, lr=lr),
+    "adam": lambda params, lr: optim.Adam(params, lr=lr),
+    "adamw": lambda params, lr: optim.AdamW(params, lr=lr),
+}
+
+
+def make_optimizer(name, params, lr):
+    """A :mod:`fastopt.optim` optimizer by name: one of :data:`OPTIMIZERS`."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
+    return OPTIMIZERS[name](params, lr)
+
+
+def _check_xy(X, y):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (N×D), got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must hold one label per row of X ({len(X)}), got shape {y.shape}")
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(X, dtype=dtype), y
+
+
+# ---------------------------------------------------------------- course style
+
+class LinearClassifier:
+    """Course-style linear classifier: ``W`` is D×C; put the bias in X (bias trick)."""
+
+    def __init__(self):
+        self.W = None
+
+    def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200, verbose=False,
+              seed=None, optimizer="sgd"):
+        """Minibatch training (sampling with replacement, as in the course).
+
+        Returns
+        -------
+        list of float
+            The loss at every iteration.
+        """
+        X, y = _check_xy(X, y)
+        num_train, dim = X.shape
+        num_classes = int(np.max(y)) + 1
+        rng = np.random.default_rng(seed)
+        if self.W is None:
+            self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
+        opt = make_optimizer(optimizer, [self.W], learning_rate)
+        loss_history = []
+        for it in range(num_iters):
+            idx = rng.choice(num_train, batch_size, replace=True)
+            loss, grad = self.loss(X[idx], y[idx], reg)
+            opt.step([grad])
+            loss_history.append(loss)
+            if verbose and it % 100 == 0:
+                print(f"iteration {it} / {num_iters}: loss {loss:f}")
+        return loss_history
+
+    def predict(self, X):
+        """The class with the highest score for every row of X."""
+        return np.argmax(np.asarray(X) @ self.W, axis=1)
+
+    def loss(self, X_batch, y_batch, reg):
+        raise NotImplementedError("use LinearSVM or Softmax")
+
+
+class LinearSVM(LinearClassifier):
+    """Multiclass SVM (Weston–Watkins hinge, delta = 1) with an L2 penalty."""
+
+    def loss(self, X_batch, y_batch, reg):
+        return svm_loss(self.W, X_batch, y_batch, reg)
+
+
+class Softmax(LinearClassifier):
+    """Softmax (cross-entropy) classifier with an L2 penalty."""
+
+    def loss(self, X_batch, y_batch, reg):
+        return softmax_loss(self.W, X_batch, y_batch, reg)
+
+
+# ---------------------------------------------------------- scikit-learn style
+
+class _LinearEstimator:
+    _loss = None
+
+    def __init__(self, *, optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2", l1_ratio=0.5,
+                 batch_size=200, max_iter=100, solver="sgd", tol=1e-6, random_state=None):
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.reg = reg
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.solver = solver
+        self.tol = tol
+        self.random_state = random_state
+
+    @classmethod
+    def _param_names(cls):
+        return [p for p in inspect.signature(_LinearEstimator.__init__).parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        """The constructor arguments, as a dict."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set constructor arguments; returns self."""
+        for name, value in params.items():
+            if name not in self._param_names():
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _objective(self, W, X, y):
+        return type(self)._loss(W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio)
+
+    def fit(self, X, y, callback=None):
+        """Train on X (N×D) and labels y (any N values: the classes are ``np.unique(y)``).
+
+        ``callback(epoch, mean_loss)``, if given, is called after every epoch
+        (``solver="sgd"``); the ``fastopt train`` progress bar uses it.
+        """
+        X, y = _check_xy(X, y)
+        if self.solver not in ("sgd", "lbfgs"):
+            raise ValueError(f"solver must be 'sgd' or 'lbfgs', got {self.solver!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError("y must hold at least two classes")
+        Xb = np.hstack([X, np.ones((len(X), 1), X.dtype)])      # the bias trick
+        W = np.zeros((Xb.shape[1], len(self.classes_)), X.dtype)
+        self.loss_history_ = []
+        if self.solver == "lbfgs":
+            result = minimize(lambda w: self._objective(w, Xb, y_index), W, max_iter=self.max_iter, tol=self.tol)
+            W, self.n_iter_ = result.x, result.nit
+            self.loss_history_.append(result.fun)
+        else:
+            opt = make_optimizer(self.optimizer, [W], self.learning_rate)
+            rng = np.random.default_rng(self.random_state)
+            n = len(Xb)
+            for _ in range(self.max_iter):                       # epochs
+                order = rng.permutation(n)
+                total = 0.0
+                for start in range(0, n, self.batch_size):
+                    idx = np.sort(order[start:start + self.batch_size])
+                    loss, dW = self._objective(W, Xb[idx], y_index[idx])
+                    opt.step([dW])
+                    total += loss * len(idx)
+                self.loss_history_.append(total / n)
+                if callback is not None:
+                    callback(len(self.loss_history_), total / n)
+            self.n_iter_ = self.max_iter
+        self.coef_ = np.ascontiguousarray(W[:-1].T)
+        self.intercept_ = W[-1].copy()
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X):
+        """Scores ``X @ coef_.T + intercept_`` (N×C)."""
+        if not hasattr(self, "coef_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        X, _ = _check_xy(X, None)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {self.n_features_in_}")
+        return X @ self.coef_.T + self.intercept_
+
+    def predict(self, X):
+        """The class with the highest score for every row of X."""
+        scores = self.decision_function(X)  # first: it raises a clear error when not fitted
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def score(self, X, y):
+        """Mean accuracy on (X, y)."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+
+class SoftmaxClassifier(_LinearEstimator):
+    """Softmax regression (multinomial logistic regression) trained by fastopt.
+
+    Parameters
+    ----------
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}, default "adam"
+    learning_rate : float or callable, default 0.01
+        A number or a :mod:`fastopt.schedules` schedule (``t`` = updates so far).
+    reg : float, default 1e-4
+    penalty : {"l2", "l1", "elastic_net"}, default "l2"
+    l1_ratio : float, default 0.5
+    batch_size : int, default 200
+    max_iter : int, default 100
+        Epochs for ``solver="sgd"``; iterations for ``"lbfgs"``.
+    solver : {"sgd", "lbfgs"}, default "sgd"
+        Minibatch training with ``optimizer``, or full-batch L-BFGS.
+    tol : float, default 1e-6
+        Gradient tolerance of L-BFGS.
+    random_state : int, optional
+        Seed of the minibatch order: the fit is deterministic for a fixed seed.
+    """
+
+    _loss = staticmethod(softmax_loss)
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the scores), N×C."""
+        scores = self.decision_function(X)
+        scores = scores - scores.max(axis=1, keepdims=True)
+        e = np.exp(scores)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+class LinearSVMClassifier(_LinearEstimator):
+    """Multiclass linear SVM (Weston–Watkins hinge, delta = 1) trained by fastopt.
+
+    Parameters are those of :class:`SoftmaxClassifier`.
+    """
+
+    _loss = staticmethod(svm_loss)

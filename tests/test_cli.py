@@ -1,0 +1,83 @@
+"""The fastopt command, end to end in a subprocess."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def fastopt(*args):
+    return subprocess.run([sys.executable, "-m", "fastopt", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_train_default_reaches_95_percent():
+    proc = fastopt("train", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "embedded 8×8 digits" in proc.stdout
+    val = float(proc.stdout.split("validation accuracy:")[1].split()[0])
+    assert val >= 0.95
+    assert "wall time" in proc.stdout
+
+
+@pytest.mark.parametrize("extra", [["--loss", "svm", "--optimizer", "momentum", "--schedule", "cosine", "--epochs", "3"],
+                                   ["--solver", "lbfgs", "--epochs", "20", "--penalty", "l1"]])
+def test_train_options(extra):
+    proc = fastopt("train", "--quiet", *extra)
+    assert proc.returncode == 0, proc.stderr
+    assert "validation accuracy" in proc.stdout
+
+
+def test_train_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    proc = fastopt("train", "--quiet", "--data", str(tmp_path / "d.npz"), "--solver", "lbfgs", "--epochs", "50")
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split("validation accuracy:")[1].split()[0]) > 0.9
+
+
+def test_train_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "loss.png"
+    proc = fastopt("train", "--quiet", "--epochs", "3", "--plot", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 1000
+
+
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "matplotlib"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('blocked for the test')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "fastopt", "train", "--plot", str(tmp_path / "x.png")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode != 0
+    assert "matplotlib" in proc.stderr and "fastopt[plot]" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["train", "--bogus"], ["train", "--loss", "hinge"], ["train", "--lr", "abc"],
+                                  ["train", "--epochs", "0"], ["train", "--lr", "-1"], ["train", "--data", "/no/such.npz"],
+                                  ["frobnicate"], []])
+def test_bad_arguments_exit_nonzero(args):
+    proc = fastopt(*args)
+    assert proc.returncode == 2
+    assert "error" in proc.stderr
+
+
+def test_info_and_bench():
+    proc = fastopt("info")
+    assert proc.returncode == 0 and "available_isas" in proc.stdout
+    proc = fastopt("bench", "--quick", "--only", "optim", "--optimizer", "sgd", "--budget", "0.02")
+    assert proc.returncode == 0, proc.stderr
+    assert "| sgd float32 1k |" in proc.stdout
+
+
+def test_console_script_installed():
+    exe = shutil.which("fastopt")
+    if exe is None:
+        pytest.skip("the fastopt console script is not on PATH (package not installed in this environment)")
+    proc = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "version" in proc.stdout

@@ -242,9 +242,12 @@ def run(quick=False, budget=None, names=None):
         yield row
 
 
+def _ratio(x):
+    return "–" if x is None else f"{x:.1f}×"
+
+
 def format_row(row):
-    def ratio(x):
-        return "–" if x is None else f"{x:.1f}×"
+    ratio = _ratio
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {row['roofline_fraction']:.2f} "
             f"| {row['gb_per_s']:.1f} | {ratio(row['speedup_vs_numpy'])} | {ratio(row['speedup_vs_torch-foreach'])} "
             f"| {ratio(row['speedup_vs_torch-fused'])} |")
@@ -271,8 +274,7 @@ def run_losses(quick=False, budget=None):
 
 
 def format_loss_row(row):
-    def ratio(x):
-        return "–" if x is None else f"{x:.1f}×"
+    ratio = _ratio
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {ratio(row['speedup_vs_numpy'])} "
             f"| {ratio(row['speedup_vs_torch'])} | {row['memory_roofline_fraction']:.2g} "
             f"| {row['gemm_peak_fraction']:.2f} |")

@@ -95,7 +95,6 @@ class TensorGroup {
 
   std::size_t size() const { return tensors_.size(); }
   bool has_state(int slot) const { return tensors_.empty() || tensors_[0].slot[slot] != nullptr; }
-  const std::string& state_name(int slot) const { return state_names_[slot - 2]; }
 
   // Checks every gradient, then (unless skipping on non-finite) updates every tensor.
   bool step(Rule rule, const StepCoefficients& c, const py::object& grads, bool skip_if_nonfinite) {

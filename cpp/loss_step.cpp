@@ -39,10 +39,31 @@ T* workspace(std::size_t n) {
   return buffer.data();
 }
 
+// Rows [r0, r1) of the minibatch X[rows], y[rows], copied into this thread's
+// scratch; returns the arguments of linear_chunk over them (as rows [0, r1 - r0)).
+template <class T>
+LinearLossArgs gather_chunk(const LinearLossArgs& a, const std::int64_t* rows, std::size_t r0, std::size_t r1) {
+  thread_local std::vector<T> X_rows;
+  thread_local std::vector<std::int64_t> y_rows;
+  const std::size_t n = r1 - r0;
+  if (X_rows.size() < n * a.D) X_rows.resize(n * a.D);
+  if (y_rows.size() < n) y_rows.resize(n);
+  const T* X = static_cast<const T*>(a.X);
+  for (std::size_t r = 0; r < n; ++r) {
+    const auto row = static_cast<std::size_t>(rows[r0 + r]);
+    std::copy(X + row * a.D, X + (row + 1) * a.D, X_rows.data() + r * a.D);
+    y_rows[r] = a.y[row];
+  }
+  LinearLossArgs chunk = a;
+  chunk.X = X_rows.data();
+  chunk.y = y_rows.data();
+  return chunk;
+}
+
 template <class T>
 double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W, const T* X,
                          const std::int64_t* y, std::size_t N, std::size_t D, std::size_t C, double delta,
-                         PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW) {
+                         PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW, const std::int64_t* rows) {
   const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
   const std::size_t CD = C * D;
   T* WT = workspace<T>((chunks.count + 1) * CD);
@@ -58,7 +79,13 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   for (std::int64_t i = 0; i < n_chunks; ++i) {
     const std::size_t r0 = static_cast<std::size_t>(i) * chunks.rows;
     const std::size_t r1 = std::min(N, r0 + chunks.rows);
-    losses[i] = k.linear_chunk[dt](args, r0, r1, partials + static_cast<std::size_t>(i) * CD);
+    T* partial = partials + static_cast<std::size_t>(i) * CD;
+    if (rows == nullptr) {
+      losses[i] = k.linear_chunk[dt](args, r0, r1, partial);
+    } else {
+      const LinearLossArgs gathered = gather_chunk<T>(args, rows, r0, r1);
+      losses[i] = k.linear_chunk[dt](gathered, 0, r1 - r0, partial);
+    }
   }
   double loss = 0.0;
   for (double l : losses) loss += l;
@@ -88,13 +115,13 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
 
 double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
                    std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty_kind,
-                   double reg, double l1_ratio, void* dW) {
+                   double reg, double l1_ratio, void* dW, const std::int64_t* rows) {
   const LossKernels& k = active_loss_kernels();
   if (dtype == DType::f32)
     return linear_loss_typed(k, 0, kind, static_cast<const float*>(W), static_cast<const float*>(X), y, N, D, C,
-                             delta, penalty_kind, reg, l1_ratio, static_cast<float*>(dW));
+                             delta, penalty_kind, reg, l1_ratio, static_cast<float*>(dW), rows);
   return linear_loss_typed(k, 1, kind, static_cast<const double*>(W), static_cast<const double*>(X), y, N, D, C,
-                           delta, penalty_kind, reg, l1_ratio, static_cast<double*>(dW));
+                           delta, penalty_kind, reg, l1_ratio, static_cast<double*>(dW), rows);
 }
 
 double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,

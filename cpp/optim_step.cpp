@@ -106,6 +106,18 @@ StepCoefficients adam_coefficients(double lr, double beta1, double beta2, double
   return c;
 }
 
+StepCoefficients coefficients_at(const OptimizerSettings& s, double lr, std::int64_t step) {
+  switch (s.rule) {
+    case Rule::sgd: return sgd_coefficients(lr, s.weight_decay);
+    case Rule::sgd_momentum: return sgd_momentum_coefficients(lr, s.momentum, s.nesterov, s.weight_decay);
+    case Rule::adagrad: return adagrad_coefficients(lr, s.eps, s.weight_decay, s.lr_decay, step);
+    case Rule::rmsprop: return rmsprop_coefficients(lr, s.alpha, s.eps, s.weight_decay, s.momentum, s.centered);
+    case Rule::adam:
+      return adam_coefficients(lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.amsgrad, s.decoupled, step);
+    default: throw std::invalid_argument("coefficients_at: not an optimizer rule");
+  }
+}
+
 namespace {
 
 struct WorkItem {

@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   fastopt::bindings::register_runtime(m);
   fastopt::bindings::register_optim(m);
   fastopt::bindings::register_loss(m);
+  fastopt::bindings::register_train(m);
 }

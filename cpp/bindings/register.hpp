@@ -6,4 +6,5 @@ namespace fastopt::bindings {
 void register_runtime(pybind11::module_& m);
 void register_optim(pybind11::module_& m);
 void register_loss(pybind11::module_& m);
+void register_train(pybind11::module_& m);
 }  // namespace fastopt::bindings

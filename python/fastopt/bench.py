@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _core, config, optim, reference
+from . import _core, config, optim, reference, training
 from . import functional as fast
 from . import losses
 
-__all__ = ["Workload", "optimizer_workloads", "loss_workloads", "machine_peaks", "measure", "main"]
+__all__ = ["Workload", "optimizer_workloads", "loss_workloads", "training_workloads", "machine_peaks", "measure",
+           "main"]
 
 # name -> (fast fn, reference fn, positional state, keyword state, kwargs, uses step,
 #          fastopt.optim class + kwargs, torch.optim class name + kwargs)
@@ -172,6 +173,57 @@ def loss_workloads(shapes=LOSS_SHAPES, include_reference=True, include_torch=Tru
         del X, W, y
 
 
+TRAINING_SHAPES = [("digits", 1797, 65, 10), ("CIFAR-10 shape", 10000, 3073, 10)]
+TRAINING_BATCH = 200
+TRAINING_ITERS_PER_CALL = 20
+
+
+def training_workloads(shapes=TRAINING_SHAPES, batch_size=TRAINING_BATCH, iters=TRAINING_ITERS_PER_CALL, seed=0):
+    """Yield one :class:`Workload` per data shape, float32, softmax + SGD: ``iters``
+    minibatch iterations per call of
+
+    * ``course``: the course's loop in NumPy (``rng.choice``, ``X[idx]``, the
+      reference ``softmax_loss_vectorized``, ``W -= lr * dW``);
+    * ``python``: the same loop in Python over fastopt's fused loss and step;
+    * ``native``: :func:`fastopt.training.train_linear` (the loop in C++).
+    """
+    rng = np.random.default_rng(seed)
+    lr, reg = 1e-3, 1e-4
+    for name, N, D, C in shapes:
+        if name == "digits":
+            from .datasets import load_digits, standardize
+            X, y = load_digits()
+            X = np.hstack([standardize(X)[0], np.ones((N, 1))]).astype(np.float32)
+        else:
+            X = rng.standard_normal((N, D)).astype(np.float32)
+            y = rng.integers(0, C, N)
+        w = Workload(f"softmax+sgd f32 {name} N={N} D={D} C={C} B={batch_size}",
+                     bytes_moved=0, flops=4 * batch_size * D * C * iters)
+        W_course, W_python, W_native = (np.zeros((D, C), np.float32) for _ in range(3))
+        course_rng, python_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        python_opt, native_opt = optim.SGD([W_python], lr=lr), optim.SGD([W_native], lr=lr)
+        native_rng = training.SplitMix64(seed)
+
+        def course(X=X, y=y, W=W_course, rng=course_rng):
+            for _ in range(iters):
+                idx = rng.choice(len(X), batch_size, replace=True)
+                _, dW = reference.softmax_loss_vectorized(W, X[idx], y[idx], reg)
+                W -= lr * dW
+
+        def python(X=X, y=y, opt=python_opt, W=W_python, rng=python_rng):
+            for _ in range(iters):
+                idx = rng.choice(len(X), batch_size, replace=True)
+                _, dW = losses.softmax_loss(W, X[idx], y[idx], reg)
+                opt.step([dW])
+
+        w.candidates["native"] = lambda X=X, y=y, opt=native_opt, r=native_rng: training.train_linear(
+            opt, X, y, reg=reg, batch_size=batch_size, num_iters=iters, rng=r)
+        w.candidates["python"] = python
+        w.candidates["course"] = course
+        yield w
+        del X, y
+
+
 def machine_peaks(budget=0.3):
     """Memory bandwidth (bytes/s) from the roofline probe on 16M float32 elements
     (12 bytes each: read p and g, write p), and float32 GEMM peak (flop/s) from
@@ -280,6 +332,29 @@ def format_loss_row(row):
             f"| {row['gemm_peak_fraction']:.2f} |")
 
 
+def run_training(quick=False, budget=None):
+    """Measure the training-loop workloads, yielding one result row per workload."""
+    _, gemm_peak = machine_peaks()
+    for w in training_workloads():
+        med = measure(w.candidates, budget=budget if budget is not None else (0.3 if quick else 1.0), settle=0.15)
+        t = med["native"] / TRAINING_ITERS_PER_CALL
+        yield {"workload": w.name, "native_s_per_iter": t,
+               "python_s_per_iter": med["python"] / TRAINING_ITERS_PER_CALL,
+               "course_s_per_iter": med["course"] / TRAINING_ITERS_PER_CALL,
+               "speedup_vs_course": med["course"] / med["native"],
+               "speedup_vs_python": med["python"] / med["native"],
+               "gemm_peak_fraction": w.flops / gemm_peak / med["native"], "gemm_peak_gflop_s": gemm_peak / 1e9}
+
+
+TRAINING_HEADER = ("| training loop | native, per iteration (median) | vs course loop (NumPy) "
+                   "| vs Python loop over fastopt kernels | fraction of GEMM peak |\n|---|---|---|---|---|")
+
+
+def format_training_row(row):
+    return (f"| {row['workload']} | {_fmt_time(row['native_s_per_iter'])} | {_ratio(row['speedup_vs_course'])} "
+            f"| {_ratio(row['speedup_vs_python'])} | {row['gemm_peak_fraction']:.2f} |")
+
+
 HEADER = ("| workload | fastopt (median) | fraction of roofline probe | GB/s | vs NumPy reference "
           "| vs torch foreach | vs torch fused |\n|---|---|---|---|---|---|---|")
 
@@ -291,7 +366,8 @@ def main(argv=None):
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
-    parser.add_argument("--only", choices=["optim", "loss"], help="only the optimizer or the loss workloads")
+    parser.add_argument("--only", choices=["optim", "loss", "train"],
+                        help="only the optimizer, the loss or the training-loop workloads")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -299,14 +375,14 @@ def main(argv=None):
     print(f"fastopt {cfg['version']} | isa {cfg['isa']} | threads {cfg['num_threads']} | "
           f"{platform.processor() or platform.machine()} | numpy {np.__version__}"
           + (f" | torch {_torch().__version__}" if _torch() else " | torch not installed"))
-    rows, loss_rows = [], []
-    if args.only != "loss":
+    rows, loss_rows, train_rows = [], [], []
+    if args.only in (None, "optim"):
         print(HEADER)
         for row in run(quick=args.quick, budget=args.budget, names=args.optimizer):
             rows.append(row)
             print(format_row(row), flush=True)
         print()
-    if args.only != "optim":
+    if args.only in (None, "loss"):
         print(LOSS_HEADER)
         for row in run_losses(quick=args.quick, budget=args.budget):
             loss_rows.append(row)
@@ -314,9 +390,16 @@ def main(argv=None):
         if loss_rows:
             print(f"\nmemory bandwidth (probe) {loss_rows[0]['bandwidth_gb_s']:.1f} GB/s, "
                   f"float32 GEMM peak (numpy matmul) {loss_rows[0]['gemm_peak_gflop_s']:.0f} GFLOP/s")
+        print()
+    if args.only in (None, "train"):
+        print(TRAINING_HEADER)
+        for row in run_training(quick=args.quick, budget=args.budget):
+            train_rows.append(row)
+            print(format_training_row(row), flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), "optimizers": rows, "losses": loss_rows},
+            json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), "optimizers": rows, "losses": loss_rows,
+                       "training": train_rows},
                       f, indent=2)
     return 0
 

@@ -17,6 +17,7 @@ import numpy as np
 from . import optim
 from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
+from .training import SplitMix64, train_linear
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "LinearSVMClassifier",
            "make_optimizer", "OPTIMIZERS"]
@@ -63,7 +64,10 @@ class LinearClassifier:
 
     def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200, verbose=False,
               seed=None, optimizer="sgd"):
-        """Minibatch training (sampling with replacement, as in the course).
+        """Minibatch training, sampling with replacement as in the course.
+
+        The loop runs in native code (:func:`fastopt.training.train_linear`);
+        ``seed`` fixes both the initial W and the minibatches.
 
         Returns
         -------
@@ -73,23 +77,26 @@ class LinearClassifier:
         X, y = _check_xy(X, y)
         num_train, dim = X.shape
         num_classes = int(np.max(y)) + 1
-        rng = np.random.default_rng(seed)
         if self.W is None:
+            rng = np.random.default_rng(seed)
             self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
         opt = make_optimizer(optimizer, [self.W], learning_rate)
+        batches = SplitMix64(seed)
         loss_history = []
-        for it in range(num_iters):
-            idx = rng.choice(num_train, batch_size, replace=True)
-            loss, grad = self.loss(X[idx], y[idx], reg)
-            opt.step([grad])
-            loss_history.append(loss)
-            if verbose and it % 100 == 0:
-                print(f"iteration {it} / {num_iters}: loss {loss:f}")
+        chunk = 100 if verbose else num_iters       # print every 100 iterations, as the course does
+        for start in range(0, num_iters, chunk):
+            losses = train_linear(opt, X, y, loss=self._loss_name, reg=reg, batch_size=batch_size,
+                                  num_iters=min(chunk, num_iters - start), rng=batches)
+            if verbose:
+                print(f"iteration {start} / {num_iters}: loss {losses[0]:f}")
+            loss_history.extend(losses.tolist())
         return loss_history
 
     def predict(self, X):
         """The class with the highest score for every row of X."""
         return np.argmax(np.asarray(X) @ self.W, axis=1)
+
+    _loss_name = None
 
     def loss(self, X_batch, y_batch, reg):
         raise NotImplementedError("use LinearSVM or Softmax")
@@ -98,12 +105,16 @@ class LinearClassifier:
 class LinearSVM(LinearClassifier):
     """Multiclass SVM (Weston–Watkins hinge, delta = 1) with an L2 penalty."""
 
+    _loss_name = "svm"
+
     def loss(self, X_batch, y_batch, reg):
         return svm_loss(self.W, X_batch, y_batch, reg)
 
 
 class Softmax(LinearClassifier):
     """Softmax (cross-entropy) classifier with an L2 penalty."""
+
+    _loss_name = "softmax"
 
     def loss(self, X_batch, y_batch, reg):
         return softmax_loss(self.W, X_batch, y_batch, reg)
@@ -175,19 +186,20 @@ class _LinearEstimator:
             self.loss_history_.append(result.fun)
         else:
             opt = make_optimizer(self.optimizer, [W], self.learning_rate)
-            rng = np.random.default_rng(self.random_state)
+            batches = SplitMix64(self.random_state)
             n = len(Xb)
-            for _ in range(self.max_iter):                       # epochs
-                order = rng.permutation(n)
-                total = 0.0
-                for start in range(0, n, self.batch_size):
-                    idx = np.sort(order[start:start + self.batch_size])
-                    loss, dW = self._objective(W, Xb[idx], y_index[idx])
-                    opt.step([dW])
-                    total += loss * len(idx)
-                self.loss_history_.append(total / n)
+            # Per-epoch mean loss: minibatch losses weighted by batch size.
+            sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
+            sizes[-1] = n - self.batch_size * (len(sizes) - 1)
+            epochs_per_call = 1 if callback is not None else self.max_iter
+            for _ in range(0, self.max_iter, epochs_per_call):
+                losses = train_linear(opt, Xb, y_index, loss=self._loss_name, reg=self.reg, penalty=self.penalty,
+                                      l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=epochs_per_call,
+                                      rng=batches)
+                for epoch_losses in losses.reshape(epochs_per_call, len(sizes)):
+                    self.loss_history_.append(float(epoch_losses @ sizes) / n)
                 if callback is not None:
-                    callback(len(self.loss_history_), total / n)
+                    callback(len(self.loss_history_), self.loss_history_[-1])
             self.n_iter_ = self.max_iter
         self.coef_ = np.ascontiguousarray(W[:-1].T)
         self.intercept_ = W[-1].copy()
@@ -231,11 +243,14 @@ class SoftmaxClassifier(_LinearEstimator):
         Minibatch training with ``optimizer``, or full-batch L-BFGS.
     tol : float, default 1e-6
         Gradient tolerance of L-BFGS.
-    random_state : int, optional
+    random_state : int, numpy.random.Generator or RandomState, optional
         Seed of the minibatch order: the fit is deterministic for a fixed seed.
+        Training runs in native code (:func:`fastopt.training.train_linear`,
+        shuffled epochs).
     """
 
     _loss = staticmethod(softmax_loss)
+    _loss_name = "softmax"
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the scores), N×C."""
@@ -252,3 +267,4 @@ class LinearSVMClassifier(_LinearEstimator):
     """
 
     _loss = staticmethod(svm_loss)
+    _loss_name = "svm"

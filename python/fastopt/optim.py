@@ -45,7 +45,9 @@ class Optimizer:
     """Base class: arrays, state, ``state_dict`` / ``load_state_dict``.
 
     Subclasses set ``_state_names`` (the state buffers in kernel slot order) and
-    implement ``_active_states`` and ``_native_step``.
+    implement ``_active_states``, ``_native_step`` and ``_native_settings`` (the
+    rule and hyperparameters, for loops that step in native code:
+    :func:`fastopt.training.train_linear`).
     """
 
     _state_names = ()
@@ -115,6 +117,18 @@ class Optimizer:
         if applied:
             self._step += 1
         return applied
+
+    def _planned_lrs(self, updates):
+        """The lr of each of the next ``updates`` steps, as :meth:`step` would set it."""
+        if self.schedule is None:
+            return np.full(updates, float(self.param_groups[0]["lr"]))
+        return np.array([self.schedule(t) for t in range(self._step, self._step + updates)], dtype=np.float64)
+
+    def _record_native_steps(self, lrs):
+        """Account for steps taken in native code with learning rates ``lrs``."""
+        self._step += len(lrs)
+        if self.schedule is not None and len(lrs):
+            self.param_groups[0]["lr"] = float(lrs[-1])
 
     def zero_grad(self):
         """Fill the registered gradient buffers with zeros."""
@@ -212,6 +226,11 @@ class SGD(Optimizer):
     def _native_step(self, grads, h, step, skip):
         return self._group.sgd(grads, h["lr"], h["momentum"], h["nesterov"], h["weight_decay"], skip)
 
+    def _native_settings(self):
+        h = self.param_groups[0]
+        rule = "sgd" if h["momentum"] == 0 and not h["nesterov"] else "sgd_momentum"
+        return dict(rule=rule, momentum=h["momentum"], nesterov=h["nesterov"], weight_decay=h["weight_decay"])
+
 
 class Adagrad(Optimizer):
     """AdaGrad, as ``torch.optim.Adagrad``.
@@ -251,6 +270,10 @@ class Adagrad(Optimizer):
 
     def _native_step(self, grads, h, step, skip):
         return self._group.adagrad(grads, h["lr"], h["eps"], h["weight_decay"], h["lr_decay"], step, skip)
+
+    def _native_settings(self):
+        h = self.param_groups[0]
+        return dict(rule="adagrad", eps=h["eps"], weight_decay=h["weight_decay"], lr_decay=h["lr_decay"])
 
 
 class RMSprop(Optimizer):
@@ -298,6 +321,11 @@ class RMSprop(Optimizer):
     def _native_step(self, grads, h, step, skip):
         return self._group.rmsprop(grads, h["lr"], h["alpha"], h["eps"], h["weight_decay"],
                                    h["momentum"], h["centered"], skip)
+
+    def _native_settings(self):
+        h = self.param_groups[0]
+        return dict(rule="rmsprop", alpha=h["alpha"], eps=h["eps"], weight_decay=h["weight_decay"],
+                    momentum=h["momentum"], centered=h["centered"])
 
 
 class Adam(Optimizer):
@@ -347,6 +375,12 @@ class Adam(Optimizer):
         beta1, beta2 = h["betas"]
         return self._group.adam(grads, h["lr"], beta1, beta2, h["eps"], h["weight_decay"],
                                 h["amsgrad"], self._decoupled, step, skip)
+
+    def _native_settings(self):
+        h = self.param_groups[0]
+        beta1, beta2 = h["betas"]
+        return dict(rule="adam", beta1=beta1, beta2=beta2, eps=h["eps"], weight_decay=h["weight_decay"],
+                    amsgrad=h["amsgrad"], decoupled=self._decoupled)
 
 
 class AdamW(Adam):

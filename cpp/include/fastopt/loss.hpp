@@ -54,9 +54,12 @@ const LossKernels& loss_kernels_avx512();
 
 // Drivers (loss_step.cpp), using the active ISA and thread settings.
 // dW (D × C, W's dtype) receives the gradient of data loss + penalty; returns the loss.
+// With `rows` (N indices), the loss is over the minibatch X[rows], y[rows]: each
+// chunk gathers its own rows (in parallel, into cache) and the result is bitwise
+// that of the call on the gathered arrays.
 double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
                    std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty,
-                   double reg, double l1_ratio, void* dW);
+                   double reg, double l1_ratio, void* dW, const std::int64_t* rows = nullptr);
 // From scores (N × C): dscores (N × C) receives the gradient; returns the mean loss.
 double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,
                    std::size_t C, double delta, void* dscores);

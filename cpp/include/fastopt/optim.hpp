@@ -80,6 +80,24 @@ StepCoefficients adam_coefficients(double lr, double beta1, double beta2, double
                                    double weight_decay, bool amsgrad, bool decoupled,
                                    std::int64_t step);
 
+// Hyperparameters of a stateful optimizer, for loops that step many times in
+// native code (train.hpp): coefficients_at() rebuilds the per-step scalars for
+// any lr and step exactly as the single-step entry points do.
+struct OptimizerSettings {
+  Rule rule = Rule::sgd;
+  double weight_decay = 0.0;
+  double momentum = 0.0;  // sgd_momentum, rmsprop
+  bool nesterov = false;
+  double eps = 0.0;
+  double lr_decay = 0.0;  // adagrad
+  double alpha = 0.0;     // rmsprop
+  bool centered = false;
+  double beta1 = 0.0, beta2 = 0.0;
+  bool amsgrad = false;
+  bool decoupled = false;  // adamw
+};
+StepCoefficients coefficients_at(const OptimizerSettings& s, double lr, std::int64_t step);
+
 // Runs one step of `rule` over all tensors with the active ISA's kernels.
 // Tensors are cut into fixed blocks of kBlockElements, so every element is
 // computed by the same instructions whatever the thread count: results are

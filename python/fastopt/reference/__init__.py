@@ -7,9 +7,11 @@ from .losses import (multiclass_hinge, softmax_cross_entropy, softmax_loss, soft
                      softmax_loss_vectorized, svm_loss, svm_loss_naive, svm_loss_vectorized)
 from .optim import adagrad, adam, adamw, rmsprop, sgd, sgd_momentum
 from .regularization import penalty
+from .training import SplitMix64, train_linear
 
 __all__ = [
     "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw",
     "softmax_loss_naive", "softmax_loss_vectorized", "svm_loss_naive", "svm_loss_vectorized",
     "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge", "penalty",
+    "SplitMix64", "train_linear",
 ]

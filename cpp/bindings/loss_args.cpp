@@ -1,0 +1,100 @@
+// Argument checking of the loss bindings (loss_args.hpp).
+#include "loss_args.hpp"
+
+#include <cmath>
+#include <string>
+
+namespace fastopt::bindings {
+
+py::array float_array(py::handle obj, const char* name, int ndim, DType* dtype) {
+  const ArgName arg(name);
+  py::array a = as_ndarray(obj, arg);
+  *dtype = float_dtype_of(a, arg);
+  if (ndim > 0 && a.ndim() != ndim)
+    throw_value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D, got " +
+                      std::to_string(a.ndim()) + "-D");
+  const int flags = py::detail::array_proxy(a.ptr())->flags;
+  const int wanted = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if ((flags & wanted) != wanted) a = py::module_::import("numpy").attr("ascontiguousarray")(a);
+  return a;
+}
+
+namespace {
+
+void require_same_dtype(DType a, const char* a_name, DType b, const char* b_name) {
+  if (a != b)
+    throw_type_error(std::string(a_name) + " and " + b_name + " must have the same dtype " +
+                     "(float32 or float64); mixed dtypes are not supported");
+}
+
+}  // namespace
+
+py::array_t<std::int64_t> labels(py::handle obj, std::size_t N, std::size_t C) {
+  py::array y = py::module_::import("numpy").attr("asarray")(obj);
+  const char kind = y.dtype().kind();
+  if (kind != 'i' && kind != 'u')
+    throw_value_error("y must hold integer class labels, got dtype " + py::str(py::handle(y.dtype())).cast<std::string>());
+  if (y.ndim() != 1) throw_value_error("y must be 1-D, got " + std::to_string(y.ndim()) + "-D");
+  if (static_cast<std::size_t>(y.shape(0)) != N)
+    throw_value_error("y has " + std::to_string(y.shape(0)) + " labels but there are " + std::to_string(N) + " rows");
+  auto y64 = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
+  if (!y64) throw_value_error("y must hold integer class labels representable as int64");
+  const std::int64_t* data = y64.data();
+  for (std::size_t i = 0; i < N; ++i) {
+    if (data[i] < 0 || static_cast<std::size_t>(data[i]) >= C)
+      throw_value_error("y[" + std::to_string(i) + "] = " + std::to_string(data[i]) + " is outside [0, " +
+                        std::to_string(C) + ")");
+  }
+  return y64;
+}
+
+double check_reg(py::handle obj) {
+  const double reg = to_double(obj, "reg");
+  if (!(reg >= 0.0 && std::isfinite(reg))) throw_value_error("reg must be a finite number >= 0, got " + std::to_string(reg));
+  return reg;
+}
+
+double check_delta(py::handle obj) {
+  const double delta = to_double(obj, "delta");
+  if (!(delta >= 0.0 && std::isfinite(delta)))
+    throw_value_error("delta must be a finite number >= 0, got " + std::to_string(delta));
+  return delta;
+}
+
+PenaltyKind check_penalty(py::handle kind, const char* name) {
+  if (!py::isinstance<py::str>(kind)) throw_type_error(std::string(name) + " must be a str");
+  const std::string k = kind.cast<std::string>();
+  if (k == "l2") return PenaltyKind::l2;
+  if (k == "l1") return PenaltyKind::l1;
+  if (k == "elastic_net") return PenaltyKind::elastic_net;
+  throw_value_error(std::string(name) + " must be 'l2', 'l1' or 'elastic_net', got '" + k + "'");
+}
+
+double check_l1_ratio(py::handle obj) {
+  const double r = to_double(obj, "l1_ratio");
+  if (!(r >= 0.0 && r <= 1.0)) throw_value_error("l1_ratio must be in [0, 1], got " + std::to_string(r));
+  return r;
+}
+
+LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X_obj, py::handle y_obj,
+                             py::handle reg_obj, py::handle penalty_obj, py::handle l1_obj) {
+  DType x_dtype;
+  LinearArgs a;
+  a.X = float_array(X_obj, "X", 2, &x_dtype);
+  require_same_dtype(x_dtype, "X", w_dtype, "W");
+  a.N = static_cast<std::size_t>(a.X.shape(0));
+  a.D = static_cast<std::size_t>(a.X.shape(1));
+  a.C = static_cast<std::size_t>(W.shape(1));
+  if (static_cast<std::size_t>(W.shape(0)) != a.D)
+    throw_value_error("X has " + std::to_string(a.D) + " columns but W has " + std::to_string(W.shape(0)) +
+                      " rows; X is N×D and W is D×C");
+  if (a.N == 0) throw_value_error("X has no rows (N = 0): the mean loss is undefined");
+  if (a.C == 0) throw_value_error("W has no columns (C = 0)");
+  a.y = labels(y_obj, a.N, a.C);
+  a.reg = check_reg(reg_obj);
+  a.penalty = check_penalty(penalty_obj, "penalty");
+  a.l1_ratio = check_l1_ratio(l1_obj);
+  return a;
+}
+
+}  // namespace fastopt::bindings

@@ -1,0 +1,40 @@
+// Argument checking of the loss bindings, shared with the training loop's
+// binding: arrays X, W, y and the loss hyperparameters. Errors name the argument.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "arrays.hpp"
+#include "fastopt/loss.hpp"
+
+namespace fastopt::bindings {
+
+// A float32/float64 array with `ndim` dimensions (any when 0), made
+// C-contiguous (copied once if it is not: the kernels stream rows).
+py::array float_array(py::handle obj, const char* name, int ndim, DType* dtype);
+
+// Integer labels in [0, C), one per row, as a contiguous int64 array.
+py::array_t<std::int64_t> labels(py::handle obj, std::size_t N, std::size_t C);
+
+double check_reg(py::handle obj);
+double check_delta(py::handle obj);
+PenaltyKind check_penalty(py::handle kind, const char* name);
+double check_l1_ratio(py::handle obj);
+
+// The checked inputs of a linear-classifier loss against W (D × C, already checked).
+struct LinearArgs {
+  py::array X;
+  py::array_t<std::int64_t> y;
+  std::size_t N, D, C;
+  double reg;
+  PenaltyKind penalty;
+  double l1_ratio;
+};
+LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X, py::handle y, py::handle reg,
+                             py::handle penalty, py::handle l1_ratio);
+
+}  // namespace fastopt::bindings

@@ -1,0 +1,143 @@
+// Python bindings of the native training loop: argument checking (everything
+// before the first update), GIL release, registration.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "arrays.hpp"
+#include "fastopt/train.hpp"
+#include "loss_args.hpp"
+#include "register.hpp"
+#include "tensor_group.hpp"
+
+namespace fastopt::bindings {
+namespace {
+
+Sampling check_sampling(const std::string& name) {
+  if (name == "epochs") return Sampling::epochs;
+  if (name == "with_replacement") return Sampling::with_replacement;
+  throw_value_error("sampling must be 'epochs' or 'with_replacement', got '" + name + "'");
+}
+
+LossKind check_loss(const std::string& name) {
+  if (name == "softmax") return LossKind::softmax;
+  if (name == "svm") return LossKind::hinge;
+  throw_value_error("loss must be 'softmax' or 'svm', got '" + name + "'");
+}
+
+std::size_t positive_count(py::handle obj, const char* name) {
+  const std::int64_t v = to_int(obj, name);
+  if (v < 1) throw_value_error(std::string(name) + " must be an int >= 1, got " + std::to_string(v));
+  return static_cast<std::size_t>(v);
+}
+
+// The optimizer as fastopt.optim describes it (Optimizer._native_settings()).
+OptimizerSettings check_optimizer(const py::dict& d) {
+  OptimizerSettings s;
+  const std::string rule = py::str(d["rule"]);
+  if (rule == "sgd") s.rule = Rule::sgd;
+  else if (rule == "sgd_momentum") s.rule = Rule::sgd_momentum;
+  else if (rule == "adagrad") s.rule = Rule::adagrad;
+  else if (rule == "rmsprop") s.rule = Rule::rmsprop;
+  else if (rule == "adam") s.rule = Rule::adam;
+  else throw_value_error("optimizer rule '" + rule + "' is not supported by the training loop");
+  auto number = [&](const char* key, double* out) {
+    if (d.contains(key)) *out = to_double(d[key], key);
+  };
+  auto flag = [&](const char* key, bool* out) {
+    if (d.contains(key)) *out = to_bool(d[key], key);
+  };
+  number("weight_decay", &s.weight_decay);
+  number("momentum", &s.momentum);
+  flag("nesterov", &s.nesterov);
+  number("eps", &s.eps);
+  number("lr_decay", &s.lr_decay);
+  number("alpha", &s.alpha);
+  flag("centered", &s.centered);
+  number("beta1", &s.beta1);
+  number("beta2", &s.beta2);
+  flag("amsgrad", &s.amsgrad);
+  flag("decoupled", &s.decoupled);
+  return s;
+}
+
+// The state slots each rule reads and writes, as TensorGroup stores them.
+void require_state_for(const TensorGroup& group, const OptimizerSettings& s) {
+  auto need = [&](int slot, const char* what) {
+    if (!group.has_state(slot)) throw_value_error(std::string("the optimizer has no ") + what + " buffer");
+  };
+  if (s.rule != Rule::sgd) need(2, "first state");
+  if (s.rule == Rule::adam) need(3, "second-moment");
+  if (s.rule == Rule::adam && s.amsgrad) need(4, "max_exp_avg_sq");
+  if (s.rule == Rule::rmsprop && s.momentum > 0) need(3, "momentum_buffer");
+  if (s.rule == Rule::rmsprop && s.centered) need(4, "grad_avg");
+}
+
+py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py::handle lr_obj,
+                               py::handle first_step_obj, py::handle X_obj, py::handle y_obj,
+                               const std::string& loss, py::handle delta_obj, py::handle penalty_obj,
+                               py::handle reg_obj, py::handle l1_obj, py::handle batch_obj,
+                               const std::string& sampling_name, py::handle count_obj, std::uint64_t rng_state) {
+  if (group.size() != 1) throw_value_error("the optimizer must hold exactly one parameter, W");
+  const py::array& W = group.param(0);
+  if (W.ndim() != 2) throw_value_error("W must be 2-D (D×C), got " + std::to_string(W.ndim()) + "-D");
+  group.require_still_writeable();
+  const LinearArgs a = check_linear_args(W, group.dtype(), X_obj, y_obj, reg_obj, penalty_obj, l1_obj);
+  const char* x_begin = static_cast<const char*>(a.X.data());
+  group.require_not_written(ByteRange{x_begin, x_begin + a.X.nbytes(), ArgName("X")});
+  const LossKind kind = check_loss(loss);
+  const double delta = check_delta(delta_obj);
+  const std::size_t batch_size = positive_count(batch_obj, "batch_size");
+  const std::size_t count = positive_count(count_obj, "count");
+  const Sampling sampling = check_sampling(sampling_name);
+  const std::int64_t first_step = to_int(first_step_obj, "first_step");
+  const OptimizerSettings settings = check_optimizer(optimizer);
+  require_state_for(group, settings);
+
+  const std::size_t updates = updates_in(sampling, a.N, batch_size, count);
+  auto lr = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(lr_obj);
+  if (!lr || lr.ndim() != 1 || static_cast<std::size_t>(lr.shape(0)) != updates)
+    throw_value_error("lr must hold one learning rate per update (" + std::to_string(updates) + ")");
+  // Every update's coefficients are valid before the first one is applied.
+  for (std::size_t u = 0; u < updates; ++u)
+    coefficients_at(settings, lr.data()[u], first_step + static_cast<std::int64_t>(u));
+
+  const LinearProblem problem{kind, group.dtype(), a.X.data(), a.y.data(), a.N, a.D, a.C,
+                              delta, a.penalty, a.reg, a.l1_ratio};
+  py::array_t<double> losses(static_cast<py::ssize_t>(updates));
+  SplitMix64 rng{rng_state};
+  {
+    py::gil_scoped_release release;
+    train_linear(problem, sampling, batch_size, count, rng, settings, lr.data(), first_step, group.buffers(0),
+                 losses.mutable_data());
+  }
+  return py::make_tuple(losses, rng.state);
+}
+
+}  // namespace
+
+void register_train(py::module_& m) {
+  using py::arg;
+  m.def("train_linear", &train_linear_binding, arg("group"), arg("optimizer"), arg("lr"), arg("first_step"),
+        arg("X"), arg("y"), arg("loss"), arg("delta"), arg("penalty"), arg("reg"), arg("l1_ratio"),
+        arg("batch_size"), arg("sampling"), arg("count"), arg("rng_state"),
+        "Minibatch training of W = group's only parameter; returns (losses per update, new rng_state).");
+  m.def("minibatch_indices", [](const std::string& sampling_name, py::handle n_obj, py::handle batch_obj,
+                                py::handle count_obj, std::uint64_t rng_state) {
+    const Sampling sampling = check_sampling(sampling_name);
+    const std::size_t n = positive_count(n_obj, "n");
+    const std::size_t batch_size = positive_count(batch_obj, "batch_size");
+    const std::size_t count = positive_count(count_obj, "count");
+    const std::size_t per_draw = sampling == Sampling::epochs ? n : batch_size;
+    py::array_t<std::int64_t> idx(static_cast<py::ssize_t>(count * per_draw));
+    SplitMix64 rng{rng_state};
+    draw_minibatch_indices(sampling, n, batch_size, count, rng, idx.mutable_data());
+    return py::make_tuple(idx, rng.state);
+  }, arg("sampling"), arg("n"), arg("batch_size"), arg("count"), arg("rng_state"),
+     "The rows train_linear visits, concatenated (epochs: count·n; with_replacement: count·batch_size).");
+}
+
+}  // namespace fastopt::bindings

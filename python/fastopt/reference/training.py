@@ -1,0 +1,103 @@
+"""The training loop in plain Python and NumPy: the specification of
+:mod:`fastopt.training`. Same generator, same minibatches, same updates.
+"""
+import numpy as np
+
+from . import optim as ref_optim
+from .losses import softmax_loss, svm_loss
+
+_MASK64 = (1 << 64) - 1
+
+
+class SplitMix64:
+    """SplitMix64 in plain Python; ``state`` is one uint64."""
+
+    def __init__(self, seed=0):
+        self.state = int(seed) & _MASK64
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return z ^ (z >> 31)
+
+    def below(self, n):
+        """Uniform in [0, n) by Lemire's multiply-and-reject method."""
+        m = self.next() * n
+        low = m & _MASK64
+        if low < n:
+            threshold = (-n) % n     # 2**64 mod n
+            while low < threshold:
+                m = self.next() * n
+                low = m & _MASK64
+        return m >> 64
+
+    def minibatch_indices(self, n, batch_size, count, sampling="epochs"):
+        rows = []
+        for _ in range(count):
+            if sampling == "epochs":
+                epoch = list(range(n))
+                for i in range(n - 1, 0, -1):      # Fisher–Yates
+                    j = self.below(i + 1)
+                    epoch[i], epoch[j] = epoch[j], epoch[i]
+                rows.extend(epoch)
+            else:
+                rows.extend(self.below(n) for _ in range(batch_size))
+        return np.array(rows, dtype=np.int64)
+
+
+def minibatches(rng, n, batch_size, count, sampling):
+    """The row indices of every update, in order."""
+    per_draw = n if sampling == "epochs" else batch_size
+    rows = rng.minibatch_indices(n, batch_size, count, sampling)
+    for start in range(0, len(rows), per_draw):
+        draw = rows[start:start + per_draw]
+        for b in range(0, len(draw), batch_size):
+            yield draw[b:b + batch_size]
+
+
+def optimizer_update(optimizer, dW, lr, step):
+    """One step of a fastopt.optim optimizer's rule, by fastopt.reference.optim."""
+    s = optimizer._native_settings()
+    W, state = optimizer.params[0], {name: arrays[0] for name, arrays in optimizer.state.items()}
+    rule = s["rule"]
+    if rule == "sgd":
+        ref_optim.sgd(W, dW, lr=lr, weight_decay=s["weight_decay"])
+    elif rule == "sgd_momentum":
+        ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], lr=lr, momentum=s["momentum"],
+                               nesterov=s["nesterov"], weight_decay=s["weight_decay"])
+    elif rule == "adagrad":
+        ref_optim.adagrad(W, dW, state["sum"], lr=lr, eps=s["eps"], weight_decay=s["weight_decay"],
+                          lr_decay=s["lr_decay"], step=step)
+    elif rule == "rmsprop":
+        ref_optim.rmsprop(W, dW, state["square_avg"], lr=lr, alpha=s["alpha"], eps=s["eps"],
+                          weight_decay=s["weight_decay"], momentum=s["momentum"],
+                          momentum_buf=state.get("momentum_buffer"), centered=s["centered"],
+                          grad_avg=state.get("grad_avg"))
+    else:
+        adam = ref_optim.adamw if s["decoupled"] else ref_optim.adam
+        adam(W, dW, state["exp_avg"], state["exp_avg_sq"], step=step, lr=lr, beta1=s["beta1"],
+             beta2=s["beta2"], eps=s["eps"], weight_decay=s["weight_decay"], amsgrad=s["amsgrad"],
+             max_v=state.get("max_exp_avg_sq"))
+
+
+def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
+                 batch_size=200, epochs=None, num_iters=None, rng=None):
+    """Minibatch training of W = optimizer.params[0]; returns the loss before every update."""
+    sampling, count = ("epochs", epochs) if epochs is not None else ("with_replacement", num_iters)
+    if not isinstance(rng, SplitMix64):
+        rng = SplitMix64(rng)
+    W = optimizer.params[0]
+    losses = []
+    for rows in minibatches(rng, len(X), batch_size, count, sampling):
+        if loss == "softmax":
+            value, dW = softmax_loss(W, X[rows], y[rows], reg, penalty=penalty, l1_ratio=l1_ratio)
+        else:
+            value, dW = svm_loss(W, X[rows], y[rows], reg, delta=delta, penalty=penalty, l1_ratio=l1_ratio)
+        t = optimizer.step_count
+        lr = optimizer.schedule(t) if optimizer.schedule is not None else optimizer.lr
+        optimizer_update(optimizer, dW, lr, t + 1)
+        optimizer._record_native_steps([lr])
+        losses.append(value)
+    return np.array(losses)

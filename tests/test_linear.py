@@ -59,7 +59,7 @@ def test_estimator_api(digits):
         model.set_params(nope=1)
     with pytest.raises(ValueError, match="features"):
         model.predict(X_val[:, :5])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(linear.NotFittedError, match="not fitted"):
         linear.SoftmaxClassifier().predict(X_val)
     with pytest.raises(ValueError, match="optimizer"):
         linear.SoftmaxClassifier(optimizer="lion").fit(X_train, y_train)
@@ -99,3 +99,65 @@ def test_npz_and_cifar10_loaders(tmp_path):
     Xtr, ytr, Xte, yte = datasets.load_cifar10(str(root))
     assert Xtr.shape == (20, 3072) and Xte.shape == (4, 3072) and Xtr.dtype == np.float32
     assert list(ytr[:4]) == [0, 1, 2, 3]
+
+
+# -------------------------------------------- input validation (scikit-learn's conventions)
+
+def _blobs(n=60, d=3, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    return rng.standard_normal((n, d)) + 3 * y[:, None], y
+
+
+@pytest.mark.parametrize("cls", [linear.SoftmaxClassifier, linear.LinearSVMClassifier])
+def test_estimator_input_validation(cls):
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        cls().fit(X.astype(complex), y)
+    for bad, word in ((np.nan, "NaN"), (np.inf, "infinity")):
+        Xbad = X.copy()
+        Xbad[3, 1] = bad
+        with pytest.raises(ValueError, match=word):
+            cls().fit(Xbad, y)
+        with pytest.raises(ValueError, match=word):
+            cls(max_iter=2).fit(X, y).predict(Xbad)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        cls().fit(X, None)
+    with pytest.raises(ValueError, match="continuous"):
+        cls().fit(X, y + 0.5)
+    with pytest.raises(ValueError, match="1 class"):
+        cls().fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match=r"0 feature\(s\)"):
+        cls().fit(X[:, :0], y)
+    with pytest.raises(ValueError, match=r"0 sample\(s\)"):
+        cls().fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="Reshape your data"):
+        cls(max_iter=2).fit(X, y).predict(X[0])
+    with pytest.raises(TypeError, match="numeric"):
+        cls().fit(X.astype(str), y)
+    with pytest.raises(TypeError):
+        cls().fit(np.array([[{"a": 1}, 2.0]] * 4, dtype=object), [0, 1, 0, 1])
+    a = cls(max_iter=5, random_state=0).fit(X.astype(object), y)   # numbers in an object array are fine
+    b = cls(max_iter=5, random_state=0).fit(X.tolist(), y.tolist())
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    with pytest.warns(linear.DataConversionWarning, match="column-vector y"):
+        c = cls(max_iter=5, random_state=0).fit(X, y[:, None])
+    np.testing.assert_array_equal(a.coef_, c.coef_)
+
+
+def test_sparse_input_is_refused_clearly():
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = _blobs()
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        linear.SoftmaxClassifier().fit(sparse.csr_matrix(X), y)
+
+
+@pytest.mark.parametrize("cls", [linear.SoftmaxClassifier, linear.LinearSVMClassifier])
+def test_binary_decision_function_is_one_margin(cls):
+    X, y = _blobs(classes=2)
+    labels = np.array(["no", "yes"])[y]
+    model = cls(max_iter=200, random_state=0).fit(X, labels)
+    margin = model.decision_function(X)
+    assert margin.shape == (len(X),)
+    np.testing.assert_array_equal(model.predict(X), np.where(margin > 0, "yes", "no"))
+    assert model.score(X, labels) > 0.9

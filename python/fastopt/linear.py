@@ -10,7 +10,10 @@ Two flavours:
   :mod:`fastopt.optim` optimizer by name, a learning rate or schedule, and
   ``solver="lbfgs"`` for full-batch training.
 """
+import functools
 import inspect
+import sys
+import warnings
 
 import numpy as np
 
@@ -20,7 +23,7 @@ from .losses import softmax_loss, svm_loss
 from .training import SplitMix64, train_linear
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "LinearSVMClassifier",
-           "make_optimizer", "OPTIMIZERS"]
+           "make_optimizer", "OPTIMIZERS", "NotFittedError", "DataConversionWarning"]
 
 OPTIMIZERS = {
     "sgd": lambda params, lr: optim.SGD(params, lr=lr),
@@ -40,18 +43,82 @@ def make_optimizer(name, params, lr):
     return OPTIMIZERS[name](params, lr)
 
 
-def _check_xy(X, y):
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit``.
+
+    When scikit-learn is loaded, the error raised is also an instance of
+    ``sklearn.exceptions.NotFittedError``.
+    """
+
+
+class DataConversionWarning(UserWarning):
+    """The input was converted (a column-vector y was flattened)."""
+
+
+def _as_sklearn(cls, name):
+    """``cls``, made also a subclass of ``sklearn.exceptions.<name>`` when scikit-learn
+    is loaded, so that scikit-learn's own ``except`` / warning filters see it."""
+    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
+    if sklearn_exceptions is None:
+        return cls
+    return _subclass_of_both(cls, getattr(sklearn_exceptions, name))
+
+
+@functools.lru_cache(maxsize=None)
+def _subclass_of_both(ours, theirs):
+    return type(ours.__name__, (ours, theirs), {"__module__": ours.__module__})
+
+
+def _not_fitted(estimator):
+    error = _as_sklearn(NotFittedError, "NotFittedError")
+    return error(f"this {type(estimator).__name__} is not fitted yet; call fit first")
+
+
+def _is_sparse(X):
+    return type(X).__module__.startswith("scipy.sparse")
+
+
+def _check_X(X):
+    """X as a C-contiguous float32 (if given so) or float64 N×D array of finite values."""
+    if _is_sparse(X):
+        raise TypeError(f"sparse input is not supported: X is a {type(X).__name__}; "
+                        "convert it with X.toarray()")
     X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (N×D), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.number):
+    if X.dtype.kind == "c":
+        raise ValueError("Complex data not supported: X has a complex dtype")
+    if X.dtype.kind in "USV":
         raise TypeError(f"X must be numeric, got dtype {X.dtype}")
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must hold one label per row of X ({len(X)}), got shape {y.shape}")
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    return np.ascontiguousarray(X, dtype=dtype), y
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples × n_features), got shape {X.shape}. Reshape your data "
+                         "with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample.")
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if X.shape[axis] < 1:
+            raise ValueError(f"Found array with 0 {what}(s) (shape={X.shape}) while a minimum of 1 is required.")
+    X = np.ascontiguousarray(X, dtype=np.float32 if X.dtype == np.float32 else np.float64)
+    if not np.isfinite(X).all():
+        raise ValueError(f"Input X contains {'NaN' if np.isnan(X).any() else 'infinity'}; "
+                         "fastopt needs finite values")
+    return X
+
+
+def _check_y(y, n_samples, estimator):
+    """y as a 1-D array of class labels, one per row of X."""
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape "
+                      "of y to (n_samples,), for example using ravel().",
+                      _as_sklearn(DataConversionWarning, "DataConversionWarning"), stacklevel=3)
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
+    if len(y) != n_samples:
+        raise ValueError(f"y must hold one label per row of X ({n_samples}), got {len(y)}")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.array_equal(y, np.round(y))):
+        raise ValueError("Unknown label type: continuous. A classifier needs discrete class labels, "
+                         "not a regression target with continuous values.")
+    return y
 
 
 # ---------------------------------------------------------------- course style
@@ -74,7 +141,8 @@ class LinearClassifier:
         list of float
             The loss at every iteration.
         """
-        X, y = _check_xy(X, y)
+        X = _check_X(X)
+        y = _check_y(y, len(X), self)
         num_train, dim = X.shape
         num_classes = int(np.max(y)) + 1
         if self.W is None:
@@ -158,6 +226,14 @@ class _LinearEstimator:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    _estimator_type = "classifier"
+
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (only scikit-learn calls this, so it may import it)."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(), input_tags=InputTags())
+
     def _objective(self, W, X, y):
         return type(self)._loss(W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio)
 
@@ -167,16 +243,18 @@ class _LinearEstimator:
         ``callback(epoch, mean_loss)``, if given, is called after every epoch
         (``solver="sgd"``); the ``fastopt train`` progress bar uses it.
         """
-        X, y = _check_xy(X, y)
+        X = _check_X(X)
+        y = _check_y(y, len(X), self)
         if self.solver not in ("sgd", "lbfgs"):
             raise ValueError(f"solver must be 'sgd' or 'lbfgs', got {self.solver!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
             raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
-        self.classes_, y_index = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError("y must hold at least two classes")
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y has 1 class ({classes[0]!r}); at least 2 classes are required")
+        self.classes_ = classes
         Xb = np.hstack([X, np.ones((len(X), 1), X.dtype)])      # the bias trick
         W = np.zeros((Xb.shape[1], len(self.classes_)), X.dtype)
         self.loss_history_ = []
@@ -206,23 +284,31 @@ class _LinearEstimator:
         self.n_features_in_ = X.shape[1]
         return self
 
-    def decision_function(self, X):
-        """Scores ``X @ coef_.T + intercept_`` (N×C)."""
+    def _scores(self, X):
+        """Scores of every class, N×C."""
         if not hasattr(self, "coef_"):
-            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
-        X, _ = _check_xy(X, None)
+            raise _not_fitted(self)
+        X = _check_X(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {self.n_features_in_}")
-        return X @ self.coef_.T + self.intercept_
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
+        return X @ self.coef_.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
+
+    def decision_function(self, X):
+        """Scores ``X @ coef_.T + intercept_``: N×C, or for two classes (as in
+        scikit-learn) the N margins ``score[:, 1] - score[:, 0]``, positive for ``classes_[1]``."""
+        scores = self._scores(X)
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict(self, X):
         """The class with the highest score for every row of X."""
-        scores = self.decision_function(X)  # first: it raises a clear error when not fitted
+        scores = self._scores(X)  # first: it raises NotFittedError before classes_ is read
         return self.classes_[np.argmax(scores, axis=1)]
 
     def score(self, X, y):
         """Mean accuracy on (X, y)."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        predicted = self.predict(X)
+        return float(np.mean(predicted == _check_y(y, len(predicted), self)))
 
 
 class SoftmaxClassifier(_LinearEstimator):
@@ -254,7 +340,7 @@ class SoftmaxClassifier(_LinearEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the scores), N×C."""
-        scores = self.decision_function(X)
+        scores = self._scores(X)
         scores = scores - scores.max(axis=1, keepdims=True)
         e = np.exp(scores)
         return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,45 @@
+"""scikit-learn compatibility of fastopt.linear's estimators (skipped without scikit-learn)."""
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.model_selection import cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from fastopt import datasets  # noqa: E402
+from fastopt.linear import LinearSVMClassifier, SoftmaxClassifier  # noqa: E402
+
+ESTIMATORS = [SoftmaxClassifier(), LinearSVMClassifier(), SoftmaxClassifier(solver="lbfgs"),
+              LinearSVMClassifier(optimizer="momentum", learning_rate=0.05, penalty="elastic_net")]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_check_estimator(estimator, check):
+    with warnings.catch_warnings():
+        # The estimators implement scikit-learn's API without inheriting from
+        # BaseEstimator (scikit-learn is optional), which scikit-learn notes.
+        warnings.filterwarnings("ignore", message=".*does not inherit from `sklearn.base.BaseEstimator`")
+        check(estimator)
+
+
+def test_in_a_pipeline_with_cross_validation():
+    X, y = datasets.load_digits()
+    model = make_pipeline(StandardScaler(), SoftmaxClassifier(max_iter=30, random_state=0))
+    scores = cross_val_score(model, X, y, cv=3)
+    assert scores.mean() > 0.9
+
+
+def test_not_fitted_error_is_sklearns():
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        SoftmaxClassifier().predict(np.zeros((2, 3)))
+
+
+def test_clone_keeps_parameters():
+    est = LinearSVMClassifier(optimizer="rmsprop", reg=0.5, random_state=3)
+    copy = sklearn.clone(est)
+    assert copy is not est and copy.get_params() == est.get_params()

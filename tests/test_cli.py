@@ -47,19 +47,39 @@ def test_train_plot(tmp_path):
     assert out.stat().st_size > 1000
 
 
-def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
-    blocker = tmp_path / "matplotlib"
-    blocker.mkdir()
+def without_matplotlib(tmp_path, *args):
+    """Runs fastopt with `import matplotlib` failing."""
+    blocker = tmp_path / "blocker" / "matplotlib"
+    blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('blocked for the test')\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "fastopt", "train", "--plot", str(tmp_path / "x.png")],
-                          capture_output=True, text=True, env=env, timeout=60)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "fastopt", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("args", [["train", "--plot", "x.png"], ["demo"]])
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path, args):
+    proc = without_matplotlib(tmp_path, *args, *(["--out", str(tmp_path / "d")] if args[0] == "demo" else []))
     assert proc.returncode != 0
     assert "matplotlib" in proc.stderr and "fastopt[plot]" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()
+
+
+def test_demo_writes_the_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "figs"
+    proc = fastopt("demo", "--out", str(out), "--steps", "30", "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("trajectories_quadratic.png", "trajectories_saddle.png", "loss_curves.png"):
+        png = (out / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert "random search" in proc.stdout
 
 
 @pytest.mark.parametrize("args", [["train", "--bogus"], ["train", "--loss", "hinge"], ["train", "--lr", "abc"],
                                   ["train", "--epochs", "0"], ["train", "--lr", "-1"], ["train", "--data", "/no/such.npz"],
+                                  ["demo", "--steps", "0"], ["demo", "--epochs", "x"], ["demo", "--bogus"],
                                   ["frobnicate"], []])
 def test_bad_arguments_exit_nonzero(args):
     proc = fastopt(*args)
@@ -73,6 +93,9 @@ def test_info_and_bench():
     proc = fastopt("bench", "--quick", "--only", "optim", "--optimizer", "sgd", "--budget", "0.02")
     assert proc.returncode == 0, proc.stderr
     assert "| sgd float32 1k |" in proc.stdout
+    proc = fastopt("bench", "--only", "train", "--budget", "0.05")
+    assert proc.returncode == 0, proc.stderr
+    assert "| softmax+sgd f32 digits" in proc.stdout and "CIFAR-10 shape" in proc.stdout
 
 
 def test_console_script_installed():

@@ -10,7 +10,7 @@ from ._config import (available_isas, compiled_isas, config, get_isa, get_num_th
                       set_num_threads, show_config, _apply_environment)
 from .functional import adagrad, adam, adamw, rmsprop, sgd, sgd_momentum
 from .losses import multiclass_hinge, softmax_cross_entropy, softmax_loss, svm_loss
-from . import datasets, gradcheck, lbfgs, linear, optim, reference, regularization, schedules, training
+from . import datasets, gradcheck, lbfgs, linear, optim, reference, regularization, schedules, search, training
 
 __version__ = _core.__version__
 
@@ -18,7 +18,7 @@ __all__ = [
     "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw",
     "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge",
     "optim", "reference", "regularization", "gradcheck", "schedules", "lbfgs", "linear", "datasets",
-    "training",
+    "training", "search",
     "show_config", "config", "get_isa", "set_isa", "available_isas", "compiled_isas",
     "get_num_threads", "set_num_threads",
 ]

@@ -1,4 +1,4 @@
-"""The ``fastopt`` command: ``train``, ``bench``, ``info``."""
+"""The ``fastopt`` command: ``train``, ``demo``, ``bench``, ``info``."""
 import argparse
 import math
 import sys
@@ -31,6 +31,31 @@ def _train_parser(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="OUT.png", help="save the loss curve (needs matplotlib: fastopt[plot])")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _demo_parser(sub):
+    p = sub.add_parser("demo", help="the lecture's optimizer comparison as PNG figures (needs matplotlib)",
+                       description="Trajectories of SGD, momentum, Nesterov, AdaGrad, RMSProp and Adam on an "
+                                   "ill-conditioned quadratic and on a saddle, and their loss curves on the "
+                                   "embedded digits next to random search; saved as PNG.")
+    p.add_argument("--out", metavar="DIR", default="fastopt-demo", help="output directory (default fastopt-demo)")
+    p.add_argument("--steps", type=int, default=150, help="steps on the 2-D surfaces (default 150)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs on the digits (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def demo(args):
+    for name in ("steps", "epochs"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("fastopt: demo needs matplotlib: pip install 'fastopt[plot]'", file=sys.stderr)
+        return 2
+    from . import demo as demo_module
+    demo_module.run(args.out, steps=args.steps, epochs=args.epochs, seed=args.seed)
+    return 0
 
 
 def _load(args):
@@ -113,6 +138,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastopt", description="Fused C++ optimizers and losses for NumPy.")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _demo_parser(sub)
     sub.add_parser("bench", help="the benchmark table: fastopt bench [--quick] [--json FILE] ... (see fastopt bench -h)",
                    add_help=False)
     sub.add_parser("info", help="show the build and run-time configuration")
@@ -126,9 +152,9 @@ def main(argv=None):
         show_config()
         return 0
     try:
-        return train(args)
+        return train(args) if args.command == "train" else demo(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        parser.exit(2, f"fastopt train: error: {exc}\n")
+        parser.exit(2, f"fastopt {args.command}: error: {exc}\n")
 
 
 if __name__ == "__main__":

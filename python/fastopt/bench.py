@@ -377,32 +377,32 @@ def main(argv=None):
     print(f"fastopt {cfg['version']} | isa {cfg['isa']} | threads {cfg['num_threads']} | "
           f"{platform.processor() or platform.machine()} | numpy {np.__version__}"
           + (f" | torch {_torch().__version__}" if _torch() else " | torch not installed"))
-    rows, loss_rows, train_rows = [], [], []
+    def table(header, rows, fmt):
+        print(header)
+        out = []
+        for row in rows:
+            out.append(row)
+            print(fmt(row), flush=True)
+        return out
+
+    results = {"optimizers": [], "losses": [], "training": []}
     if args.only in (None, "optim"):
-        print(HEADER)
-        for row in run(quick=args.quick, budget=args.budget, names=args.optimizer):
-            rows.append(row)
-            print(format_row(row), flush=True)
+        results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
+                                      format_row)
         print()
     if args.only in (None, "loss"):
-        print(LOSS_HEADER)
-        for row in run_losses(quick=args.quick, budget=args.budget):
-            loss_rows.append(row)
-            print(format_loss_row(row), flush=True)
+        loss_rows = results["losses"] = table(LOSS_HEADER, run_losses(quick=args.quick, budget=args.budget),
+                                              format_loss_row)
         if loss_rows:
             print(f"\nmemory bandwidth (probe) {loss_rows[0]['bandwidth_gb_s']:.1f} GB/s, "
                   f"float32 GEMM peak (numpy matmul) {loss_rows[0]['gemm_peak_gflop_s']:.0f} GFLOP/s")
         print()
     if args.only in (None, "train"):
-        print(TRAINING_HEADER)
-        for row in run_training(quick=args.quick, budget=args.budget):
-            train_rows.append(row)
-            print(format_training_row(row), flush=True)
+        results["training"] = table(TRAINING_HEADER, run_training(quick=args.quick, budget=args.budget),
+                                    format_training_row)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), "optimizers": rows, "losses": loss_rows,
-                       "training": train_rows},
-                      f, indent=2)
+            json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), **results}, f, indent=2)
     return 0
 
 

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import fastopt
-from conftest import ISAS
 from fastopt import gradcheck, reference
 
 PENALTIES = ["l2", "l1", "elastic_net"]

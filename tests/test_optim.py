@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import fastopt
 from conftest import tolerances
 from fastopt import optim, reference
 

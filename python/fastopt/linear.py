@@ -10,14 +10,12 @@ Two flavours:
   :mod:`fastopt.optim` optimizer by name, a learning rate or schedule, and
   ``solver="lbfgs"`` for full-batch training.
 """
-import functools
 import inspect
-import sys
-import warnings
 
 import numpy as np
 
 from . import optim
+from ._validation import DataConversionWarning, NotFittedError, check_X, check_y, not_fitted
 from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
 from .training import SplitMix64, train_linear
@@ -43,84 +41,6 @@ def make_optimizer(name, params, lr):
     return OPTIMIZERS[name](params, lr)
 
 
-class NotFittedError(ValueError, AttributeError):
-    """A method that needs a fitted model was called before ``fit``.
-
-    When scikit-learn is loaded, the error raised is also an instance of
-    ``sklearn.exceptions.NotFittedError``.
-    """
-
-
-class DataConversionWarning(UserWarning):
-    """The input was converted (a column-vector y was flattened)."""
-
-
-def _as_sklearn(cls, name):
-    """``cls``, made also a subclass of ``sklearn.exceptions.<name>`` when scikit-learn
-    is loaded, so that scikit-learn's own ``except`` / warning filters see it."""
-    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
-    if sklearn_exceptions is None:
-        return cls
-    return _subclass_of_both(cls, getattr(sklearn_exceptions, name))
-
-
-@functools.lru_cache(maxsize=None)
-def _subclass_of_both(ours, theirs):
-    return type(ours.__name__, (ours, theirs), {"__module__": ours.__module__})
-
-
-def _not_fitted(estimator):
-    error = _as_sklearn(NotFittedError, "NotFittedError")
-    return error(f"this {type(estimator).__name__} is not fitted yet; call fit first")
-
-
-def _is_sparse(X):
-    return type(X).__module__.startswith("scipy.sparse")
-
-
-def _check_X(X):
-    """X as a C-contiguous float32 (if given so) or float64 N×D array of finite values."""
-    if _is_sparse(X):
-        raise TypeError(f"sparse input is not supported: X is a {type(X).__name__}; "
-                        "convert it with X.toarray()")
-    X = np.asarray(X)
-    if X.dtype.kind == "c":
-        raise ValueError("Complex data not supported: X has a complex dtype")
-    if X.dtype.kind in "USV":
-        raise TypeError(f"X must be numeric, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples × n_features), got shape {X.shape}. Reshape your data "
-                         "with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample.")
-    for axis, what in ((0, "sample"), (1, "feature")):
-        if X.shape[axis] < 1:
-            raise ValueError(f"Found array with 0 {what}(s) (shape={X.shape}) while a minimum of 1 is required.")
-    X = np.ascontiguousarray(X, dtype=np.float32 if X.dtype == np.float32 else np.float64)
-    if not np.isfinite(X).all():
-        raise ValueError(f"Input X contains {'NaN' if np.isnan(X).any() else 'infinity'}; "
-                         "fastopt needs finite values")
-    return X
-
-
-def _check_y(y, n_samples, estimator):
-    """y as a 1-D array of class labels, one per row of X."""
-    if y is None:
-        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape "
-                      "of y to (n_samples,), for example using ravel().",
-                      _as_sklearn(DataConversionWarning, "DataConversionWarning"), stacklevel=3)
-        y = y.ravel()
-    if y.ndim != 1:
-        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
-    if len(y) != n_samples:
-        raise ValueError(f"y must hold one label per row of X ({n_samples}), got {len(y)}")
-    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.array_equal(y, np.round(y))):
-        raise ValueError("Unknown label type: continuous. A classifier needs discrete class labels, "
-                         "not a regression target with continuous values.")
-    return y
-
-
 # ---------------------------------------------------------------- course style
 
 class LinearClassifier:
@@ -141,8 +61,8 @@ class LinearClassifier:
         list of float
             The loss at every iteration.
         """
-        X = _check_X(X)
-        y = _check_y(y, len(X), self)
+        X = check_X(X)
+        y = check_y(y, len(X), self)
         num_train, dim = X.shape
         num_classes = int(np.max(y)) + 1
         if self.W is None:
@@ -243,8 +163,8 @@ class _LinearEstimator:
         ``callback(epoch, mean_loss)``, if given, is called after every epoch
         (``solver="sgd"``); the ``fastopt train`` progress bar uses it.
         """
-        X = _check_X(X)
-        y = _check_y(y, len(X), self)
+        X = check_X(X)
+        y = check_y(y, len(X), self)
         if self.solver not in ("sgd", "lbfgs"):
             raise ValueError(f"solver must be 'sgd' or 'lbfgs', got {self.solver!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
@@ -287,8 +207,8 @@ class _LinearEstimator:
     def _scores(self, X):
         """Scores of every class, N×C."""
         if not hasattr(self, "coef_"):
-            raise _not_fitted(self)
-        X = _check_X(X)
+            raise not_fitted(self)
+        X = check_X(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
@@ -308,7 +228,7 @@ class _LinearEstimator:
     def score(self, X, y):
         """Mean accuracy on (X, y)."""
         predicted = self.predict(X)
-        return float(np.mean(predicted == _check_y(y, len(predicted), self)))
+        return float(np.mean(predicted == check_y(y, len(predicted), self)))
 
 
 class SoftmaxClassifier(_LinearEstimator):

@@ -270,3 +270,17 @@ def test_X_overlapping_W_is_refused():
     with pytest.raises(ValueError, match="X"):
         train_linear(opt, X, np.zeros(54, np.int64), epochs=1)
     train_linear(opt, X.copy(), np.zeros(54, np.int64), epochs=1)   # a copy is fine
+
+
+def test_course_style_verbose_prints_every_100_and_trains_the_same(capsys):
+    X, y = problem(301, 20, 5, np.float64)
+    quiet = fastopt.linear.LinearSVM()
+    loud = fastopt.linear.LinearSVM()
+    a = quiet.train(X, y, learning_rate=0.01, num_iters=250, batch_size=20, seed=1)
+    b = loud.train(X, y, learning_rate=0.01, num_iters=250, batch_size=20, seed=1, verbose=True)
+    assert a == b and len(a) == 250
+    np.testing.assert_array_equal(quiet.W, loud.W)
+    out = capsys.readouterr().out
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        "iteration 0 / 250", "iteration 100 / 250", "iteration 200 / 250"]
+    assert fastopt.linear.Softmax().train(X, y, num_iters=0) == []

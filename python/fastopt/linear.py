@@ -71,7 +71,7 @@ class LinearClassifier:
         opt = make_optimizer(optimizer, [self.W], learning_rate)
         batches = SplitMix64(seed)
         loss_history = []
-        chunk = 100 if verbose else num_iters       # print every 100 iterations, as the course does
+        chunk = 100 if verbose else max(num_iters, 1)   # print every 100 iterations, as the course does
         for start in range(0, num_iters, chunk):
             losses = train_linear(opt, X, y, loss=self._loss_name, reg=reg, batch_size=batch_size,
                                   num_iters=min(chunk, num_iters - start), rng=batches)

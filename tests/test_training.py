@@ -135,7 +135,7 @@ def test_losses_and_penalties_cifar_shape_threaded(loss, penalty, isa, threads):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("loss", ["softmax", "svm"])
-def test_native_loop_agrees_with_numpy_reference_loop(name, loss, dtype):
+def test_native_loop_agrees_with_numpy_reference_loop(name, loss, dtype, isa):
     X, y = problem(301, 20, 5, dtype)
     W_native = np.zeros((20, 5), dtype)
     W_ref = W_native.copy()
@@ -145,7 +145,9 @@ def test_native_loop_agrees_with_numpy_reference_loop(name, loss, dtype):
     ref = ref_training.train_linear(opt_ref, X, y, rng=2, **kw)
     assert len(native) == 100
     np.testing.assert_allclose(W_native, W_ref, **tolerances(dtype, 100))
-    np.testing.assert_allclose(native, ref, rtol=1e-12 if dtype == np.float64 else 1e-5)
+    # the minibatch losses: DESIGN's loss tolerance (the W they are computed from agree as above)
+    np.testing.assert_allclose(native, ref, **(dict(rtol=1e-12, atol=1e-14) if dtype == np.float64
+                                               else dict(rtol=1e-5, atol=1e-6)))
 
 
 def test_consecutive_calls_continue_one_stream():

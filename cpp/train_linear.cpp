@@ -38,9 +38,9 @@ void draw_minibatch_indices(Sampling sampling, std::size_t N, std::size_t batch_
   for (std::size_t k = 0; k < count; ++k) draw_rows(sampling, N, batch_size, rng, idx + k * per_draw);
 }
 
-void train_linear(const LinearProblem& pb, Sampling sampling, std::size_t batch_size, std::size_t count,
-                  SplitMix64& rng, const OptimizerSettings& opt, const double* lr, std::int64_t first_step,
-                  TensorBuffers w, double* losses) {
+std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t batch_size, std::size_t count,
+                         SplitMix64& rng, const OptimizerSettings& opt, const double* lr, std::int64_t first_step,
+                         TensorBuffers w, double* losses, const std::function<bool()>& should_stop) {
   const std::size_t elem = pb.dtype == DType::f32 ? sizeof(float) : sizeof(double);
   std::vector<double> grad((pb.D * pb.C * elem + sizeof(double) - 1) / sizeof(double));  // dW, W's dtype
   std::vector<std::int64_t> rows(rows_per_draw(sampling, pb.N, batch_size));
@@ -54,7 +54,9 @@ void train_linear(const LinearProblem& pb, Sampling sampling, std::size_t batch_
                               pb.reg, pb.l1_ratio, grad.data(), rows.data() + start);
       run_step(opt.rule, pb.dtype, &w, 1, coefficients_at(opt, lr[u], first_step + static_cast<std::int64_t>(u)));
     }
+    if (should_stop && should_stop()) return k + 1;
   }
+  return count;
 }
 
 }  // namespace fastopt

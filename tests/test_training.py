@@ -286,3 +286,29 @@ def test_course_style_verbose_prints_every_100_and_trains_the_same(capsys):
     assert [line.split(":")[0] for line in out.splitlines()] == [
         "iteration 0 / 250", "iteration 100 / 250", "iteration 200 / 250"]
     assert fastopt.linear.Softmax().train(X, y, num_iters=0) == []
+
+
+def test_ctrl_c_stops_the_loop_and_leaves_a_consistent_state():
+    import os
+    import signal
+    import threading
+
+    X, y = problem(2000, 300, 10, np.float64)
+    W = np.zeros((300, 10))
+    opt = optim.Adam([W], lr=1e-3)
+    rng = SplitMix64(3)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_linear(opt, X, y, num_iters=10_000_000, batch_size=100, rng=rng)   # hours if not stopped
+    finally:
+        timer.cancel()
+    done = opt.step_count
+    assert 0 < done < 10_000_000
+    # W, the step count and the generator agree with an uninterrupted run of `done` updates
+    W2 = np.zeros((300, 10))
+    rng2 = SplitMix64(3)
+    train_linear(optim.Adam([W2], lr=1e-3), X, y, num_iters=done, batch_size=100, rng=rng2)
+    np.testing.assert_array_equal(W, W2)
+    assert rng.state == rng2.state

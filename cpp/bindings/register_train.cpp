@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -109,12 +110,28 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
                               delta, a.penalty, a.reg, a.l1_ratio};
   py::array_t<double> losses(static_cast<py::ssize_t>(updates));
   SplitMix64 rng{rng_state};
+  // Ctrl-C: Python's signal handlers run only with the GIL, so take it briefly
+  // every 50 ms, stop after the current epoch (iteration) if one raised, and
+  // hand the exception back for the caller to record the updates done and re-raise.
+  py::object interrupt = py::none();
+  auto last_check = std::chrono::steady_clock::now();
+  const auto signal_raised = [&]() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_check < std::chrono::milliseconds(50)) return false;
+    last_check = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() == 0) return false;
+    interrupt = py::error_already_set().value();
+    return true;
+  };
+  std::size_t done;
   {
     py::gil_scoped_release release;
-    train_linear(problem, sampling, batch_size, count, rng, settings, lr.data(), first_step, group.buffers(0),
-                 losses.mutable_data());
+    done = train_linear(problem, sampling, batch_size, count, rng, settings, lr.data(), first_step,
+                        group.buffers(0), losses.mutable_data(), signal_raised);
   }
-  return py::make_tuple(losses, rng.state);
+  const auto updates_done = static_cast<py::ssize_t>(updates_in(sampling, a.N, batch_size, done));
+  return py::make_tuple(losses[py::slice(0, updates_done, 1)], rng.state, interrupt);
 }
 
 }  // namespace
@@ -124,7 +141,9 @@ void register_train(py::module_& m) {
   m.def("train_linear", &train_linear_binding, arg("group"), arg("optimizer"), arg("lr"), arg("first_step"),
         arg("X"), arg("y"), arg("loss"), arg("delta"), arg("penalty"), arg("reg"), arg("l1_ratio"),
         arg("batch_size"), arg("sampling"), arg("count"), arg("rng_state"),
-        "Minibatch training of W = group's only parameter; returns (losses per update, new rng_state).");
+        "Minibatch training of W = group's only parameter. Returns (losses of the updates done, new\n"
+        "rng_state, None) or, when a signal handler raised (Ctrl-C) mid-run, the same for the updates done\n"
+        "so far and the exception, for the caller to raise.");
   m.def("minibatch_indices", [](const std::string& sampling_name, py::handle n_obj, py::handle batch_obj,
                                 py::handle count_obj, std::uint64_t rng_state) {
     const Sampling sampling = check_sampling(sampling_name);

@@ -137,6 +137,10 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
     ------
     ValueError, TypeError
         Before anything is changed, for a bad argument (named in the message).
+    KeyboardInterrupt
+        On Ctrl-C, after the current epoch (or iteration): W, the optimizer's
+        state and step count, and a :class:`SplitMix64` ``rng`` then hold the
+        updates done so far, consistently.
     """
     from .optim import Optimizer
 
@@ -148,11 +152,13 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
     n_rows = X_arr.shape[0] if X_arr.ndim >= 1 else 0
     updates = _updates(sampling, n_rows, batch_size, count)
     lrs = optimizer._planned_lrs(updates)
-    losses, state = _core.train_linear(
+    losses, state, interrupt = _core.train_linear(
         optimizer._group, optimizer._native_settings(), lrs, optimizer.step_count + 1, X_arr, y, loss, delta,
         penalty, reg, l1_ratio, batch_size, sampling, count, generator.state)
     generator.state = state
-    optimizer._record_native_steps(lrs)
+    optimizer._record_native_steps(lrs[:len(losses)])
+    if interrupt is not None:       # Ctrl-C: W, the optimizer and rng stay consistent at an epoch boundary
+        raise interrupt
     return losses
 
 

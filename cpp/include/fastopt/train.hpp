@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "fastopt/loss.hpp"
 #include "fastopt/optim.hpp"
@@ -72,13 +73,17 @@ std::size_t updates_in(Sampling sampling, std::size_t N, std::size_t batch_size,
 
 // Runs updates_in(...) iterations of: draw a minibatch of rows, (loss, dW) =
 // linear_loss over X[rows], y[rows] (gathered chunk by chunk, in parallel), step
-// the optimizer on W. W and
-// its optimizer state are the tensor `w` (slot kGrad is the loop's own buffer);
-// update u uses learning rate lr[u] and step number first_step + u. losses[u]
-// receives the minibatch loss before update u. Every call is the one a Python
-// loop would make with the same indices, so the result is bitwise the same.
-void train_linear(const LinearProblem& problem, Sampling sampling, std::size_t batch_size, std::size_t count,
-                  SplitMix64& rng, const OptimizerSettings& optimizer, const double* lr, std::int64_t first_step,
-                  TensorBuffers w, double* losses);
+// the optimizer on W. W and its optimizer state are the tensor `w` (slot kGrad
+// is the loop's own buffer); update u uses learning rate lr[u] and step number
+// first_step + u. losses[u] receives the minibatch loss before update u. Every
+// call is the one a Python loop would make with the same indices, so the result
+// is bitwise the same.
+//
+// `should_stop`, if given, is asked after every epoch (or iteration); when it
+// says true the loop stops there. Returns the number of epochs (iterations) done.
+std::size_t train_linear(const LinearProblem& problem, Sampling sampling, std::size_t batch_size,
+                         std::size_t count, SplitMix64& rng, const OptimizerSettings& optimizer, const double* lr,
+                         std::int64_t first_step, TensorBuffers w, double* losses,
+                         const std::function<bool()>& should_stop = {});
 
 }  // namespace fastopt

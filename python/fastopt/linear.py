@@ -53,8 +53,25 @@ class LinearClassifier:
               seed=None, optimizer="sgd"):
         """Minibatch training, sampling with replacement as in the course.
 
-        The loop runs in native code (:func:`fastopt.training.train_linear`);
-        ``seed`` fixes both the initial W and the minibatches.
+        The loop runs in native code (:func:`fastopt.training.train_linear`).
+
+        Parameters
+        ----------
+        X : numpy.ndarray, shape (N, D)
+            Training data, bias trick included.
+        y : array_like of int, shape (N,)
+            Labels in [0, C); C is ``max(y) + 1``.
+        learning_rate, reg : float
+        num_iters : int
+            Minibatch updates.
+        batch_size : int
+            Rows per minibatch, drawn with replacement.
+        verbose : bool
+            Print the loss every 100 iterations.
+        seed : int, optional
+            Fixes both the initial W (``0.001 * randn``, drawn only if W is None) and the minibatches.
+        optimizer : str, default "sgd"
+            Any name in :data:`OPTIMIZERS` (the course uses plain SGD).
 
         Returns
         -------

@@ -31,8 +31,11 @@ Chunks linear_chunks(std::size_t N, std::size_t C, std::size_t D, std::size_t el
 }
 
 // Scratch reused across calls by the calling thread: a fresh multi-megabyte
-// allocation per call costs more in page faults than the loss itself.
-template <class T>
+// allocation per call costs more in page faults than the loss itself. Each
+// use has its own slot (kept apart when one thread needs two at once).
+enum WorkspaceSlot { kWeightsSlot, kGatheredRowsSlot };
+
+template <class T, WorkspaceSlot slot>
 T* workspace(std::size_t n) {
   thread_local std::vector<T> buffer;
   if (buffer.size() < n) buffer.resize(n);
@@ -43,20 +46,18 @@ T* workspace(std::size_t n) {
 // scratch; returns the arguments of linear_chunk over them (as rows [0, r1 - r0)).
 template <class T>
 LinearLossArgs gather_chunk(const LinearLossArgs& a, const std::int64_t* rows, std::size_t r0, std::size_t r1) {
-  thread_local std::vector<T> X_rows;
-  thread_local std::vector<std::int64_t> y_rows;
   const std::size_t n = r1 - r0;
-  if (X_rows.size() < n * a.D) X_rows.resize(n * a.D);
-  if (y_rows.size() < n) y_rows.resize(n);
+  T* X_rows = workspace<T, kGatheredRowsSlot>(n * a.D);
+  std::int64_t* y_rows = workspace<std::int64_t, kGatheredRowsSlot>(n);
   const T* X = static_cast<const T*>(a.X);
   for (std::size_t r = 0; r < n; ++r) {
     const auto row = static_cast<std::size_t>(rows[r0 + r]);
-    std::copy(X + row * a.D, X + (row + 1) * a.D, X_rows.data() + r * a.D);
+    std::copy(X + row * a.D, X + (row + 1) * a.D, X_rows + r * a.D);
     y_rows[r] = a.y[row];
   }
   LinearLossArgs chunk = a;
-  chunk.X = X_rows.data();
-  chunk.y = y_rows.data();
+  chunk.X = X_rows;
+  chunk.y = y_rows;
   return chunk;
 }
 
@@ -66,7 +67,7 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
                          PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW, const std::int64_t* rows) {
   const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
   const std::size_t CD = C * D;
-  T* WT = workspace<T>((chunks.count + 1) * CD);
+  T* WT = workspace<T, kWeightsSlot>((chunks.count + 1) * CD);
   T* partials = WT + CD;
   for (std::size_t d = 0; d < D; ++d)
     for (std::size_t c = 0; c < C; ++c) WT[c * D + d] = W[d * C + c];

@@ -43,12 +43,6 @@ py::handle required(py::handle obj, const char* name, const char* when) {
   return obj;
 }
 
-void require_group_state(const TensorGroup& g, int slot, const char* when) {
-  if (!g.has_state(slot))
-    throw_value_error("this optimizer has no " + std::string(slot == 2 ? "first" : "extra") +
-                      " state buffer (slot " + std::to_string(slot) + "), required when " + when);
-}
-
 }  // namespace
 
 void register_optim(py::module_& m) {
@@ -136,31 +130,29 @@ void register_optim(py::module_& m) {
       .def("sgd", [](TensorGroup& grp, py::object grads, double lr, double momentum, bool nesterov,
                      double wd, bool skip) {
         if (momentum == 0.0 && !nesterov) return grp.step(Rule::sgd, sgd_coefficients(lr, wd), grads, skip);
-        require_group_state(grp, 2, "momentum > 0");
-        return grp.step(Rule::sgd_momentum, sgd_momentum_coefficients(lr, momentum, nesterov, wd), grads, skip);
+        const auto c = sgd_momentum_coefficients(lr, momentum, nesterov, wd);
+        grp.require_state_for(Rule::sgd_momentum, c);
+        return grp.step(Rule::sgd_momentum, c, grads, skip);
       }, arg("grads"), arg("lr"), arg("momentum"), arg("nesterov"), arg("weight_decay"),
          arg("skip_if_nonfinite"))
       .def("adagrad", [](TensorGroup& grp, py::object grads, double lr, double eps, double wd,
                          double lr_decay, std::int64_t step, bool skip) {
-        require_group_state(grp, 2, "using Adagrad");
-        return grp.step(Rule::adagrad, adagrad_coefficients(lr, eps, wd, lr_decay, step), grads, skip);
+        const auto c = adagrad_coefficients(lr, eps, wd, lr_decay, step);
+        grp.require_state_for(Rule::adagrad, c);
+        return grp.step(Rule::adagrad, c, grads, skip);
       }, arg("grads"), arg("lr"), arg("eps"), arg("weight_decay"), arg("lr_decay"), arg("step"),
          arg("skip_if_nonfinite"))
       .def("rmsprop", [](TensorGroup& grp, py::object grads, double lr, double alpha, double eps,
                          double wd, double momentum, bool centered, bool skip) {
         const auto c = rmsprop_coefficients(lr, alpha, eps, wd, momentum, centered);
-        require_group_state(grp, 2, "using RMSprop");
-        if (c.momentum > 0) require_group_state(grp, 3, "momentum > 0");
-        if (c.centered) require_group_state(grp, 4, "centered=True");
+        grp.require_state_for(Rule::rmsprop, c);
         return grp.step(Rule::rmsprop, c, grads, skip);
       }, arg("grads"), arg("lr"), arg("alpha"), arg("eps"), arg("weight_decay"), arg("momentum"),
          arg("centered"), arg("skip_if_nonfinite"))
       .def("adam", [](TensorGroup& grp, py::object grads, double lr, double beta1, double beta2,
                       double eps, double wd, bool amsgrad, bool decoupled, std::int64_t step, bool skip) {
         const auto c = adam_coefficients(lr, beta1, beta2, eps, wd, amsgrad, decoupled, step);
-        require_group_state(grp, 2, "using Adam");
-        require_group_state(grp, 3, "using Adam");
-        if (amsgrad) require_group_state(grp, 4, "amsgrad=True");
+        grp.require_state_for(Rule::adam, c);
         return grp.step(Rule::adam, c, grads, skip);
       }, arg("grads"), arg("lr"), arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"),
          arg("amsgrad"), arg("decoupled"), arg("step"), arg("skip_if_nonfinite"))

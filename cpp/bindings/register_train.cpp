@@ -65,18 +65,6 @@ OptimizerSettings check_optimizer(const py::dict& d) {
   return s;
 }
 
-// The state slots each rule reads and writes, as TensorGroup stores them.
-void require_state_for(const TensorGroup& group, const OptimizerSettings& s) {
-  auto need = [&](int slot, const char* what) {
-    if (!group.has_state(slot)) throw_value_error(std::string("the optimizer has no ") + what + " buffer");
-  };
-  if (s.rule != Rule::sgd) need(2, "first state");
-  if (s.rule == Rule::adam) need(3, "second-moment");
-  if (s.rule == Rule::adam && s.amsgrad) need(4, "max_exp_avg_sq");
-  if (s.rule == Rule::rmsprop && s.momentum > 0) need(3, "momentum_buffer");
-  if (s.rule == Rule::rmsprop && s.centered) need(4, "grad_avg");
-}
-
 py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py::handle lr_obj,
                                py::handle first_step_obj, py::handle X_obj, py::handle y_obj,
                                const std::string& loss, py::handle delta_obj, py::handle penalty_obj,
@@ -96,15 +84,16 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
   const Sampling sampling = check_sampling(sampling_name);
   const std::int64_t first_step = to_int(first_step_obj, "first_step");
   const OptimizerSettings settings = check_optimizer(optimizer);
-  require_state_for(group, settings);
 
   const std::size_t updates = updates_in(sampling, a.N, batch_size, count);
   auto lr = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(lr_obj);
   if (!lr || lr.ndim() != 1 || static_cast<std::size_t>(lr.shape(0)) != updates)
     throw_value_error("lr must hold one learning rate per update (" + std::to_string(updates) + ")");
-  // Every update's coefficients are valid before the first one is applied.
-  for (std::size_t u = 0; u < updates; ++u)
-    coefficients_at(settings, lr.data()[u], first_step + static_cast<std::int64_t>(u));
+  // Every update's coefficients are valid, and the state they need is there, before the first update.
+  for (std::size_t u = 0; u < updates; ++u) {
+    const StepCoefficients c = coefficients_at(settings, lr.data()[u], first_step + static_cast<std::int64_t>(u));
+    if (u == 0) group.require_state_for(settings.rule, c);
+  }
 
   const LinearProblem problem{kind, group.dtype(), a.X.data(), a.y.data(), a.N, a.D, a.C,
                               delta, a.penalty, a.reg, a.l1_ratio};
@@ -144,6 +133,15 @@ void register_train(py::module_& m) {
         "Minibatch training of W = group's only parameter. Returns (losses of the updates done, new\n"
         "rng_state, None) or, when a signal handler raised (Ctrl-C) mid-run, the same for the updates done\n"
         "so far and the exception, for the caller to raise.");
+  m.def("train_updates", [](const std::string& sampling_name, py::handle n_obj, py::handle batch_obj,
+                            py::handle count_obj) {
+    const Sampling sampling = check_sampling(sampling_name);
+    const std::int64_t n = to_int(n_obj, "n");
+    if (n < 0) throw_value_error("n must be >= 0, got " + std::to_string(n));
+    return updates_in(sampling, static_cast<std::size_t>(n), positive_count(batch_obj, "batch_size"),
+                      positive_count(count_obj, "count"));
+  }, arg("sampling"), arg("n"), arg("batch_size"), arg("count"),
+     "Number of updates train_linear makes for `count` epochs or iterations over n rows.");
   m.def("minibatch_indices", [](const std::string& sampling_name, py::handle n_obj, py::handle batch_obj,
                                 py::handle count_obj, std::uint64_t rng_state) {
     const Sampling sampling = check_sampling(sampling_name);

@@ -66,6 +66,31 @@ class TensorGroup {
 
   std::size_t size() const { return tensors_.size(); }
   bool has_state(int slot) const { return tensors_.empty() || tensors_[0].slot[slot] != nullptr; }
+
+  // ValueError unless this group holds every state buffer `rule` reads and
+  // writes with coefficients `c` (momentum buffer, centered average, max_v).
+  void require_state_for(Rule rule, const StepCoefficients& c) const {
+    auto need = [&](int slot, const char* when) {
+      if (!has_state(slot))
+        throw_value_error("this optimizer has no " + std::string(slot == 2 ? "first" : "extra") +
+                          " state buffer (slot " + std::to_string(slot) + "), required when " + when);
+    };
+    switch (rule) {
+      case Rule::sgd_momentum: need(2, "momentum > 0"); break;
+      case Rule::adagrad: need(2, "using Adagrad"); break;
+      case Rule::rmsprop:
+        need(2, "using RMSprop");
+        if (c.momentum > 0) need(3, "momentum > 0");
+        if (c.centered) need(4, "centered=True");
+        break;
+      case Rule::adam:
+        need(2, "using Adam");
+        need(3, "using Adam");
+        if (c.amsgrad) need(4, "amsgrad=True");
+        break;
+      default: break;
+    }
+  }
   DType dtype() const { return dtype_; }
   const py::array& param(std::size_t i) const { return params_[i]; }
   // The parameter and state slots of tensor i (the gradient slot is unset

@@ -20,6 +20,8 @@ from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
 from .training import SplitMix64, train_linear
 
+LOSSES = {"softmax": softmax_loss, "svm": svm_loss}   # by the name train_linear takes
+
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "LinearSVMClassifier",
            "make_optimizer", "OPTIMIZERS", "NotFittedError", "DataConversionWarning"]
 
@@ -101,10 +103,13 @@ class LinearClassifier:
         """The class with the highest score for every row of X."""
         return np.argmax(np.asarray(X) @ self.W, axis=1)
 
-    _loss_name = None
+    _loss_name = None   # "softmax" or "svm" in the subclasses
 
     def loss(self, X_batch, y_batch, reg):
-        raise NotImplementedError("use LinearSVM or Softmax")
+        """Loss and gradient of the current W on a minibatch (the course's method)."""
+        if self._loss_name is None:
+            raise NotImplementedError("use LinearSVM or Softmax")
+        return LOSSES[self._loss_name](self.W, X_batch, y_batch, reg)
 
 
 class LinearSVM(LinearClassifier):
@@ -112,23 +117,17 @@ class LinearSVM(LinearClassifier):
 
     _loss_name = "svm"
 
-    def loss(self, X_batch, y_batch, reg):
-        return svm_loss(self.W, X_batch, y_batch, reg)
-
 
 class Softmax(LinearClassifier):
     """Softmax (cross-entropy) classifier with an L2 penalty."""
 
     _loss_name = "softmax"
 
-    def loss(self, X_batch, y_batch, reg):
-        return softmax_loss(self.W, X_batch, y_batch, reg)
-
 
 # ---------------------------------------------------------- scikit-learn style
 
 class _LinearEstimator:
-    _loss = None
+    _loss_name = None
 
     def __init__(self, *, optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2", l1_ratio=0.5,
                  batch_size=200, max_iter=100, solver="sgd", tol=1e-6, random_state=None):
@@ -172,7 +171,7 @@ class _LinearEstimator:
                     classifier_tags=ClassifierTags(), input_tags=InputTags())
 
     def _objective(self, W, X, y):
-        return type(self)._loss(W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio)
+        return LOSSES[self._loss_name](W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio)
 
     def fit(self, X, y, callback=None):
         """Train on X (N×D) and labels y (any N values: the classes are ``np.unique(y)``).
@@ -272,7 +271,6 @@ class SoftmaxClassifier(_LinearEstimator):
         shuffled epochs).
     """
 
-    _loss = staticmethod(softmax_loss)
     _loss_name = "softmax"
 
     def predict_proba(self, X):
@@ -289,5 +287,4 @@ class LinearSVMClassifier(_LinearEstimator):
     Parameters are those of :class:`SoftmaxClassifier`.
     """
 
-    _loss = staticmethod(svm_loss)
     _loss_name = "svm"

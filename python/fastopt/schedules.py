@@ -24,24 +24,22 @@ def _nonnegative(name, x):
     return float(x)
 
 
-def _positive_int(name, x):
+def _int(name, x, minimum, what=""):
     try:
         x = operator.index(x)
     except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}") from None
-    if x < 1:
-        raise ValueError(f"{name} must be >= 1, got {x}")
+        raise TypeError(f"{name} must be an int{what}, got {type(x).__name__}") from None
+    if x < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {x}")
     return x
 
 
+def _positive_int(name, x):
+    return _int(name, x, 1)
+
+
 def _step(t):
-    try:
-        t = operator.index(t)
-    except TypeError:
-        raise TypeError(f"t must be an int (updates done so far), got {type(t).__name__}") from None
-    if t < 0:
-        raise ValueError(f"t must be >= 0, got {t}")
-    return t
+    return _int("t", t, 0, " (updates done so far)")
 
 
 class _Schedule:

@@ -150,7 +150,7 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
     generator = _as_rng(rng)
     X_arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
     n_rows = X_arr.shape[0] if X_arr.ndim >= 1 else 0
-    updates = _updates(sampling, n_rows, batch_size, count)
+    updates = _core.train_updates(sampling, n_rows, batch_size, count)
     lrs = optimizer._planned_lrs(updates)
     losses, state, interrupt = _core.train_linear(
         optimizer._group, optimizer._native_settings(), lrs, optimizer.step_count + 1, X_arr, y, loss, delta,
@@ -161,12 +161,3 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
         raise interrupt
     return losses
 
-
-def _updates(sampling, n, batch_size, count):
-    """Updates made by ``count`` epochs or iterations; 0 for arguments the native side rejects."""
-    ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in (batch_size, count))
-    if not ok:
-        return 0
-    if sampling == "with_replacement":
-        return int(count)
-    return int(count) * (-(-int(n) // int(batch_size)))

@@ -1,5 +1,6 @@
 // CPU feature detection -> kernel table, and the thread setting.
 #include <omp.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -58,7 +59,16 @@ KernelTables tables_for(Isa isa) {
 }
 
 std::atomic<int> g_active_isa{static_cast<int>(best_supported_isa())};
+// set_num_threads' value and a generation count: a thread whose last seen
+// generation is older applies the value to its own OpenMP setting first.
 std::atomic<int> g_num_threads{omp_get_max_threads()};
+std::atomic<unsigned> g_threads_generation{0};
+thread_local unsigned t_threads_generation = 0;
+
+std::atomic<bool> g_forked_child{false};
+void mark_forked_child() { g_forked_child.store(true); }
+// Registered once when the module loads; runs in the child after every fork().
+[[maybe_unused]] const int g_atfork_registered = pthread_atfork(nullptr, nullptr, mark_forked_child);
 
 }  // namespace
 
@@ -105,11 +115,24 @@ void set_active_isa(const std::string& name) {
 const OptimKernels& active_optim_kernels() { return *tables_for(active_isa()).optim; }
 const LossKernels& active_loss_kernels() { return *tables_for(active_isa()).loss; }
 
-int num_threads() { return g_num_threads.load(std::memory_order_relaxed); }
+bool in_forked_child() { return g_forked_child.load(); }
+
+int num_threads() {
+  if (in_forked_child()) return 1;
+  const unsigned generation = g_threads_generation.load();
+  if (t_threads_generation != generation) {
+    omp_set_num_threads(g_num_threads.load());
+    t_threads_generation = generation;
+  }
+  return omp_get_max_threads();
+}
 
 void set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("n must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > kMaxThreads)
+    throw std::invalid_argument("n must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(n));
   g_num_threads.store(n);
+  t_threads_generation = g_threads_generation.fetch_add(1) + 1;
+  omp_set_num_threads(n);
 }
 
 int threads_for(std::size_t total_elements, std::size_t work_items) {

@@ -76,8 +76,7 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   const LinearLossArgs args{kind, X, WT, y, N, D, C, delta};
   const int threads = threads_for(N * std::max<std::size_t>(D, 1), chunks.count);
   const auto n_chunks = static_cast<std::int64_t>(chunks.count);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t i = 0; i < n_chunks; ++i) {
+  parallel_for(n_chunks, threads, [&](std::int64_t i) {
     const std::size_t r0 = static_cast<std::size_t>(i) * chunks.rows;
     const std::size_t r1 = std::min(N, r0 + chunks.rows);
     T* partial = partials + static_cast<std::size_t>(i) * CD;
@@ -87,7 +86,7 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
       const LinearLossArgs gathered = gather_chunk<T>(args, rows, r0, r1);
       losses[i] = k.linear_chunk[dt](gathered, 0, r1 - r0, partial);
     }
-  }
+  });
   double loss = 0.0;
   for (double l : losses) loss += l;
   loss /= static_cast<double>(N);
@@ -134,13 +133,12 @@ double scores_loss(LossKind kind, DType dtype, const void* scores, const std::in
   std::vector<double> losses(n_chunks, 0.0);
   const int threads = threads_for(N * C, n_chunks);
   const auto count = static_cast<std::int64_t>(n_chunks);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t i = 0; i < count; ++i) {
+  parallel_for(count, threads, [&](std::int64_t i) {
     const std::size_t r0 = static_cast<std::size_t>(i) * kScoreRowsPerChunk;
     const std::size_t rows = std::min(N - r0, kScoreRowsPerChunk);
     losses[i] = k.rows[dt](kind, static_cast<const char*>(scores) + r0 * C * elem, y + r0, rows, C, delta,
                            static_cast<double>(N), static_cast<char*>(dscores) + r0 * C * elem);
-  }
+  });
   double loss = 0.0;
   for (double l : losses) loss += l;
   return loss / static_cast<double>(N);

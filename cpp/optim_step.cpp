@@ -156,11 +156,10 @@ void run_step(Rule rule, DType dtype, const TensorBuffers* tensors, std::size_t 
   const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
   const int threads = threads_for(total, items.size());
   const auto n_items = static_cast<std::int64_t>(items.size());
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t i = 0; i < n_items; ++i) {
+  parallel_for(n_items, threads, [&](std::int64_t i) {
     const WorkItem& w = items[static_cast<std::size_t>(i)];
     kernel(tensors[w.tensor], w.begin, w.end, c);
-  }
+  });
 }
 
 bool all_finite(DType dtype, const TensorBuffers* tensors, std::size_t count, int slot) {

@@ -9,12 +9,13 @@
 
 namespace fastopt {
 
-std::size_t updates_in(Sampling sampling, std::size_t N, std::size_t batch_size, std::size_t count) {
-  if (sampling == Sampling::with_replacement) return count;
-  return count * ((N + batch_size - 1) / batch_size);
-}
-
 namespace {
+
+// a·b if it is at most `limit`, else empty (no overflow: checked by division).
+std::optional<std::size_t> product_at_most(std::size_t a, std::size_t b, std::size_t limit) {
+  if (a != 0 && b > limit / a) return std::nullopt;
+  return a * b;
+}
 
 // The rows of one epoch (N indices) or of one iteration (batch_size indices).
 void draw_rows(Sampling sampling, std::size_t N, std::size_t batch_size, SplitMix64& rng, std::int64_t* rows) {
@@ -31,6 +32,15 @@ std::size_t rows_per_draw(Sampling sampling, std::size_t N, std::size_t batch_si
 }
 
 }  // namespace
+
+std::optional<std::size_t> updates_in(Sampling sampling, std::size_t N, std::size_t batch_size, std::size_t count) {
+  const std::size_t per_draw = sampling == Sampling::with_replacement ? 1 : N / batch_size + (N % batch_size != 0);
+  return product_at_most(count, per_draw, kMaxUpdatesPerCall);
+}
+
+std::optional<std::size_t> indices_in(Sampling sampling, std::size_t N, std::size_t batch_size, std::size_t count) {
+  return product_at_most(count, rows_per_draw(sampling, N, batch_size), kMaxIndicesPerCall);
+}
 
 void draw_minibatch_indices(Sampling sampling, std::size_t N, std::size_t batch_size, std::size_t count,
                             SplitMix64& rng, std::int64_t* idx) {

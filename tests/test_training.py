@@ -222,7 +222,7 @@ X_GOOD, Y_GOOD = problem(50, 4, 3, np.float64, seed=1)
     (dict(y=Y_GOOD[:10]), ValueError, "y has 10 labels"),
     (dict(y=Y_GOOD.astype(float)), ValueError, "integer"),
     (dict(batch_size=0), ValueError, "batch_size"),
-    (dict(epochs=0), ValueError, "count"),
+    (dict(epochs=0), ValueError, "epochs must be an int >= 1"),
     (dict(epochs=None), ValueError, "exactly one of epochs"),
     (dict(num_iters=5), ValueError, "exactly one of epochs"),
     (dict(loss="hinge"), ValueError, "loss must be"),

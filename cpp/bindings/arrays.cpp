@@ -1,6 +1,7 @@
 #include "arrays.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 
 namespace fastopt::bindings {
@@ -15,8 +16,45 @@ std::string ArgName::str() const {
 void throw_type_error(const std::string& msg) { throw py::type_error(msg); }
 void throw_value_error(const std::string& msg) { throw py::value_error(msg); }
 
+std::string type_name(py::handle obj) {
+  if (obj.is_none()) return "None";
+  const py::handle type = py::handle(reinterpret_cast<PyObject*>(Py_TYPE(obj.ptr())));
+  const std::string module = py::str(type.attr("__module__"));
+  const std::string qualname = py::str(type.attr("__qualname__"));
+  return module == "builtins" ? qualname : module + "." + qualname;
+}
+
 namespace {
-std::string type_name(py::handle obj) { return Py_TYPE(obj.ptr())->tp_name; }
+
+// Classes looked up once and kept for the life of the process (never
+// destroyed: their destructors would run after the interpreter is gone).
+py::handle cached(const char* module, const char* attr) {
+  return py::object(py::module_::import(module).attr(attr)).release();
+}
+py::handle numbers_real() {
+  static py::handle cls = cached("numbers", "Real");
+  return cls;
+}
+py::handle numbers_integral() {
+  static py::handle cls = cached("numbers", "Integral");
+  return cls;
+}
+py::handle numpy_bool() {
+  static py::handle cls = cached("numpy", "bool_");
+  return cls;
+}
+py::handle numpy_memmap() {
+  static py::handle cls = cached("numpy", "memmap");
+  return cls;
+}
+
+bool is_instance(py::handle obj, py::handle cls) {
+  const int r = PyObject_IsInstance(obj.ptr(), cls.ptr());
+  if (r < 0) throw py::error_already_set();
+  return r == 1;
+}
+
+bool is_bool(py::handle obj) { return PyBool_Check(obj.ptr()) || is_instance(obj, numpy_bool()); }
 
 std::string shape_str(const py::array& a) {
   std::ostringstream s;
@@ -25,48 +63,87 @@ std::string shape_str(const py::array& a) {
   s << (a.ndim() == 1 ? ",)" : ")");
   return s.str();
 }
+
+int array_flags(const py::array& a) { return py::detail::array_proxy(a.ptr())->flags; }
+
 }  // namespace
 
 double to_double(py::handle obj, const char* name) {
-  if (PyUnicode_Check(obj.ptr()) || PyBytes_Check(obj.ptr()) || obj.is_none())
-    throw_type_error(std::string(name) + " must be a real number, got " + type_name(obj));
+  if (is_bool(obj) || !is_instance(obj, numbers_real()))
+    throw_type_error(std::string(name) + " must be a real number (int or float), got " + type_name(obj));
   const double x = PyFloat_AsDouble(obj.ptr());
   if (x == -1.0 && PyErr_Occurred()) {
+    const bool overflow = PyErr_ExceptionMatches(PyExc_OverflowError);
     PyErr_Clear();
-    throw_type_error(std::string(name) + " must be a real number, got " + type_name(obj));
+    if (overflow) throw_value_error(std::string(name) + " is too large to be a float");
+    throw_type_error(std::string(name) + " must be a real number (int or float), got " + type_name(obj));
   }
   return x;
 }
 
 std::int64_t to_int(py::handle obj, const char* name) {
-  if (PyBool_Check(obj.ptr()) || PyFloat_Check(obj.ptr()))
-    throw_type_error(std::string(name) + " must be an integer, got " + type_name(obj));
-  PyObject* index = PyNumber_Index(obj.ptr());
-  if (index == nullptr) {
+  if (is_bool(obj) || !is_instance(obj, numbers_integral()))
+    throw_type_error(std::string(name) + " must be an int, got " + type_name(obj));
+  py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!index) {
     PyErr_Clear();
-    throw_type_error(std::string(name) + " must be an integer, got " + type_name(obj));
+    throw_type_error(std::string(name) + " must be an int, got " + type_name(obj));
   }
-  const long long x = PyLong_AsLongLong(index);
-  Py_DECREF(index);
-  if (x == -1 && PyErr_Occurred()) {
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+  if (overflow != 0) throw_value_error(std::string(name) + " = " + py::str(index).cast<std::string>() +
+                                       " is outside the int64 range");
+  if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return x;
+}
+
+std::uint64_t to_uint64(py::handle obj, const char* name) {
+  if (is_bool(obj) || !is_instance(obj, numbers_integral()))
+    throw_type_error(std::string(name) + " must be an int, got " + type_name(obj));
+  py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!index) {
     PyErr_Clear();
-    throw_value_error(std::string(name) + " is out of the int64 range");
+    throw_type_error(std::string(name) + " must be an int, got " + type_name(obj));
+  }
+  const unsigned long long x = PyLong_AsUnsignedLongLong(index.ptr());
+  if (x == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw_value_error(std::string(name) + " must be in [0, 2**64)");
   }
   return x;
 }
 
 bool to_bool(py::handle obj, const char* name) {
-  const int truth = PyObject_IsTrue(obj.ptr());
-  if (truth < 0) {
-    PyErr_Clear();
-    throw_type_error(std::string(name) + " must be a bool, got " + type_name(obj));
+  if (!is_bool(obj)) throw_type_error(std::string(name) + " must be a bool (True or False), got " + type_name(obj));
+  return PyObject_IsTrue(obj.ptr()) == 1;
+}
+
+int to_choice(py::handle obj, const char* name, std::initializer_list<const char*> choices) {
+  std::string expected;
+  for (const char* c : choices) expected += std::string(expected.empty() ? "" : ", ") + "'" + c + "'";
+  if (!PyUnicode_Check(obj.ptr()))
+    throw_type_error(std::string(name) + " must be a str (one of " + expected + "), got " + type_name(obj));
+  const std::string value = obj.cast<std::string>();
+  int i = 0;
+  for (const char* c : choices) {
+    if (value == c) return i;
+    ++i;
   }
-  return truth != 0;
+  throw_value_error(std::string(name) + " must be one of " + expected + ", got '" + value + "'");
+}
+
+bool is_refused_subclass(py::handle obj) {
+  return py::isinstance<py::array>(obj) && Py_TYPE(obj.ptr()) != py::detail::npy_api::get().PyArray_Type_ &&
+         !is_instance(obj, numpy_memmap());
 }
 
 py::array as_ndarray(py::handle obj, const ArgName& name) {
   if (!py::isinstance<py::array>(obj))
     throw_type_error(name.str() + " must be a numpy.ndarray, got " + type_name(obj));
+  if (is_refused_subclass(obj))
+    throw_type_error(name.str() + " is a " + type_name(obj) +
+                     "; fastopt reads and writes plain numpy.ndarray data and would ignore what the subclass "
+                     "adds (a mask, units, matrix semantics): pass numpy.asarray(" + name.str() + ") if that is meant");
   return py::reinterpret_borrow<py::array>(obj);
 }
 
@@ -75,7 +152,7 @@ DType float_dtype_of(const py::array& a, const ArgName& name) {
   const bool native = dt.byteorder() != '>';
   if (native && dt.num() == py::detail::npy_api::NPY_FLOAT_) return DType::f32;
   if (native && dt.num() == py::detail::npy_api::NPY_DOUBLE_) return DType::f64;
-  throw_type_error(name.str() + " must have dtype float32 or float64, got " +
+  throw_type_error(name.str() + " must have dtype float32 or float64 (native byte order), got " +
                    py::str(py::handle(dt)).cast<std::string>());
 }
 
@@ -92,42 +169,51 @@ void require_disjoint(std::vector<ByteRange>& ranges) {
 }
 
 void require_outside(const ByteRange& r, const std::vector<ByteRange>& sorted_disjoint) {
+  if (r.begin == r.end) return;
   // Disjoint ranges sorted by begin have sorted ends too: find the first that ends after r begins.
   auto it = std::upper_bound(sorted_disjoint.begin(), sorted_disjoint.end(), r.begin,
                              [](const char* x, const ByteRange& b) { return x < b.end; });
   if (it != sorted_disjoint.end() && it->begin < r.end)
     throw_value_error(it->name.str() + " and " + r.name.str() +
-                      " share memory; every buffer of a step must be a separate array");
+                      " share memory; an array that is written must not be read through another argument");
+}
+
+ByteRange byte_range(const py::array& a, const ArgName& name) {
+  const char* data = static_cast<const char*>(a.data());
+  if (a.size() == 0) return {data, data, name};
+  // Lowest and highest byte any element touches, whatever the strides' signs.
+  py::ssize_t low = 0, high = static_cast<py::ssize_t>(a.itemsize());
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const py::ssize_t extent = (a.shape(d) - 1) * a.strides(d);
+    if (extent < 0) low += extent;
+    else high += extent;
+  }
+  return {data + low, data + high, name};
 }
 
 namespace {
-void* check_layout(const py::array& a, const ArgName& name, bool writable,
-                   std::vector<ByteRange>* ranges) {
-  const int flags = py::detail::array_proxy(a.ptr())->flags;
+void check_layout(const py::array& a, const ArgName& name, bool writable, std::vector<ByteRange>* ranges) {
+  const int flags = array_flags(a);
   if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
     throw_value_error(name.str() + " must be C-contiguous (use numpy.ascontiguousarray)");
   if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
     throw_value_error(name.str() + " must be aligned to its dtype");
   if (writable && !(flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))
     throw_value_error(name.str() + " is read-only; it is updated in place and must be writeable");
-  void* data = const_cast<void*>(a.data());
-  const auto nbytes = static_cast<std::size_t>(a.nbytes());
-  if (ranges != nullptr && nbytes > 0)
-    ranges->push_back({static_cast<const char*>(data), static_cast<const char*>(data) + nbytes, name});
-  return data;
+  if (ranges != nullptr && a.size() > 0) ranges->push_back(byte_range(a, name));
 }
 }  // namespace
 
-void* check_param(py::handle obj, const ArgName& name, py::array* out, DType* dtype,
-                  std::vector<ByteRange>* ranges) {
-  *out = as_ndarray(obj, name);
-  *dtype = float_dtype_of(*out, name);
-  return check_layout(*out, name, /*writable=*/true, ranges);
+py::array check_param(py::handle obj, const ArgName& name, DType* dtype, std::vector<ByteRange>* ranges) {
+  py::array a = as_ndarray(obj, name);
+  *dtype = float_dtype_of(a, name);
+  check_layout(a, name, /*writable=*/true, ranges);
+  return a;
 }
 
-void* check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
-                 const ArgName& ref_name, DType ref_dtype, std::vector<ByteRange>* ranges) {
-  const py::array a = as_ndarray(obj, name);
+py::array check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
+                     const ArgName& ref_name, DType ref_dtype, std::vector<ByteRange>* ranges) {
+  py::array a = as_ndarray(obj, name);
   const DType dt = float_dtype_of(a, name);
   if (dt != ref_dtype)
     throw_type_error(name.str() + " has dtype " + py::str(py::handle(a.dtype())).cast<std::string>() +
@@ -138,7 +224,26 @@ void* check_like(py::handle obj, const ArgName& name, bool writable, const py::a
   if (!same_shape)
     throw_value_error(name.str() + " has shape " + shape_str(a) + " but " + ref_name.str() +
                       " has shape " + shape_str(ref));
-  return check_layout(a, name, writable, ranges);
+  check_layout(a, name, writable, ranges);
+  return a;
+}
+
+CheckedArray::CheckedArray(py::array a, ArgName n, bool w)
+    : array(std::move(a)),
+      data(const_cast<void*>(array.data())),
+      nbytes(static_cast<std::size_t>(array.nbytes())),
+      type_num(array.dtype().num()),
+      writable(w),
+      name(n) {}
+
+void CheckedArray::require_unchanged() const {
+  const int flags = array_flags(array);
+  if (array.data() != data || static_cast<std::size_t>(array.nbytes()) != nbytes || array.dtype().num() != type_num ||
+      !(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
+    throw_value_error(name.str() + " was resized, re-typed or re-shaped in place after the optimizer checked it; "
+                      "create a new optimizer for the changed arrays");
+  if (writable && !(flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))
+    throw_value_error(name.str() + " became read-only after the optimizer was created; it is updated in place");
 }
 
 }  // namespace fastopt::bindings

@@ -1,11 +1,14 @@
-// Argument checking shared by every binding: the only place that decides what
-// a valid array or scalar argument is. Errors name the argument.
+// The strict argument layer shared by every binding: the only place that
+// decides what a valid array or scalar argument is. Every error is a
+// TypeError or ValueError that names the argument and says what was expected.
 #pragma once
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -27,15 +30,25 @@ struct ArgName {
 
 [[noreturn]] void throw_type_error(const std::string& msg);
 [[noreturn]] void throw_value_error(const std::string& msg);
+std::string type_name(py::handle obj);
 
-// Scalars: accepts anything with __float__ / __index__; TypeError naming it otherwise.
+// Scalars. A real number is a Python int or float, a NumPy integer or floating
+// scalar, or any other numbers.Real; bools (Python or NumPy), complex numbers,
+// strings and None are refused. An integer is an int or NumPy integer (not a
+// bool, not a float). A flag is a Python or NumPy bool and nothing else.
 double to_double(py::handle obj, const char* name);
 std::int64_t to_int(py::handle obj, const char* name);
+std::uint64_t to_uint64(py::handle obj, const char* name);  // in [0, 2**64)
 bool to_bool(py::handle obj, const char* name);
+// One of `choices` (a str); its index.
+int to_choice(py::handle obj, const char* name, std::initializer_list<const char*> choices);
 
-// The array behind `obj`, which must be a numpy.ndarray (no implicit copies:
-// an in-place update of a temporary would be silently lost).
+// The array behind `obj`: a numpy.ndarray or numpy.memmap, nothing converted
+// (an in-place update of a temporary copy would be silently lost). Subclasses
+// whose meaning differs from their data (masked arrays, matrix, ...) are refused.
 py::array as_ndarray(py::handle obj, const ArgName& name);
+// True for the subclasses as_ndarray refuses (for inputs converted by NumPy).
+bool is_refused_subclass(py::handle obj);
 // float32 or float64 in native byte order, else TypeError.
 DType float_dtype_of(const py::array& a, const ArgName& name);
 
@@ -49,14 +62,30 @@ struct ByteRange {
 void require_disjoint(std::vector<ByteRange>& ranges);
 // Raises ValueError if `r` overlaps any of `sorted_disjoint` (sorted by begin).
 void require_outside(const ByteRange& r, const std::vector<ByteRange>& sorted_disjoint);
+// The bytes an array spans (empty for size 0); any strides.
+ByteRange byte_range(const py::array& a, const ArgName& name);
 
 // Checks one array of a tensor against the tensor's parameter `ref`: ndarray,
 // same dtype (TypeError), same shape, C-contiguous, aligned, writeable when
-// `writable` (ValueError). Returns its data pointer; appends its byte range.
-void* check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
-                 const ArgName& ref_name, DType ref_dtype, std::vector<ByteRange>* ranges);
+// `writable` (ValueError). Returns the array; appends its byte range.
+py::array check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
+                     const ArgName& ref_name, DType ref_dtype, std::vector<ByteRange>* ranges);
 // The same checks for the parameter itself (dtype float32/float64, writeable).
-void* check_param(py::handle obj, const ArgName& name, py::array* out, DType* dtype,
-                  std::vector<ByteRange>* ranges);
+py::array check_param(py::handle obj, const ArgName& name, DType* dtype, std::vector<ByteRange>* ranges);
+
+// What an array looked like when it was checked. A held reference keeps its
+// memory alive, but Python code may still change the array in place
+// (ndarray.resize(refcheck=False), setting .dtype, .shape or .flags); a step
+// refuses an array that no longer matches what was checked.
+struct CheckedArray {
+  py::array array;
+  void* data;
+  std::size_t nbytes;
+  int type_num;
+  bool writable;  // it was checked writeable and must still be
+  ArgName name;
+  CheckedArray(py::array a, ArgName n, bool w);
+  void require_unchanged() const;
+};
 
 }  // namespace fastopt::bindings

@@ -2,6 +2,7 @@
 #include "loss_args.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace fastopt::bindings {
@@ -29,7 +30,9 @@ void require_same_dtype(DType a, const char* a_name, DType b, const char* b_name
 
 }  // namespace
 
-py::array_t<std::int64_t> labels(py::handle obj, std::size_t N, std::size_t C) {
+Labels labels(py::handle obj, std::size_t N, std::size_t C) {
+  if (is_refused_subclass(obj))
+    throw_type_error("y is a " + type_name(obj) + "; pass plain integer labels (numpy.asarray(y))");
   py::array y = py::module_::import("numpy").attr("asarray")(obj);
   const char kind = y.dtype().kind();
   if (kind != 'i' && kind != 'u')
@@ -37,15 +40,25 @@ py::array_t<std::int64_t> labels(py::handle obj, std::size_t N, std::size_t C) {
   if (y.ndim() != 1) throw_value_error("y must be 1-D, got " + std::to_string(y.ndim()) + "-D");
   if (static_cast<std::size_t>(y.shape(0)) != N)
     throw_value_error("y has " + std::to_string(y.shape(0)) + " labels but there are " + std::to_string(N) + " rows");
-  auto y64 = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
-  if (!y64) throw_value_error("y must hold integer class labels representable as int64");
-  const std::int64_t* data = y64.data();
+  if (kind == 'u' && y.itemsize() == 8) {  // uint64 above 2**63 would wrap to negative int64
+    const py::object too_big = y.attr("__gt__")(py::int_(INT64_MAX)).attr("any")();
+    if (too_big.cast<bool>()) throw_value_error("y holds a label outside [0, " + std::to_string(C) + ")");
+  }
+  // Always a private copy: the kernels index with these values while the GIL is
+  // released, so neither the caller nor another thread may change them then.
+  Labels out;
+  out.source = byte_range(y, ArgName("y"));
+  out.source_object = y;
+  out.values = py::array_t<std::int64_t>(static_cast<py::ssize_t>(N));
+  py::array_t<std::int64_t> dst = out.values;
+  py::module_::import("numpy").attr("copyto")(dst, y, py::arg("casting") = "unsafe");
+  const std::int64_t* data = out.values.data();
   for (std::size_t i = 0; i < N; ++i) {
     if (data[i] < 0 || static_cast<std::size_t>(data[i]) >= C)
       throw_value_error("y[" + std::to_string(i) + "] = " + std::to_string(data[i]) + " is outside [0, " +
                         std::to_string(C) + ")");
   }
-  return y64;
+  return out;
 }
 
 double check_reg(py::handle obj) {
@@ -62,12 +75,7 @@ double check_delta(py::handle obj) {
 }
 
 PenaltyKind check_penalty(py::handle kind, const char* name) {
-  if (!py::isinstance<py::str>(kind)) throw_type_error(std::string(name) + " must be a str");
-  const std::string k = kind.cast<std::string>();
-  if (k == "l2") return PenaltyKind::l2;
-  if (k == "l1") return PenaltyKind::l1;
-  if (k == "elastic_net") return PenaltyKind::elastic_net;
-  throw_value_error(std::string(name) + " must be 'l2', 'l1' or 'elastic_net', got '" + k + "'");
+  return static_cast<PenaltyKind>(to_choice(kind, name, {"l2", "l1", "elastic_net"}));
 }
 
 double check_l1_ratio(py::handle obj) {

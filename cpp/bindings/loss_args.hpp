@@ -17,8 +17,16 @@ namespace fastopt::bindings {
 // C-contiguous (copied once if it is not: the kernels stream rows).
 py::array float_array(py::handle obj, const char* name, int ndim, DType* dtype);
 
-// Integer labels in [0, C), one per row, as a contiguous int64 array.
-py::array_t<std::int64_t> labels(py::handle obj, std::size_t N, std::size_t C);
+// Integer labels in [0, C), one per row: `values` is a private int64 copy
+// (the kernels index with it, so nobody else may write it); `source` is the
+// memory of the array they were read from, for overlap checks against
+// arrays a loop writes, kept alive by `source_object`.
+struct Labels {
+  py::array_t<std::int64_t> values;
+  py::object source_object;
+  ByteRange source{nullptr, nullptr, ArgName("y")};
+};
+Labels labels(py::handle obj, std::size_t N, std::size_t C);
 
 double check_reg(py::handle obj);
 double check_delta(py::handle obj);
@@ -28,7 +36,7 @@ double check_l1_ratio(py::handle obj);
 // The checked inputs of a linear-classifier loss against W (D × C, already checked).
 struct LinearArgs {
   py::array X;
-  py::array_t<std::int64_t> y;
+  Labels y;
   std::size_t N, D, C;
   double reg;
   PenaltyKind penalty;

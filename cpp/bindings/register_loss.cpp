@@ -23,7 +23,7 @@ py::tuple linear_loss_binding(LossKind kind, py::handle W_obj, py::handle X_obj,
   double loss;
   {
     py::gil_scoped_release release;
-    loss = linear_loss(kind, w_dtype, W.data(), a.X.data(), a.y.data(), a.N, a.D, a.C, delta, a.penalty, a.reg,
+    loss = linear_loss(kind, w_dtype, W.data(), a.X.data(), a.y.values.data(), a.N, a.D, a.C, delta, a.penalty, a.reg,
                        a.l1_ratio, dW.mutable_data());
   }
   return py::make_tuple(loss, dW);
@@ -40,7 +40,7 @@ py::tuple scores_loss_binding(LossKind kind, py::handle scores_obj, py::handle y
   double loss;
   {
     py::gil_scoped_release release;
-    loss = scores_loss(kind, dtype, S.data(), y.data(), N, C, delta, dS.mutable_data());
+    loss = scores_loss(kind, dtype, S.data(), y.values.data(), N, C, delta, dS.mutable_data());
   }
   return py::make_tuple(loss, dS);
 }

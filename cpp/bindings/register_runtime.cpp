@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "arrays.hpp"
 #include "fastopt/runtime.hpp"
 #include "register.hpp"
 
@@ -25,9 +26,21 @@ void register_runtime(py::module_& m) {
   m.def("supported_isas", [] { return names(supported_isas()); },
         "Compiled kernel paths this CPU can execute, slowest first.");
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); }, "The active kernel path.");
-  m.def("set_isa", [](const std::string& name) { set_active_isa(name); }, py::arg("name"));
-  m.def("get_num_threads", &num_threads);
-  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("set_isa", [](py::object name) {
+    if (!PyUnicode_Check(name.ptr())) throw_type_error("name must be a str, got " + type_name(name));
+    set_active_isa(name.cast<std::string>());
+  }, py::arg("name"));
+  m.def("get_num_threads", &num_threads,
+        "Threads the kernels use in the calling thread (1 in a child made by fork()).");
+  m.def("set_num_threads", [](py::object n) {
+    const std::int64_t v = to_int(n, "n");
+    if (v < 1 || v > kMaxThreads)
+      throw_value_error("n must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(v));
+    set_num_threads(static_cast<int>(v));
+  }, py::arg("n"));
+  m.def("in_forked_child", &in_forked_child,
+        "True in a process made by fork() after fastopt was loaded (kernels run single-threaded there).");
+  m.attr("max_threads") = kMaxThreads;
   m.attr("parallel_min_elements") = kParallelMinElements;
   m.attr("block_elements") = kBlockElements;
   m.attr("compiler") = compiler_description();

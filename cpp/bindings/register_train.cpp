@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "arrays.hpp"
 #include "fastopt/train.hpp"
@@ -17,16 +18,12 @@
 namespace fastopt::bindings {
 namespace {
 
-Sampling check_sampling(const std::string& name) {
-  if (name == "epochs") return Sampling::epochs;
-  if (name == "with_replacement") return Sampling::with_replacement;
-  throw_value_error("sampling must be 'epochs' or 'with_replacement', got '" + name + "'");
+Sampling check_sampling(py::handle obj) {
+  return static_cast<Sampling>(to_choice(obj, "sampling", {"epochs", "with_replacement"}));
 }
 
-LossKind check_loss(const std::string& name) {
-  if (name == "softmax") return LossKind::softmax;
-  if (name == "svm") return LossKind::hinge;
-  throw_value_error("loss must be 'softmax' or 'svm', got '" + name + "'");
+LossKind check_loss(py::handle obj) {
+  return to_choice(obj, "loss", {"softmax", "svm"}) == 0 ? LossKind::softmax : LossKind::hinge;
 }
 
 std::size_t positive_count(py::handle obj, const char* name) {
@@ -35,16 +32,28 @@ std::size_t positive_count(py::handle obj, const char* name) {
   return static_cast<std::size_t>(v);
 }
 
+// The number of updates of a run, refused (naming the count's argument) when
+// it is beyond what one call makes.
+std::size_t checked_updates(Sampling sampling, std::size_t n, std::size_t batch_size, std::size_t count,
+                            const std::string& count_name) {
+  const auto updates = updates_in(sampling, n, batch_size, count);
+  if (!updates)
+    throw_value_error(count_name + " = " + std::to_string(count) + " with " + std::to_string(n) +
+                      " rows and batch_size = " + std::to_string(batch_size) + " makes more than " +
+                      std::to_string(kMaxUpdatesPerCall) + " updates, the most one call makes; split the run " +
+                      "into several calls (a SplitMix64 rng continues across them)");
+  // One draw's rows are held at once: with replacement that is batch_size rows.
+  if (!indices_in(sampling, n, batch_size, 1))
+    throw_value_error("batch_size = " + std::to_string(batch_size) + " is more than " +
+                      std::to_string(kMaxIndicesPerCall) + " rows");
+  return *updates;
+}
+
 // The optimizer as fastopt.optim describes it (Optimizer._native_settings()).
 OptimizerSettings check_optimizer(const py::dict& d) {
   OptimizerSettings s;
-  const std::string rule = py::str(d["rule"]);
-  if (rule == "sgd") s.rule = Rule::sgd;
-  else if (rule == "sgd_momentum") s.rule = Rule::sgd_momentum;
-  else if (rule == "adagrad") s.rule = Rule::adagrad;
-  else if (rule == "rmsprop") s.rule = Rule::rmsprop;
-  else if (rule == "adam") s.rule = Rule::adam;
-  else throw_value_error("optimizer rule '" + rule + "' is not supported by the training loop");
+  const int rule = to_choice(d["rule"], "rule", {"sgd", "sgd_momentum", "adagrad", "rmsprop", "adam"});
+  s.rule = static_cast<Rule>(rule);  // the choices are listed in Rule's order
   auto number = [&](const char* key, double* out) {
     if (d.contains(key)) *out = to_double(d[key], key);
   };
@@ -66,36 +75,50 @@ OptimizerSettings check_optimizer(const py::dict& d) {
 }
 
 py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py::handle lr_obj,
-                               py::handle first_step_obj, py::handle X_obj, py::handle y_obj,
-                               const std::string& loss, py::handle delta_obj, py::handle penalty_obj,
-                               py::handle reg_obj, py::handle l1_obj, py::handle batch_obj,
-                               const std::string& sampling_name, py::handle count_obj, std::uint64_t rng_state) {
+                               py::handle first_step_obj, py::handle X_obj, py::handle y_obj, py::handle loss_obj,
+                               py::handle delta_obj, py::handle penalty_obj, py::handle reg_obj, py::handle l1_obj,
+                               py::handle batch_obj, py::handle sampling_obj, py::handle count_obj,
+                               const std::string& count_name, py::handle rng_obj) {
+  TensorGroup::Claim claim(group);
   if (group.size() != 1) throw_value_error("the optimizer must hold exactly one parameter, W");
   const py::array& W = group.param(0);
   if (W.ndim() != 2) throw_value_error("W must be 2-D (D×C), got " + std::to_string(W.ndim()) + "-D");
-  group.require_still_writeable();
+  group.require_unchanged();
   const LinearArgs a = check_linear_args(W, group.dtype(), X_obj, y_obj, reg_obj, penalty_obj, l1_obj);
-  const char* x_begin = static_cast<const char*>(a.X.data());
-  group.require_not_written(ByteRange{x_begin, x_begin + a.X.nbytes(), ArgName("X")});
-  const LossKind kind = check_loss(loss);
+  // Nothing the loop writes (W, its optimizer state) may be what it reads (X, y).
+  group.require_not_written(byte_range(a.X, ArgName("X")));
+  group.require_not_written(a.y.source);
+  const LossKind kind = check_loss(loss_obj);
   const double delta = check_delta(delta_obj);
   const std::size_t batch_size = positive_count(batch_obj, "batch_size");
-  const std::size_t count = positive_count(count_obj, "count");
-  const Sampling sampling = check_sampling(sampling_name);
+  const std::size_t count = positive_count(count_obj, count_name.c_str());
+  const Sampling sampling = check_sampling(sampling_obj);
   const std::int64_t first_step = to_int(first_step_obj, "first_step");
+  const std::uint64_t rng_state = to_uint64(rng_obj, "rng_state");
   const OptimizerSettings settings = check_optimizer(optimizer);
 
-  const std::size_t updates = updates_in(sampling, a.N, batch_size, count);
-  auto lr = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(lr_obj);
-  if (!lr || lr.ndim() != 1 || static_cast<std::size_t>(lr.shape(0)) != updates)
-    throw_value_error("lr must hold one learning rate per update (" + std::to_string(updates) + ")");
+  const std::size_t updates = checked_updates(sampling, a.N, batch_size, count, count_name);
+  if (first_step < 1 || static_cast<std::uint64_t>(first_step) > static_cast<std::uint64_t>(INT64_MAX) - updates)
+    throw_value_error("first_step must be in [1, 2**63 - updates], got " + std::to_string(first_step));
+  // lr: one number for every update, or a list with one per update (a schedule's values).
+  std::vector<double> lr;
+  if (py::isinstance<py::list>(lr_obj)) {
+    const py::list values = py::reinterpret_borrow<py::list>(lr_obj);
+    if (values.size() != updates)
+      throw_value_error("lr must hold one learning rate per update (" + std::to_string(updates) + "), got " +
+                        std::to_string(values.size()));
+    lr.reserve(updates);
+    for (py::handle v : values) lr.push_back(to_double(v, "lr"));
+  } else {
+    lr.assign(updates, to_double(lr_obj, "lr"));
+  }
   // Every update's coefficients are valid, and the state they need is there, before the first update.
   for (std::size_t u = 0; u < updates; ++u) {
-    const StepCoefficients c = coefficients_at(settings, lr.data()[u], first_step + static_cast<std::int64_t>(u));
+    const StepCoefficients c = coefficients_at(settings, lr[u], first_step + static_cast<std::int64_t>(u));
     if (u == 0) group.require_state_for(settings.rule, c);
   }
 
-  const LinearProblem problem{kind, group.dtype(), a.X.data(), a.y.data(), a.N, a.D, a.C,
+  const LinearProblem problem{kind, group.dtype(), a.X.data(), a.y.values.data(), a.N, a.D, a.C,
                               delta, a.penalty, a.reg, a.l1_ratio};
   py::array_t<double> losses(static_cast<py::ssize_t>(updates));
   SplitMix64 rng{rng_state};
@@ -119,7 +142,7 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
     done = train_linear(problem, sampling, batch_size, count, rng, settings, lr.data(), first_step,
                         group.buffers(0), losses.mutable_data(), signal_raised);
   }
-  const auto updates_done = static_cast<py::ssize_t>(updates_in(sampling, a.N, batch_size, done));
+  const auto updates_done = static_cast<py::ssize_t>(*updates_in(sampling, a.N, batch_size, done));
   return py::make_tuple(losses[py::slice(0, updates_done, 1)], rng.state, interrupt);
 }
 
@@ -129,29 +152,39 @@ void register_train(py::module_& m) {
   using py::arg;
   m.def("train_linear", &train_linear_binding, arg("group"), arg("optimizer"), arg("lr"), arg("first_step"),
         arg("X"), arg("y"), arg("loss"), arg("delta"), arg("penalty"), arg("reg"), arg("l1_ratio"),
-        arg("batch_size"), arg("sampling"), arg("count"), arg("rng_state"),
+        arg("batch_size"), arg("sampling"), arg("count"), arg("count_name"), arg("rng_state"),
         "Minibatch training of W = group's only parameter. Returns (losses of the updates done, new\n"
         "rng_state, None) or, when a signal handler raised (Ctrl-C) mid-run, the same for the updates done\n"
         "so far and the exception, for the caller to raise.");
-  m.def("train_updates", [](const std::string& sampling_name, py::handle n_obj, py::handle batch_obj,
-                            py::handle count_obj) {
-    const Sampling sampling = check_sampling(sampling_name);
+  m.def("train_updates", [](py::object sampling_obj, py::object n_obj, py::object batch_obj, py::object count_obj,
+                            const std::string& count_name) {
+    const Sampling sampling = check_sampling(sampling_obj);
     const std::int64_t n = to_int(n_obj, "n");
     if (n < 0) throw_value_error("n must be >= 0, got " + std::to_string(n));
-    return updates_in(sampling, static_cast<std::size_t>(n), positive_count(batch_obj, "batch_size"),
-                      positive_count(count_obj, "count"));
-  }, arg("sampling"), arg("n"), arg("batch_size"), arg("count"),
+    const std::size_t batch_size = positive_count(batch_obj, "batch_size");
+    const std::size_t count = positive_count(count_obj, count_name.c_str());
+    return checked_updates(sampling, static_cast<std::size_t>(n), batch_size, count, count_name);
+  }, arg("sampling"), arg("n"), arg("batch_size"), arg("count"), arg("count_name") = "count",
      "Number of updates train_linear makes for `count` epochs or iterations over n rows.");
-  m.def("minibatch_indices", [](const std::string& sampling_name, py::handle n_obj, py::handle batch_obj,
-                                py::handle count_obj, std::uint64_t rng_state) {
-    const Sampling sampling = check_sampling(sampling_name);
+  m.def("minibatch_indices", [](py::object sampling_obj, py::object n_obj, py::object batch_obj,
+                                py::object count_obj, py::object rng_obj) {
+    const Sampling sampling = check_sampling(sampling_obj);
     const std::size_t n = positive_count(n_obj, "n");
     const std::size_t batch_size = positive_count(batch_obj, "batch_size");
     const std::size_t count = positive_count(count_obj, "count");
-    const std::size_t per_draw = sampling == Sampling::epochs ? n : batch_size;
-    py::array_t<std::int64_t> idx(static_cast<py::ssize_t>(count * per_draw));
+    const std::uint64_t rng_state = to_uint64(rng_obj, "rng_state");
+    const auto total = indices_in(sampling, n, batch_size, count);
+    if (!total)
+      throw_value_error("n, batch_size and count ask for more than " + std::to_string(kMaxIndicesPerCall) +
+                        " indices (count × " + std::string(sampling == Sampling::epochs ? "n" : "batch_size") +
+                        "), the most one call returns");
+    py::array_t<std::int64_t> idx(static_cast<py::ssize_t>(*total));
     SplitMix64 rng{rng_state};
-    draw_minibatch_indices(sampling, n, batch_size, count, rng, idx.mutable_data());
+    std::int64_t* out = idx.mutable_data();
+    {
+      py::gil_scoped_release release;
+      draw_minibatch_indices(sampling, n, batch_size, count, rng, out);
+    }
     return py::make_tuple(idx, rng.state);
   }, arg("sampling"), arg("n"), arg("batch_size"), arg("count"), arg("rng_state"),
      "The rows train_linear visits, concatenated (epochs: count·n; with_replacement: count·batch_size).");

@@ -17,6 +17,9 @@ Example
 >>> opt.step([dW])
 True
 """
+import numbers
+import threading
+
 import numpy as np
 
 from . import _core
@@ -31,14 +34,26 @@ def _split_lr(lr):
     return lr, None
 
 
-def _as_list(params, name):
+def _as_tuple(params, name):
+    """The arrays of a list, tuple or dict, as a tuple, and the dict's keys (or None)."""
     if isinstance(params, dict):
-        return list(params.values()), list(params.keys())
+        return tuple(params.values()), list(params.keys())
     if isinstance(params, np.ndarray):
         raise TypeError(f"{name} must be a list or dict of arrays, not a single array; wrap it: [{name}]")
     if not isinstance(params, (list, tuple)):
         raise TypeError(f"{name} must be a list or dict of numpy arrays, got {type(params).__name__}")
-    return list(params), None
+    return tuple(params), None
+
+
+def _step_count(value, where):
+    """A saved step count: an int >= 0 (Python or NumPy integer, or a 0-d integer array)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{where} must be >= 0, got {value}")
+    return int(value)
 
 
 class Optimizer:
@@ -53,27 +68,37 @@ class Optimizer:
     _state_names = ()
 
     def __init__(self, params, defaults, grads=None, schedule=None):
+        # Serializes step / train_linear / state_dict / load_state_dict: an
+        # optimizer used from two threads at once runs their calls one at a time
+        # (re-entrant, so a signal handler inside a long run gets a clear
+        # RuntimeError from the native side instead of a deadlock).
+        self._lock = threading.RLock()
+        self._check_hyperparameters(defaults)
         self.schedule = schedule
-        self.params, self._keys = _as_list(params, "params")
+        self.params, self._keys = _as_tuple(params, "params")
         if not self.params:
             raise ValueError("params is an empty list: nothing to optimize")
+        _core.TensorGroup.check_params(self.params, self._keys)
         if grads is not None:
-            _, grad_keys = _as_list(grads, "grads")
+            _, grad_keys = _as_tuple(grads, "grads")
             if (grad_keys is None) != (self._keys is None):
                 raise TypeError("grads must have the same structure (list or dict) as params")
         self.defaults = dict(defaults)
         self.param_groups = [dict(defaults)]
         self._step = 0
         active = self._active_states()
-        self.state = {
-            name: [np.zeros_like(p) if isinstance(p, np.ndarray) else p for p in self.params]
-            for name in self._state_names if name in active
-        }
+        # Tuples: the native group holds these very arrays, so entries cannot be replaced.
+        self.state = {name: tuple(np.zeros_like(p) for p in self.params)
+                      for name in self._state_names if name in active}
         self._init_state()
         self._grads = grads
         self._group = _core.TensorGroup(
             self.params, [self.state.get(name) for name in self._state_names],
             list(self._state_names), grads, self._keys)
+
+    def _check_hyperparameters(self, h):
+        """TypeError / ValueError naming the first invalid hyperparameter of group ``h``."""
+        raise NotImplementedError
 
     def _active_states(self):
         return set(self._state_names)
@@ -88,6 +113,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
+        self._check_hyperparameters(dict(self.param_groups[0], lr=value))
         self.param_groups[0]["lr"] = value
 
     @property
@@ -111,24 +137,26 @@ class Optimizer:
         bool
             True if the step was applied.
         """
-        if self.schedule is not None:
-            self.param_groups[0]["lr"] = self.schedule(self._step)
-        applied = self._native_step(grads, self.param_groups[0], self._step + 1, skip_if_nonfinite)
-        if applied:
-            self._step += 1
-        return applied
+        with self._lock:
+            if self.schedule is not None:
+                self.param_groups[0]["lr"] = self.schedule(self._step)
+            applied = self._native_step(grads, self.param_groups[0], self._step + 1, skip_if_nonfinite)
+            if applied:
+                self._step += 1
+            return applied
 
     def _planned_lrs(self, updates):
-        """The lr of each of the next ``updates`` steps, as :meth:`step` would set it."""
+        """The lr of the next ``updates`` steps as :meth:`step` would set it: the
+        group's lr (one value for all), or the schedule's values as a list."""
         if self.schedule is None:
-            return np.full(updates, float(self.param_groups[0]["lr"]))
-        return np.array([self.schedule(t) for t in range(self._step, self._step + updates)], dtype=np.float64)
+            return self.param_groups[0]["lr"]
+        return [self.schedule(t) for t in range(self._step, self._step + updates)]
 
-    def _record_native_steps(self, lrs):
-        """Account for steps taken in native code with learning rates ``lrs``."""
-        self._step += len(lrs)
-        if self.schedule is not None and len(lrs):
-            self.param_groups[0]["lr"] = float(lrs[-1])
+    def _record_native_steps(self, updates, lrs):
+        """Account for ``updates`` steps taken in native code with learning rates ``lrs``."""
+        self._step += updates
+        if self.schedule is not None and updates:
+            self.param_groups[0]["lr"] = lrs[updates - 1]
 
     def zero_grad(self):
         """Fill the registered gradient buffers with zeros."""
@@ -144,21 +172,29 @@ class Optimizer:
         "params": [0, 1, ...]}]}``. Arrays are copies; :meth:`load_state_dict`
         restores them bitwise.
         """
-        state = {}
-        for i in range(len(self.params)):
-            entry = {"step": self._step}
-            for name, arrays in self.state.items():
-                entry[name] = arrays[i].copy()
-            state[i] = entry
-        group = dict(self.param_groups[0])
-        group["params"] = list(range(len(self.params)))
-        return {"state": state, "param_groups": [group]}
+        with self._lock:
+            state = {}
+            for i in range(len(self.params)):
+                entry = {"step": self._step}
+                for name, arrays in self.state.items():
+                    entry[name] = arrays[i].copy()
+                state[i] = entry
+            group = dict(self.param_groups[0])
+            group["params"] = list(range(len(self.params)))
+            return {"state": state, "param_groups": [group]}
 
     def load_state_dict(self, state_dict):
-        """Restore a state saved by :meth:`state_dict` (checked fully before any change)."""
+        """Restore a state saved by :meth:`state_dict`.
+
+        Everything is checked before anything changes, with the constructor's
+        checks for the hyperparameters: a TypeError or ValueError naming the
+        entry leaves the optimizer as it was.
+        """
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         groups = state_dict.get("param_groups")
-        if not isinstance(groups, list) or len(groups) != 1:
-            raise ValueError("state_dict must have exactly one entry in 'param_groups'")
+        if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], dict):
+            raise ValueError("state_dict must have exactly one dict in 'param_groups'")
         group = dict(groups[0])
         if list(group.pop("params", [])) != list(range(len(self.params))):
             raise ValueError(f"state_dict is for a different number of parameters "
@@ -166,27 +202,45 @@ class Optimizer:
         if set(group) != set(self.param_groups[0]):
             raise ValueError(f"state_dict param_groups keys {sorted(group)} do not match "
                              f"{sorted(self.param_groups[0])}")
-        state = state_dict.get("state", {})
+        self._check_hyperparameters(group)
+        state = state_dict.get("state")
+        if not isinstance(state, dict):
+            raise ValueError("state_dict has no 'state' dict")
         steps = set()
+        saved = {}
         for i, p in enumerate(self.params):
             entry = state.get(i)
-            if entry is None:
+            if not isinstance(entry, dict):
                 raise ValueError(f"state_dict has no state for parameter {i}")
-            steps.add(int(np.asarray(entry["step"])))
+            if "step" not in entry:
+                raise ValueError(f"state_dict state[{i}] is missing 'step'")
+            steps.add(_step_count(entry["step"], f"state_dict state[{i}]['step']"))
             for name in self.state:
                 if name not in entry:
                     raise ValueError(f"state_dict state[{i}] is missing {name!r}")
-                saved = np.asarray(entry[name])
-                if saved.shape != p.shape or saved.dtype != p.dtype:
-                    raise ValueError(f"state_dict state[{i}][{name!r}] has shape {saved.shape} and "
-                                     f"dtype {saved.dtype}; expected {p.shape} and {p.dtype}")
+                value = entry[name]
+                if type(value) is not np.ndarray:
+                    raise TypeError(f"state_dict state[{i}][{name!r}] must be a numpy.ndarray, "
+                                    f"got {type(value).__name__}")
+                if value.shape != p.shape or value.dtype != p.dtype:
+                    raise ValueError(f"state_dict state[{i}][{name!r}] has shape {value.shape} and "
+                                     f"dtype {value.dtype}; expected {p.shape} and {p.dtype}")
+                saved[i, name] = value
         if len(steps) != 1:
             raise ValueError("state_dict holds different step counts for different parameters")
-        for i in range(len(self.params)):
-            for name, arrays in self.state.items():
-                np.copyto(arrays[i], state[i][name])
-        self._step = steps.pop()
-        self.param_groups[0].update(group)
+        with self._lock:
+            for i in range(len(self.params)):
+                for name, arrays in self.state.items():
+                    np.copyto(arrays[i], saved[i, name])
+            self._step = steps.pop()
+            self.param_groups[0].update(group)
+
+
+def _betas(betas):
+    """``betas`` as a tuple ``(beta1, beta2)``; TypeError unless it is a pair."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return tuple(betas)
 
 
 class SGD(Optimizer):
@@ -216,9 +270,11 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False, *, grads=None):
         lr, schedule = _split_lr(lr)
-        _core.check_sgd_hyperparameters(lr, momentum, nesterov, weight_decay)
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults, grads, schedule)
+
+    def _check_hyperparameters(self, h):
+        _core.check_sgd_hyperparameters(h["lr"], h["momentum"], h["nesterov"], h["weight_decay"])
 
     def _active_states(self):
         return {"momentum_buffer"} if self.defaults["momentum"] > 0 else set()
@@ -257,12 +313,17 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, grads=None):
         lr, schedule = _split_lr(lr)
-        _core.check_adagrad_hyperparameters(lr, eps, weight_decay, lr_decay)
-        if not initial_accumulator_value >= 0:
-            raise ValueError(f"initial_accumulator_value must be >= 0, got {initial_accumulator_value}")
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps)
         super().__init__(params, defaults, grads, schedule)
+
+    def _check_hyperparameters(self, h):
+        _core.check_adagrad_hyperparameters(h["lr"], h["eps"], h["weight_decay"], h["lr_decay"])
+        value = h["initial_accumulator_value"]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"initial_accumulator_value must be a real number, got {type(value).__name__}")
+        if not (value >= 0 and np.isfinite(value)):
+            raise ValueError(f"initial_accumulator_value must be a finite number >= 0, got {value}")
 
     def _init_state(self):
         for s in self.state["sum"]:
@@ -305,10 +366,13 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, grads=None):
         lr, schedule = _split_lr(lr)
-        _core.check_rmsprop_hyperparameters(lr, alpha, eps, weight_decay, momentum, centered)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered)
         super().__init__(params, defaults, grads, schedule)
+
+    def _check_hyperparameters(self, h):
+        _core.check_rmsprop_hyperparameters(h["lr"], h["alpha"], h["eps"], h["weight_decay"], h["momentum"],
+                                            h["centered"])
 
     def _active_states(self):
         active = {"square_avg"}
@@ -355,15 +419,13 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, grads=None):
-        try:
-            beta1, beta2 = betas
-        except (TypeError, ValueError):
-            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         lr, schedule = _split_lr(lr)
-        _core.check_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay)
-        defaults = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad)
+        defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults, grads, schedule)
+
+    def _check_hyperparameters(self, h):
+        beta1, beta2 = _betas(h["betas"])
+        _core.check_adam_hyperparameters(h["lr"], beta1, beta2, h["eps"], h["weight_decay"], h["amsgrad"])
 
     def _active_states(self):
         active = {"exp_avg", "exp_avg_sq"}

@@ -69,7 +69,9 @@ class SplitMix64:
         return f"SplitMix64(state={self.state})"
 
     def minibatch_indices(self, n, batch_size, count, sampling="epochs"):
-        """The rows ``count`` epochs (or iterations) visit, concatenated; advances the state."""
+        """The rows ``count`` epochs (or iterations) visit, concatenated; advances the state.
+
+        At most 2**28 indices per call (ValueError otherwise)."""
         idx, self.state = _core.minibatch_indices(sampling, n, batch_size, count, self.state)
         return idx
 
@@ -87,12 +89,13 @@ def _as_rng(rng):
 
 
 def _schedule_arguments(epochs, num_iters):
+    """(sampling, count, the count's argument name)."""
     if (epochs is None) == (num_iters is None):
         raise ValueError("give exactly one of epochs (shuffled passes over X) or num_iters "
                          "(minibatches drawn with replacement, as in the course)")
     if epochs is not None:
-        return "epochs", epochs
-    return "with_replacement", num_iters
+        return "epochs", epochs, "epochs"
+    return "with_replacement", num_iters, "num_iters"
 
 
 def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
@@ -146,17 +149,19 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
 
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a fastopt.optim optimizer, got {type(optimizer).__name__}")
-    sampling, count = _schedule_arguments(epochs, num_iters)
+    sampling, count, count_name = _schedule_arguments(epochs, num_iters)
     generator = _as_rng(rng)
-    X_arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
-    n_rows = X_arr.shape[0] if X_arr.ndim >= 1 else 0
-    updates = _core.train_updates(sampling, n_rows, batch_size, count)
-    lrs = optimizer._planned_lrs(updates)
-    losses, state, interrupt = _core.train_linear(
-        optimizer._group, optimizer._native_settings(), lrs, optimizer.step_count + 1, X_arr, y, loss, delta,
-        penalty, reg, l1_ratio, batch_size, sampling, count, generator.state)
-    generator.state = state
-    optimizer._record_native_steps(lrs[:len(losses)])
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}")
+    n_rows = X.shape[0] if X.ndim >= 1 else 0
+    with optimizer._lock:
+        updates = _core.train_updates(sampling, n_rows, batch_size, count, count_name)
+        lrs = optimizer._planned_lrs(updates)
+        losses, state, interrupt = _core.train_linear(
+            optimizer._group, optimizer._native_settings(), lrs, optimizer.step_count + 1, X, y, loss, delta,
+            penalty, reg, l1_ratio, batch_size, sampling, count, count_name, generator.state)
+        generator.state = state
+        optimizer._record_native_steps(len(losses), lrs)
     if interrupt is not None:       # Ctrl-C: W, the optimizer and rng stay consistent at an epoch boundary
         raise interrupt
     return losses

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "fastopt/loss.hpp"
 #include "fastopt/optim.hpp"
@@ -68,8 +69,17 @@ struct LinearProblem {
   double reg, l1_ratio;
 };
 
-// Number of updates `count` epochs or iterations make.
-std::size_t updates_in(Sampling sampling, std::size_t N, std::size_t batch_size, std::size_t count);
+// Limits of one call, so that its per-update arrays (learning rates, losses:
+// 8 bytes each) and the index arrays of draw_minibatch_indices stay below 1 and
+// 2 GiB. Longer runs are several calls; a SplitMix64 continues across them.
+constexpr std::size_t kMaxUpdatesPerCall = std::size_t(1) << 26;
+constexpr std::size_t kMaxIndicesPerCall = std::size_t(1) << 28;
+
+// Number of updates `count` epochs or iterations make; empty when it would
+// exceed kMaxUpdatesPerCall (overflow included).
+std::optional<std::size_t> updates_in(Sampling sampling, std::size_t N, std::size_t batch_size, std::size_t count);
+// Number of indices draw_minibatch_indices writes; empty above kMaxIndicesPerCall.
+std::optional<std::size_t> indices_in(Sampling sampling, std::size_t N, std::size_t batch_size, std::size_t count);
 
 // Runs updates_in(...) iterations of: draw a minibatch of rows, (loss, dW) =
 // linear_loss over X[rows], y[rows] (gathered chunk by chunk, in parallel), step

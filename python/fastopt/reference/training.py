@@ -98,6 +98,6 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
         t = optimizer.step_count
         lr = optimizer.schedule(t) if optimizer.schedule is not None else optimizer.lr
         optimizer_update(optimizer, dW, lr, t + 1)
-        optimizer._record_native_steps([lr])
+        optimizer._record_native_steps(1, [lr])
         losses.append(value)
     return np.array(losses)

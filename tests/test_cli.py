@@ -87,6 +87,55 @@ def test_bad_arguments_exit_nonzero(args):
     assert "error" in proc.stderr
 
 
+def _bad_files(tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "text.npz").write_text("X,y\n1,2\n")
+    np.savez(tmp_path / "floats.npz", X=np.ones((10, 2)), y=np.arange(10) + 0.5)
+    np.savez(tmp_path / "nolabels.npz", X=np.ones((10, 2)))
+    np.savez(tmp_path / "norows.npz", X=np.ones((0, 2)), y=np.zeros(0, int))
+    np.savez(tmp_path / "strings.npz", X=np.array([["a", "b"]]), y=np.array([0]))
+
+
+@pytest.mark.parametrize("name, text", [
+    ("empty.npz", "not an .npz file"), ("text.npz", "not an .npz file"), (".", "is a directory"),
+    ("floats.npz", "integer class labels"), ("nolabels.npz", "no array named y"), ("norows.npz", "N >= 1"),
+    ("strings.npz", "numeric"), ("missing.npz", "No such file")])
+def test_bad_data_files_are_one_line_errors(tmp_path, name, text):
+    _bad_files(tmp_path)
+    proc = fastopt("train", "--quiet", "--data", str(tmp_path / name))
+    assert proc.returncode == 2, proc.stderr
+    assert text in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--lr", "-1"], ["--lr", "nan"], ["--reg", "-1"], ["--l1-ratio", "2"],
+                                  ["--val-fraction", "1"], ["--batch-size", "0"]])
+def test_bad_numbers_are_refused_before_the_data_is_loaded(args):
+    proc = fastopt("train", "--data", "/no/such/file.npz", *args)
+    assert proc.returncode == 2
+    assert args[0] in proc.stderr and "No such file" not in proc.stderr
+
+
+def test_version():
+    import fastopt as package
+    proc = fastopt("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"fastopt {package.__version__}"
+
+
+def test_ctrl_c_exits_130_with_one_line():
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "fastopt", "train", "--quiet", "--epochs", "40000",
+                             "--batch-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("data:")    # loaded; training starts
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == "fastopt: interrupted"
+
+
 def test_info_and_bench():
     proc = fastopt("info")
     assert proc.returncode == 0 and "available_isas" in proc.stdout

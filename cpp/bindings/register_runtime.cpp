@@ -41,6 +41,13 @@ void register_runtime(py::module_& m) {
   m.def("in_forked_child", &in_forked_child,
         "True in a process made by fork() after fastopt was loaded (kernels run single-threaded there).");
   m.attr("max_threads") = kMaxThreads;
+  // The strict scalar layer (arrays.hpp), for Python code that checks arguments.
+  m.def("as_real", [](py::object obj, const std::string& name) { return to_double(obj, name.c_str()); },
+        py::arg("obj"), py::arg("name"), "obj as a float if it is a real number (not a bool), else TypeError naming it.");
+  m.def("as_int", [](py::object obj, const std::string& name) { return to_int(obj, name.c_str()); },
+        py::arg("obj"), py::arg("name"), "obj as an int if it is an integer in int64 (not a bool), else TypeError/ValueError.");
+  m.def("as_bool", [](py::object obj, const std::string& name) { return to_bool(obj, name.c_str()); },
+        py::arg("obj"), py::arg("name"), "obj if it is a Python or NumPy bool, else TypeError naming it.");
   m.attr("parallel_min_elements") = kParallelMinElements;
   m.attr("block_elements") = kBlockElements;
   m.attr("compiler") = compiler_description();

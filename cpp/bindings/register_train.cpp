@@ -150,6 +150,8 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
 
 void register_train(py::module_& m) {
   using py::arg;
+  m.attr("max_updates_per_call") = kMaxUpdatesPerCall;
+  m.attr("max_indices_per_call") = kMaxIndicesPerCall;
   m.def("train_linear", &train_linear_binding, arg("group"), arg("optimizer"), arg("lr"), arg("first_step"),
         arg("X"), arg("y"), arg("loss"), arg("delta"), arg("penalty"), arg("reg"), arg("l1_ratio"),
         arg("batch_size"), arg("sampling"), arg("count"), arg("count_name"), arg("rng_state"),

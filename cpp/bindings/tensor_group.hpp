@@ -126,6 +126,7 @@ class TensorGroup {
   // Checks every gradient, then (unless skipping on non-finite) updates every tensor.
   bool step(Rule rule, const StepCoefficients& c, const py::object& grads, bool skip_if_nonfinite) {
     Claim claim(*this);
+    require_unchanged();
     std::vector<TensorBuffers> tensors = tensors_;
     std::vector<py::array> grad_refs;  // owned until the kernel is done
     if (!grads.is_none()) {
@@ -135,7 +136,6 @@ class TensorGroup {
     } else {
       throw_value_error("grads is required: no gradient buffers were registered with grads=");
     }
-    require_unchanged();
     py::gil_scoped_release release;
     if (skip_if_nonfinite && !all_finite(dtype_, tensors.data(), tensors.size(), kGrad)) return false;
     if (rule == Rule::stream_probe) compact_state_slots(tensors);

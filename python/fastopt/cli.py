@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import datasets, linear, schedules
+from . import _core, datasets, linear, schedules
 
 
 def _train_parser(sub):
@@ -89,7 +89,23 @@ def _progress(total, quiet):
     return report
 
 
+def _check_train_arguments(args):
+    """Every numeric option, checked before any data is loaded."""
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name in ("lr", "reg"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"--{name} must be a finite number >= 0, got {value}")
+    if not 0 <= args.l1_ratio <= 1:
+        raise ValueError(f"--l1-ratio must be in [0, 1], got {args.l1_ratio}")
+    if not 0 < args.val_fraction < 1:
+        raise ValueError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+
+
 def train(args):
+    _check_train_arguments(args)
     if args.plot:
         try:
             import matplotlib
@@ -98,9 +114,6 @@ def train(args):
         except ImportError:
             print("fastopt: --plot needs matplotlib: pip install 'fastopt[plot]'", file=sys.stderr)
             return 2
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
     name, X_train, y_train, X_val, y_val = _load(args)
     steps = args.epochs * math.ceil(len(X_train) / args.batch_size)
     lr = {"constant": lambda: args.lr,
@@ -136,6 +149,7 @@ def train(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastopt", description="Fused C++ optimizers and losses for NumPy.")
+    parser.add_argument("--version", action="version", version=f"fastopt {_core.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _demo_parser(sub)
@@ -143,18 +157,22 @@ def main(argv=None):
                    add_help=False)
     sub.add_parser("info", help="show the build and run-time configuration")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # its options belong to fastopt.bench's own parser
-        from . import bench as bench_module
-        return bench_module.main(argv[1:])
-    args = parser.parse_args(argv)
-    if args.command == "info":
-        from ._config import show_config
-        show_config()
-        return 0
     try:
-        return train(args) if args.command == "train" else demo(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        parser.exit(2, f"fastopt {args.command}: error: {exc}\n")
+        if argv[:1] == ["bench"]:  # its options belong to fastopt.bench's own parser
+            from . import bench as bench_module
+            return bench_module.main(argv[1:])
+        args = parser.parse_args(argv)
+        if args.command == "info":
+            from ._config import show_config
+            show_config()
+            return 0
+        try:
+            return train(args) if args.command == "train" else demo(args)
+        except (ValueError, TypeError, OSError) as exc:   # bad options or files: one line, status 2
+            parser.exit(2, f"fastopt {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        sys.stderr.write("\nfastopt: interrupted\n")
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ train`` needs no download; see ``fastopt/data/README.md`` for source and license
 import gzip
 import os
 import pickle
+import zipfile
 from importlib import resources
 
 import numpy as np
@@ -21,14 +22,43 @@ def load_digits():
 
 
 def load_npz(path):
-    """Arrays ``X`` (N×D) and ``y`` (N integer labels) from an .npz file."""
-    with np.load(path) as f:
-        missing = {"X", "y"} - set(f.files)
-        if missing:
-            raise ValueError(f"{path} has no array named {', '.join(sorted(missing))} (found: {', '.join(f.files)})")
-        X, y = np.asarray(f["X"]), np.asarray(f["y"])
-    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-        raise ValueError(f"{path}: X must be N×D and y must hold N labels, got {X.shape} and {y.shape}")
+    """Arrays ``X`` (N×D, numeric) and ``y`` (N integer labels) from an .npz file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file is a directory, not an .npz archive (NumPy's zip of arrays,
+        written by ``numpy.savez``), lacks ``X`` or ``y``, or holds arrays of the
+        wrong shape or kind (labels must be integers, or floats with integer values).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not an .npz file")
+    with open(path, "rb") as raw:
+        magic = raw.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError(f"{path} is not an .npz file (a zip archive of arrays written by numpy.savez"
+                         f"(path, X=X, y=y)); it is {'empty' if not magic else 'something else'}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"X", "y"} - set(f.files)
+            if missing:
+                raise ValueError(f"{path} has no array named {', '.join(sorted(missing))} "
+                                 f"(found: {', '.join(f.files) or 'none'})")
+            X, y = np.asarray(f["X"]), np.asarray(f["y"])
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"{path}: X must be N×D and y must hold N labels (N >= 1), got {X.shape} and {y.shape}")
+    if X.dtype.kind not in "iuf":
+        raise ValueError(f"{path}: X must be numeric, got dtype {X.dtype}")
+    if y.dtype.kind == "f":
+        if not (np.isfinite(y).all() and np.array_equal(y, np.round(y))):
+            raise ValueError(f"{path}: y must hold integer class labels, got non-integer floats")
+    elif y.dtype.kind not in "iu":
+        raise ValueError(f"{path}: y must hold integer class labels, got dtype {y.dtype}")
     return X.astype(np.float64 if X.dtype != np.float32 else np.float32), y.astype(np.int64)
 
 

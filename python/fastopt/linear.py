@@ -14,7 +14,7 @@ import inspect
 
 import numpy as np
 
-from . import optim
+from . import _core, optim
 from ._validation import DataConversionWarning, NotFittedError, check_X, check_y, not_fitted
 from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
@@ -170,6 +170,32 @@ class _LinearEstimator:
         return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
                     classifier_tags=ClassifierTags(), input_tags=InputTags())
 
+    def _check_params(self):
+        """TypeError / ValueError naming the first invalid constructor argument (checked in fit,
+        as scikit-learn does), before anything is trained."""
+        if self.solver not in ("sgd", "lbfgs"):
+            raise ValueError(f"solver must be 'sgd' or 'lbfgs', got {self.solver!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
+        if self.penalty not in ("l2", "l1", "elastic_net"):
+            raise ValueError(f"penalty must be 'l2', 'l1' or 'elastic_net', got {self.penalty!r}")
+        for name, value in (("max_iter", self.max_iter), ("batch_size", self.batch_size)):
+            if _core.as_int(value, name) < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        checks = [("reg", self.reg, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
+                  ("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
+                  ("tol", self.tol, lambda x: 0 <= x < np.inf, "a finite number >= 0")]
+        if not callable(self.learning_rate):
+            checks.append(("learning_rate", self.learning_rate, lambda x: 0 <= x < np.inf, "a finite number >= 0"))
+        for name, value, valid, what in checks:
+            if not valid(_core.as_real(value, name)):
+                raise ValueError(f"{name} must be {what}, got {value!r}")
+        seed = self.random_state
+        if not (seed is None or isinstance(seed, (SplitMix64, np.random.Generator, np.random.RandomState))
+                or (isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)))):
+            raise TypeError(f"random_state must be None, an int or a numpy random generator, "
+                            f"got {type(seed).__name__}")
+
     def _objective(self, W, X, y):
         return LOSSES[self._loss_name](W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio)
 
@@ -179,14 +205,16 @@ class _LinearEstimator:
         ``callback(epoch, mean_loss)``, if given, is called after every epoch
         (``solver="sgd"``); the ``fastopt train`` progress bar uses it.
         """
+        self._check_params()
         X = check_X(X)
         y = check_y(y, len(X), self)
-        if self.solver not in ("sgd", "lbfgs"):
-            raise ValueError(f"solver must be 'sgd' or 'lbfgs', got {self.solver!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if self.solver == "sgd":
+            try:
+                _core.train_updates("epochs", len(X), self.batch_size, self.max_iter, "max_iter")
+            except ValueError:
+                raise ValueError(f"max_iter = {self.max_iter} epochs of {len(X)} rows in batches of {self.batch_size} "
+                                 f"make more than {_core.max_updates_per_call} updates; use fewer epochs or "
+                                 "larger batches") from None
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"y has 1 class ({classes[0]!r}); at least 2 classes are required")

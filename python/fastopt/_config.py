@@ -37,21 +37,33 @@ def set_isa(name):
     ValueError
         If the path is unknown, not compiled in, or not supported by this CPU.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
     _core.set_isa(name)
 
 
 def get_num_threads():
-    """Threads used for steps of at least ``_core.parallel_min_elements`` elements."""
+    """Threads the kernels use in the calling thread for inputs of at least
+    ``_core.parallel_min_elements`` elements (1 in a child made by ``fork()``)."""
     return _core.get_num_threads()
 
 
 def set_num_threads(n):
-    """Set the OpenMP thread count for fastopt's kernels (default: ``OMP_NUM_THREADS``
-    or the number of cores). Results are bitwise identical for any ``n``."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    """Set the number of threads fastopt's kernels use, in every thread of the process.
+
+    Parameters
+    ----------
+    n : int
+        In ``[1, 1024]``. The default is OpenMP's: ``OMP_NUM_THREADS`` or the
+        number of cores. Results are bitwise identical for any ``n``.
+
+    Notes
+    -----
+    The count is OpenMP's own setting, so ``threadpoolctl.threadpool_limits``
+    and ``omp_set_num_threads`` (which apply to the calling thread) lower it
+    too; ``set_num_threads`` applies ``n`` to every thread on its next call,
+    as ``torch.set_num_threads`` does. In a process made by ``fork()`` (the
+    default of :mod:`multiprocessing` on Linux) the kernels run on one thread:
+    OpenMP's thread pool does not survive ``fork``.
+    """
     _core.set_num_threads(n)
 
 

@@ -51,8 +51,8 @@ def _step_count(value, where):
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{where} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{where} must be >= 0, got {value}")
+    if not 0 <= value < 2**63 - 1:
+        raise ValueError(f"{where} must be in [0, 2**63 - 1), got {value}")
     return int(value)
 
 
@@ -319,10 +319,8 @@ class Adagrad(Optimizer):
 
     def _check_hyperparameters(self, h):
         _core.check_adagrad_hyperparameters(h["lr"], h["eps"], h["weight_decay"], h["lr_decay"])
-        value = h["initial_accumulator_value"]
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise TypeError(f"initial_accumulator_value must be a real number, got {type(value).__name__}")
-        if not (value >= 0 and np.isfinite(value)):
+        value = _core.as_real(h["initial_accumulator_value"], "initial_accumulator_value")
+        if not (0 <= value < np.inf):
             raise ValueError(f"initial_accumulator_value must be a finite number >= 0, got {value}")
 
     def _init_state(self):

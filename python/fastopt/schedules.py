@@ -12,26 +12,28 @@ before every step.
 [0.0, 0.0497, 0.0976, 0.0]
 """
 import math
-import operator
+
+from . import _core
 
 __all__ = ["constant", "step_decay", "cosine", "linear", "inverse_sqrt", "linear_warmup",
            "scale_lr_for_batch"]
 
 
 def _nonnegative(name, x):
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not x >= 0 or not math.isfinite(x):
+    value = _core.as_real(x, name)      # TypeError naming it unless a real number
+    if not (value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
-    return float(x)
+    return value
 
 
 def _int(name, x, minimum, what=""):
     try:
-        x = operator.index(x)
+        value = _core.as_int(x, name)
     except TypeError:
         raise TypeError(f"{name} must be an int{what}, got {type(x).__name__}") from None
-    if x < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {x}")
-    return x
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
 
 
 def _positive_int(name, x):

@@ -1,0 +1,680 @@
+"""Seeded bad-input cases for fastopt's public functions: the generator and runner
+of the fuzz test (tests/test_fuzz.py).
+
+A case is a valid call of one public function with one argument replaced by a
+bad or edge value. Every case is rebuilt from its seed alone, so a failure is
+reproduced with ``python tests/fuzz_cases.py SEED SEED+1``.
+
+The runner prints one JSON line before a case starts ({"start": seed}) and one
+with its outcome, so the parent can attribute a crash or a hang to the case
+that was running. Each outcome records:
+
+* ``expect``: "error" when the value is invalid (the call must raise a
+  TypeError or ValueError whose message names the argument), or "any" when it
+  may be valid (the call may succeed; if it raises, the same rules hold);
+* ``raised``, ``type``, ``message``, ``named``: what happened;
+* ``unchanged``: every array argument is as it was (after any error), and
+  arrays only read are as they were even after a success.
+"""
+import json
+import math
+import re
+import sys
+import traceback
+from fractions import Fraction
+
+import numpy as np
+
+import fastopt
+from fastopt import _core, optim, schedules
+from fastopt.linear import LinearSVMClassifier, SoftmaxClassifier
+from fastopt.regularization import penalty
+from fastopt.training import SplitMix64, minibatch_indices, train_linear
+
+BASE_SEED = 8_000_000
+
+
+# --------------------------------------------------------------- argument kinds
+
+class Real:
+    """A real-number argument; `valid(x)` says whether a real value is accepted."""
+
+    def __init__(self, valid, names=None):
+        self.valid, self.names = valid, names
+
+
+class Int:
+    def __init__(self, valid, names=None):
+        self.valid, self.names = valid, names
+
+
+class Flag:
+    def __init__(self, names=None):
+        self.names = names
+
+
+class Choice:
+    def __init__(self, options, names=None):
+        self.options, self.names = options, names
+
+
+class Seed:
+    def __init__(self, names=None):
+        self.names = names
+
+
+class Arr:
+    """An array argument.
+
+    role: "written" (updated in place: exact dtype, shape, C-contiguous, aligned,
+    writeable, disjoint from the others), "grad" (the same, but only read), or
+    "input" (only read; copied when not contiguous or aligned). `shrink(a)`
+    returns a wrongly-shaped version whose error names this argument (None: no
+    such mutation). `alias`: keys of written arrays it could be made to share.
+    """
+
+    def __init__(self, role, shrink=None, alias=(), partnered=True, any_ndim=False, names=None):
+        self.role, self.shrink, self.alias, self.partnered = role, shrink, alias, partnered
+        self.any_ndim, self.names = any_ndim, names
+
+
+class Labels:
+    def __init__(self, C, alias=None, names=None):
+        self.C, self.alias, self.names = C, alias, names
+
+
+class Container:
+    """A list of arrays (params, grads) as a whole (a wrong length may be reported by either)."""
+
+    def __init__(self, required=True, names=("params", "grads")):
+        self.required, self.names = required, names
+
+
+class Pair:
+    """betas: a pair of reals in [0, 1)."""
+
+    def __init__(self, names=("betas", "beta1", "beta2")):
+        self.names = names
+
+
+def nonneg(x):
+    return math.isfinite(x) and x >= 0
+
+
+def positive(x):
+    return math.isfinite(x) and x > 0
+
+
+def unit(x):          # [0, 1)
+    return 0 <= x < 1
+
+
+def closed_unit(x):   # [0, 1]
+    return 0 <= x <= 1
+
+
+def any_real(x):
+    return True
+
+
+INT64_MAX = 2**63 - 1
+
+
+# ---------------------------------------------------------------- mutations
+
+BAD_TYPES_NUMBER = [("None", None), ("str", "0.1"), ("bytes", b"1"), ("bool", True), ("np.bool_", np.bool_(False)),
+                    ("complex", 1j), ("np.complex128", np.complex128(0.5)), ("list", [0.1]),
+                    ("1-d array", np.array([0.1])), ("0-d array", np.array(0.1)), ("object", object())]
+REALS = [float("nan"), float("inf"), -float("inf"), -1.0, -1e-300, 0.0, 0.5, 1.0, 1.5, 1e308, 2**70,
+         np.float32(0.25), np.int64(3), Fraction(1, 3), np.float16(0.5), -np.float64(2.0)]
+BAD_TYPES_INT = [("None", None), ("float", 1.5), ("whole float", 2.0), ("np.float64", np.float64(2)),
+                 ("str", "3"), ("bool", True), ("np.bool_", np.bool_(True)), ("complex", 1j), ("list", [3])]
+INTS = [-(2**70), -1, 0, 1, 2, 7, 2**31, 2**62, 2**63, 2**64, 2**100, np.int64(-5), np.int32(3), np.uint64(2**63 + 5)]
+BAD_FLAGS = [("str False", "False"), ("str no", "no"), ("empty str", ""), ("int 0", 0), ("int 1", 1), ("float", 1.0),
+             ("None", None), ("list", [True])]
+BAD_CHOICES = [("upper", "L2"), ("empty", ""), ("None", None), ("int", 2), ("bytes", b"l2"), ("padded", " l2")]
+BAD_SEEDS = [("str", "seed"), ("float", 1.5), ("list", [1]), ("object", object()), ("bool", True)]
+
+
+def as_int64(x):
+    return None if not (-(2**63) <= int(x) <= INT64_MAX) else int(x)
+
+
+def mutations(spec, value, args, key):
+    """(label, new value or callable(value) -> value, expect) for an argument of kind `spec`."""
+    out = []
+    if isinstance(spec, Real):
+        out += [(label, v, "error") for label, v in BAD_TYPES_NUMBER]
+        for v in REALS:
+            try:
+                f = float(v)
+            except OverflowError:
+                f = float("inf")
+            out.append((f"{v!r}", v, "any" if spec.valid(f) else "error"))
+        out.append(("10**400", 10**400, "error"))
+    elif isinstance(spec, Int):
+        out += [(label, v, "error") for label, v in BAD_TYPES_INT]
+        for v in INTS:
+            i = as_int64(v)
+            out.append((f"{v!r}", v, "error" if i is None or not spec.valid(i, args) else "any"))
+    elif isinstance(spec, Flag):
+        out += [(label, v, "error") for label, v in BAD_FLAGS]
+        out += [("True", True, "any"), ("False", False, "any"), ("np.True_", np.bool_(True), "any")]
+    elif isinstance(spec, Choice):
+        out += [(label, v, "error") for label, v in BAD_CHOICES if v not in spec.options]
+        out += [(f"{o!r}", o, "any") for o in spec.options]
+    elif isinstance(spec, Seed):
+        out += [(label, v, "error") for label, v in BAD_SEEDS]
+        out += [("None", None, "any"), ("2**70", 2**70, "any"), ("Generator", np.random.default_rng(1), "any"),
+                ("SplitMix64", SplitMix64(3), "any")]
+    elif isinstance(spec, Pair):
+        out += [("None", None, "error"), ("scalar", 0.9, "error"), ("triple", (0.9, 0.9, 0.9), "error"),
+                ("str member", (0.9, "0.99"), "error"), ("beta1=1", (1.0, 0.99), "error"),
+                ("beta2=-1", (0.9, -1.0), "error"), ("nan", (float("nan"), 0.9), "error"), ("list", [0.8, 0.9], "any")]
+    elif isinstance(spec, Container):
+        out += [("None", None, "error" if spec.required else "any"), ("array", lambda v: v[0], "error"),
+                ("str", "params", "error"), ("shorter", lambda v: v[:-1], "error"),
+                ("dict", lambda v: {i: a for i, a in enumerate(v)}, "error"), ("tuple", lambda v: tuple(v), "any"),
+                ("int", 3, "error")]
+    elif isinstance(spec, Labels):
+        out += label_mutations(spec, value, args)
+    elif isinstance(spec, Arr):
+        out += array_mutations(spec, value, args, key)
+    return out
+
+
+def misaligned(a):
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(raw.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+def strided(a):
+    wide = np.repeat(a, 2, axis=-1)
+    return wide[..., ::2]
+
+
+def array_mutations(spec, a, args, key):
+    strict = spec.role in ("written", "grad")
+    # Arrays of 0 or 1 elements are contiguous whatever their strides, and empty ones share no memory.
+    layout = "error" if strict and a.size > 1 else "any"
+    other = np.float64 if a.dtype == np.float32 else np.float32
+    out = [("None", None, "error"), ("list", lambda v: v.tolist(), "error"), ("scalar", 1.0, "error"),
+           ("0-d", lambda v: np.array(1.0, v.dtype), "any" if spec.any_ndim else "error"), ("float16", lambda v: v.astype(np.float16), "error"),
+           ("bool", lambda v: v.astype(bool), "error"), ("complex64", lambda v: v.astype(np.complex64), "error"),
+           ("object", lambda v: v.astype(object), "error"), ("int64", lambda v: v.astype(np.int64), "error"),
+           ("uint8", lambda v: v.astype(np.uint8), "error"),
+           ("big-endian", lambda v: v.astype(v.dtype.newbyteorder(">")), "error"),
+           ("masked", lambda v: np.ma.masked_array(v), "error"),
+           ("other float", lambda v: v.astype(other), "error" if spec.partnered else "any"),
+           ("strided", strided, layout),
+           ("reversed", lambda v: v[..., ::-1], layout),
+           ("read-only", read_only, "error" if spec.role == "written" else "any"),
+           ("misaligned", misaligned, "error" if strict and a.size else "any"),
+           ("with NaN", lambda v: np.where(np.arange(v.size).reshape(v.shape) == 0, np.nan, v).astype(v.dtype), "any")]
+    if a.ndim == 2:
+        out.append(("matrix", lambda v: np.matrix(v), "error"))
+        out.append(("fortran", lambda v: np.asfortranarray(v), layout))
+    if spec.shrink is not None:
+        out.append(("wrong shape", spec.shrink, "error"))
+    for other_key in spec.alias if a.size else ():
+        out.append((f"shares memory with {other_key}", ("alias", other_key), "error"))
+    return out
+
+
+def label_mutations(spec, y, args):
+    C = spec.C
+    out = [("None", None, "error"), ("list", lambda v: v.tolist(), "any"), ("int32", lambda v: v.astype(np.int32), "any"),
+           ("uint8", lambda v: v.astype(np.uint8), "any"), ("read-only", read_only, "any"),
+           ("misaligned", misaligned, "any"), ("strided", strided, "any"),
+           ("fractional", lambda v: v + 0.5, "error"), ("whole floats", lambda v: v.astype(float), "error"),
+           ("== C", lambda v: np.where(np.arange(v.size) == v.size - 1, C, v), "error"),
+           ("negative", lambda v: np.where(np.arange(v.size) == 0, -1, v), "error"),
+           ("2**62", lambda v: np.where(np.arange(v.size) == 0, 2**62, v), "error"),
+           ("uint64 > int64", lambda v: np.where(np.arange(v.size) == 0, np.uint64(2**63 + 1), v.astype(np.uint64)),
+            "error"),
+           ("bool", lambda v: v > 0, "error"), ("str", lambda v: v.astype(str), "error"),
+           ("object", lambda v: v.astype(object), "error"), ("2-D", lambda v: v.reshape(1, -1), "error"),
+           ("shorter", lambda v: v[:-1], "error"), ("masked", lambda v: np.ma.masked_array(v), "error"),
+           ("0-d", lambda v: np.array(0), "error"), ("list with a float", lambda v: v.tolist()[:-1] + [1.5], "error")]
+    if spec.alias is not None:
+        out.append((f"shares memory with {spec.alias}", ("alias-labels", spec.alias), "error"))
+    return out
+
+
+# ------------------------------------------------------------------- targets
+# Each target: rng -> (call(args), args, specs, written keys). `args` maps names
+# (or "params[1]" for an item of a list) to valid values.
+
+TARGETS = {}
+
+
+def target(fn):
+    TARGETS[fn.__name__.lstrip("_")] = fn
+    return fn
+
+
+def arrays_like(rng, n, dtype, keys):
+    return {k: rng.uniform(0.5, 1.5, n).astype(dtype) for k in keys}
+
+
+def size_and_dtype(rng):
+    n = int(rng.choice([0, 1, 7, 33, 70_000], p=[0.05, 0.1, 0.4, 0.4, 0.05]))
+    return n, (np.float32 if rng.random() < 0.5 else np.float64)
+
+
+def drop_last(v):
+    return v[..., :-1] if v.size else np.zeros(v.shape[:-1] + (3,), v.dtype)
+
+
+def step_spec():
+    return Int(lambda i, a: i >= 1)
+
+
+@target
+def _sgd(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g"))
+    args = dict(a, lr=0.1, weight_decay=0.0)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("p",)), lr=Real(nonneg),
+                 weight_decay=Real(nonneg))
+    return (lambda x: fastopt.sgd(**x)), args, specs, ["p"]
+
+
+@target
+def _sgd_momentum(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "buf"))
+    args = dict(a, lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("p", "buf")),
+                 buf=Arr("written", drop_last, alias=("p",)), lr=Real(nonneg), momentum=Real(nonneg),
+                 nesterov=Flag(), weight_decay=Real(nonneg))
+    return (lambda x: fastopt.sgd_momentum(**x)), args, specs, ["p", "buf"]
+
+
+@target
+def _adagrad(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "sum_sq"))
+    args = dict(a, lr=0.01, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step=3)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("sum_sq",)),
+                 sum_sq=Arr("written", drop_last, alias=("p",)), lr=Real(nonneg), eps=Real(positive),
+                 weight_decay=Real(nonneg), lr_decay=Real(nonneg), step=step_spec())
+    return (lambda x: fastopt.adagrad(**x)), args, specs, ["p", "sum_sq"]
+
+
+@target
+def _rmsprop(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "square_avg", "momentum_buf", "grad_avg"))
+    args = dict(a, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("p",)),
+                 square_avg=Arr("written", drop_last, alias=("grad_avg",)),
+                 momentum_buf=Arr("written", drop_last, alias=("p",)), grad_avg=Arr("written", drop_last, alias=("p",)),
+                 lr=Real(nonneg), alpha=Real(closed_unit), eps=Real(positive), weight_decay=Real(nonneg),
+                 momentum=Real(nonneg), centered=Flag())
+    return (lambda x: fastopt.rmsprop(**x)), args, specs, ["p", "square_avg", "momentum_buf", "grad_avg"]
+
+
+def _adam_like(rng, fn):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "m", "v", "max_v"))
+    args = dict(a, step=5, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, amsgrad=True)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m",)),
+                 m=Arr("written", drop_last, alias=("v",)), v=Arr("written", drop_last, alias=("p",)),
+                 max_v=Arr("written", drop_last, alias=("m",)), step=step_spec(), lr=Real(nonneg),
+                 beta1=Real(unit), beta2=Real(unit), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())
+    return (lambda x: fn(**x)), args, specs, ["p", "m", "v", "max_v"]
+
+
+@target
+def _adam(rng):
+    return _adam_like(rng, fastopt.adam)
+
+
+@target
+def _adamw(rng):
+    return _adam_like(rng, fastopt.adamw)
+
+
+def drop_column(v):
+    return v[:, :-1]
+
+
+def drop_row(v):
+    return v[:-1]
+
+
+def _linear_loss(rng, fn, svm):
+    N, D, C = int(rng.choice([1, 5, 300])), 4, 3
+    dt = np.float32 if rng.random() < 0.5 else np.float64
+    args = dict(W=rng.standard_normal((D, C)).astype(dt), X=rng.standard_normal((N, D)).astype(dt),
+                y=rng.integers(0, C, N), reg=0.1, penalty="elastic_net", l1_ratio=0.5)
+    specs = dict(W=Arr("input", drop_row), X=Arr("input", drop_column), y=Labels(C), reg=Real(nonneg),
+                 penalty=Choice(("l2", "l1", "elastic_net")), l1_ratio=Real(closed_unit))
+    if svm:
+        args["delta"] = 1.0
+        specs["delta"] = Real(nonneg)
+    return (lambda x: fn(**x)), args, specs, []
+
+
+@target
+def _softmax_loss(rng):
+    return _linear_loss(rng, fastopt.softmax_loss, False)
+
+
+@target
+def _svm_loss(rng):
+    return _linear_loss(rng, fastopt.svm_loss, True)
+
+
+def _scores_loss(rng, fn, hinge):
+    N, C = int(rng.choice([1, 9, 2000])), 4
+    dt = np.float32 if rng.random() < 0.5 else np.float64
+    args = dict(scores=rng.standard_normal((N, C)).astype(dt), y=rng.integers(0, C, N))
+    specs = dict(scores=Arr("input", None, partnered=False), y=Labels(C))
+    if hinge:
+        args["delta"] = 1.0
+        specs["delta"] = Real(nonneg)
+    return (lambda x: fn(**x)), args, specs, []
+
+
+@target
+def _softmax_cross_entropy(rng):
+    return _scores_loss(rng, fastopt.softmax_cross_entropy, False)
+
+
+@target
+def _multiclass_hinge(rng):
+    return _scores_loss(rng, fastopt.multiclass_hinge, True)
+
+
+@target
+def _penalty(rng):
+    args = dict(W=rng.standard_normal((5, 3)), reg=0.1, kind="elastic_net", l1_ratio=0.3)
+    specs = dict(W=Arr("input", None, partnered=False, any_ndim=True), reg=Real(nonneg),
+                 kind=Choice(("l2", "l1", "elastic_net")),
+                 l1_ratio=Real(closed_unit))
+    return (lambda x: penalty(**x)), args, specs, []
+
+
+OPTIMIZERS = {
+    "SGD": (optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.0, nesterov=True),
+            dict(lr=Real(nonneg), momentum=Real(nonneg), weight_decay=Real(nonneg), nesterov=Flag())),
+    "Adagrad": (optim.Adagrad, dict(lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.1, eps=1e-10),
+                dict(lr=Real(nonneg), lr_decay=Real(nonneg), weight_decay=Real(nonneg),
+                     initial_accumulator_value=Real(nonneg), eps=Real(positive))),
+    "RMSprop": (optim.RMSprop, dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.5, centered=True),
+                dict(lr=Real(nonneg), alpha=Real(closed_unit), eps=Real(positive), weight_decay=Real(nonneg),
+                     momentum=Real(nonneg), centered=Flag())),
+    "Adam": (optim.Adam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=True),
+             dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
+    "AdamW": (optim.AdamW, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False),
+              dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
+}
+
+
+def _optimizer_step(rng, name):
+    cls, hyper, hyper_specs = OPTIMIZERS[name]
+    n, dt = size_and_dtype(rng)
+    params = [rng.uniform(0.5, 1.5, n).astype(dt) for _ in range(2)]
+    grads = [rng.uniform(-1, 1, n).astype(dt) for _ in range(2)]
+    args = {"params": params, "grads": grads, **hyper, "skip_if_nonfinite": False}
+    specs = {"params": Container(), "grads": Container(), "params[1]": Arr("written", drop_last, alias=("params[0]",)),
+             "grads[1]": Arr("grad", drop_last, alias=("params[0]",)), "skip_if_nonfinite": Flag(), **hyper_specs}
+
+    def call(x):
+        opt = cls(x["params"], **{k: x[k] for k in hyper})
+        opt.step(x["grads"], skip_if_nonfinite=x["skip_if_nonfinite"])
+    return call, args, specs, ["params"]
+
+
+for _name in OPTIMIZERS:
+    TARGETS[f"optim.{_name}"] = (lambda name: lambda rng: _optimizer_step(rng, name))(_name)
+
+
+@target
+def _load_state_dict(rng):
+    n, dt = size_and_dtype(rng)
+    p = rng.uniform(0.5, 1.5, n).astype(dt)
+    opt = optim.Adam([p], lr=0.01, amsgrad=True)
+    opt.step([np.ones_like(p)])
+    sd = opt.state_dict()
+    group, entry = sd["param_groups"][0], sd["state"][0]
+    args = {"lr": group["lr"], "betas": group["betas"], "eps": group["eps"], "weight_decay": group["weight_decay"],
+            "amsgrad": group["amsgrad"], "step": entry["step"], "exp_avg": entry["exp_avg"]}
+    specs = {"lr": Real(nonneg), "betas": Pair(), "eps": Real(positive), "weight_decay": Real(nonneg),
+             "amsgrad": Flag(), "step": Int(lambda i, a: i >= 0),
+             "exp_avg": Arr("input", drop_last, names=("exp_avg",))}
+    # exp_avg of the saved state must be an ndarray of p's shape and dtype: a layout change is fine
+    specs["exp_avg"].partnered = True
+    before = opt.state_dict()
+
+    def call(x):
+        saved = opt.state_dict()
+        saved["param_groups"][0].update({k: x[k] for k in ("lr", "betas", "eps", "weight_decay", "amsgrad")})
+        saved["state"][0].update(step=x["step"], exp_avg=x["exp_avg"])
+        try:
+            opt.load_state_dict(saved)
+        except Exception:
+            now = opt.state_dict()   # nothing changed
+            assert now["param_groups"] == before["param_groups"] and opt.step_count == 1
+            for k in before["state"][0]:
+                if k != "step":
+                    assert np.array_equal(now["state"][0][k], before["state"][0][k], equal_nan=True)
+            raise
+    return call, args, specs, []
+
+
+@target
+def _train_linear(rng):
+    N, D, C = int(rng.choice([5, 50, 400])), 4, 3
+    dt = np.float32 if rng.random() < 0.5 else np.float64
+    W = np.zeros((D, C), dt)
+    opt = optim.SGD([W], lr=0.1, momentum=0.9)
+    X = rng.standard_normal((N, D)).astype(dt)
+    args = dict(optimizer=opt, X=X, y=rng.integers(0, C, N), loss="svm", reg=1e-3, penalty="l2", l1_ratio=0.5,
+                delta=1.0, batch_size=16, epochs=2, rng=0)
+    cap = _core.max_updates_per_call
+
+    def epochs_ok(i, a):
+        return i >= 1 and i * -(-N // max(1, a["batch_size"])) <= cap
+
+    def batch_ok(i, a):
+        return i >= 1 and a["epochs"] * -(-N // i) <= cap
+
+    specs = dict(X=Arr("input", drop_column, alias=("W",)), y=Labels(C, alias="W"), loss=Choice(("softmax", "svm")),
+                 reg=Real(nonneg), penalty=Choice(("l2", "l1", "elastic_net")), l1_ratio=Real(closed_unit),
+                 delta=Real(nonneg), batch_size=Int(batch_ok), epochs=Int(epochs_ok), rng=Seed(names=("seed", "rng")),
+                 optimizer=Choice((), names=("optimizer",)))
+    args["W"] = W   # for aliasing only; not an argument of the call
+    state = opt.state["momentum_buffer"][0]
+
+    def call(x):
+        kwargs = {k: v for k, v in x.items() if k not in ("optimizer", "X", "y", "W")}
+        try:
+            train_linear(x["optimizer"], x["X"], x["y"], **kwargs)
+        except Exception:
+            assert opt.step_count == 0 and not W.any() and not state.any()
+            raise
+    return call, args, specs, ["W"]
+
+
+@target
+def _minibatch_indices(rng):
+    args = dict(n=50, batch_size=16, count=3, sampling="epochs", rng=1)
+    cap = _core.max_indices_per_call
+
+    def total_ok(a):
+        per = a["n"] if a["sampling"] == "epochs" else a["batch_size"]
+        return a["count"] * per <= cap
+
+    specs = dict(n=Int(lambda i, a: i >= 1 and total_ok(dict(a, n=i))),
+                 batch_size=Int(lambda i, a: i >= 1 and total_ok(dict(a, batch_size=i))),
+                 count=Int(lambda i, a: i >= 1 and total_ok(dict(a, count=i))),
+                 sampling=Choice(("epochs", "with_replacement")), rng=Seed(names=("seed", "rng")))
+    return (lambda x: minibatch_indices(**x)), args, specs, []
+
+
+@target
+def _set_num_threads(rng):
+    return ((lambda x: fastopt.set_num_threads(x["n"])), {"n": 2},
+            {"n": Int(lambda i, a: 1 <= i <= _core.max_threads)}, [])
+
+
+@target
+def _set_isa(rng):
+    return ((lambda x: fastopt.set_isa(x["name"])), {"name": "baseline"},
+            {"name": Choice(tuple(fastopt.available_isas()), names=("name", "isa"))}, [])
+
+
+def _estimator(rng, cls):
+    X = rng.standard_normal((60, 3))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    params = dict(optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2", l1_ratio=0.5, batch_size=16,
+                  max_iter=2, solver="sgd", tol=1e-6, random_state=0)
+    specs = dict(optimizer=Choice(("sgd", "momentum", "adam")), learning_rate=Real(nonneg), reg=Real(nonneg),
+                 penalty=Choice(("l2", "l1", "elastic_net")), l1_ratio=Real(closed_unit),
+                 batch_size=Int(lambda i, a: i >= 1 and a["max_iter"] * -(-60 // i) <= _core.max_updates_per_call),
+                 max_iter=Int(lambda i, a: i >= 1 and i * -(-60 // a["batch_size"]) <= _core.max_updates_per_call),
+                 solver=Choice(("sgd", "lbfgs")), tol=Real(nonneg), random_state=Seed(names=("random_state",)))
+    args = dict(params, X=X, y=y)
+
+    def call(x):
+        cls(**{k: x[k] for k in params}).fit(x["X"], x["y"])
+    return call, args, specs, []
+
+
+@target
+def _SoftmaxClassifier(rng):
+    return _estimator(rng, SoftmaxClassifier)
+
+
+@target
+def _LinearSVMClassifier(rng):
+    return _estimator(rng, LinearSVMClassifier)
+
+
+@target
+def _schedules(rng):
+    args = dict(base_lr=0.1, total_steps=100, min_lr=0.0)
+    specs = dict(base_lr=Real(nonneg), total_steps=Int(lambda i, a: i >= 1), min_lr=Real(nonneg))
+    return (lambda x: schedules.cosine(**x)(5)), args, specs, []
+
+
+# -------------------------------------------------------------------- a case
+
+def make_case(seed):
+    """(target name, argument, mutation label, expect, call, args, read-only array keys)."""
+    rng = np.random.default_rng(BASE_SEED + seed)
+    name = sorted(TARGETS)[seed % len(TARGETS)]
+    call, args, specs, written = TARGETS[name](rng)
+    key = sorted(specs)[int(rng.integers(len(specs)))]
+    spec = specs[key]
+    if isinstance(spec, Choice) and not spec.options and key == "optimizer":
+        options = [("None", None, "error"), ("str", "adam", "error"), ("class", optim.Adam, "error")]
+    else:
+        options = mutations(spec, lookup(args, key), args, key)
+    label, value, expect = options[int(rng.integers(len(options)))]
+    args = dict(args)
+    if isinstance(value, tuple) and value and value[0] in ("alias", "alias-labels"):
+        source = lookup(args, value[1])
+        current = lookup(args, key)
+        if value[0] == "alias-labels":
+            value = source.reshape(-1).view(np.uint8)[:current.size * 8].view(np.int64) \
+                if source.nbytes >= current.size * 8 else source
+        elif current.shape == source.shape and current.dtype == source.dtype:
+            value = source
+        else:   # X over W's memory: the rows of X that fit
+            flat = source.reshape(-1).view(np.uint8)
+            cols = current.shape[1]
+            rows = max(1, flat.size // (cols * current.itemsize))
+            value = flat[:rows * cols * current.itemsize].view(current.dtype).reshape(rows, cols)
+            if rows != len(args.get("y", [])):
+                args["y"] = np.zeros(rows, np.int64)
+    elif callable(value) and not isinstance(value, (np.generic, type)):
+        value = value(lookup(args, key))
+    store(args, key, value)
+    names = spec.names or (key,)
+    return name, key, label, expect, call, args, written, names
+
+
+def lookup(args, key):
+    if "[" in key:
+        base, index = key[:-1].split("[")
+        return args[base][int(index)]
+    return args[key]
+
+
+def store(args, key, value):
+    if "[" in key:
+        base, index = key[:-1].split("[")
+        items = list(args[base])
+        items[int(index)] = value
+        args[base] = items
+    else:
+        args[key] = value
+
+
+def arrays_in(args):
+    """(path, array) for every ndarray among the arguments, lists included."""
+    out = []
+    for k, v in args.items():
+        if isinstance(v, np.ndarray):
+            out.append((k, v))
+        elif isinstance(v, (list, tuple)):
+            out += [(f"{k}[{i}]", a) for i, a in enumerate(v) if isinstance(a, np.ndarray)]
+    return out
+
+
+def snapshot(a):
+    try:
+        return a.tobytes(), a.shape
+    except Exception:
+        return None
+
+
+def run_case(seed):
+    previous = (fastopt.get_num_threads(), fastopt.get_isa())
+    name, key, label, expect, call, args, written, names = make_case(seed)
+    arrays = arrays_in(args)
+    before = {path: snapshot(a) for path, a in arrays}
+    result = dict(seed=seed, target=name, arg=key, mutation=label, expect=expect, raised=False)
+    try:
+        call(args)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        result.update(raised=True, type=type(exc).__name__, message=message[:300],
+                      named=any(re.search(rf"(?<![\w.]){re.escape(n)}(?![\w])", message) for n in names))
+    except Exception as exc:   # anything else is a failure of the contract
+        result.update(raised=True, type=type(exc).__name__, message=(str(exc) or traceback.format_exc())[-300:],
+                      named=False)
+    finally:
+        fastopt.set_num_threads(previous[0])
+        fastopt.set_isa(previous[1])
+    changed = []
+    for path, a in arrays:
+        base = path.split("[")[0]
+        if result["raised"] or base not in written:
+            if snapshot(a) != before[path]:
+                changed.append(path)
+    result["changed"] = changed
+    return result
+
+
+def main(argv):
+    start, stop = int(argv[1]), int(argv[2])
+    for seed in range(start, stop):
+        print(json.dumps({"start": seed}), flush=True)
+        print(json.dumps(run_case(seed)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

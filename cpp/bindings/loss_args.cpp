@@ -16,7 +16,8 @@ py::array float_array(py::handle obj, const char* name, int ndim, DType* dtype) 
                       std::to_string(a.ndim()) + "-D");
   const int flags = py::detail::array_proxy(a.ptr())->flags;
   const int wanted = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-  if ((flags & wanted) != wanted) a = py::module_::import("numpy").attr("ascontiguousarray")(a);
+  // A fresh copy (ascontiguousarray would return a contiguous but misaligned array as it is).
+  if ((flags & wanted) != wanted) a = py::module_::import("numpy").attr("array")(a, py::arg("order") = "C");
   return a;
 }
 

@@ -14,7 +14,8 @@
 namespace fastopt::bindings {
 
 // A float32/float64 array with `ndim` dimensions (any when 0), made
-// C-contiguous (copied once if it is not: the kernels stream rows).
+// C-contiguous and aligned (copied once if it is not: the kernels stream rows
+// and load elements of their type).
 py::array float_array(py::handle obj, const char* name, int ndim, DType* dtype);
 
 // Integer labels in [0, C), one per row: `values` is a private int64 copy

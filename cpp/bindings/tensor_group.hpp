@@ -164,9 +164,13 @@ class TensorGroup {
       throw_type_error("grads must be a dict with the same keys as params, got " + type_name(grads));
     if (!by_key && !(py::isinstance<py::list>(grads) || py::isinstance<py::tuple>(grads)))
       throw_type_error("grads must be a list of arrays, one per parameter, got " + type_name(grads));
-    if (py::len(grads) != n)
-      throw_value_error("grads has " + std::to_string(py::len(grads)) + " entries but there are " +
-                        std::to_string(n) + " parameters");
+    // The items as they are now: checking them may run Python code (an ABC's
+    // __instancecheck__), which must not be able to shrink what is indexed.
+    const py::tuple items = by_key ? py::tuple() : py::tuple(grads);
+    const std::size_t count = by_key ? py::len(grads) : items.size();
+    if (count != n)
+      throw_value_error("grads has " + std::to_string(count) + " entries but there are " + std::to_string(n) +
+                        " parameters");
     std::vector<ByteRange> ranges;
     refs->reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -179,7 +183,7 @@ class TensorGroup {
         }
         g = py::reinterpret_borrow<py::object>(item);
       } else {
-        g = py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(grads.ptr(), static_cast<py::ssize_t>(i)));
+        g = items[i];
       }
       const py::array& p = param(i);
       refs->push_back(check_like(g, name("grads", i), false, p, name("params", i), dtype_, &ranges));

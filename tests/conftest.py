@@ -30,7 +30,7 @@ def dtype(request):
 
 
 def tolerances(dtype, steps):
-    """DESIGN.md, 'Numerical agreement with the reference'."""
+    """docs/design.md, 'Numerical agreement with the reference'."""
     if dtype == np.float64:
         return dict(rtol=1e-12, atol=1e-14)
     if steps <= 1:

@@ -1,4 +1,4 @@
-"""DESIGN.md 'Bad input': each case raises the right exception, names the
+"""docs/design.md 'Bad input': each case raises the right exception, names the
 argument, and leaves every array exactly as it was."""
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Fast single-tensor steps against the NumPy reference, for every optimizer ×
-option × dtype × ISA path × thread count (DESIGN.md tolerances)."""
+option × dtype × ISA path × thread count (docs/design.md tolerances)."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Loss kernels against the NumPy reference (DESIGN.md 'Losses and regularization')."""
+"""Loss kernels against the NumPy reference (docs/design.md 'Losses and regularization')."""
 import numpy as np
 import pytest
 
@@ -16,7 +16,7 @@ LOSSES = {
 
 
 def loss_tolerance(dtype):
-    """DESIGN.md: fp64 within rtol 1e-12, fp32 within rtol 1e-5 / atol 1e-6 (atol 1e-14
+    """docs/design.md: fp64 within rtol 1e-12, fp32 within rtol 1e-5 / atol 1e-6 (atol 1e-14
     for fp64, as for the optimizers, covers gradient entries that cancel to ~0)."""
     return dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
 

@@ -2,7 +2,7 @@
 
 Native == a Python loop over fastopt's own kernels with the same rows (bitwise,
 every optimizer, sampling, dtype, ISA and thread count); native ≈ the plain
-NumPy reference loop (DESIGN's tolerances); the generator against SplitMix64's
+NumPy reference loop (docs/design.md's tolerances); the generator against SplitMix64's
 published outputs; bad input changes nothing.
 """
 import numpy as np
@@ -145,7 +145,7 @@ def test_native_loop_agrees_with_numpy_reference_loop(name, loss, dtype, isa):
     ref = ref_training.train_linear(opt_ref, X, y, rng=2, **kw)
     assert len(native) == 100
     np.testing.assert_allclose(W_native, W_ref, **tolerances(dtype, 100))
-    # the minibatch losses: DESIGN's loss tolerance (the W they are computed from agree as above)
+    # the minibatch losses: docs/design.md's loss tolerance (the W they are computed from agree as above)
     np.testing.assert_allclose(native, ref, **(dict(rtol=1e-12, atol=1e-14) if dtype == np.float64
                                                else dict(rtol=1e-5, atol=1e-6)))
 

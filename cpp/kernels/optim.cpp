@@ -3,7 +3,7 @@
 // This file is compiled once per ISA (CMakeLists.txt: baseline, avx2, avx512)
 // with -DFASTOPT_ISA=<name>; everything lands in namespace fastopt::<name>, so
 // fastopt::avx2::adam_span<float, ...> is the AVX2+FMA fp32 Adam kernel. The
-// loops are plain C++ written like the update rules in DESIGN.md; the compiler
+// loops are plain C++ written like the update rules in docs/design.md; the compiler
 // vectorizes them for the target (check with -DFASTOPT_VEC_REPORT=ON). Options
 // that change the loop body (weight decay, nesterov, centered, amsgrad) are
 // template parameters, so each variant is a branch-free loop.

@@ -5,7 +5,7 @@ place: float32 or float64, C-contiguous, writeable, all of one dtype and shape,
 no two sharing memory. The gradient ``g`` is only read. Every argument is
 checked before anything is written: a TypeError or ValueError naming the
 argument leaves every array as it was. The GIL is released while the kernel runs.
-Rules and defaults follow ``torch.optim`` (see DESIGN.md).
+Rules and defaults follow ``torch.optim`` (see docs/design.md).
 """
 from . import _core
 

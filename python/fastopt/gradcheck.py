@@ -1,4 +1,4 @@
-"""Numerical gradient checking, as in the CS231n assignments (DESIGN.md).
+"""Numerical gradient checking, as in the CS231n assignments (docs/design.md).
 
 Centered differences: df/dx_i ≈ (f(x + h·e_i) − f(x − h·e_i)) / 2h. Use float64.
 """

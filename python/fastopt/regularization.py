@@ -1,4 +1,4 @@
-"""Weight penalties (DESIGN.md, "Losses and regularization")."""
+"""Weight penalties (docs/design.md, "Losses and regularization")."""
 from . import _core
 
 __all__ = ["penalty"]

@@ -9,7 +9,7 @@ namespace fastopt {
 
 enum class DType { f32, f64 };
 
-// The update rules of DESIGN.md ("Optimizers — update rules"). AdamW is
+// The update rules of docs/design.md ("Optimizers — update rules"). AdamW is
 // Rule::adam with a decoupled decay factor. stream_probe is not an optimizer:
 // it moves exactly the bytes of a step (reads every slot, writes every slot but
 // the gradient) with trivial arithmetic, to measure the memory roofline.

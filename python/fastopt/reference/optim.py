@@ -1,7 +1,7 @@
 """Optimizer updates in plain NumPy: the specification of fastopt's kernels.
 
 Every function updates its arrays in place and returns None, like the fast
-path. The rules are torch.optim's (see DESIGN.md); written step by step, in the
+path. The rules are torch.optim's (see docs/design.md); written step by step, in the
 style of the CS231n code, so they can be read against the lecture.
 """
 import math

@@ -1,4 +1,4 @@
-"""Weight penalties (DESIGN.md): l2 = reg·ΣW², l1 = reg·Σ|W|,
+"""Weight penalties (docs/design.md): l2 = reg·ΣW², l1 = reg·Σ|W|,
 elastic_net = reg·(l1_ratio·Σ|W| + (1 − l1_ratio)·ΣW²)."""
 import numpy as np
 

@@ -116,6 +116,22 @@ def test_bad_numbers_are_refused_before_the_data_is_loaded(args):
     assert args[0] in proc.stderr and "No such file" not in proc.stderr
 
 
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["demo", "--help"], ["bench", "--help"],
+                                  ["info", "--help"], ["--version"]])
+def test_help_and_version_exit_zero(args):
+    proc = fastopt(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() and not proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["info", "--bogus"], ["bench", "--bogus"], ["bench", "--only", "x"],
+                                  ["train", "--version"]])
+def test_unknown_options_exit_two(args):
+    proc = fastopt(*args)
+    assert proc.returncode == 2
+    assert "usage:" in proc.stderr and "error" in proc.stderr
+
+
 def test_version():
     import fastopt as package
     proc = fastopt("--version")

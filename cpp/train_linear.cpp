@@ -49,7 +49,7 @@ void draw_minibatch_indices(Sampling sampling, std::size_t N, std::size_t batch_
 }
 
 std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t batch_size, std::size_t count,
-                         SplitMix64& rng, const OptimizerSettings& opt, const double* lr, std::int64_t first_step,
+                         SplitMix64& rng, const RuleSettings& opt, const double* lr, std::int64_t first_step,
                          TensorBuffers w, double* losses, const std::function<bool()>& should_stop) {
   const std::size_t elem = pb.dtype == DType::f32 ? sizeof(float) : sizeof(double);
   std::vector<double> grad((pb.D * pb.C * elem + sizeof(double) - 1) / sizeof(double));  // dW, W's dtype
@@ -62,7 +62,7 @@ std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t
       const std::size_t n = std::min(batch_size, rows.size() - start);
       losses[u] = linear_loss(pb.kind, pb.dtype, w.slot[kParam], pb.X, pb.y, n, pb.D, pb.C, pb.delta, pb.penalty,
                               pb.reg, pb.l1_ratio, grad.data(), rows.data() + start);
-      run_step(opt.rule, pb.dtype, &w, 1, coefficients_at(opt, lr[u], first_step + static_cast<std::int64_t>(u)));
+      run_step(opt.spec->rule, pb.dtype, &w, 1, coefficients_at(opt, lr[u], first_step + static_cast<std::int64_t>(u)));
     }
     if (should_stop && should_stop()) return k + 1;
   }

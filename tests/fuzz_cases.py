@@ -344,6 +344,17 @@ def _adamw(rng):
     return _adam_like(rng, fastopt.adamw)
 
 
+@target
+def _lion(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "m"))
+    args = dict(a, lr=1e-3, beta1=0.9, beta2=0.99, weight_decay=0.1)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m",)),
+                 m=Arr("written", drop_last, alias=("p",)), lr=Real(nonneg), beta1=Real(unit), beta2=Real(unit),
+                 weight_decay=Real(nonneg))
+    return (lambda x: fastopt.lion(**x)), args, specs, ["p", "m"]
+
+
 def drop_column(v):
     return v[:, :-1]
 
@@ -418,6 +429,8 @@ OPTIMIZERS = {
              dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
     "AdamW": (optim.AdamW, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False),
               dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
+    "Lion": (optim.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.1),
+             dict(lr=Real(nonneg), betas=Pair(), weight_decay=Real(nonneg))),
 }
 
 

@@ -63,6 +63,8 @@ CASES = [
          uses_step=True),
     *_rmsprop_cases(),
     *_adam_cases(),
+    Case("lion", "lion", ("m",), kwargs=dict(lr=0.01)),
+    Case("lion-wd", "lion", ("m",), kwargs=dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1)),
 ]
 
 # Buffers that must stay non-negative (squared averages) start positive.

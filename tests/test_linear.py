@@ -62,7 +62,7 @@ def test_estimator_api(digits):
     with pytest.raises(linear.NotFittedError, match="not fitted"):
         linear.SoftmaxClassifier().predict(X_val)
     with pytest.raises(ValueError, match="optimizer"):
-        linear.SoftmaxClassifier(optimizer="lion").fit(X_train, y_train)
+        linear.SoftmaxClassifier(optimizer="lamb").fit(X_train, y_train)
     with pytest.raises(ValueError, match="solver"):
         linear.SoftmaxClassifier(solver="newton").fit(X_train, y_train)
     with pytest.raises(ValueError, match="y"):

@@ -26,6 +26,7 @@ OPTIMIZERS = {
     "adam-amsgrad-weight-decay": lambda p: optim.Adam(p, lr=0.01, amsgrad=True, weight_decay=1e-3),
     "adamw": lambda p: optim.AdamW(p, lr=0.01),
     "adam-cosine-schedule": lambda p: optim.Adam(p, lr=schedules.cosine(0.02, 40)),
+    "lion-weight-decay": lambda p: optim.Lion(p, lr=1e-3, weight_decay=0.1),
 }
 SAMPLING = {"epochs": dict(epochs=2), "with_replacement": dict(num_iters=9)}
 

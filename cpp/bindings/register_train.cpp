@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -13,6 +14,7 @@
 #include "fastopt/train.hpp"
 #include "loss_args.hpp"
 #include "register.hpp"
+#include "rule_args.hpp"
 #include "tensor_group.hpp"
 
 namespace fastopt::bindings {
@@ -49,28 +51,14 @@ std::size_t checked_updates(Sampling sampling, std::size_t n, std::size_t batch_
   return *updates;
 }
 
-// The optimizer as fastopt.optim describes it (Optimizer._native_settings()).
-OptimizerSettings check_optimizer(const py::dict& d) {
-  OptimizerSettings s;
-  const int rule = to_choice(d["rule"], "rule", {"sgd", "sgd_momentum", "adagrad", "rmsprop", "adam"});
-  s.rule = static_cast<Rule>(rule);  // the choices are listed in Rule's order
-  auto number = [&](const char* key, double* out) {
-    if (d.contains(key)) *out = to_double(d[key], key);
-  };
-  auto flag = [&](const char* key, bool* out) {
-    if (d.contains(key)) *out = to_bool(d[key], key);
-  };
-  number("weight_decay", &s.weight_decay);
-  number("momentum", &s.momentum);
-  flag("nesterov", &s.nesterov);
-  number("eps", &s.eps);
-  number("lr_decay", &s.lr_decay);
-  number("alpha", &s.alpha);
-  flag("centered", &s.centered);
-  number("beta1", &s.beta1);
-  number("beta2", &s.beta2);
-  flag("amsgrad", &s.amsgrad);
-  flag("decoupled", &s.decoupled);
+// The optimizer as fastopt.optim describes it (Optimizer._native_settings()):
+// {"rule": name, "hypers": {hyperparameter: value}}.
+RuleSettings check_optimizer(const py::dict& d) {
+  if (!d.contains("rule") || !d.contains("hypers")) throw_value_error("optimizer settings need 'rule' and 'hypers'");
+  RuleSettings s;
+  s.spec = &check_rule(d["rule"]);
+  const auto values = hyper_values(*s.spec, d["hypers"]);
+  std::copy(values.begin(), values.end(), s.values);
   return s;
 }
 
@@ -95,7 +83,7 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
   const Sampling sampling = check_sampling(sampling_obj);
   const std::int64_t first_step = to_int(first_step_obj, "first_step");
   const std::uint64_t rng_state = to_uint64(rng_obj, "rng_state");
-  const OptimizerSettings settings = check_optimizer(optimizer);
+  const RuleSettings settings = check_optimizer(optimizer);
 
   const std::size_t updates = checked_updates(sampling, a.N, batch_size, count, count_name);
   if (first_step < 1 || static_cast<std::uint64_t>(first_step) > static_cast<std::uint64_t>(INT64_MAX) - updates)
@@ -112,11 +100,10 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
   } else {
     lr.assign(updates, to_double(lr_obj, "lr"));
   }
-  // Every update's coefficients are valid, and the state they need is there, before the first update.
-  for (std::size_t u = 0; u < updates; ++u) {
-    const StepCoefficients c = coefficients_at(settings, lr[u], first_step + static_cast<std::int64_t>(u));
-    if (u == 0) group.require_state_for(settings.rule, c);
-  }
+  // Every update's coefficients are valid (coefficients_at throws naming the
+  // hyperparameter otherwise), and the state they need is there, before the first update.
+  for (std::size_t u = 0; u < updates; ++u) coefficients_at(settings, lr[u], first_step + static_cast<std::int64_t>(u));
+  group.require_state_for(settings.values);
 
   const LinearProblem problem{kind, group.dtype(), a.X.data(), a.y.values.data(), a.N, a.D, a.C,
                               delta, a.penalty, a.reg, a.l1_ratio};

@@ -23,21 +23,29 @@ namespace fastopt::bindings {
 // and a step holds one to every gradient it reads while the GIL is released,
 // so no array can be freed under a running kernel. Before each step every held
 // array is checked to be unchanged (CheckedArray).
+// One state buffer of every tensor: its slot, its name, and a sequence with
+// one array per parameter (None: the optimizer does not keep this buffer).
+struct StateArrays {
+  int slot;
+  std::string name;
+  py::object arrays;
+};
+
 class TensorGroup {
  public:
-  TensorGroup(const py::sequence& params, const py::sequence& states, const py::sequence& state_names,
-              const py::object& grads, const py::object& keys) {
+  // `spec` is the rule whose state the group holds (null for the roofline probe).
+  TensorGroup(const RuleSpec* spec, const py::sequence& params, std::vector<StateArrays> states,
+              const py::object& grads, const py::object& keys)
+      : spec_(spec), states_(std::move(states)) {
     const std::size_t n = params.size();
     if (!keys.is_none()) {
       for (py::handle k : keys) keys_.push_back(py::reinterpret_borrow<py::object>(k));
       if (keys_.size() != n) throw_value_error("keys must have one entry per parameter");
     }
-    if (states.size() > static_cast<std::size_t>(kMaxSlots - 2) || states.size() != state_names.size())
-      throw_value_error("states and state_names must have the same length, at most 3");
-    for (py::handle name : state_names) state_names_.push_back(name.cast<std::string>());
-    for (std::size_t s = 0; s < states.size(); ++s) {
-      if (states[s].is_none()) continue;
-      if (py::len(states[s]) != n) throw_value_error(state_names_[s] + " must have one array per parameter");
+    for (const StateArrays& s : states_) {
+      if (s.slot < kFirstState || s.slot >= kMaxSlots) throw_value_error("at most 3 state buffers");
+      if (!s.arrays.is_none() && py::len(s.arrays) != n)
+        throw_value_error(s.name + " must have one array per parameter");
     }
     tensors_.resize(n);
     std::vector<ByteRange> ranges;
@@ -55,11 +63,11 @@ class TensorGroup {
       tensors_[i].n = static_cast<std::size_t>(p.size());
       param_index_.push_back(held_.size());
       held_.emplace_back(p, p_name, true);
-      for (std::size_t s = 0; s < states.size(); ++s) {
-        if (states[s].is_none()) continue;
-        const ArgName s_name = name(state_names_[s].c_str(), i);
-        py::array a = check_like(py::sequence(states[s])[i], s_name, true, p, p_name, dtype_, &ranges);
-        tensors_[i].slot[2 + s] = a.mutable_data();
+      for (const StateArrays& s : states_) {
+        if (s.arrays.is_none()) continue;
+        const ArgName s_name = name(s.name.c_str(), i);
+        py::array a = check_like(py::sequence(s.arrays)[i], s_name, true, p, p_name, dtype_, &ranges);
+        tensors_[i].slot[s.slot] = a.mutable_data();
         held_.emplace_back(a, s_name, true);
       }
     }
@@ -73,30 +81,17 @@ class TensorGroup {
   }
 
   std::size_t size() const { return tensors_.size(); }
-  bool has_state(int slot) const { return tensors_.empty() || tensors_[0].slot[slot] != nullptr; }
+  const RuleSpec* spec() const { return spec_; }
 
-  // ValueError unless this group holds every state buffer `rule` reads and
-  // writes with coefficients `c` (momentum buffer, centered average, max_v).
-  void require_state_for(Rule rule, const StepCoefficients& c) const {
-    auto need = [&](int slot, const char* when) {
-      if (!has_state(slot))
-        throw_value_error("this optimizer has no " + std::string(slot == 2 ? "first" : "extra") +
-                          " state buffer (slot " + std::to_string(slot) + "), required when " + when);
-    };
-    switch (rule) {
-      case Rule::sgd_momentum: need(2, "momentum > 0"); break;
-      case Rule::adagrad: need(2, "using Adagrad"); break;
-      case Rule::rmsprop:
-        need(2, "using RMSprop");
-        if (c.momentum > 0) need(3, "momentum > 0");
-        if (c.centered) need(4, "centered=True");
-        break;
-      case Rule::adam:
-        need(2, "using Adam");
-        need(3, "using Adam");
-        if (c.amsgrad) need(4, "amsgrad=True");
-        break;
-      default: break;
+  // ValueError unless the group holds every state buffer its rule uses with
+  // these hyperparameter values (momentum_buffer when momentum > 0, ...).
+  void require_state_for(const double* values) const {
+    if (spec_ == nullptr || tensors_.empty()) return;
+    for (std::size_t i = 0; i < spec_->states.size(); ++i) {
+      if (spec_->needs_state(i, values) && tensors_[0].slot[kFirstState + i] == nullptr)
+        throw_value_error(std::string("this optimizer has no '") + spec_->states[i].name + "' state buffer, needed when " +
+                          (spec_->states[i].needed_when ? spec_->states[i].needed_when : "") +
+                          " is set; create the optimizer with it set");
     }
   }
   DType dtype() const { return dtype_; }
@@ -149,7 +144,7 @@ class TensorGroup {
   }
 
   static void check_params(const py::sequence& params, const py::object& keys) {
-    TensorGroup(params, py::list(), py::list(), py::none(), keys);
+    TensorGroup(nullptr, params, {}, py::none(), keys);
   }
 
  private:
@@ -201,11 +196,12 @@ class TensorGroup {
     }
   }
 
+  const RuleSpec* spec_;
+  std::vector<StateArrays> states_;  // not resized after construction: ArgNames point into the names
   std::vector<TensorBuffers> tensors_;
   std::vector<CheckedArray> held_;        // every parameter and state array, referenced
   std::vector<std::size_t> param_index_;  // held_[param_index_[i]] is params[i]
   std::vector<py::object> keys_;
-  std::vector<std::string> state_names_;  // not resized after construction: ArgNames point into it
   std::vector<ByteRange> writable_;       // sorted, disjoint
   py::object registered_grads_ = py::none();
   std::atomic<bool> busy_{false};

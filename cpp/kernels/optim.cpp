@@ -45,7 +45,7 @@ void sgd_momentum_span(const TensorBuffers& t, size_t begin, size_t end,
                        const StepCoefficients& c) {
   T* __restrict p = slot_at<T>(t, kParam, begin);
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
-  T* __restrict buf = slot_at<T>(t, 2, begin);
+  T* __restrict buf = slot_at<T>(t, sgd_slots::momentum_buffer, begin);
   const T lr = T(c.lr), wd = T(c.weight_decay), mu = T(c.momentum);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
@@ -66,7 +66,7 @@ template <class T, bool kWeightDecay>
 void adagrad_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
   T* __restrict p = slot_at<T>(t, kParam, begin);
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
-  T* __restrict sum_sq = slot_at<T>(t, 2, begin);
+  T* __restrict sum_sq = slot_at<T>(t, adagrad_slots::sum, begin);
   const T clr = T(c.adagrad_lr), wd = T(c.weight_decay), eps = T(c.eps);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
@@ -86,9 +86,9 @@ template <class T, bool kWeightDecay, bool kCentered, bool kMomentum>
 void rmsprop_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
   T* __restrict p = slot_at<T>(t, kParam, begin);
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
-  T* __restrict square_avg = slot_at<T>(t, 2, begin);
-  T* __restrict momentum_buf = kMomentum ? slot_at<T>(t, 3, begin) : nullptr;
-  T* __restrict grad_avg = kCentered ? slot_at<T>(t, 4, begin) : nullptr;
+  T* __restrict square_avg = slot_at<T>(t, rmsprop_slots::square_avg, begin);
+  T* __restrict momentum_buf = kMomentum ? slot_at<T>(t, rmsprop_slots::momentum_buffer, begin) : nullptr;
+  T* __restrict grad_avg = kCentered ? slot_at<T>(t, rmsprop_slots::grad_avg, begin) : nullptr;
   const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps), mu = T(c.momentum);
   const T alpha = T(c.alpha), one_minus_alpha = T(1.0 - c.alpha);
   const size_t n = end - begin;
@@ -124,9 +124,9 @@ template <class T, bool kWeightDecay, bool kAmsgrad>
 void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
   T* __restrict p = slot_at<T>(t, kParam, begin);
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
-  T* __restrict m = slot_at<T>(t, 2, begin);
-  T* __restrict v = slot_at<T>(t, 3, begin);
-  T* __restrict max_v = kAmsgrad ? slot_at<T>(t, 4, begin) : nullptr;
+  T* __restrict m = slot_at<T>(t, adam_slots::exp_avg, begin);
+  T* __restrict v = slot_at<T>(t, adam_slots::exp_avg_sq, begin);
+  T* __restrict max_v = kAmsgrad ? slot_at<T>(t, adam_slots::max_exp_avg_sq, begin) : nullptr;
   const T wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
   const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
   const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
@@ -151,15 +151,41 @@ void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
   }
 }
 
+// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
+//   p *= 1 - lr·wd (decoupled; param_decay = 1 without weight decay)
+//   p -= lr · sign(β1·m + (1-β1)·g);  m = β2·m + (1-β2)·g
+// sign(0) = 0 and sign(NaN) = NaN, as torch.sign.
+template <class T>
+void lion_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  T* __restrict p = slot_at<T>(t, kParam, begin);
+  const T* __restrict g = slot_at<T>(t, kGrad, begin);
+  T* __restrict m = slot_at<T>(t, lion_slots::exp_avg, begin);
+  const T lr = T(c.lr), param_decay = T(c.param_decay);
+  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
+  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) {
+    const T grad = g[i];
+    const T direction = beta1 * m[i] + one_minus_beta1 * grad;
+    // Flat selects, not a nested ?: (which GCC does not if-convert for SSE2).
+    const T positive = direction > T(0) ? T(1) : T(0);
+    const T negative = direction < T(0) ? T(1) : T(0);
+    T sign = positive - negative;
+    sign = direction != direction ? direction : sign;  // NaN stays NaN
+    p[i] = p[i] * param_decay - lr * sign;
+    m[i] = beta2 * m[i] + one_minus_beta2 * grad;
+  }
+}
+
 // Roofline probe: reads every non-null slot and writes all but the gradient,
 // like a step, with one add per buffer. Slots 2.. are filled from 2 upwards.
 template <class T, int kStates>
 void stream_probe_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients&) {
   T* __restrict p = slot_at<T>(t, kParam, begin);
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
-  T* __restrict s0 = kStates > 0 ? slot_at<T>(t, 2, begin) : nullptr;
-  T* __restrict s1 = kStates > 1 ? slot_at<T>(t, 3, begin) : nullptr;
-  T* __restrict s2 = kStates > 2 ? slot_at<T>(t, 4, begin) : nullptr;
+  T* __restrict s0 = kStates > 0 ? slot_at<T>(t, kFirstState, begin) : nullptr;
+  T* __restrict s1 = kStates > 1 ? slot_at<T>(t, kFirstState + 1, begin) : nullptr;
+  T* __restrict s2 = kStates > 2 ? slot_at<T>(t, kFirstState + 2, begin) : nullptr;
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T x = g[i];
@@ -173,14 +199,11 @@ void stream_probe_span(const TensorBuffers& t, size_t begin, size_t end, const S
 // Entry points: pick the loop variant once per span.
 template <class T>
 void sgd_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  if (c.weight_decay != 0.0) sgd_span<T, true>(t, b, e, c);
-  else sgd_span<T, false>(t, b, e, c);
-}
-
-template <class T>
-void sgd_momentum_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
   const bool wd = c.weight_decay != 0.0;
-  if (c.nesterov) {
+  if (c.momentum == 0.0) {
+    if (wd) sgd_span<T, true>(t, b, e, c);
+    else sgd_span<T, false>(t, b, e, c);
+  } else if (c.nesterov) {
     if (wd) sgd_momentum_span<T, true, true>(t, b, e, c);
     else sgd_momentum_span<T, false, true>(t, b, e, c);
   } else {
@@ -228,7 +251,7 @@ void adam_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficient
 template <class T>
 void stream_probe_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
   int states = 0;
-  while (states < kMaxSlots - 2 && t.slot[2 + states] != nullptr) ++states;
+  while (states < kMaxSlots - kFirstState && t.slot[kFirstState + states] != nullptr) ++states;
   switch (states) {
     case 0: stream_probe_span<T, 0>(t, b, e, c); break;
     case 1: stream_probe_span<T, 1>(t, b, e, c); break;
@@ -247,14 +270,28 @@ bool all_finite(const void* data, size_t n) {
   return acc == T(0);
 }
 
-const OptimKernels kKernels = {
-    {sgd_step<float>, sgd_momentum_step<float>, adagrad_step<float>, rmsprop_step<float>,
-     adam_step<float>, stream_probe_step<float>},
-    {sgd_step<double>, sgd_momentum_step<double>, adagrad_step<double>, rmsprop_step<double>,
-     adam_step<double>, stream_probe_step<double>},
-    all_finite<float>,
-    all_finite<double>,
-};
+// The table, filled by name: span[dtype][rule].
+template <class T>
+void fill(OptimKernels& k, DType dtype) {
+  SpanKernel* span = k.span[static_cast<int>(dtype)];
+  span[static_cast<int>(Rule::sgd)] = sgd_step<T>;
+  span[static_cast<int>(Rule::adagrad)] = adagrad_step<T>;
+  span[static_cast<int>(Rule::rmsprop)] = rmsprop_step<T>;
+  span[static_cast<int>(Rule::adam)] = adam_step<T>;    // decoupled or not: the coefficients say
+  span[static_cast<int>(Rule::adamw)] = adam_step<T>;
+  span[static_cast<int>(Rule::lion)] = lion_span<T>;
+  span[static_cast<int>(Rule::stream_probe)] = stream_probe_step<T>;
+  k.all_finite[static_cast<int>(dtype)] = all_finite<T>;
+}
+
+OptimKernels make_kernels() {
+  OptimKernels k{};
+  fill<float>(k, DType::f32);
+  fill<double>(k, DType::f64);
+  return k;
+}
+
+const OptimKernels kKernels = make_kernels();
 
 }  // namespace
 }  // namespace FASTOPT_ISA

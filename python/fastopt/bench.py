@@ -107,8 +107,8 @@ def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 
                 else:
                     opt = opt_cls(params, **opt_kwargs)
                     w.candidates["fastopt"] = lambda opt=opt, grads=grads: opt.step(grads)
-                    group = _core.TensorGroup(params, [[np.zeros_like(p) for p in params] for _ in positional],
-                                              list(positional), grads)
+                    group = _core.TensorGroup.probe(params, [[np.zeros_like(p) for p in params] for _ in positional],
+                                                    grads)
                     w.candidates["probe"] = group.stream_probe
                     if include_reference:
                         ref_ps = [p.copy() for p in params]

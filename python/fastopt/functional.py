@@ -5,11 +5,14 @@ place: float32 or float64, C-contiguous, writeable, all of one dtype and shape,
 no two sharing memory. The gradient ``g`` is only read. Every argument is
 checked before anything is written: a TypeError or ValueError naming the
 argument leaves every array as it was. The GIL is released while the kernel runs.
-Rules and defaults follow ``torch.optim`` (see docs/design.md).
+Rules and defaults follow ``torch.optim`` (see docs/design.md). Each function
+is one rule of the native registry (``fastopt._core.rules()``), which holds
+the defaults, valid ranges and state buffers; these signatures repeat the
+defaults for readers and type checkers, and a test keeps them equal.
 """
 from . import _core
 
-__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw"]
+__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion"]
 
 
 def sgd(p, g, *, lr, weight_decay=0.0):
@@ -38,7 +41,7 @@ def sgd(p, g, *, lr, weight_decay=0.0):
     >>> fastopt.sgd(p, g, lr=0.1); p
     array([0.95, 0.95, 0.95], dtype=float32)
     """
-    _core.sgd(p, g, lr, weight_decay)
+    _core.step("sgd", {"p": p, "g": g}, {"lr": lr, "weight_decay": weight_decay})
 
 
 def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
@@ -73,7 +76,8 @@ def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.
     weight_decay : float, default 0
         Coupled L2 penalty coefficient, >= 0.
     """
-    _core.sgd_momentum(p, g, buf, lr, momentum, nesterov, weight_decay)
+    _core.step("sgd", {"p": p, "g": g, "buf": buf},
+               {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay})
 
 
 def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step):
@@ -99,7 +103,8 @@ def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0,
     step : int
         Number of this step, >= 1.
     """
-    _core.adagrad(p, g, sum_sq, lr, eps, weight_decay, lr_decay, step)
+    _core.step("adagrad", {"p": p, "g": g, "sum_sq": sum_sq},
+               {"lr": lr, "eps": eps, "weight_decay": weight_decay, "lr_decay": lr_decay}, step)
 
 
 def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
@@ -140,8 +145,10 @@ def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0
     grad_avg : numpy.ndarray, optional
         Running average of gradients, required when ``centered``.
     """
-    _core.rmsprop(p, g, square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay,
-                  momentum, centered)
+    _core.step("rmsprop", {"p": p, "g": g, "square_avg": square_avg, "momentum_buf": momentum_buf,
+                           "grad_avg": grad_avg},
+               {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
+                "centered": centered})
 
 
 def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
@@ -178,7 +185,9 @@ def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_
     max_v : numpy.ndarray, optional
         Running maximum of ``v``, required when ``amsgrad``; updated in place.
     """
-    _core.adam(p, g, m, v, max_v, step, lr, beta1, beta2, eps, weight_decay, amsgrad, False)
+    _core.step("adam", {"p": p, "g": g, "m": m, "v": v, "max_v": max_v},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
+                "amsgrad": amsgrad}, step)
 
 
 def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
@@ -189,4 +198,37 @@ def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight
     step with ``weight_decay=0``. Parameters are those of :func:`adam`, with
     ``weight_decay`` defaulting to 1e-2.
     """
-    _core.adam(p, g, m, v, max_v, step, lr, beta1, beta2, eps, weight_decay, amsgrad, True)
+    _core.step("adamw", {"p": p, "g": g, "m": m, "v": v, "max_v": max_v},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
+                "amsgrad": amsgrad}, step)
+
+
+def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
+    """Lion step (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"), in place.
+
+    Update rule (decoupled weight decay; ``sign(0) = 0``)::
+
+        p *= 1 - lr * weight_decay
+        p -= lr * sign(beta1 * m + (1 - beta1) * g)
+        m = beta2 * m + (1 - beta2) * g
+
+    Defaults are those of DeepSpeed's CPU Lion and lion-pytorch. Every element
+    moves by exactly ``lr`` (or 0), so Lion wants a learning rate 3-10x smaller
+    than AdamW's and a weight decay 3-10x larger.
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    m : numpy.ndarray
+        Momentum (``exp_avg``), updated in place; starts at zero.
+    lr : float, default 1e-4
+    beta1 : float, default 0.9
+        Interpolation between momentum and gradient for the update's sign, in [0, 1).
+    beta2 : float, default 0.99
+        Momentum decay rate, in [0, 1).
+    weight_decay : float, default 0
+        Decoupled weight decay, >= 0.
+    """
+    _core.step("lion", {"p": p, "g": g, "m": m},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay})

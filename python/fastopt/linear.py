@@ -33,6 +33,7 @@ OPTIMIZERS = {
     "rmsprop": lambda params, lr: optim.RMSprop(params, lr=lr),
     "adam": lambda params, lr: optim.Adam(params, lr=lr),
     "adamw": lambda params, lr: optim.AdamW(params, lr=lr),
+    "lion": lambda params, lr: optim.Lion(params, lr=lr),
 }
 
 

@@ -24,7 +24,10 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
+
+# The native registry of update rules: name -> {"hypers": [...], "states": [...], ...}.
+RULES = {rule["name"]: rule for rule in _core.rules()}
 
 
 def _split_lr(lr):
@@ -59,13 +62,14 @@ def _step_count(value, where):
 class Optimizer:
     """Base class: arrays, state, ``state_dict`` / ``load_state_dict``.
 
-    Subclasses set ``_state_names`` (the state buffers in kernel slot order) and
-    implement ``_active_states``, ``_native_step`` and ``_native_settings`` (the
-    rule and hyperparameters, for loops that step in native code:
-    :func:`fastopt.training.train_linear`).
+    A subclass names its rule of the native registry (``_rule``) and maps its
+    torch-style hyperparameters to the rule's (``_rule_hypers``; the default
+    passes them through, Adam's splits ``betas``). Which state buffers exist,
+    their names, initial values, validation and the step itself all come from
+    the registry.
     """
 
-    _state_names = ()
+    _rule = None
 
     def __init__(self, params, defaults, grads=None, schedule=None):
         # Serializes step / train_linear / state_dict / load_state_dict: an
@@ -86,25 +90,30 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups = [dict(defaults)]
         self._step = 0
-        active = self._active_states()
+        hypers = self._rule_hypers(self.defaults)
+        initial = {s["name"]: s["initial"] for s in RULES[self._rule]["states"]}
         # Tuples: the native group holds these very arrays, so entries cannot be replaced.
-        self.state = {name: tuple(np.zeros_like(p) for p in self.params)
-                      for name in self._state_names if name in active}
-        self._init_state()
+        self.state = {}
+        for name in _core.needed_states(self._rule, hypers):
+            start = 0.0 if initial[name] is None else float(hypers[initial[name]])
+            self.state[name] = tuple(np.full_like(p, start) for p in self.params)
         self._grads = grads
-        self._group = _core.TensorGroup(
-            self.params, [self.state.get(name) for name in self._state_names],
-            list(self._state_names), grads, self._keys)
+        self._group = _core.TensorGroup(self._rule, self.params, self.state, grads, self._keys)
+
+    def _rule_hypers(self, h):
+        """The registry's hyperparameters from a param group ``h`` (torch's names)."""
+        return {k: v for k, v in h.items() if k != "params"}
 
     def _check_hyperparameters(self, h):
         """TypeError / ValueError naming the first invalid hyperparameter of group ``h``."""
-        raise NotImplementedError
+        _core.check_hyperparameters(self._rule, self._rule_hypers(h))
 
-    def _active_states(self):
-        return set(self._state_names)
+    def _native_step(self, grads, h, step, skip):
+        return self._group.step(self._rule_hypers(h), step, grads, skip)
 
-    def _init_state(self):
-        pass
+    def _native_settings(self):
+        """The rule and its hyperparameters, for loops that step in native code."""
+        return {"rule": self._rule, "hypers": self._rule_hypers(self.param_groups[0])}
 
     @property
     def lr(self):
@@ -266,26 +275,12 @@ class SGD(Optimizer):
         Gradient buffers to read on every :meth:`step` call without arguments.
     """
 
-    _state_names = ("momentum_buffer",)
+    _rule = "sgd"
 
     def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False, *, grads=None):
         lr, schedule = _split_lr(lr)
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults, grads, schedule)
-
-    def _check_hyperparameters(self, h):
-        _core.check_sgd_hyperparameters(h["lr"], h["momentum"], h["nesterov"], h["weight_decay"])
-
-    def _active_states(self):
-        return {"momentum_buffer"} if self.defaults["momentum"] > 0 else set()
-
-    def _native_step(self, grads, h, step, skip):
-        return self._group.sgd(grads, h["lr"], h["momentum"], h["nesterov"], h["weight_decay"], skip)
-
-    def _native_settings(self):
-        h = self.param_groups[0]
-        rule = "sgd" if h["momentum"] == 0 and not h["nesterov"] else "sgd_momentum"
-        return dict(rule=rule, momentum=h["momentum"], nesterov=h["nesterov"], weight_decay=h["weight_decay"])
 
 
 class Adagrad(Optimizer):
@@ -304,11 +299,12 @@ class Adagrad(Optimizer):
     lr_decay : float, default 0
     weight_decay : float, default 0
     initial_accumulator_value : float, default 0
+        The value ``sum`` starts at.
     eps : float, default 1e-10
     grads : list or dict of numpy.ndarray, optional
     """
 
-    _state_names = ("sum",)
+    _rule = "adagrad"
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, grads=None):
@@ -316,23 +312,6 @@ class Adagrad(Optimizer):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps)
         super().__init__(params, defaults, grads, schedule)
-
-    def _check_hyperparameters(self, h):
-        _core.check_adagrad_hyperparameters(h["lr"], h["eps"], h["weight_decay"], h["lr_decay"])
-        value = _core.as_real(h["initial_accumulator_value"], "initial_accumulator_value")
-        if not (0 <= value < np.inf):
-            raise ValueError(f"initial_accumulator_value must be a finite number >= 0, got {value}")
-
-    def _init_state(self):
-        for s in self.state["sum"]:
-            s.fill(self.defaults["initial_accumulator_value"])
-
-    def _native_step(self, grads, h, step, skip):
-        return self._group.adagrad(grads, h["lr"], h["eps"], h["weight_decay"], h["lr_decay"], step, skip)
-
-    def _native_settings(self):
-        h = self.param_groups[0]
-        return dict(rule="adagrad", eps=h["eps"], weight_decay=h["weight_decay"], lr_decay=h["lr_decay"])
 
 
 class RMSprop(Optimizer):
@@ -359,7 +338,7 @@ class RMSprop(Optimizer):
     grads : list or dict of numpy.ndarray, optional
     """
 
-    _state_names = ("square_avg", "momentum_buffer", "grad_avg")
+    _rule = "rmsprop"
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, grads=None):
@@ -368,29 +347,17 @@ class RMSprop(Optimizer):
                         centered=centered)
         super().__init__(params, defaults, grads, schedule)
 
-    def _check_hyperparameters(self, h):
-        _core.check_rmsprop_hyperparameters(h["lr"], h["alpha"], h["eps"], h["weight_decay"], h["momentum"],
-                                            h["centered"])
 
-    def _active_states(self):
-        active = {"square_avg"}
-        if self.defaults["momentum"] > 0:
-            active.add("momentum_buffer")
-        if self.defaults["centered"]:
-            active.add("grad_avg")
-        return active
+class _BetasOptimizer(Optimizer):
+    """Torch's ``betas=(beta1, beta2)`` in the param group, the registry's beta1 and beta2."""
 
-    def _native_step(self, grads, h, step, skip):
-        return self._group.rmsprop(grads, h["lr"], h["alpha"], h["eps"], h["weight_decay"],
-                                   h["momentum"], h["centered"], skip)
-
-    def _native_settings(self):
-        h = self.param_groups[0]
-        return dict(rule="rmsprop", alpha=h["alpha"], eps=h["eps"], weight_decay=h["weight_decay"],
-                    momentum=h["momentum"], centered=h["centered"])
+    def _rule_hypers(self, h):
+        hypers = {k: v for k, v in h.items() if k not in ("params", "betas")}
+        hypers["beta1"], hypers["beta2"] = _betas(h["betas"])
+        return hypers
 
 
-class Adam(Optimizer):
+class Adam(_BetasOptimizer):
     """Adam, as ``torch.optim.Adam`` (L2 weight decay added to the gradient).
 
     Update rule (``t`` = step number from 1)::
@@ -412,35 +379,13 @@ class Adam(Optimizer):
     grads : list or dict of numpy.ndarray, optional
     """
 
-    _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _decoupled = False
+    _rule = "adam"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, grads=None):
         lr, schedule = _split_lr(lr)
         defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults, grads, schedule)
-
-    def _check_hyperparameters(self, h):
-        beta1, beta2 = _betas(h["betas"])
-        _core.check_adam_hyperparameters(h["lr"], beta1, beta2, h["eps"], h["weight_decay"], h["amsgrad"])
-
-    def _active_states(self):
-        active = {"exp_avg", "exp_avg_sq"}
-        if self.defaults["amsgrad"]:
-            active.add("max_exp_avg_sq")
-        return active
-
-    def _native_step(self, grads, h, step, skip):
-        beta1, beta2 = h["betas"]
-        return self._group.adam(grads, h["lr"], beta1, beta2, h["eps"], h["weight_decay"],
-                                h["amsgrad"], self._decoupled, step, skip)
-
-    def _native_settings(self):
-        h = self.param_groups[0]
-        beta1, beta2 = h["betas"]
-        return dict(rule="adam", beta1=beta1, beta2=beta2, eps=h["eps"], weight_decay=h["weight_decay"],
-                    amsgrad=h["amsgrad"], decoupled=self._decoupled)
 
 
 class AdamW(Adam):
@@ -451,9 +396,38 @@ class AdamW(Adam):
     defaulting to 1e-2.
     """
 
-    _decoupled = True
+    _rule = "adamw"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, grads=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, grads=grads)
+
+
+class Lion(_BetasOptimizer):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
+
+    Update rule (decoupled weight decay; ``sign(0) = 0``)::
+
+        p *= 1 - lr * weight_decay
+        p -= lr * sign(beta1 * m + (1 - beta1) * g)
+        m = beta2 * m + (1 - beta2) * g
+
+    One state buffer (``exp_avg``) instead of Adam's two. Defaults are those of
+    DeepSpeed's CPU Lion and lion-pytorch.
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-4
+    betas : tuple of float, default (0.9, 0.99)
+    weight_decay : float, default 0
+    grads : list or dict of numpy.ndarray, optional
+    """
+
+    _rule = "lion"
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, grads=None):
+        lr, schedule = _split_lr(lr)
+        defaults = dict(lr=lr, betas=_betas(betas), weight_decay=weight_decay)
+        super().__init__(params, defaults, grads, schedule)

@@ -4,27 +4,44 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace fastopt {
 
 enum class DType { f32, f64 };
 
-// The update rules of docs/design.md ("Optimizers — update rules"). AdamW is
-// Rule::adam with a decoupled decay factor. stream_probe is not an optimizer:
-// it moves exactly the bytes of a step (reads every slot, writes every slot but
-// the gradient) with trivial arithmetic, to measure the memory roofline.
-enum class Rule : int { sgd, sgd_momentum, adagrad, rmsprop, adam, stream_probe, count };
+// The update rules of docs/design.md ("Optimizers — update rules"), each
+// defined once in the registry below (rules.cpp) and by one span kernel
+// template in kernels/optim.cpp. stream_probe is not an optimizer: it moves
+// exactly the bytes of a step (reads every slot, writes every slot but the
+// gradient) with trivial arithmetic, to measure the memory roofline.
+enum class Rule : int { sgd, adagrad, rmsprop, adam, adamw, lion, stream_probe, count };
 
-// Buffers of one tensor in a fixed slot order; unused optional slots are null.
-//   sgd:           p, g
-//   sgd_momentum:  p, g, momentum_buf
-//   adagrad:       p, g, sum_sq
-//   rmsprop:       p, g, square_avg, momentum_buf?, grad_avg?
-//   adam(w):       p, g, m, v, max_v?
-// The gradient is only read. All slots share one dtype and length n.
+// Buffers of one tensor: the parameter, the gradient (only read), then the
+// rule's state buffers in its registry order. Unused optional slots are null.
+// All slots share one dtype and length n.
 constexpr int kParam = 0;
 constexpr int kGrad = 1;
+constexpr int kFirstState = 2;
 constexpr int kMaxSlots = 5;
+
+// The state slots of each rule, by name (torch.optim's state names).
+namespace sgd_slots {
+constexpr int momentum_buffer = kFirstState;
+}
+namespace adagrad_slots {
+constexpr int sum = kFirstState;
+}
+namespace rmsprop_slots {
+constexpr int square_avg = kFirstState, momentum_buffer = kFirstState + 1, grad_avg = kFirstState + 2;
+}
+namespace adam_slots {  // adam and adamw
+constexpr int exp_avg = kFirstState, exp_avg_sq = kFirstState + 1, max_exp_avg_sq = kFirstState + 2;
+}
+namespace lion_slots {
+constexpr int exp_avg = kFirstState;
+}
 
 struct TensorBuffers {
   void* slot[kMaxSlots] = {nullptr, nullptr, nullptr, nullptr, nullptr};
@@ -36,14 +53,14 @@ struct TensorBuffers {
 struct StepCoefficients {
   double lr = 0.0;
   double weight_decay = 0.0;  // coupled L2: g += wd * p (0 for AdamW)
-  double momentum = 0.0;      // sgd_momentum, rmsprop
+  double momentum = 0.0;      // sgd, rmsprop
   double alpha = 0.0;         // rmsprop smoothing constant
   double beta1 = 0.0, beta2 = 0.0;
   double eps = 0.0;
   double adagrad_lr = 0.0;             // lr / (1 + (step - 1) * lr_decay)
   double step_size = 0.0;              // adam: lr / (1 - beta1^step)
   double bias_correction2_sqrt = 1.0;  // adam: sqrt(1 - beta2^step)
-  double param_decay = 1.0;            // adamw: p *= 1 - lr * wd before the step
+  double param_decay = 1.0;            // adamw, lion: p *= 1 - lr * wd before the step
   bool nesterov = false;
   bool centered = false;
   bool amsgrad = false;
@@ -55,48 +72,80 @@ using SpanKernel = void (*)(const TensorBuffers& t, std::size_t begin, std::size
 // True when every element of x[0, n) is finite.
 using AllFiniteKernel = bool (*)(const void* x, std::size_t n);
 
+// One table per compiled ISA (defined in kernels/optim.cpp, built once per ISA),
+// indexed by dtype and rule.
 struct OptimKernels {
-  SpanKernel f32[static_cast<int>(Rule::count)];
-  SpanKernel f64[static_cast<int>(Rule::count)];
-  AllFiniteKernel all_finite_f32;
-  AllFiniteKernel all_finite_f64;
+  SpanKernel span[2][static_cast<int>(Rule::count)];  // [DType][Rule]
+  AllFiniteKernel all_finite[2];                       // [DType]
 };
-
-// One table per compiled ISA (defined in kernels/optim.cpp, built once per ISA).
 const OptimKernels& optim_kernels_baseline();
 const OptimKernels& optim_kernels_avx2();
 const OptimKernels& optim_kernels_avx512();
 
-// Coefficient builders: validate hyperparameters (std::invalid_argument naming
-// the argument, which pybind11 raises as ValueError) and precompute scalars.
-StepCoefficients sgd_coefficients(double lr, double weight_decay);
-StepCoefficients sgd_momentum_coefficients(double lr, double momentum, bool nesterov,
-                                           double weight_decay);
-StepCoefficients adagrad_coefficients(double lr, double eps, double weight_decay,
-                                      double lr_decay, std::int64_t step);
-StepCoefficients rmsprop_coefficients(double lr, double alpha, double eps, double weight_decay,
-                                      double momentum, bool centered);
-StepCoefficients adam_coefficients(double lr, double beta1, double beta2, double eps,
-                                   double weight_decay, bool amsgrad, bool decoupled,
-                                   std::int64_t step);
+// ------------------------------------------------------------- the registry
+// Everything about a rule but its per-element loop: its name, hyperparameters
+// (defaults, valid ranges), state buffers and coefficient builder. The
+// bindings, the Python API and the training loop all read it from here.
 
-// Hyperparameters of a stateful optimizer, for loops that step many times in
-// native code (train.hpp): coefficients_at() rebuilds the per-step scalars for
-// any lr and step exactly as the single-step entry points do.
-struct OptimizerSettings {
-  Rule rule = Rule::sgd;
-  double weight_decay = 0.0;
-  double momentum = 0.0;  // sgd_momentum, rmsprop
-  bool nesterov = false;
-  double eps = 0.0;
-  double lr_decay = 0.0;  // adagrad
-  double alpha = 0.0;     // rmsprop
-  bool centered = false;
-  double beta1 = 0.0, beta2 = 0.0;
-  bool amsgrad = false;
-  bool decoupled = false;  // adamw
+// What values a hyperparameter takes.
+enum class Range : int {
+  nonnegative,  // finite, >= 0
+  positive,     // finite, > 0
+  unit_open,    // [0, 1)
+  unit_closed,  // [0, 1]
+  flag,         // 0 or 1 (a bool on the Python side)
 };
-StepCoefficients coefficients_at(const OptimizerSettings& s, double lr, std::int64_t step);
+
+struct HyperSpec {
+  const char* name;
+  double default_value;
+  Range range;
+  bool per_step;  // false: used only when the state is created (initial_accumulator_value)
+};
+
+struct StateSpec {
+  const char* name;         // torch.optim's state key: "exp_avg"
+  const char* arg;          // the functional API's argument: "m"
+  const char* needed_when;  // nullptr: always; else the hyperparameter that must be nonzero
+  const char* initial;      // nullptr: starts at 0; else the hyperparameter it starts at
+};
+
+constexpr int kMaxHypers = 8;
+
+struct RuleSpec {
+  Rule rule;
+  const char* name;       // "adam"
+  bool uses_step;         // its coefficients depend on the step number
+  std::vector<HyperSpec> hypers;  // hypers[0] is always "lr"
+  std::vector<StateSpec> states;  // state i lives in slot kFirstState + i
+  // Checks the values (in `hypers` order; ranges are checked before) and
+  // precomputes the scalars of step `step`. std::invalid_argument naming the
+  // hyperparameter on a value the ranges allow but the rule does not.
+  StepCoefficients (*coefficients)(const RuleSpec& spec, const double* values, std::int64_t step);
+
+  int hyper_index(const char* hyper) const;  // -1 if absent
+  double value(const double* values, const char* hyper) const;
+  // Whether state i is used with these hyperparameter values.
+  bool needs_state(std::size_t i, const double* values) const;
+};
+
+// The optimizer rules, in Rule order (stream_probe is not one).
+const std::vector<RuleSpec>& rule_specs();
+const RuleSpec& rule_spec(Rule rule);
+const RuleSpec* find_rule(const std::string& name);  // nullptr if unknown
+
+// std::invalid_argument naming the first value outside its Range, or any value
+// the rule refuses; then the step's scalars.
+StepCoefficients checked_coefficients(const RuleSpec& spec, const double* values, std::int64_t step);
+
+// A rule and its hyperparameter values, for loops that step many times in
+// native code (train.hpp): coefficients_at() rebuilds the per-step scalars for
+// any lr and step exactly as a single step does.
+struct RuleSettings {
+  const RuleSpec* spec = nullptr;
+  double values[kMaxHypers] = {};
+};
+StepCoefficients coefficients_at(const RuleSettings& s, double lr, std::int64_t step);
 
 // Runs one step of `rule` over all tensors with the active ISA's kernels.
 // Tensors are cut into fixed blocks of kBlockElements, so every element is

@@ -92,7 +92,7 @@ std::optional<std::size_t> indices_in(Sampling sampling, std::size_t N, std::siz
 // `should_stop`, if given, is asked after every epoch (or iteration); when it
 // says true the loop stops there. Returns the number of epochs (iterations) done.
 std::size_t train_linear(const LinearProblem& problem, Sampling sampling, std::size_t batch_size,
-                         std::size_t count, SplitMix64& rng, const OptimizerSettings& optimizer, const double* lr,
+                         std::size_t count, SplitMix64& rng, const RuleSettings& optimizer, const double* lr,
                          std::int64_t first_step, TensorBuffers w, double* losses,
                          const std::function<bool()>& should_stop = {});
 

@@ -71,3 +71,10 @@ def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     p *= 1 - lr * weight_decay
     adam(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
          weight_decay=0.0, amsgrad=amsgrad, max_v=max_v)
+
+
+def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
+    p *= 1 - lr * weight_decay
+    update = np.sign(beta1 * m + (1 - beta1) * g)
+    p -= lr * update
+    m[...] = beta2 * m + (1 - beta2) * g

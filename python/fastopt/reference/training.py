@@ -60,26 +60,26 @@ def minibatches(rng, n, batch_size, count, sampling):
 def optimizer_update(optimizer, dW, lr, step):
     """One step of a fastopt.optim optimizer's rule, by fastopt.reference.optim."""
     s = optimizer._native_settings()
-    W, state = optimizer.params[0], {name: arrays[0] for name, arrays in optimizer.state.items()}
-    rule = s["rule"]
-    if rule == "sgd":
-        ref_optim.sgd(W, dW, lr=lr, weight_decay=s["weight_decay"])
-    elif rule == "sgd_momentum":
-        ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], lr=lr, momentum=s["momentum"],
-                               nesterov=s["nesterov"], weight_decay=s["weight_decay"])
+    rule, hypers = s["rule"], dict(s["hypers"], lr=lr)
+    hypers.pop("initial_accumulator_value", None)      # used only when the state is created
+    W = optimizer.params[0]
+    state = {name: arrays[0] for name, arrays in optimizer.state.items()}
+    if rule == "sgd" and hypers["momentum"] == 0:
+        ref_optim.sgd(W, dW, lr=lr, weight_decay=hypers["weight_decay"])
+    elif rule == "sgd":
+        ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], **hypers)
     elif rule == "adagrad":
-        ref_optim.adagrad(W, dW, state["sum"], lr=lr, eps=s["eps"], weight_decay=s["weight_decay"],
-                          lr_decay=s["lr_decay"], step=step)
+        ref_optim.adagrad(W, dW, state["sum"], **hypers, step=step)
     elif rule == "rmsprop":
-        ref_optim.rmsprop(W, dW, state["square_avg"], lr=lr, alpha=s["alpha"], eps=s["eps"],
-                          weight_decay=s["weight_decay"], momentum=s["momentum"],
-                          momentum_buf=state.get("momentum_buffer"), centered=s["centered"],
-                          grad_avg=state.get("grad_avg"))
+        ref_optim.rmsprop(W, dW, state["square_avg"], momentum_buf=state.get("momentum_buffer"),
+                          grad_avg=state.get("grad_avg"), **hypers)
+    elif rule in ("adam", "adamw"):
+        getattr(ref_optim, rule)(W, dW, state["exp_avg"], state["exp_avg_sq"], max_v=state.get("max_exp_avg_sq"),
+                                 step=step, **hypers)
+    elif rule == "lion":
+        ref_optim.lion(W, dW, state["exp_avg"], **hypers)
     else:
-        adam = ref_optim.adamw if s["decoupled"] else ref_optim.adam
-        adam(W, dW, state["exp_avg"], state["exp_avg_sq"], step=step, lr=lr, beta1=s["beta1"],
-             beta2=s["beta2"], eps=s["eps"], weight_decay=s["weight_decay"], amsgrad=s["amsgrad"],
-             max_v=state.get("max_exp_avg_sq"))
+        raise ValueError(f"no reference for rule {rule!r}")
 
 
 def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,

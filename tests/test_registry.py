@@ -1,0 +1,90 @@
+"""The native registry of update rules is the one definition of each rule: the
+public functions and classes agree with it, and it is well formed."""
+import inspect
+
+import numpy as np
+import pytest
+
+import fastopt
+from fastopt import _core, optim, reference
+
+RULES = {r["name"]: r for r in _core.rules()}
+
+# The public function of each rule, and its defaults that deliberately differ
+# from the rule's (sgd_momentum is SGD with momentum on by default).
+FUNCTIONS = {"sgd": fastopt.sgd, "adagrad": fastopt.adagrad, "rmsprop": fastopt.rmsprop, "adam": fastopt.adam,
+             "adamw": fastopt.adamw, "lion": fastopt.lion}
+CLASSES = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam,
+           "adamw": optim.AdamW, "lion": optim.Lion}
+
+
+def test_every_rule_has_a_function_a_class_and_a_reference():
+    assert set(RULES) == set(FUNCTIONS) == set(CLASSES)
+    for name in RULES:
+        assert callable(getattr(reference, name)), name
+        assert CLASSES[name]._rule == name
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_registry_entries_are_well_formed(name):
+    rule = RULES[name]
+    hypers = [h["name"] for h in rule["hypers"]]
+    assert hypers[0] == "lr" and len(hypers) == len(set(hypers)) <= 8
+    for state in rule["states"]:
+        assert state["needed_when"] in (None, *hypers)
+        assert state["initial"] in (None, *hypers)
+    assert 1 <= len(rule["states"]) <= 3
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_function_defaults_are_the_registry_defaults(name):
+    signature = inspect.signature(FUNCTIONS[name])
+    for h in RULES[name]["hypers"]:
+        if h["name"] in signature.parameters and h["name"] != "lr":
+            assert signature.parameters[h["name"]].default == h["default"], h["name"]
+    lr = signature.parameters["lr"].default
+    assert lr is inspect.Parameter.empty or lr == RULES[name]["hypers"][0]["default"]
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_class_defaults_are_the_registry_defaults(name):
+    signature = inspect.signature(CLASSES[name])
+    defaults = {h["name"]: h["default"] for h in RULES[name]["hypers"]}
+    for p in signature.parameters.values():
+        if p.name == "betas":
+            assert p.default == (defaults["beta1"], defaults["beta2"])
+        elif p.name in defaults:
+            assert p.default == defaults[p.name], p.name
+    opt = CLASSES[name]([np.zeros(3)])
+    assert opt._native_settings()["rule"] == name
+
+
+def test_states_follow_the_hyperparameters():
+    assert _core.needed_states("sgd", {}) == []
+    assert _core.needed_states("sgd", {"momentum": 0.9}) == ["momentum_buffer"]
+    assert _core.needed_states("rmsprop", {"centered": True}) == ["square_avg", "grad_avg"]
+    assert _core.needed_states("adam", {"amsgrad": True}) == ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+    assert list(optim.Lion([np.zeros(3)]).state) == ["exp_avg"]
+    assert np.all(optim.Adagrad([np.zeros(3)], initial_accumulator_value=0.5).state["sum"][0] == 0.5)
+
+
+@pytest.mark.parametrize("call, error, text", [
+    (lambda: _core.step("lamb", {}, {}), ValueError, "rule must be one of"),
+    (lambda: _core.step(3, {}, {}), TypeError, "rule must be a str"),
+    (lambda: _core.check_hyperparameters("adam", {"betas": (0.9, 0.99)}), ValueError, "adam has no hyperparameter 'betas'"),
+    (lambda: _core.check_hyperparameters("adam", {"amsgrad": 1}), TypeError, "amsgrad"),
+    (lambda: _core.check_hyperparameters("lion", {"beta2": 1.0}), ValueError, "beta2"),
+    (lambda: _core.check_hyperparameters("adam", []), TypeError, "dict"),
+])
+def test_registry_lookups_refuse_bad_input(call, error, text):
+    with pytest.raises(error, match=text):
+        call()
+
+
+def test_lion_moves_every_element_by_lr():
+    p = np.zeros(5)
+    m = np.zeros(5)
+    g = np.array([-2.0, -1e-30, 0.0, 1e-30, 3.0])
+    fastopt.lion(p, g, m, lr=0.1)
+    np.testing.assert_array_equal(p, [0.1, 0.1, 0.0, -0.1, -0.1])    # sign(0) = 0
+    np.testing.assert_allclose(m, 0.01 * g)

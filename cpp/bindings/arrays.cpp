@@ -54,7 +54,11 @@ bool is_instance(py::handle obj, py::handle cls) {
   return r == 1;
 }
 
-bool is_bool(py::handle obj) { return PyBool_Check(obj.ptr()) || is_instance(obj, numpy_bool()); }
+bool is_bool(py::handle obj) {
+  if (PyBool_Check(obj.ptr())) return true;
+  if (PyFloat_CheckExact(obj.ptr()) || PyLong_CheckExact(obj.ptr())) return false;
+  return is_instance(obj, numpy_bool());
+}
 
 std::string shape_str(const py::array& a) {
   std::ostringstream s;
@@ -69,7 +73,9 @@ int array_flags(const py::array& a) { return py::detail::array_proxy(a.ptr())->f
 }  // namespace
 
 double to_double(py::handle obj, const char* name) {
-  if (is_bool(obj) || !is_instance(obj, numbers_real()))
+  // Fast paths for the common exact types; everything else through numbers.Real.
+  if (PyFloat_CheckExact(obj.ptr())) return PyFloat_AS_DOUBLE(obj.ptr());
+  if (is_bool(obj) || !(PyLong_CheckExact(obj.ptr()) || is_instance(obj, numbers_real())))
     throw_type_error(std::string(name) + " must be a real number (int or float), got " + type_name(obj));
   const double x = PyFloat_AsDouble(obj.ptr());
   if (x == -1.0 && PyErr_Occurred()) {
@@ -82,7 +88,7 @@ double to_double(py::handle obj, const char* name) {
 }
 
 std::int64_t to_int(py::handle obj, const char* name) {
-  if (is_bool(obj) || !is_instance(obj, numbers_integral()))
+  if (is_bool(obj) || !(PyLong_CheckExact(obj.ptr()) || is_instance(obj, numbers_integral())))
     throw_type_error(std::string(name) + " must be an int, got " + type_name(obj));
   py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
   if (!index) {

@@ -4,34 +4,45 @@
 
 namespace fastopt::bindings {
 
-const RuleSpec& check_rule(py::handle name) {
+namespace {
+std::string rule_names() {
   std::string known;
   for (const RuleSpec& r : rule_specs()) known += std::string(known.empty() ? "'" : ", '") + r.name + "'";
-  if (!PyUnicode_Check(name.ptr())) throw_type_error("rule must be a str (one of " + known + "), got " + type_name(name));
-  const RuleSpec* spec = find_rule(name.cast<std::string>());
-  if (spec == nullptr) throw_value_error("rule must be one of " + known + ", got '" + name.cast<std::string>() + "'");
-  return *spec;
+  return known;
+}
+}  // namespace
+
+const RuleSpec& check_rule(py::handle name) {
+  if (!PyUnicode_Check(name.ptr()))
+    throw_type_error("rule must be a str (one of " + rule_names() + "), got " + type_name(name));
+  for (const RuleSpec& r : rule_specs())
+    if (PyUnicode_CompareWithASCIIString(name.ptr(), r.name) == 0) return r;
+  throw_value_error("rule must be one of " + rule_names() + ", got '" + name.cast<std::string>() + "'");
 }
 
 std::array<double, kMaxHypers> hyper_values(const RuleSpec& spec, py::handle hypers) {
   if (!PyDict_Check(hypers.ptr())) throw_type_error("hyperparameters must be a dict, got " + type_name(hypers));
-  const py::dict d = py::reinterpret_borrow<py::dict>(hypers);
-  for (auto item : d) {
-    if (!PyUnicode_Check(item.first.ptr()) || spec.hyper_index(item.first.cast<std::string>().c_str()) < 0)
-      throw_value_error(std::string(spec.name) + " has no hyperparameter " + py::repr(item.first).cast<std::string>());
-  }
   std::array<double, kMaxHypers> values{};
-  for (std::size_t i = 0; i < spec.hypers.size(); ++i) {
+  std::array<bool, kMaxHypers> given{};
+  // Our own copy: converting a value may run Python code (Fraction.__float__),
+  // which must not be able to change the dict being iterated.
+  const py::object own = py::reinterpret_steal<py::object>(PyDict_Copy(hypers.ptr()));
+  if (!own) throw py::error_already_set();
+  PyObject *key, *value;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(own.ptr(), &pos, &key, &value)) {
+    std::size_t i = 0;
+    while (i < spec.hypers.size() &&
+           !(PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, spec.hypers[i].name) == 0))
+      ++i;
+    if (i == spec.hypers.size())
+      throw_value_error(std::string(spec.name) + " has no hyperparameter " + py::repr(key).cast<std::string>());
     const HyperSpec& h = spec.hypers[i];
-    PyObject* v = PyDict_GetItemString(d.ptr(), h.name);  // borrowed; the dict holds it
-    if (v == nullptr) {
-      values[i] = h.default_value;
-    } else if (h.range == Range::flag) {
-      values[i] = to_bool(v, h.name) ? 1.0 : 0.0;
-    } else {
-      values[i] = to_double(v, h.name);
-    }
+    values[i] = h.range == Range::flag ? (to_bool(value, h.name) ? 1.0 : 0.0) : to_double(value, h.name);
+    given[i] = true;
   }
+  for (std::size_t i = 0; i < spec.hypers.size(); ++i)
+    if (!given[i]) values[i] = spec.hypers[i].default_value;
   return values;
 }
 

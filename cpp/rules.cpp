@@ -25,6 +25,9 @@ namespace {
   throw std::invalid_argument(msg.str());
 }
 
+// Every rule has torch's `maximize`: it then steps on -g.
+double maximize_sign(const RuleSpec& r, const double* h) { return r.value(h, "maximize") != 0.0 ? -1.0 : 1.0; }
+
 void require_step(std::int64_t step) {
   if (step < 1) throw std::invalid_argument("step must be >= 1, got " + std::to_string(step));
 }
@@ -32,6 +35,7 @@ void require_step(std::int64_t step) {
 // g += wd·p; buf = μ·buf + g; p -= lr·(g + μ·buf if nesterov else buf)  (momentum 0: p -= lr·g)
 StepCoefficients sgd(const RuleSpec& r, const double* h, std::int64_t) {
   StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
   c.momentum = r.value(h, "momentum");
   c.weight_decay = r.value(h, "weight_decay");
@@ -45,6 +49,7 @@ StepCoefficients sgd(const RuleSpec& r, const double* h, std::int64_t) {
 StepCoefficients adagrad(const RuleSpec& r, const double* h, std::int64_t step) {
   require_step(step);
   StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
   c.weight_decay = r.value(h, "weight_decay");
   c.eps = r.value(h, "eps");
@@ -55,6 +60,7 @@ StepCoefficients adagrad(const RuleSpec& r, const double* h, std::int64_t step) 
 // torch.optim.RMSprop (eps outside the square root)
 StepCoefficients rmsprop(const RuleSpec& r, const double* h, std::int64_t) {
   StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
   c.alpha = r.value(h, "alpha");
   c.eps = r.value(h, "eps");
@@ -68,6 +74,7 @@ StepCoefficients rmsprop(const RuleSpec& r, const double* h, std::int64_t) {
 StepCoefficients adam_like(const RuleSpec& r, const double* h, std::int64_t step, bool decoupled) {
   require_step(step);
   StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
   c.beta1 = r.value(h, "beta1");
   c.beta2 = r.value(h, "beta2");
@@ -90,6 +97,7 @@ StepCoefficients adamw(const RuleSpec& r, const double* h, std::int64_t step) { 
 // Lion (Chen et al. 2023): p *= 1 - lr·wd; p -= lr·sign(β1·m + (1-β1)·g); m = β2·m + (1-β2)·g
 StepCoefficients lion(const RuleSpec& r, const double* h, std::int64_t) {
   StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
   c.beta1 = r.value(h, "beta1");
   c.beta2 = r.value(h, "beta2");
@@ -104,37 +112,41 @@ const std::vector<RuleSpec>& registry() {
   static const std::vector<RuleSpec> rules = {
       {Rule::sgd, "sgd", false,
        {{"lr", 1e-3, kNonneg, true}, {"momentum", 0.0, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true},
-        {"nesterov", 0.0, kFlag, true}},
+        {"nesterov", 0.0, kFlag, true}, {"maximize", 0.0, kFlag, true}},
        {{"momentum_buffer", "buf", "momentum", nullptr}},
        sgd},
       {Rule::adagrad, "adagrad", true,
        {{"lr", 1e-2, kNonneg, true}, {"lr_decay", 0.0, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true},
-        {"initial_accumulator_value", 0.0, kNonneg, false}, {"eps", 1e-10, kPositive, true}},
+        {"initial_accumulator_value", 0.0, kNonneg, false}, {"eps", 1e-10, kPositive, true},
+        {"maximize", 0.0, kFlag, true}},
        {{"sum", "sum_sq", nullptr, "initial_accumulator_value"}},
        adagrad},
       {Rule::rmsprop, "rmsprop", false,
        {{"lr", 1e-2, kNonneg, true}, {"alpha", 0.99, kClosed, true}, {"eps", 1e-8, kPositive, true},
-        {"weight_decay", 0.0, kNonneg, true}, {"momentum", 0.0, kNonneg, true}, {"centered", 0.0, kFlag, true}},
+        {"weight_decay", 0.0, kNonneg, true}, {"momentum", 0.0, kNonneg, true}, {"centered", 0.0, kFlag, true},
+        {"maximize", 0.0, kFlag, true}},
        {{"square_avg", "square_avg", nullptr, nullptr},
         {"momentum_buffer", "momentum_buf", "momentum", nullptr},
         {"grad_avg", "grad_avg", "centered", nullptr}},
        rmsprop},
       {Rule::adam, "adam", true,
        {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
-        {"eps", 1e-8, kPositive, true}, {"weight_decay", 0.0, kNonneg, true}, {"amsgrad", 0.0, kFlag, true}},
+        {"eps", 1e-8, kPositive, true}, {"weight_decay", 0.0, kNonneg, true}, {"amsgrad", 0.0, kFlag, true},
+        {"maximize", 0.0, kFlag, true}},
        {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr},
         {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
        adam},
       {Rule::adamw, "adamw", true,
        {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
-        {"eps", 1e-8, kPositive, true}, {"weight_decay", 1e-2, kNonneg, true}, {"amsgrad", 0.0, kFlag, true}},
+        {"eps", 1e-8, kPositive, true}, {"weight_decay", 1e-2, kNonneg, true}, {"amsgrad", 0.0, kFlag, true},
+        {"maximize", 0.0, kFlag, true}},
        {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr},
         {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
        adamw},
       // Defaults of DeepSpeed's CPU Lion and lion-pytorch.
       {Rule::lion, "lion", false,
        {{"lr", 1e-4, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.99, kUnit, true},
-        {"weight_decay", 0.0, kNonneg, true}},
+        {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
        {{"exp_avg", "m", nullptr, nullptr}},
        lion},
   };

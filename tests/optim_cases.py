@@ -64,6 +64,17 @@ CASES = [
     *_rmsprop_cases(),
     *_adam_cases(),
     Case("lion", "lion", ("m",), kwargs=dict(lr=0.01)),
+    # maximize: every rule steps on -g (torch's option)
+    Case("sgd-max", "sgd", kwargs=dict(lr=0.1, weight_decay=0.01, maximize=True)),
+    Case("nesterov-max", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True)),
+    Case("adagrad-max", "adagrad", ("sum_sq",), kwargs=dict(lr=0.1, weight_decay=0.01, maximize=True),
+         uses_step=True),
+    Case("rmsprop-c1-m1-max", "rmsprop", ("square_avg",), ("momentum_buf", "grad_avg"),
+         dict(lr=0.01, alpha=0.9, centered=True, momentum=0.9, weight_decay=0.01, maximize=True)),
+    Case("adam-ams1-max", "adam", ("m", "v"), ("max_v",), dict(lr=0.01, amsgrad=True, weight_decay=0.05,
+                                                               maximize=True), uses_step=True),
+    Case("adamw-max", "adamw", ("m", "v"), kwargs=dict(lr=0.01, weight_decay=0.05, maximize=True), uses_step=True),
+    Case("lion-max", "lion", ("m",), kwargs=dict(lr=0.01, weight_decay=0.1, maximize=True)),
     Case("lion-wd", "lion", ("m",), kwargs=dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1)),
 ]
 

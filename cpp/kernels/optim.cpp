@@ -31,9 +31,10 @@ void sgd_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeffi
   T* __restrict p = slot_at<T>(t, kParam, begin);
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
   const T lr = T(c.lr), wd = T(c.weight_decay);
+  const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
-    T grad = g[i];
+    T grad = grad_sign * g[i];
     if constexpr (kWeightDecay) grad += wd * p[i];
     p[i] -= lr * grad;
   }
@@ -47,9 +48,10 @@ void sgd_momentum_span(const TensorBuffers& t, size_t begin, size_t end,
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
   T* __restrict buf = slot_at<T>(t, sgd_slots::momentum_buffer, begin);
   const T lr = T(c.lr), wd = T(c.weight_decay), mu = T(c.momentum);
+  const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
-    T grad = g[i];
+    T grad = grad_sign * g[i];
     if constexpr (kWeightDecay) grad += wd * p[i];
     const T b = mu * buf[i] + grad;
     buf[i] = b;
@@ -68,9 +70,10 @@ void adagrad_span(const TensorBuffers& t, size_t begin, size_t end, const StepCo
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
   T* __restrict sum_sq = slot_at<T>(t, adagrad_slots::sum, begin);
   const T clr = T(c.adagrad_lr), wd = T(c.weight_decay), eps = T(c.eps);
+  const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
-    T grad = g[i];
+    T grad = grad_sign * g[i];
     if constexpr (kWeightDecay) grad += wd * p[i];
     const T s = sum_sq[i] + grad * grad;
     sum_sq[i] = s;
@@ -90,10 +93,11 @@ void rmsprop_span(const TensorBuffers& t, size_t begin, size_t end, const StepCo
   T* __restrict momentum_buf = kMomentum ? slot_at<T>(t, rmsprop_slots::momentum_buffer, begin) : nullptr;
   T* __restrict grad_avg = kCentered ? slot_at<T>(t, rmsprop_slots::grad_avg, begin) : nullptr;
   const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps), mu = T(c.momentum);
+  const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
   const T alpha = T(c.alpha), one_minus_alpha = T(1.0 - c.alpha);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
-    T grad = g[i];
+    T grad = grad_sign * g[i];
     if constexpr (kWeightDecay) grad += wd * p[i];
     const T sq = alpha * square_avg[i] + one_minus_alpha * grad * grad;
     square_avg[i] = sq;
@@ -128,13 +132,14 @@ void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
   T* __restrict v = slot_at<T>(t, adam_slots::exp_avg_sq, begin);
   T* __restrict max_v = kAmsgrad ? slot_at<T>(t, adam_slots::max_exp_avg_sq, begin) : nullptr;
   const T wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
+  const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
   const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
   const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
   const T step_size = T(c.step_size), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = p[i] * param_decay;
-    T grad = g[i];
+    T grad = grad_sign * g[i];
     if constexpr (kWeightDecay) grad += wd * param;
     const T mi = beta1 * m[i] + one_minus_beta1 * grad;
     const T vi = beta2 * v[i] + one_minus_beta2 * grad * grad;
@@ -161,11 +166,12 @@ void lion_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
   const T* __restrict g = slot_at<T>(t, kGrad, begin);
   T* __restrict m = slot_at<T>(t, lion_slots::exp_avg, begin);
   const T lr = T(c.lr), param_decay = T(c.param_decay);
+  const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
   const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
   const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
-    const T grad = g[i];
+    const T grad = grad_sign * g[i];
     const T direction = beta1 * m[i] + one_minus_beta1 * grad;
     // Flat selects, not a nested ?: (which GCC does not if-convert for SSE2).
     const T positive = direction > T(0) ? T(1) : T(0);

@@ -8,14 +8,16 @@ argument leaves every array as it was. The GIL is released while the kernel runs
 Rules and defaults follow ``torch.optim`` (see docs/design.md). Each function
 is one rule of the native registry (``fastopt._core.rules()``), which holds
 the defaults, valid ranges and state buffers; these signatures repeat the
-defaults for readers and type checkers, and a test keeps them equal.
+defaults for readers and type checkers, and a test keeps them equal. Every
+function takes ``maximize=False`` (as torch): ``True`` steps on ``-g``, to
+maximize the objective.
 """
 from . import _core
 
 __all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion"]
 
 
-def sgd(p, g, *, lr, weight_decay=0.0):
+def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
     """Vanilla SGD step, in place.
 
     Update rule::
@@ -41,10 +43,10 @@ def sgd(p, g, *, lr, weight_decay=0.0):
     >>> fastopt.sgd(p, g, lr=0.1); p
     array([0.95, 0.95, 0.95], dtype=float32)
     """
-    _core.step("sgd", {"p": p, "g": g}, {"lr": lr, "weight_decay": weight_decay})
+    _core.step("sgd", {"p": p, "g": g}, {"lr": lr, "weight_decay": weight_decay, "maximize": maximize})
 
 
-def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0, maximize=False):
     """SGD with (Nesterov) momentum, as ``torch.optim.SGD``, in place.
 
     Update rule (``buf`` starts at zero)::
@@ -77,10 +79,11 @@ def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.
         Coupled L2 penalty coefficient, >= 0.
     """
     _core.step("sgd", {"p": p, "g": g, "buf": buf},
-               {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay})
+               {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay,
+                "maximize": maximize})
 
 
-def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step):
+def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step, maximize=False):
     """AdaGrad step, as ``torch.optim.Adagrad``, in place.
 
     Update rule (``step`` counts from 1)::
@@ -104,11 +107,12 @@ def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0,
         Number of this step, >= 1.
     """
     _core.step("adagrad", {"p": p, "g": g, "sum_sq": sum_sq},
-               {"lr": lr, "eps": eps, "weight_decay": weight_decay, "lr_decay": lr_decay}, step)
+               {"lr": lr, "eps": eps, "weight_decay": weight_decay, "lr_decay": lr_decay, "maximize": maximize},
+               step)
 
 
 def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None):
+            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None, maximize=False):
     """RMSProp step, as ``torch.optim.RMSprop`` (eps outside the sqrt), in place.
 
     Update rule::
@@ -148,11 +152,11 @@ def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0
     _core.step("rmsprop", {"p": p, "g": g, "square_avg": square_avg, "momentum_buf": momentum_buf,
                            "grad_avg": grad_avg},
                {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
-                "centered": centered})
+                "centered": centered, "maximize": maximize})
 
 
 def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-         amsgrad=False, max_v=None):
+         amsgrad=False, max_v=None, maximize=False):
     """Adam step, as ``torch.optim.Adam`` (coupled L2 weight decay), in place.
 
     Update rule (``step`` counts from 1)::
@@ -187,11 +191,11 @@ def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_
     """
     _core.step("adam", {"p": p, "g": g, "m": m, "v": v, "max_v": max_v},
                {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
-                "amsgrad": amsgrad}, step)
+                "amsgrad": amsgrad, "maximize": maximize}, step)
 
 
 def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
-          amsgrad=False, max_v=None):
+          amsgrad=False, max_v=None, maximize=False):
     """AdamW step (decoupled weight decay), as ``torch.optim.AdamW``, in place.
 
     Update rule: first ``p *= 1 - lr * weight_decay``, then the :func:`adam`
@@ -200,10 +204,10 @@ def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight
     """
     _core.step("adamw", {"p": p, "g": g, "m": m, "v": v, "max_v": max_v},
                {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
-                "amsgrad": amsgrad}, step)
+                "amsgrad": amsgrad, "maximize": maximize}, step)
 
 
-def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
+def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False):
     """Lion step (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"), in place.
 
     Update rule (decoupled weight decay; ``sign(0) = 0``)::
@@ -231,4 +235,4 @@ def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
         Decoupled weight decay, >= 0.
     """
     _core.step("lion", {"p": p, "g": g, "m": m},
-               {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay})
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay, "maximize": maximize})

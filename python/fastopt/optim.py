@@ -6,7 +6,8 @@ per step only the gradients (unless registered with ``grads=``). Hyperparameters
 live in ``param_groups[0]`` (one group) and may change between steps; ``opt.lr``
 is a shortcut for ``param_groups[0]["lr"]``. ``lr`` may also be a schedule from
 :mod:`fastopt.schedules` (any callable ``t -> lr``): before each step the
-optimizer sets ``lr = schedule(step_count)``.
+optimizer sets ``lr = schedule(step_count)``. Every optimizer takes torch's
+``maximize=False`` (keyword-only): ``True`` steps on ``-g``.
 
 Example
 -------
@@ -277,9 +278,10 @@ class SGD(Optimizer):
 
     _rule = "sgd"
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False, *, grads=None):
+    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False, *, maximize=False,
+                 grads=None):
         lr, schedule = _split_lr(lr)
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults, grads, schedule)
 
 
@@ -307,10 +309,10 @@ class Adagrad(Optimizer):
     _rule = "adagrad"
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, *, grads=None):
+                 eps=1e-10, *, maximize=False, grads=None):
         lr, schedule = _split_lr(lr)
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, eps=eps)
+                        initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults, grads, schedule)
 
 
@@ -341,10 +343,10 @@ class RMSprop(Optimizer):
     _rule = "rmsprop"
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, grads=None):
+                 centered=False, *, maximize=False, grads=None):
         lr, schedule = _split_lr(lr)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                        centered=centered)
+                        centered=centered, maximize=maximize)
         super().__init__(params, defaults, grads, schedule)
 
 
@@ -382,9 +384,10 @@ class Adam(_BetasOptimizer):
     _rule = "adam"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, grads=None):
+                 amsgrad=False, *, maximize=False, grads=None):
         lr, schedule = _split_lr(lr)
-        defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize)
         super().__init__(params, defaults, grads, schedule)
 
 
@@ -399,9 +402,9 @@ class AdamW(Adam):
     _rule = "adamw"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, grads=None):
+                 amsgrad=False, *, maximize=False, grads=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, grads=grads)
+                         amsgrad=amsgrad, maximize=maximize, grads=grads)
 
 
 class Lion(_BetasOptimizer):
@@ -427,7 +430,7 @@ class Lion(_BetasOptimizer):
 
     _rule = "lion"
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, grads=None):
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, maximize=False, grads=None):
         lr, schedule = _split_lr(lr)
-        defaults = dict(lr=lr, betas=_betas(betas), weight_decay=weight_decay)
+        defaults = dict(lr=lr, betas=_betas(betas), weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, grads, schedule)

@@ -51,6 +51,7 @@ struct TensorBuffers {
 // Scalars of one step, computed once per call in double; kernels cast them to
 // the array dtype, so elementwise math runs in float32 for float32 arrays.
 struct StepCoefficients {
+  double grad_sign = 1.0;     // -1 with maximize=True: every rule ascends on -g, as torch
   double lr = 0.0;
   double weight_decay = 0.0;  // coupled L2: g += wd * p (0 for AdamW)
   double momentum = 0.0;      // sgd, rmsprop

@@ -9,13 +9,17 @@ import math
 import numpy as np
 
 
-def sgd(p, g, *, lr, weight_decay=0.0):
+def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
+    if maximize:
+        g = -g
     if weight_decay != 0:
         g = g + weight_decay * p
     p -= lr * g
 
 
-def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0, maximize=False):
+    if maximize:
+        g = -g
     if weight_decay != 0:
         g = g + weight_decay * p
     buf *= momentum
@@ -26,7 +30,9 @@ def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.
         p -= lr * buf
 
 
-def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step):
+def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step, maximize=False):
+    if maximize:
+        g = -g
     if weight_decay != 0:
         g = g + weight_decay * p
     clr = lr / (1 + (step - 1) * lr_decay)
@@ -35,7 +41,9 @@ def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0,
 
 
 def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None):
+            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None, maximize=False):
+    if maximize:
+        g = -g
     if weight_decay != 0:
         g = g + weight_decay * p
     square_avg[...] = alpha * square_avg + (1 - alpha) * g * g
@@ -52,7 +60,9 @@ def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0
 
 
 def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-         weight_decay=0.0, amsgrad=False, max_v=None):
+         weight_decay=0.0, amsgrad=False, max_v=None, maximize=False):
+    if maximize:
+        g = -g
     if weight_decay != 0:
         g = g + weight_decay * p
     m[...] = beta1 * m + (1 - beta1) * g
@@ -67,13 +77,15 @@ def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
 
 
 def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-          weight_decay=1e-2, amsgrad=False, max_v=None):
+          weight_decay=1e-2, amsgrad=False, max_v=None, maximize=False):
     p *= 1 - lr * weight_decay
     adam(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-         weight_decay=0.0, amsgrad=amsgrad, max_v=max_v)
+         weight_decay=0.0, amsgrad=amsgrad, max_v=max_v, maximize=maximize)
 
 
-def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
+def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False):
+    if maximize:
+        g = -g
     p *= 1 - lr * weight_decay
     update = np.sign(beta1 * m + (1 - beta1) * g)
     p -= lr * update

@@ -65,7 +65,7 @@ def optimizer_update(optimizer, dW, lr, step):
     W = optimizer.params[0]
     state = {name: arrays[0] for name, arrays in optimizer.state.items()}
     if rule == "sgd" and hypers["momentum"] == 0:
-        ref_optim.sgd(W, dW, lr=lr, weight_decay=hypers["weight_decay"])
+        ref_optim.sgd(W, dW, lr=lr, weight_decay=hypers["weight_decay"], maximize=hypers["maximize"])
     elif rule == "sgd":
         ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], **hypers)
     elif rule == "adagrad":

@@ -32,16 +32,25 @@ void require_step(std::int64_t step) {
   if (step < 1) throw std::invalid_argument("step must be >= 1, got " + std::to_string(step));
 }
 
-// g += wd·p; buf = μ·buf + g; p -= lr·(g + μ·buf if nesterov else buf)  (momentum 0: p -= lr·g)
-StepCoefficients sgd(const RuleSpec& r, const double* h, std::int64_t) {
+// g += wd·p; buf = μ·buf + (1 - dampening)·g; p -= lr·(g + μ·buf if nesterov else buf)
+// (momentum 0: p -= lr·g). As torch, the first step applies no dampening (torch
+// starts the buffer at g; ours starts at 0, so step 1 uses a factor of 1): with
+// dampening, the step number is needed (step 0 here means "not given").
+StepCoefficients sgd(const RuleSpec& r, const double* h, std::int64_t step) {
   StepCoefficients c;
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
   c.momentum = r.value(h, "momentum");
   c.weight_decay = r.value(h, "weight_decay");
   c.nesterov = r.value(h, "nesterov") != 0.0;
+  const double dampening = r.value(h, "dampening");
   if (c.nesterov && c.momentum == 0.0)
     throw std::invalid_argument("nesterov=True requires momentum > 0, got momentum=0");
+  if (c.nesterov && dampening != 0.0)
+    throw std::invalid_argument("nesterov=True requires dampening = 0, got dampening=" + std::to_string(dampening));
+  if (dampening != 0.0 && step < 1)
+    throw std::invalid_argument("step is required (>= 1) when dampening is set: the first step is not dampened");
+  c.dampening_factor = step == 1 ? 1.0 : 1.0 - dampening;
   return c;
 }
 
@@ -112,7 +121,7 @@ const std::vector<RuleSpec>& registry() {
   static const std::vector<RuleSpec> rules = {
       {Rule::sgd, "sgd", false,
        {{"lr", 1e-3, kNonneg, true}, {"momentum", 0.0, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true},
-        {"nesterov", 0.0, kFlag, true}, {"maximize", 0.0, kFlag, true}},
+        {"nesterov", 0.0, kFlag, true}, {"dampening", 0.0, kClosed, true}, {"maximize", 0.0, kFlag, true}},
        {{"momentum_buffer", "buf", "momentum", nullptr}},
        sgd},
       {Rule::adagrad, "adagrad", true,

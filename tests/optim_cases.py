@@ -56,6 +56,8 @@ CASES = [
     Case("momentum", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9)),
     Case("momentum-wd", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
     Case("nesterov", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9, nesterov=True)),
+    Case("momentum-dampening", "sgd_momentum", ("buf",),
+         kwargs=dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01), uses_step=True),
     Case("nesterov-wd", "sgd_momentum", ("buf",),
          kwargs=dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
     Case("adagrad", "adagrad", ("sum_sq",), kwargs=dict(lr=0.1), uses_step=True),

@@ -32,6 +32,9 @@ SETUPS = [
      [("exp_avg", "m", True), ("exp_avg_sq", "v", True), ("max_exp_avg_sq", "max_v", False)]),
     ("adamw", optim.AdamW, dict(lr=0.01), reference.adamw, dict(lr=0.01, weight_decay=1e-2),
      [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
+    ("sgd-dampening", optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01),
+     reference.sgd_momentum, dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01),
+     [("momentum_buffer", "buf", True)]),
     ("adam-maximize", optim.Adam, dict(lr=0.01, weight_decay=0.01, maximize=True),
      reference.adam, dict(lr=0.01, weight_decay=0.01, maximize=True), [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
     ("sgd-nesterov-maximize", optim.SGD, dict(lr=0.1, momentum=0.8, nesterov=True, maximize=True),
@@ -46,7 +49,7 @@ SETUPS = [
     ("lion-wd", optim.Lion, dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.1),
      reference.lion, dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1), [("exp_avg", "m", True)]),
 ]
-USES_STEP = {reference.adagrad, reference.adam, reference.adamw}
+USES_STEP = {reference.adagrad, reference.adam, reference.adamw, reference.sgd_momentum}
 
 
 def tensors(dtype, seed=0):

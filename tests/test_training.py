@@ -28,6 +28,7 @@ OPTIMIZERS = {
     "adam-cosine-schedule": lambda p: optim.Adam(p, lr=schedules.cosine(0.02, 40)),
     "lion-weight-decay": lambda p: optim.Lion(p, lr=1e-3, weight_decay=0.1),
     "sgd-momentum-maximize": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, maximize=True),
+    "sgd-dampening": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.5),
 }
 SAMPLING = {"epochs": dict(epochs=2), "with_replacement": dict(num_iters=9)}
 

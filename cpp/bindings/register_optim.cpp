@@ -44,9 +44,10 @@ void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoeffici
   run_step(rule, dtype, &t, 1, c);
 }
 
-// The step number of a rule that uses one (an int >= 1); 1 otherwise.
+// The step number (an int); 0 when not given to a rule that does not always
+// use one (sgd needs it only with dampening, and says so).
 std::int64_t step_of(const RuleSpec& spec, py::handle step) {
-  if (!spec.uses_step && step.is_none()) return 1;
+  if (!spec.uses_step && step.is_none()) return 0;
   return to_int(step, "step");
 }
 

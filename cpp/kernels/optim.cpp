@@ -40,7 +40,7 @@ void sgd_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeffi
   }
 }
 
-// g += wd·p; buf = μ·buf + g; p -= lr·(g + μ·buf if nesterov else buf)
+// g += wd·p; buf = μ·buf + (1-dampening)·g; p -= lr·(g + μ·buf if nesterov else buf)
 template <class T, bool kWeightDecay, bool kNesterov>
 void sgd_momentum_span(const TensorBuffers& t, size_t begin, size_t end,
                        const StepCoefficients& c) {
@@ -49,11 +49,12 @@ void sgd_momentum_span(const TensorBuffers& t, size_t begin, size_t end,
   T* __restrict buf = slot_at<T>(t, sgd_slots::momentum_buffer, begin);
   const T lr = T(c.lr), wd = T(c.weight_decay), mu = T(c.momentum);
   const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
+  const T damp = T(c.dampening_factor);  // 1 without dampening: exact, so bitwise the undamped rule
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     T grad = grad_sign * g[i];
     if constexpr (kWeightDecay) grad += wd * p[i];
-    const T b = mu * buf[i] + grad;
+    const T b = mu * buf[i] + damp * grad;
     buf[i] = b;
     if constexpr (kNesterov) {
       p[i] -= lr * (grad + mu * b);

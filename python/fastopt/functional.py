@@ -46,13 +46,14 @@ def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
     _core.step("sgd", {"p": p, "g": g}, {"lr": lr, "weight_decay": weight_decay, "maximize": maximize})
 
 
-def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0, maximize=False):
+def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=False,
+                 step=None):
     """SGD with (Nesterov) momentum, as ``torch.optim.SGD``, in place.
 
     Update rule (``buf`` starts at zero)::
 
         g = g + weight_decay * p
-        buf = momentum * buf + g
+        buf = momentum * buf + (1 - dampening) * g     (no dampening at step 1, as torch)
         p -= lr * (g + momentum * buf)   if nesterov
         p -= lr * buf                    otherwise
 
@@ -73,14 +74,20 @@ def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.
         Learning rate, >= 0.
     momentum : float, default 0.9
         Momentum factor (``rho``), >= 0.
+    dampening : float, default 0
+        In [0, 1]. Needs ``step`` (torch does not dampen the first step); not with ``nesterov``.
     nesterov : bool, default False
-        Use Nesterov momentum (requires ``momentum > 0``).
+        Use Nesterov momentum (requires ``momentum > 0`` and no dampening).
     weight_decay : float, default 0
         Coupled L2 penalty coefficient, >= 0.
+    maximize : bool, default False
+        Step on ``-g``.
+    step : int, optional
+        Number of this step (from 1); required with ``dampening``.
     """
     _core.step("sgd", {"p": p, "g": g, "buf": buf},
-               {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay,
-                "maximize": maximize})
+               {"lr": lr, "momentum": momentum, "dampening": dampening, "nesterov": nesterov,
+                "weight_decay": weight_decay, "maximize": maximize}, step)
 
 
 def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step, maximize=False):

@@ -260,7 +260,7 @@ class SGD(Optimizer):
 
         g = g + weight_decay * p
         if momentum > 0:
-            buf = momentum * buf + g
+            buf = momentum * buf + (1 - dampening) * g      (buf = g at the first step)
             g = g + momentum * buf if nesterov else buf
         p -= lr * g
 
@@ -270,6 +270,8 @@ class SGD(Optimizer):
         float32 or float64 arrays (one dtype), updated in place.
     lr : float, default 1e-3
     momentum : float, default 0
+    dampening : float, default 0
+        In [0, 1]; not with ``nesterov``.
     weight_decay : float, default 0
     nesterov : bool, default False
     grads : list or dict of numpy.ndarray, optional
@@ -278,10 +280,11 @@ class SGD(Optimizer):
 
     _rule = "sgd"
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False, *, maximize=False,
-                 grads=None):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, grads=None):
         lr, schedule = _split_lr(lr)
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=maximize)
         super().__init__(params, defaults, grads, schedule)
 
 

@@ -55,6 +55,7 @@ struct StepCoefficients {
   double lr = 0.0;
   double weight_decay = 0.0;  // coupled L2: g += wd * p (0 for AdamW)
   double momentum = 0.0;      // sgd, rmsprop
+  double dampening_factor = 1.0;  // sgd: 1 - dampening (1 at the first step)
   double alpha = 0.0;         // rmsprop smoothing constant
   double beta1 = 0.0, beta2 = 0.0;
   double eps = 0.0;

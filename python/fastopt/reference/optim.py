@@ -17,13 +17,17 @@ def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
     p -= lr * g
 
 
-def sgd_momentum(p, g, buf, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0, maximize=False):
+def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0,
+                 maximize=False, step=None):
     if maximize:
         g = -g
     if weight_decay != 0:
         g = g + weight_decay * p
     buf *= momentum
-    buf += g
+    if dampening != 0 and step != 1:     # torch starts buf at g: no dampening at the first step
+        buf += (1 - dampening) * g
+    else:
+        buf += g
     if nesterov:
         p -= lr * (g + momentum * buf)
     else:

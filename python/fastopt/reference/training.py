@@ -64,10 +64,10 @@ def optimizer_update(optimizer, dW, lr, step):
     hypers.pop("initial_accumulator_value", None)      # used only when the state is created
     W = optimizer.params[0]
     state = {name: arrays[0] for name, arrays in optimizer.state.items()}
-    if rule == "sgd" and hypers["momentum"] == 0:
+    if rule == "sgd" and hypers["momentum"] == 0:       # plain SGD: no buffer, so no dampening
         ref_optim.sgd(W, dW, lr=lr, weight_decay=hypers["weight_decay"], maximize=hypers["maximize"])
     elif rule == "sgd":
-        ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], **hypers)
+        ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], **hypers, step=step)
     elif rule == "adagrad":
         ref_optim.adagrad(W, dW, state["sum"], **hypers, step=step)
     elif rule == "rmsprop":

@@ -15,14 +15,6 @@
 
 namespace fastopt::bindings {
 
-// A fixed set of tensors and their optimizer state, checked once; a step over
-// all of them is one call. Gradients come per step or from a registered
-// container (a list or dict the caller keeps filling), read again every step.
-//
-// Ownership: the group holds a reference to every parameter and state array,
-// and a step holds one to every gradient it reads while the GIL is released,
-// so no array can be freed under a running kernel. Before each step every held
-// array is checked to be unchanged (CheckedArray).
 // One state buffer of every tensor: its slot, its name, and a sequence with
 // one array per parameter (None: the optimizer does not keep this buffer).
 struct StateArrays {
@@ -31,6 +23,14 @@ struct StateArrays {
   py::object arrays;
 };
 
+// A fixed set of tensors and their optimizer state, checked once; a step over
+// all of them is one call. Gradients come per step or from a registered
+// container (a list or dict the caller keeps filling), read again every step.
+//
+// Ownership: the group holds a reference to every parameter and state array,
+// and a step holds one to every gradient it reads while the GIL is released,
+// so no array can be freed under a running kernel. Before each step every held
+// array is checked to be unchanged (CheckedArray).
 class TensorGroup {
  public:
   // `spec` is the rule whose state the group holds (null for the roofline probe).
@@ -89,7 +89,8 @@ class TensorGroup {
     if (spec_ == nullptr || tensors_.empty()) return;
     for (std::size_t i = 0; i < spec_->states.size(); ++i) {
       if (spec_->needs_state(i, values) && tensors_[0].slot[kFirstState + i] == nullptr)
-        throw_value_error(std::string("this optimizer has no '") + spec_->states[i].name + "' state buffer, needed when " +
+        throw_value_error(std::string("this optimizer has no '") + spec_->states[i].name +
+                          "' state buffer, needed when " +
                           (spec_->states[i].needed_when ? spec_->states[i].needed_when : "") +
                           " is set; create the optimizer with it set");
     }
@@ -108,7 +109,9 @@ class TensorGroup {
    public:
     explicit Claim(TensorGroup& g) : g_(g) {
       if (g_.busy_.exchange(true))
-        throw std::runtime_error("this optimizer is already running a step in another thread; an optimizer updates its arrays in place and cannot run two steps at once");
+        throw std::runtime_error(
+            "this optimizer is already running a step (from another thread, or a signal handler inside "
+            "one); an optimizer updates its arrays in place and cannot run two steps at once");
     }
     ~Claim() { g_.busy_.store(false); }
     Claim(const Claim&) = delete;

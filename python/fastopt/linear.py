@@ -39,7 +39,7 @@ OPTIMIZERS = {
 
 def make_optimizer(name, params, lr):
     """A :mod:`fastopt.optim` optimizer by name: one of :data:`OPTIMIZERS`."""
-    if name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
     return OPTIMIZERS[name](params, lr)
 
@@ -176,7 +176,7 @@ class _LinearEstimator:
         as scikit-learn does), before anything is trained."""
         if self.solver not in ("sgd", "lbfgs"):
             raise ValueError(f"solver must be 'sgd' or 'lbfgs', got {self.solver!r}")
-        if self.optimizer not in OPTIMIZERS:
+        if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
         if self.penalty not in ("l2", "l1", "elastic_net"):
             raise ValueError(f"penalty must be 'l2', 'l1' or 'elastic_net', got {self.penalty!r}")
@@ -281,7 +281,7 @@ class SoftmaxClassifier(_LinearEstimator):
 
     Parameters
     ----------
-    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}, default "adam"
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lion"}, default "adam"
     learning_rate : float or callable, default 0.01
         A number or a :mod:`fastopt.schedules` schedule (``t`` = updates so far).
     reg : float, default 1e-4

@@ -161,3 +161,14 @@ def test_binary_decision_function_is_one_margin(cls):
     assert margin.shape == (len(X),)
     np.testing.assert_array_equal(model.predict(X), np.where(margin > 0, "yes", "no"))
     assert model.score(X, labels) > 0.9
+
+
+@pytest.mark.parametrize("cls", [linear.SoftmaxClassifier, linear.LinearSVMClassifier])
+def test_docstring_attributes_are_the_fitted_attributes(cls):
+    """The Attributes section lists exactly what fit sets (names ending in _)."""
+    doc = cls.__doc__.split("Attributes\n    ----------\n")[1]
+    documented = {line.split(" : ")[0].strip() for line in doc.splitlines() if " : " in line}
+    X, y = datasets.load_digits()
+    model = cls(max_iter=2, random_state=0).fit(X[:200], y[:200])
+    fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    assert documented == fitted

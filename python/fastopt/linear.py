@@ -298,6 +298,22 @@ class SoftmaxClassifier(_LinearEstimator):
         Seed of the minibatch order: the fit is deterministic for a fixed seed.
         Training runs in native code (:func:`fastopt.training.train_linear`,
         shuffled epochs).
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray, shape (n_classes,)
+        The class labels seen in ``fit`` (``np.unique(y)``); predictions are drawn from them.
+    coef_ : numpy.ndarray, shape (n_classes, n_features)
+        The weights, X's dtype (float32 input stays float32).
+    intercept_ : numpy.ndarray, shape (n_classes,)
+        The biases (trained with the bias trick, so the penalty covers them too).
+    n_features_in_ : int
+        Number of features seen in ``fit``; later calls must match it.
+    n_iter_ : int
+        Epochs run (``solver="sgd"``) or L-BFGS iterations (``"lbfgs"``).
+    loss_history_ : list of float
+        The mean training loss after every epoch (``"sgd"``), or the final
+        objective (``"lbfgs"``).
     """
 
     _loss_name = "softmax"
@@ -314,6 +330,22 @@ class LinearSVMClassifier(_LinearEstimator):
     """Multiclass linear SVM (Weston–Watkins hinge, delta = 1) trained by fastopt.
 
     Parameters are those of :class:`SoftmaxClassifier`.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray, shape (n_classes,)
+        The class labels seen in ``fit`` (``np.unique(y)``); predictions are drawn from them.
+    coef_ : numpy.ndarray, shape (n_classes, n_features)
+        The weights, X's dtype (float32 input stays float32).
+    intercept_ : numpy.ndarray, shape (n_classes,)
+        The biases (trained with the bias trick, so the penalty covers them too).
+    n_features_in_ : int
+        Number of features seen in ``fit``; later calls must match it.
+    n_iter_ : int
+        Epochs run (``solver="sgd"``) or L-BFGS iterations (``"lbfgs"``).
+    loss_history_ : list of float
+        The mean training loss after every epoch (``"sgd"``), or the final
+        objective (``"lbfgs"``).
     """
 
     _loss_name = "svm"

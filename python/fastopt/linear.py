@@ -299,21 +299,6 @@ class SoftmaxClassifier(_LinearEstimator):
         Training runs in native code (:func:`fastopt.training.train_linear`,
         shuffled epochs).
 
-    Attributes
-    ----------
-    classes_ : numpy.ndarray, shape (n_classes,)
-        The class labels seen in ``fit`` (``np.unique(y)``); predictions are drawn from them.
-    coef_ : numpy.ndarray, shape (n_classes, n_features)
-        The weights, X's dtype (float32 input stays float32).
-    intercept_ : numpy.ndarray, shape (n_classes,)
-        The biases (trained with the bias trick, so the penalty covers them too).
-    n_features_in_ : int
-        Number of features seen in ``fit``; later calls must match it.
-    n_iter_ : int
-        Epochs run (``solver="sgd"``) or L-BFGS iterations (``"lbfgs"``).
-    loss_history_ : list of float
-        The mean training loss after every epoch (``"sgd"``), or the final
-        objective (``"lbfgs"``).
     """
 
     _loss_name = "softmax"
@@ -331,6 +316,13 @@ class LinearSVMClassifier(_LinearEstimator):
 
     Parameters are those of :class:`SoftmaxClassifier`.
 
+    """
+
+    _loss_name = "svm"
+
+
+# What fit sets, documented once for both estimators.
+_FITTED_ATTRIBUTES = """
     Attributes
     ----------
     classes_ : numpy.ndarray, shape (n_classes,)
@@ -346,6 +338,7 @@ class LinearSVMClassifier(_LinearEstimator):
     loss_history_ : list of float
         The mean training loss after every epoch (``"sgd"``), or the final
         objective (``"lbfgs"``).
-    """
-
-    _loss_name = "svm"
+"""
+for _cls in (SoftmaxClassifier, LinearSVMClassifier):
+    _cls.__doc__ = _cls.__doc__.rstrip() + "\n" + _FITTED_ATTRIBUTES
+del _cls

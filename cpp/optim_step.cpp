@@ -3,6 +3,7 @@
 // kernel table; the rules' scalars come from the registry (rules.cpp).
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "fastopt/optim.hpp"
@@ -32,15 +33,64 @@ std::size_t total_elements(const TensorBuffers* tensors, std::size_t count) {
 
 }  // namespace
 
-void run_step(Rule rule, DType dtype, const TensorBuffers* tensors, std::size_t count,
-              const StepCoefficients& c) {
-  const SpanKernel kernel = active_optim_kernels().span[static_cast<int>(dtype)][static_cast<int>(rule)];
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::f16: return "float16";
+    case DType::bf16: return "bfloat16";
+    default: return "unknown";
+  }
+}
+
+std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::f64: return 8;
+    case DType::f32: return 4;
+    default: return 2;
+  }
+}
+
+StorageProblem storage_problem(const Storage& s, bool has_copy) {
+  const std::string param = dtype_name(s.param);
+  const bool low = s.param == DType::f16 || s.param == DType::bf16;
+  if (s.param == DType::f64) {
+    if (s.grad != DType::f64) return {kGrad, "float64 parameters take float64 gradients"};
+    if (s.state != DType::f64) return {kFirstState, "float64 parameters keep float64 state"};
+  } else if (s.param == DType::f32) {
+    if (s.grad == DType::f64) return {kGrad, "float32 parameters take float32, float16 or bfloat16 gradients"};
+    if (s.state != DType::f32) return {kFirstState, "float32 parameters keep float32 state"};
+    if (has_copy && s.copy != DType::f16 && s.copy != DType::bf16)
+      return {kParamCopy, "the parameter copy must be float16 or bfloat16"};
+  } else if (low) {
+    if (s.grad != s.param && s.grad != DType::f32)
+      return {kGrad, param + " parameters take " + param + " or float32 gradients"};
+    if (s.state != s.param && s.state != DType::f32)
+      return {kFirstState, param + " parameters keep float32 or " + param + " state"};
+  } else {
+    return {kParam, "parameters must be float32, float64, float16 or bfloat16"};
+  }
+  if (has_copy && s.param != DType::f32)
+    return {kParamCopy, "a low-precision copy is written for float32 parameters only (master-weight mode)"};
+  return {};
+}
+
+void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const StepCoefficients* coefficients) {
+  const OptimKernels& kernels = active_optim_kernels();
+  auto run = [&](const TensorBuffers& t, std::size_t begin, std::size_t end) {
+    const StepCoefficients& c = coefficients[t.group];
+    if (t.storage.direct(t.slot[kParamCopy] != nullptr)) {
+      kernels.span[static_cast<int>(t.storage.param)][static_cast<int>(rule)](t, begin, end, c);
+    } else {
+      kernels.mixed(kernels.span[static_cast<int>(DType::f32)][static_cast<int>(rule)], t, begin, end, c);
+    }
+  };
   const std::size_t total = total_elements(tensors, count);
   if (total < kParallelMinElements || num_threads() == 1) {
     // Same blocks as the threaded path, so the result does not depend on it.
     for (std::size_t t = 0; t < count; ++t)
       for (std::size_t b = 0; b < tensors[t].n; b += kBlockElements)
-        kernel(tensors[t], b, std::min(tensors[t].n, b + kBlockElements), c);
+        run(tensors[t], b, std::min(tensors[t].n, b + kBlockElements));
     return;
   }
   const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
@@ -48,30 +98,34 @@ void run_step(Rule rule, DType dtype, const TensorBuffers* tensors, std::size_t 
   const auto n_items = static_cast<std::int64_t>(items.size());
   parallel_for(n_items, threads, [&](std::int64_t i) {
     const WorkItem& w = items[static_cast<std::size_t>(i)];
-    kernel(tensors[w.tensor], w.begin, w.end, c);
+    run(tensors[w.tensor], w.begin, w.end);
   });
 }
 
-bool all_finite(DType dtype, const TensorBuffers* tensors, std::size_t count, int slot) {
-  const AllFiniteKernel kernel = active_optim_kernels().all_finite[static_cast<int>(dtype)];
-  const std::size_t elem = dtype == DType::f32 ? sizeof(float) : sizeof(double);
+bool all_finite(const TensorBuffers* tensors, std::size_t count, int slot) {
+  const OptimKernels& kernels = active_optim_kernels();
+  auto dtype_of = [slot](const TensorBuffers& t) { return slot == kGrad ? t.storage.grad : t.storage.param; };
+  auto finite = [&](const TensorBuffers& t, std::size_t begin, std::size_t end) {
+    const DType dtype = dtype_of(t);
+    const char* base = static_cast<const char*>(t.slot[slot]);
+    return kernels.all_finite[static_cast<int>(dtype)](base + begin * dtype_size(dtype), end - begin);
+  };
   const std::size_t total = total_elements(tensors, count);
   if (total < kParallelMinElements || num_threads() == 1) {
     for (std::size_t t = 0; t < count; ++t)
-      if (!kernel(tensors[t].slot[slot], tensors[t].n)) return false;
+      if (!finite(tensors[t], 0, tensors[t].n)) return false;
     return true;
   }
   const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
   const int threads = threads_for(total, items.size());
   const auto n_items = static_cast<std::int64_t>(items.size());
-  int finite = 1;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(&& : finite)
+  int all = 1;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(&& : all)
   for (std::int64_t i = 0; i < n_items; ++i) {
     const WorkItem& w = items[static_cast<std::size_t>(i)];
-    const char* base = static_cast<const char*>(tensors[w.tensor].slot[slot]);
-    finite = finite && kernel(base + w.begin * elem, w.end - w.begin);
+    all = all && finite(tensors[w.tensor], w.begin, w.end);
   }
-  return finite != 0;
+  return all != 0;
 }
 
 }  // namespace fastopt

@@ -216,7 +216,9 @@ const RuleSpec* find_rule(const std::string& name) {
 
 StepCoefficients checked_coefficients(const RuleSpec& spec, const double* values, std::int64_t step) {
   for (std::size_t i = 0; i < spec.hypers.size(); ++i) check_range(spec.hypers[i], values[i]);
-  return spec.coefficients(spec, values, step);
+  StepCoefficients c = spec.coefficients(spec, values, step);
+  c.step = step;
+  return c;
 }
 
 StepCoefficients coefficients_at(const RuleSettings& s, double lr, std::int64_t step) {

@@ -55,6 +55,7 @@ std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t
   std::vector<double> grad((pb.D * pb.C * elem + sizeof(double) - 1) / sizeof(double));  // dW, W's dtype
   std::vector<std::int64_t> rows(rows_per_draw(sampling, pb.N, batch_size));
   w.slot[kGrad] = grad.data();
+  w.group = 0;  // the one set of coefficients below
   std::size_t u = 0;
   for (std::size_t k = 0; k < count; ++k) {
     draw_rows(sampling, pb.N, batch_size, rng, rows.data());
@@ -62,7 +63,8 @@ std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t
       const std::size_t n = std::min(batch_size, rows.size() - start);
       losses[u] = linear_loss(pb.kind, pb.dtype, w.slot[kParam], pb.X, pb.y, n, pb.D, pb.C, pb.delta, pb.penalty,
                               pb.reg, pb.l1_ratio, grad.data(), rows.data() + start);
-      run_step(opt.spec->rule, pb.dtype, &w, 1, coefficients_at(opt, lr[u], first_step + static_cast<std::int64_t>(u)));
+      const StepCoefficients c = coefficients_at(opt, lr[u], first_step + static_cast<std::int64_t>(u));
+      run_step(opt.spec->rule, &w, 1, &c);
     }
     if (should_stop && should_stop()) return k + 1;
   }

@@ -207,7 +207,9 @@ def array_mutations(spec, a, args, key):
     layout = "error" if strict and a.size > 1 else "any"
     other = np.float64 if a.dtype == np.float32 else np.float32
     out = [("None", None, "error"), ("list", lambda v: v.tolist(), "error"), ("scalar", 1.0, "error"),
-           ("0-d", lambda v: np.array(1.0, v.dtype), "any" if spec.any_ndim else "error"), ("float16", lambda v: v.astype(np.float16), "error"),
+           ("0-d", lambda v: np.array(1.0, v.dtype), "any" if spec.any_ndim else "error"), # float16 is a storage type of optimizer buffers (valid in some combinations only)
+           ("float16", lambda v: v.astype(np.float16), "any" if strict else "error"),
+           ("int16", lambda v: v.astype(np.int16), "error"),
            ("bool", lambda v: v.astype(bool), "error"), ("complex64", lambda v: v.astype(np.complex64), "error"),
            ("object", lambda v: v.astype(object), "error"), ("int64", lambda v: v.astype(np.int64), "error"),
            ("uint8", lambda v: v.astype(np.uint8), "error"),

@@ -29,7 +29,11 @@ ADAM = lambda a, **kw: fastopt.adam(a["p"], a["g"], a["m"], a["v"], **{"step": 1
 CASES = [
     ("p-not-array", lambda a: fastopt.adam(list(a["p"]), a["g"], a["m"], a["v"], step=1), TypeError, "p"),
     ("g-int", lambda a: fastopt.adam(a["p"], a["g"].astype(np.int64), a["m"], a["v"], step=1), TypeError, "g"),
-    ("p-float16", lambda a: fastopt.sgd(a["p"].astype(np.float16), a["g"], lr=1), TypeError, "p"),
+    ("p-int16", lambda a: fastopt.sgd(a["p"].astype(np.int16), a["g"], lr=1), TypeError, "p"),
+    ("g-float64-for-float16-p", lambda a: fastopt.sgd(a["p"].astype(np.float16), a["g"].astype(np.float64), lr=1),
+     TypeError, "g has dtype float64 but p has dtype float16"),
+    ("m-float16-for-float32-p", lambda a: fastopt.adam(a["p"], a["g"], a["m"].astype(np.float16), a["v"], step=1),
+     TypeError, "m has dtype float16 but p has dtype float32: float32 parameters keep float32 state"),
     ("p-big-endian", lambda a: fastopt.sgd(a["p"].astype(">f4"), a["g"], lr=1), TypeError, "p"),
     ("m-mixed-dtype", lambda a: fastopt.adam(a["p"], a["g"], a["m"].astype(np.float64), a["v"], step=1),
      TypeError, "m"),
@@ -173,8 +177,8 @@ def test_multi_tensor_bad_structure():
 
 def test_multi_tensor_construction_errors():
     params, grads = ten_tensors()
-    with pytest.raises(TypeError, match=r"params\[3\]"):
-        optim.Adam(params[:3] + [params[3].astype(np.float64)])
+    with pytest.raises(TypeError, match=r"grads\[3\] has dtype float32 but params\[3\] has dtype float64"):
+        optim.Adam(params[:3] + [params[3].astype(np.float64)]).step(grads[:4])
     with pytest.raises(ValueError, match="share memory"):
         optim.Adam([params[0], params[0]])
     with pytest.raises(ValueError, match="share memory"):

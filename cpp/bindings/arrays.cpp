@@ -162,6 +162,49 @@ DType float_dtype_of(const py::array& a, const ArgName& name) {
                    py::str(py::handle(dt)).cast<std::string>());
 }
 
+namespace {
+// ml_dtypes registers bfloat16 as a user-defined NumPy type; its type number is
+// assigned at import, so it is recognized by name (and remembered).
+bool is_bfloat16(const py::dtype& dt) {
+  static int known_num = -1;  // guarded by the GIL
+  const int num = dt.num();
+  if (num == known_num) return true;
+  if (num < 256 || dt.itemsize() != 2) return false;  // 256: NPY_USERDEF
+  const py::object type = dt.attr("type");
+  const std::string name = py::str(type.attr("__name__"));
+  const std::string module = py::str(type.attr("__module__"));
+  if (name != "bfloat16" || module.rfind("ml_dtypes", 0) != 0) return false;
+  known_num = num;
+  return true;
+}
+}  // namespace
+
+DType optim_dtype_of(const py::array& a, const ArgName& name) {
+  const py::dtype dt = a.dtype();
+  const bool native = dt.byteorder() != '>';
+  if (native && dt.num() == py::detail::npy_api::NPY_FLOAT_) return DType::f32;
+  if (native && dt.num() == py::detail::npy_api::NPY_DOUBLE_) return DType::f64;
+  if (native && dt.num() == 23) return DType::f16;  // NPY_HALF
+  if (is_bfloat16(dt)) return DType::bf16;
+  throw_type_error(name.str() + " must have dtype float32, float64, float16 or bfloat16 (ml_dtypes; native byte "
+                   "order), got " + py::str(py::handle(dt)).cast<std::string>());
+}
+
+void require_storage(const Storage& s, const TensorArrays& t) {
+  const StorageProblem problem = storage_problem(s, t.copy != nullptr);
+  if (problem.slot < 0) return;
+  const py::array* culprit = t.param;
+  const ArgName* culprit_name = &t.param_name;
+  if (problem.slot == kGrad) culprit = t.grad, culprit_name = &t.grad_name;
+  if (problem.slot == kFirstState) culprit = t.state, culprit_name = &t.state_name;
+  if (problem.slot == kParamCopy) culprit = t.copy, culprit_name = &t.copy_name;
+  auto dtype_str = [](const py::array* a) { return py::str(py::handle(a->dtype())).cast<std::string>(); };
+  if (culprit == t.param || culprit == nullptr)
+    throw_type_error(t.param_name.str() + " has dtype " + dtype_str(t.param) + ": " + problem.reason);
+  throw_type_error(culprit_name->str() + " has dtype " + dtype_str(culprit) + " but " + t.param_name.str() +
+                   " has dtype " + dtype_str(t.param) + ": " + problem.reason);
+}
+
 void require_disjoint(std::vector<ByteRange>& ranges) {
   std::sort(ranges.begin(), ranges.end(),
             [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
@@ -212,19 +255,15 @@ void check_layout(const py::array& a, const ArgName& name, bool writable, std::v
 
 py::array check_param(py::handle obj, const ArgName& name, DType* dtype, std::vector<ByteRange>* ranges) {
   py::array a = as_ndarray(obj, name);
-  *dtype = float_dtype_of(a, name);
+  *dtype = optim_dtype_of(a, name);
   check_layout(a, name, /*writable=*/true, ranges);
   return a;
 }
 
 py::array check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
-                     const ArgName& ref_name, DType ref_dtype, std::vector<ByteRange>* ranges) {
+                     const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges) {
   py::array a = as_ndarray(obj, name);
-  const DType dt = float_dtype_of(a, name);
-  if (dt != ref_dtype)
-    throw_type_error(name.str() + " has dtype " + py::str(py::handle(a.dtype())).cast<std::string>() +
-                     " but " + ref_name.str() + " has dtype " +
-                     py::str(py::handle(ref.dtype())).cast<std::string>() + "; mixed dtypes are not supported");
+  *dtype = optim_dtype_of(a, name);
   bool same_shape = a.ndim() == ref.ndim();
   for (py::ssize_t i = 0; same_shape && i < a.ndim(); ++i) same_shape = a.shape(i) == ref.shape(i);
   if (!same_shape)

@@ -51,6 +51,9 @@ py::array as_ndarray(py::handle obj, const ArgName& name);
 bool is_refused_subclass(py::handle obj);
 // float32 or float64 in native byte order, else TypeError.
 DType float_dtype_of(const py::array& a, const ArgName& name);
+// The element type of an optimizer buffer: float32, float64, float16 or
+// ml_dtypes.bfloat16, native byte order; else TypeError.
+DType optim_dtype_of(const py::array& a, const ArgName& name);
 
 struct ByteRange {
   const char* begin;
@@ -65,13 +68,31 @@ void require_outside(const ByteRange& r, const std::vector<ByteRange>& sorted_di
 // The bytes an array spans (empty for size 0); any strides.
 ByteRange byte_range(const py::array& a, const ArgName& name);
 
-// Checks one array of a tensor against the tensor's parameter `ref`: ndarray,
-// same dtype (TypeError), same shape, C-contiguous, aligned, writeable when
-// `writable` (ValueError). Returns the array; appends its byte range.
+// Checks one array of a tensor against the tensor's parameter `ref`: ndarray
+// of an optimizer dtype (TypeError; which combinations are allowed is
+// require_storage's business), same shape, C-contiguous, aligned, writeable
+// when `writable` (ValueError). Returns the array and its dtype; appends its
+// byte range.
 py::array check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
-                     const ArgName& ref_name, DType ref_dtype, std::vector<ByteRange>* ranges);
-// The same checks for the parameter itself (dtype float32/float64, writeable).
+                     const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges);
+// The same checks for the parameter itself (writeable).
 py::array check_param(py::handle obj, const ArgName& name, DType* dtype, std::vector<ByteRange>* ranges);
+
+// The arrays of one tensor and their names, for require_storage's message.
+struct TensorArrays {
+  const py::array* param;
+  ArgName param_name;
+  const py::array* grad = nullptr;  // null: not known yet (given per step)
+  ArgName grad_name{""};
+  const py::array* state = nullptr;  // the first state array, if any
+  ArgName state_name{""};
+  const py::array* copy = nullptr;
+  ArgName copy_name{""};
+};
+// TypeError naming the array whose dtype the storage does not allow
+// (storage_problem in optim.hpp), e.g. "g has dtype float64 but p has dtype
+// float32: float32 parameters take float32, float16 or bfloat16 gradients".
+void require_storage(const Storage& s, const TensorArrays& arrays);
 
 // What an array looked like when it was checked. A held reference keeps its
 // memory alive, but Python code may still change the array in place

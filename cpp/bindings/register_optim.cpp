@@ -23,25 +23,48 @@ struct SlotArg {
   bool used;  // false: an optional buffer this step does not need (left unchecked)
 };
 
-// One tensor: slot 0 is the parameter, slot 1 the (read-only) gradient. The
-// caller's arguments hold a reference to every array for the whole call.
+// One tensor: slot 0 is the parameter, slot 1 the (read-only) gradient, then
+// the states; kParamCopy the optional low-precision copy. The caller's
+// arguments hold a reference to every array for the whole call.
 void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoefficients& c) {
-  DType dtype;
   std::vector<ByteRange> ranges;
   TensorBuffers t;
   const ArgName param_name{slots[kParam].name};
-  const py::array param = check_param(slots[kParam].obj, param_name, &dtype, &ranges);
+  const py::array param = check_param(slots[kParam].obj, param_name, &t.storage.param, &ranges);
   t.slot[kParam] = const_cast<void*>(param.data());
+  std::vector<py::array> arrays(slots.size());
+  TensorArrays named{&param, param_name};
+  t.storage.state = t.storage.param == DType::f64 ? DType::f64 : DType::f32;  // until a state array says
   for (std::size_t s = 1; s < slots.size(); ++s) {
     if (!slots[s].used) continue;
-    const py::array a = check_like(slots[s].obj, ArgName{slots[s].name}, /*writable=*/s != kGrad, param,
-                                   param_name, dtype, &ranges);
-    t.slot[s] = const_cast<void*>(a.data());
+    const ArgName name{slots[s].name};
+    DType dtype;
+    arrays[s] = check_like(slots[s].obj, name, /*writable=*/s != kGrad, param, param_name, &dtype, &ranges);
+    t.slot[s] = const_cast<void*>(arrays[s].data());
+    if (s == kGrad) {
+      t.storage.grad = dtype, named.grad = &arrays[s], named.grad_name = name;
+    } else if (static_cast<int>(s) == kParamCopy) {
+      t.storage.copy = dtype, named.copy = &arrays[s], named.copy_name = name;
+    } else if (named.state == nullptr) {
+      t.storage.state = dtype, named.state = &arrays[s], named.state_name = name;
+      require_storage(t.storage, named);  // so the first state array of a wrong dtype is the one named
+    } else if (dtype != t.storage.state) {
+      throw_type_error(name.str() + " has dtype " + dtype_name(dtype) + " but " + named.state_name.str() +
+                       " has dtype " + dtype_name(t.storage.state) + ": all state buffers have one dtype");
+    }
   }
+  require_storage(t.storage, named);
   require_disjoint(ranges);
   t.n = static_cast<std::size_t>(param.size());
   py::gil_scoped_release release;
-  run_step(rule, dtype, &t, 1, c);
+  run_step(rule, &t, 1, &c);
+}
+
+// Rounding of float16/bfloat16 parameters: None (to nearest even) or the seed
+// (an int in [0, 2**64)) of stochastic rounding.
+void set_rounding(StepCoefficients& c, py::handle seed) {
+  c.stochastic_rounding = !seed.is_none();
+  c.seed = seed.is_none() ? 0 : to_uint64(seed, "stochastic_rounding_seed");
 }
 
 // The step number (an int); 0 when not given to a rule that does not always
@@ -52,12 +75,14 @@ std::int64_t step_of(const RuleSpec& spec, py::handle step) {
 }
 
 // One step of `rule` on one tensor: arrays {"p": ..., "g": ..., <state arg>: ...}.
-void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::handle step) {
+// {"p_copy": ...} adds the parameter copy of master-weight mode.
+void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::handle step, py::handle seed) {
   const RuleSpec& spec = check_rule(rule);
   if (!PyDict_Check(arrays_obj.ptr())) throw_type_error("arrays must be a dict, got " + type_name(arrays_obj));
   const py::dict arrays = py::reinterpret_borrow<py::dict>(arrays_obj);
   const auto values = hyper_values(spec, hypers);
-  const StepCoefficients c = checked_coefficients(spec, values.data(), step_of(spec, step));
+  StepCoefficients c = checked_coefficients(spec, values.data(), step_of(spec, step));
+  set_rounding(c, seed);
   auto get = [&](const char* key) -> py::handle {
     PyObject* v = PyDict_GetItemString(arrays.ptr(), key);
     return v == nullptr ? py::handle(Py_None) : py::handle(v);
@@ -69,6 +94,10 @@ void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::
     if (used && s.needed_when != nullptr && get(s.arg).is_none())
       throw_value_error(std::string(s.arg) + " is required when " + s.needed_when + " is set");
     slots.push_back({s.arg, get(s.arg), used});
+  }
+  if (!get("p_copy").is_none()) {
+    slots.resize(kParamCopy, SlotArg{"", py::none(), false});
+    slots.push_back({"p_copy", get("p_copy"), true});
   }
   run_single(spec.rule, slots, c);
 }
@@ -89,6 +118,38 @@ std::vector<StateArrays> named_states(const RuleSpec& spec, py::handle states_ob
   return out;
 }
 
+// A per-group argument: the list's i-th entry, or the value itself for a
+// group count of one given without a list.
+py::object per_group(py::handle value, std::size_t groups, const char* name) {
+  if (PyList_Check(value.ptr()) || PyTuple_Check(value.ptr())) {
+    const py::sequence seq = py::reinterpret_borrow<py::sequence>(value);
+    if (seq.size() != groups)
+      throw_value_error(std::string(name) + " has " + std::to_string(seq.size()) + " entries but there are " +
+                        std::to_string(groups) + " parameter groups");
+    return py::tuple(seq);
+  }
+  if (groups != 1) throw_type_error(std::string(name) + " must be a list with one entry per parameter group");
+  return py::make_tuple(value);
+}
+
+// The coefficients of each group's step, every value checked before any is used.
+std::vector<StepCoefficients> group_coefficients(const TensorGroup& grp, py::handle hypers, py::handle step,
+                                                 py::handle seeds) {
+  const RuleSpec& spec = *grp.spec();
+  const std::size_t groups = grp.group_count();
+  const py::tuple h = per_group(hypers, groups, "hypers");
+  const py::tuple steps = per_group(step, groups, "step");
+  const py::tuple seed = seeds.is_none() ? py::tuple() : py::tuple(per_group(seeds, groups, "stochastic_rounding_seeds"));
+  std::vector<StepCoefficients> out;
+  for (std::size_t g = 0; g < groups; ++g) {
+    const auto values = hyper_values(spec, h[g]);
+    out.push_back(checked_coefficients(spec, values.data(), step_of(spec, steps[g])));
+    set_rounding(out.back(), seeds.is_none() ? py::handle(Py_None) : py::handle(seed[g]));
+    grp.require_state_for(g, values.data());
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_optim(py::module_& m) {
@@ -98,10 +159,12 @@ void register_optim(py::module_& m) {
         "The registry of update rules: for each, its name, whether it uses the step number, its\n"
         "hyperparameters (name, default, range, per_step) and state buffers (name, functional argument,\n"
         "the hyperparameter they are needed for, the one they start at).");
-  m.def("step", [](py::object rule, py::object arrays, py::object hypers, py::object step) {
-    single_step(rule, arrays, hypers, step);
+  m.def("step", [](py::object rule, py::object arrays, py::object hypers, py::object step, py::object seed) {
+    single_step(rule, arrays, hypers, step, seed);
   }, arg("rule"), arg("arrays"), arg("hypers"), arg("step") = py::none(),
-     "One step of `rule` in place on one tensor: arrays {'p', 'g', <state arguments>}.");
+     arg("stochastic_rounding_seed") = py::none(),
+     "One step of `rule` in place on one tensor: arrays {'p', 'g', <state arguments>, optional 'p_copy'}.\n"
+     "float16/bfloat16 parameters are rounded to nearest even, or stochastically when a seed is given.");
   m.def("check_hyperparameters", [](py::object rule, py::object hypers) {
     const RuleSpec& spec = check_rule(rule);
     const auto values = hyper_values(spec, hypers);
@@ -120,7 +183,7 @@ void register_optim(py::module_& m) {
     if (!(py::isinstance<py::list>(states_obj) || py::isinstance<py::tuple>(states_obj)))
       throw_type_error("states must be a list of arrays, got " + type_name(states_obj));
     const py::sequence states = states_obj;
-    if (states.size() > static_cast<std::size_t>(kMaxSlots - kFirstState)) throw_value_error("states: at most 3 arrays");
+    if (states.size() > static_cast<std::size_t>(kStateEnd - kFirstState)) throw_value_error("states: at most 3 arrays");
     static const char* names[] = {"states[0]", "states[1]", "states[2]"};
     std::vector<SlotArg> slots{{"p", p, true}, {"g", g, true}};
     for (std::size_t s = 0; s < states.size(); ++s) slots.push_back({names[s], states[s], true});
@@ -132,13 +195,18 @@ void register_optim(py::module_& m) {
   // --- multi-tensor steps (fastopt.optim) ---------------------------------------
   py::class_<TensorGroup>(m, "TensorGroup",
                           "Arrays of a multi-tensor optimizer, checked once; steps are one native call.")
-      .def(py::init([](py::object rule, py::sequence params, py::object states, py::object grads, py::object keys) {
+      .def(py::init([](py::object rule, py::sequence params, py::object states, py::object grads, py::object keys,
+                       py::object groups, py::object copies) {
              const RuleSpec& spec = check_rule(rule);
-             return new TensorGroup(&spec, params, named_states(spec, states), grads, keys);
+             return new TensorGroup(&spec, params, named_states(spec, states), grads, keys, groups, copies);
            }),
-           arg("rule"), arg("params"), arg("states"), arg("grads") = py::none(), arg("keys") = py::none())
+           arg("rule"), arg("params"), arg("states"), arg("grads") = py::none(), arg("keys") = py::none(),
+           arg("groups") = py::none(), arg("param_copies") = py::none(),
+           "`groups`: the parameter group of each parameter (default: all in group 0);\n"
+           "`param_copies`: per parameter, None or a float16/bfloat16 array the updated parameter is\n"
+           "rounded into after every step (float32 parameters: master-weight mode).")
       .def_static("probe", [](py::sequence params, py::sequence states, py::object grads) {
-        if (states.size() > static_cast<std::size_t>(kMaxSlots - kFirstState)) throw_value_error("states: at most 3");
+        if (states.size() > static_cast<std::size_t>(kStateEnd - kFirstState)) throw_value_error("states: at most 3");
         std::vector<StateArrays> slots;
         for (std::size_t s = 0; s < states.size(); ++s)
           slots.push_back({kFirstState + static_cast<int>(s), "states[" + std::to_string(s) + "]",
@@ -150,19 +218,19 @@ void register_optim(py::module_& m) {
                   "The checks of the constructor on the parameters alone (before state is allocated).")
       .def("__len__", &TensorGroup::size)
       .def("require_unchanged", &TensorGroup::require_unchanged)
-      .def("step", [](TensorGroup& grp, py::object hypers, py::object step, py::object grads, py::object skip) {
+      .def("step", [](TensorGroup& grp, py::object hypers, py::object step, py::object grads, py::object skip,
+                      py::object seeds) {
         if (grp.spec() == nullptr) throw_value_error("this group is for the roofline probe only");
-        const RuleSpec& spec = *grp.spec();
-        const auto values = hyper_values(spec, hypers);
-        const StepCoefficients c = checked_coefficients(spec, values.data(), step_of(spec, step));
+        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds);
         const bool skip_nonfinite = to_bool(skip, "skip_if_nonfinite");
-        grp.require_state_for(values.data());
-        return grp.step(spec.rule, c, grads, skip_nonfinite);
+        return grp.step(grp.spec()->rule, c, grads, skip_nonfinite);
       }, arg("hypers"), arg("step"), arg("grads"), arg("skip_if_nonfinite"),
-         "One step of the group's rule over every tensor; False (nothing changed) when skipping\n"
-         "non-finite gradients.")
+         arg("stochastic_rounding_seeds") = py::none(),
+         "One step of the rule over every tensor; False (nothing changed) when skipping non-finite\n"
+         "gradients. With several groups, `hypers`, `step` and `stochastic_rounding_seeds` are lists\n"
+         "with one entry per group (a seed of None: round to nearest even).")
       .def("stream_probe", [](TensorGroup& grp, py::object grads) {
-        grp.step(Rule::stream_probe, StepCoefficients{}, grads, false);
+        grp.step(Rule::stream_probe, std::vector<StepCoefficients>(grp.group_count()), grads, false);
       }, arg("grads") = py::none(),
          "Roofline probe over the whole group: moves the bytes of one step of it.");
 }

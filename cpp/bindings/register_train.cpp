@@ -72,7 +72,12 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
   const py::array& W = group.param(0);
   if (W.ndim() != 2) throw_value_error("W must be 2-D (D×C), got " + std::to_string(W.ndim()) + "-D");
   group.require_unchanged();
-  const LinearArgs a = check_linear_args(W, group.dtype(), X_obj, y_obj, reg_obj, penalty_obj, l1_obj);
+  const TensorBuffers& w = group.buffers(0);
+  if (!w.storage.direct(w.slot[kParamCopy] != nullptr))
+    throw_type_error(std::string("W must be float32 or float64 with state of its dtype and no copy, got ") +
+                     dtype_name(w.storage.param) + "; train low-precision parameters with optimizer.step");
+  const DType dtype = w.storage.param;
+  const LinearArgs a = check_linear_args(W, dtype, X_obj, y_obj, reg_obj, penalty_obj, l1_obj);
   // Nothing the loop writes (W, its optimizer state) may be what it reads (X, y).
   group.require_not_written(byte_range(a.X, ArgName("X")));
   group.require_not_written(a.y.source);
@@ -103,9 +108,9 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
   // Every update's coefficients are valid (coefficients_at throws naming the
   // hyperparameter otherwise), and the state they need is there, before the first update.
   for (std::size_t u = 0; u < updates; ++u) coefficients_at(settings, lr[u], first_step + static_cast<std::int64_t>(u));
-  group.require_state_for(settings.values);
+  group.require_state_for(0, settings.values);
 
-  const LinearProblem problem{kind, group.dtype(), a.X.data(), a.y.values.data(), a.N, a.D, a.C,
+  const LinearProblem problem{kind, dtype, a.X.data(), a.y.values.data(), a.N, a.D, a.C,
                               delta, a.penalty, a.reg, a.l1_ratio};
   py::array_t<double> losses(static_cast<py::ssize_t>(updates));
   SplitMix64 rng{rng_state};

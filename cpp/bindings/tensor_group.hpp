@@ -5,7 +5,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,7 +19,8 @@
 namespace fastopt::bindings {
 
 // One state buffer of every tensor: its slot, its name, and a sequence with
-// one array per parameter (None: the optimizer does not keep this buffer).
+// one entry per parameter: an array, or None where the tensor's group does not
+// keep this buffer (None for the whole sequence: no tensor keeps it).
 struct StateArrays {
   int slot;
   std::string name;
@@ -24,58 +28,98 @@ struct StateArrays {
 };
 
 // A fixed set of tensors and their optimizer state, checked once; a step over
-// all of them is one call. Gradients come per step or from a registered
+// all of them is one call. Tensors belong to parameter groups (group i uses the
+// i-th set of hyperparameters of a step); each may store its parameter, state
+// and gradient in its own dtypes (optim.hpp, Storage) and carry a low-precision
+// copy (master-weight mode). Gradients come per step or from a registered
 // container (a list or dict the caller keeps filling), read again every step.
 //
-// Ownership: the group holds a reference to every parameter and state array,
-// and a step holds one to every gradient it reads while the GIL is released,
-// so no array can be freed under a running kernel. Before each step every held
-// array is checked to be unchanged (CheckedArray).
+// Ownership: the group holds a reference to every parameter, state and copy
+// array, and a step holds one to every gradient it reads while the GIL is
+// released, so no array can be freed under a running kernel. Before each step
+// every held array is checked to be unchanged (CheckedArray).
 class TensorGroup {
  public:
   // `spec` is the rule whose state the group holds (null for the roofline probe).
+  // `groups`: None (one group) or the group number of each parameter.
+  // `copies`: None or, per parameter, a float16/bfloat16 array or None.
   TensorGroup(const RuleSpec* spec, const py::sequence& params, std::vector<StateArrays> states,
-              const py::object& grads, const py::object& keys)
+              const py::object& grads, const py::object& keys, const py::object& groups = py::none(),
+              const py::object& copies = py::none())
       : spec_(spec), states_(std::move(states)) {
     const std::size_t n = params.size();
+    if (n > std::numeric_limits<std::uint32_t>::max()) throw_value_error("params: too many arrays");
     if (!keys.is_none()) {
       for (py::handle k : keys) keys_.push_back(py::reinterpret_borrow<py::object>(k));
       if (keys_.size() != n) throw_value_error("keys must have one entry per parameter");
     }
+    const py::tuple group_of = groups.is_none() ? py::tuple() : py::tuple(groups);
+    if (!groups.is_none() && group_of.size() != n) throw_value_error("groups must have one entry per parameter");
+    const py::tuple copy_of = copies.is_none() ? py::tuple() : py::tuple(copies);
+    if (!copies.is_none() && copy_of.size() != n) throw_value_error("param_copies must have one entry per parameter");
+    std::vector<py::tuple> state_of;
     for (const StateArrays& s : states_) {
-      if (s.slot < kFirstState || s.slot >= kMaxSlots) throw_value_error("at most 3 state buffers");
-      if (!s.arrays.is_none() && py::len(s.arrays) != n)
+      if (s.slot < kFirstState || s.slot >= kStateEnd) throw_value_error("at most 3 state buffers");
+      state_of.push_back(s.arrays.is_none() ? py::tuple() : py::tuple(s.arrays));
+      if (!s.arrays.is_none() && state_of.back().size() != n)
         throw_value_error(s.name + " must have one array per parameter");
     }
     tensors_.resize(n);
     std::vector<ByteRange> ranges;
     for (std::size_t i = 0; i < n; ++i) {
-      DType dt;
+      TensorBuffers& t = tensors_[i];
       const ArgName p_name = name("params", i);
-      py::array p = check_param(params[i], p_name, &dt, &ranges);
-      if (i == 0) dtype_ = dt;
-      if (dt != dtype_)
-        throw_type_error(p_name.str() + " has dtype " + py::str(py::handle(p.dtype())).cast<std::string>() +
-                         " but params[0] has dtype " +
-                         py::str(py::handle(held_[0].array.dtype())).cast<std::string>() +
-                         "; mixed dtypes are not supported");
-      tensors_[i].slot[kParam] = p.mutable_data();
-      tensors_[i].n = static_cast<std::size_t>(p.size());
+      py::array p = check_param(params[i], p_name, &t.storage.param, &ranges);
+      t.slot[kParam] = p.mutable_data();
+      t.n = static_cast<std::size_t>(p.size());
+      t.stream = i;
+      if (!groups.is_none()) {
+        const std::int64_t g = to_int(group_of[i], "groups[i]");
+        if (g < 0 || g > std::numeric_limits<std::int32_t>::max()) throw_value_error("groups: a group number is out of range");
+        t.group = static_cast<std::uint32_t>(g);
+        group_count_ = std::max<std::size_t>(group_count_, t.group + std::size_t(1));
+      }
       param_index_.push_back(held_.size());
       held_.emplace_back(p, p_name, true);
-      for (const StateArrays& s : states_) {
-        if (s.arrays.is_none()) continue;
+      // The default the state check compares with when the tensor keeps no state.
+      t.storage.state = t.storage.param == DType::f64 ? DType::f64 : DType::f32;
+      TensorArrays named{&p, p_name};
+      py::array first_state, copy;  // named points at these
+      for (std::size_t k = 0; k < states_.size(); ++k) {
+        const StateArrays& s = states_[k];
+        if (s.arrays.is_none() || state_of[k][i].is_none()) continue;
         const ArgName s_name = name(s.name.c_str(), i);
-        py::array a = check_like(py::sequence(s.arrays)[i], s_name, true, p, p_name, dtype_, &ranges);
-        tensors_[i].slot[s.slot] = a.mutable_data();
+        DType dtype;
+        py::array a = check_like(state_of[k][i], s_name, true, p, p_name, &dtype, &ranges);
+        if (named.state != nullptr && dtype != t.storage.state)
+          throw_type_error(s_name.str() + " has dtype " + dtype_name(dtype) + " but " + named.state_name.str() +
+                           " has dtype " + dtype_name(t.storage.state) + ": all state buffers have one dtype");
+        t.storage.state = dtype;
+        t.slot[s.slot] = a.mutable_data();
         held_.emplace_back(a, s_name, true);
+        if (named.state == nullptr) {
+          first_state = a, named.state = &first_state, named.state_name = s_name;
+          t.storage.grad = t.storage.param;  // gradients are checked per step
+          require_storage(t.storage, named);
+        }
       }
+      if (!copies.is_none() && !copy_of[i].is_none()) {
+        const ArgName c_name = name("param_copies", i);
+        copy = check_like(copy_of[i], c_name, true, p, p_name, &t.storage.copy, &ranges);
+        t.slot[kParamCopy] = copy.mutable_data();
+        held_.emplace_back(copy, c_name, true);
+        named.copy = &copy, named.copy_name = c_name;
+      }
+      // Gradients are checked per step; until then, check with one the storage allows.
+      t.storage.grad = t.storage.param;
+      require_storage(t.storage, named);
     }
     require_disjoint(ranges);
     writable_ = std::move(ranges);
     if (!grads.is_none()) {
       std::vector<py::array> refs;
-      bind_grads(grads, tensors_, &refs);  // checked now, so a mistake shows at construction
+      std::vector<TensorBuffers> tensors = tensors_;
+      bind_grads(grads, tensors, &refs);  // checked now, so a mistake shows at construction
       registered_grads_ = grads;
     }
   }
@@ -83,19 +127,25 @@ class TensorGroup {
   std::size_t size() const { return tensors_.size(); }
   const RuleSpec* spec() const { return spec_; }
 
-  // ValueError unless the group holds every state buffer its rule uses with
-  // these hyperparameter values (momentum_buffer when momentum > 0, ...).
-  void require_state_for(const double* values) const {
-    if (spec_ == nullptr || tensors_.empty()) return;
+  // Number of parameter groups (1 + the largest group number).
+  std::size_t group_count() const { return group_count_; }
+
+  // ValueError unless every tensor of group `group` holds each state buffer
+  // its rule uses with these hyperparameter values (momentum_buffer when
+  // momentum > 0, ...).
+  void require_state_for(std::size_t group, const double* values) const {
+    if (spec_ == nullptr) return;
     for (std::size_t i = 0; i < spec_->states.size(); ++i) {
-      if (spec_->needs_state(i, values) && tensors_[0].slot[kFirstState + i] == nullptr)
-        throw_value_error(std::string("this optimizer has no '") + spec_->states[i].name +
-                          "' state buffer, needed when " +
+      if (!spec_->needs_state(i, values)) continue;
+      for (const TensorBuffers& t : tensors_) {
+        if (t.group != group || t.slot[kFirstState + i] != nullptr) continue;
+        throw_value_error(std::string("parameter group ") + std::to_string(group) + " has no '" +
+                          spec_->states[i].name + "' state buffer, needed when " +
                           (spec_->states[i].needed_when ? spec_->states[i].needed_when : "") +
-                          " is set; create the optimizer with it set");
+                          " is set; create the optimizer (or add the group) with it set");
+      }
     }
   }
-  DType dtype() const { return dtype_; }
   const py::array& param(std::size_t i) const { return held_[param_index_[i]].array; }
   // The parameter and state slots of tensor i (the gradient slot is unset).
   const TensorBuffers& buffers(std::size_t i) const { return tensors_[i]; }
@@ -121,8 +171,11 @@ class TensorGroup {
     TensorGroup& g_;
   };
 
-  // Checks every gradient, then (unless skipping on non-finite) updates every tensor.
-  bool step(Rule rule, const StepCoefficients& c, const py::object& grads, bool skip_if_nonfinite) {
+  // Checks every gradient, then (unless skipping on non-finite) updates every
+  // tensor; tensor t uses coefficients[t.group].
+  bool step(Rule rule, const std::vector<StepCoefficients>& coefficients, const py::object& grads,
+            bool skip_if_nonfinite) {
+    if (coefficients.size() < group_count_) throw_value_error("one set of hyperparameters per group is needed");
     Claim claim(*this);
     require_unchanged();
     std::vector<TensorBuffers> tensors = tensors_;
@@ -135,9 +188,9 @@ class TensorGroup {
       throw_value_error("grads is required: no gradient buffers were registered with grads=");
     }
     py::gil_scoped_release release;
-    if (skip_if_nonfinite && !all_finite(dtype_, tensors.data(), tensors.size(), kGrad)) return false;
+    if (skip_if_nonfinite && !all_finite(tensors.data(), tensors.size(), kGrad)) return false;
     if (rule == Rule::stream_probe) compact_state_slots(tensors);
-    run_step(rule, dtype_, tensors.data(), tensors.size(), c);
+    run_step(rule, tensors.data(), tensors.size(), coefficients.data());
     return true;
   }
 
@@ -184,7 +237,13 @@ class TensorGroup {
         g = items[i];
       }
       const py::array& p = param(i);
-      refs->push_back(check_like(g, name("grads", i), false, p, name("params", i), dtype_, &ranges));
+      const ArgName g_name = name("grads", i);
+      refs->push_back(check_like(g, g_name, false, p, name("params", i), &tensors[i].storage.grad, &ranges));
+      if (tensors[i].storage.grad != tensors[i].storage.param) {
+        TensorArrays named{&p, name("params", i)};
+        named.grad = &refs->back(), named.grad_name = g_name;
+        require_storage(tensors[i].storage, named);
+      }
       tensors[i].slot[kGrad] = const_cast<void*>(refs->back().data());
     }
     for (const ByteRange& r : ranges) require_outside(r, writable_);
@@ -192,10 +251,10 @@ class TensorGroup {
 
   static void compact_state_slots(std::vector<TensorBuffers>& tensors) {
     for (TensorBuffers& t : tensors) {
-      int out = 2;
-      for (int s = 2; s < kMaxSlots; ++s)
+      int out = kFirstState;
+      for (int s = kFirstState; s < kStateEnd; ++s)
         if (t.slot[s] != nullptr) t.slot[out++] = t.slot[s];
-      for (; out < kMaxSlots; ++out) t.slot[out] = nullptr;
+      for (; out < kStateEnd; ++out) t.slot[out] = nullptr;
     }
   }
 
@@ -208,7 +267,7 @@ class TensorGroup {
   std::vector<ByteRange> writable_;       // sorted, disjoint
   py::object registered_grads_ = py::none();
   std::atomic<bool> busy_{false};
-  DType dtype_ = DType::f32;
+  std::size_t group_count_ = 1;
 };
 
 }  // namespace fastopt::bindings

@@ -1,4 +1,6 @@
-// Optimizer update kernels, one fused pass over memory per step.
+// Optimizer update kernels, one fused pass over memory per step, on float32 or
+// float64 buffers (float16 / bfloat16 storage: kernels/mixed_precision.cpp,
+// which runs these float32 kernels on widened chunks).
 //
 // This file is compiled once per ISA (CMakeLists.txt: baseline, avx2, avx512)
 // with -DFASTOPT_ISA=<name>; everything lands in namespace fastopt::<name>, so
@@ -258,7 +260,7 @@ void adam_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficient
 template <class T>
 void stream_probe_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
   int states = 0;
-  while (states < kMaxSlots - kFirstState && t.slot[kFirstState + states] != nullptr) ++states;
+  while (states < kStateEnd - kFirstState && t.slot[kFirstState + states] != nullptr) ++states;
   switch (states) {
     case 0: stream_probe_span<T, 0>(t, b, e, c); break;
     case 1: stream_probe_span<T, 1>(t, b, e, c); break;
@@ -295,6 +297,7 @@ OptimKernels make_kernels() {
   OptimKernels k{};
   fill<float>(k, DType::f32);
   fill<double>(k, DType::f64);
+  FASTOPT_CONCAT(fill_mixed_precision_kernels_, FASTOPT_ISA)(k);  // float16 / bfloat16 storage
   return k;
 }
 

@@ -11,13 +11,25 @@ the defaults, valid ranges and state buffers; these signatures repeat the
 defaults for readers and type checkers, and a test keeps them equal. Every
 function takes ``maximize=False`` (as torch): ``True`` steps on ``-g``, to
 maximize the objective.
+
+Low precision (docs/design.md, "Mixed precision"): ``p`` may also be float16 or
+bfloat16 (``ml_dtypes.bfloat16``), with ``g`` in ``p``'s dtype or float32 and
+the state buffers in float32 (recommended) or ``p``'s dtype; the arithmetic is
+float32. Every function also takes, keyword-only:
+
+- ``stochastic_rounding_seed`` (int, optional): round a float16/bfloat16 ``p``
+  stochastically, with random bits hashed from (seed, ``step``, element
+  index), instead of to nearest even. Bitwise reproducible for any thread count.
+- ``p_copy`` (float16/bfloat16 array, optional): master-weight mode. ``p`` is
+  float32 and ``g`` may be float16/bfloat16; the updated ``p`` is also written,
+  rounded to nearest, into ``p_copy`` in the same pass.
 """
 from . import _core
 
 __all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion"]
 
 
-def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
+def sgd(p, g, *, lr, weight_decay=0.0, maximize=False, p_copy=None, stochastic_rounding_seed=None):
     """Vanilla SGD step, in place.
 
     Update rule::
@@ -43,11 +55,13 @@ def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
     >>> fastopt.sgd(p, g, lr=0.1); p
     array([0.95, 0.95, 0.95], dtype=float32)
     """
-    _core.step("sgd", {"p": p, "g": g}, {"lr": lr, "weight_decay": weight_decay, "maximize": maximize})
+    _core.step("sgd", {"p": p, "g": g, "p_copy": p_copy},
+               {"lr": lr, "weight_decay": weight_decay, "maximize": maximize},
+               stochastic_rounding_seed=stochastic_rounding_seed)
 
 
 def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=False,
-                 step=None):
+                 step=None, p_copy=None, stochastic_rounding_seed=None):
     """SGD with (Nesterov) momentum, as ``torch.optim.SGD``, in place.
 
     Update rule (``buf`` starts at zero)::
@@ -85,12 +99,14 @@ def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, 
     step : int, optional
         Number of this step (from 1); required with ``dampening``.
     """
-    _core.step("sgd", {"p": p, "g": g, "buf": buf},
+    _core.step("sgd", {"p": p, "g": g, "p_copy": p_copy, "buf": buf},
                {"lr": lr, "momentum": momentum, "dampening": dampening, "nesterov": nesterov,
-                "weight_decay": weight_decay, "maximize": maximize}, step)
+                "weight_decay": weight_decay, "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step, maximize=False):
+def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step, maximize=False,
+            p_copy=None, stochastic_rounding_seed=None):
     """AdaGrad step, as ``torch.optim.Adagrad``, in place.
 
     Update rule (``step`` counts from 1)::
@@ -113,13 +129,14 @@ def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0,
     step : int
         Number of this step, >= 1.
     """
-    _core.step("adagrad", {"p": p, "g": g, "sum_sq": sum_sq},
+    _core.step("adagrad", {"p": p, "g": g, "p_copy": p_copy, "sum_sq": sum_sq},
                {"lr": lr, "eps": eps, "weight_decay": weight_decay, "lr_decay": lr_decay, "maximize": maximize},
-               step)
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
 def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None, maximize=False):
+            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None, maximize=False,
+            p_copy=None, stochastic_rounding_seed=None):
     """RMSProp step, as ``torch.optim.RMSprop`` (eps outside the sqrt), in place.
 
     Update rule::
@@ -156,14 +173,15 @@ def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0
     grad_avg : numpy.ndarray, optional
         Running average of gradients, required when ``centered``.
     """
-    _core.step("rmsprop", {"p": p, "g": g, "square_avg": square_avg, "momentum_buf": momentum_buf,
-                           "grad_avg": grad_avg},
+    _core.step("rmsprop", {"p": p, "g": g, "p_copy": p_copy, "square_avg": square_avg,
+                           "momentum_buf": momentum_buf, "grad_avg": grad_avg},
                {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
-                "centered": centered, "maximize": maximize})
+                "centered": centered, "maximize": maximize},
+               stochastic_rounding_seed=stochastic_rounding_seed)
 
 
 def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-         amsgrad=False, max_v=None, maximize=False):
+         amsgrad=False, max_v=None, maximize=False, p_copy=None, stochastic_rounding_seed=None):
     """Adam step, as ``torch.optim.Adam`` (coupled L2 weight decay), in place.
 
     Update rule (``step`` counts from 1)::
@@ -196,25 +214,28 @@ def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_
     max_v : numpy.ndarray, optional
         Running maximum of ``v``, required when ``amsgrad``; updated in place.
     """
-    _core.step("adam", {"p": p, "g": g, "m": m, "v": v, "max_v": max_v},
+    _core.step("adam", {"p": p, "g": g, "p_copy": p_copy, "m": m, "v": v, "max_v": max_v},
                {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
-                "amsgrad": amsgrad, "maximize": maximize}, step)
+                "amsgrad": amsgrad, "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
 def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
-          amsgrad=False, max_v=None, maximize=False):
+          amsgrad=False, max_v=None, maximize=False, p_copy=None, stochastic_rounding_seed=None):
     """AdamW step (decoupled weight decay), as ``torch.optim.AdamW``, in place.
 
     Update rule: first ``p *= 1 - lr * weight_decay``, then the :func:`adam`
     step with ``weight_decay=0``. Parameters are those of :func:`adam`, with
     ``weight_decay`` defaulting to 1e-2.
     """
-    _core.step("adamw", {"p": p, "g": g, "m": m, "v": v, "max_v": max_v},
+    _core.step("adamw", {"p": p, "g": g, "p_copy": p_copy, "m": m, "v": v, "max_v": max_v},
                {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
-                "amsgrad": amsgrad, "maximize": maximize}, step)
+                "amsgrad": amsgrad, "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False):
+def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False,
+         p_copy=None, stochastic_rounding_seed=None):
     """Lion step (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"), in place.
 
     Update rule (decoupled weight decay; ``sign(0) = 0``)::
@@ -241,5 +262,6 @@ def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=
     weight_decay : float, default 0
         Decoupled weight decay, >= 0.
     """
-    _core.step("lion", {"p": p, "g": g, "m": m},
-               {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay, "maximize": maximize})
+    _core.step("lion", {"p": p, "g": g, "p_copy": p_copy, "m": m},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay, "maximize": maximize},
+               stochastic_rounding_seed=stochastic_rounding_seed)

@@ -1,13 +1,29 @@
 """Stateful multi-tensor optimizers with ``torch.optim``'s arguments and defaults.
 
-``params`` is a list or dict of NumPy arrays, updated in place. A step over all
-of them is one native call: the arrays are checked once at construction, and
-per step only the gradients (unless registered with ``grads=``). Hyperparameters
-live in ``param_groups[0]`` (one group) and may change between steps; ``opt.lr``
-is a shortcut for ``param_groups[0]["lr"]``. ``lr`` may also be a schedule from
+``params`` is a list or dict of NumPy arrays, updated in place, or a list of
+parameter groups as in torch: dicts ``{"params": [...], "lr": ..., ...}``
+whose entries override the optimizer's defaults for their arrays (say, no
+weight decay on biases). A step over all arrays of all groups is one native
+call: the arrays are checked once at construction, and per step only the
+gradients (unless registered with ``grads=``). Hyperparameters live in
+``param_groups`` and may change between steps; ``opt.lr`` is a shortcut for
+``param_groups[0]["lr"]``. A group's ``lr`` may also be a schedule from
 :mod:`fastopt.schedules` (any callable ``t -> lr``): before each step the
-optimizer sets ``lr = schedule(step_count)``. Every optimizer takes torch's
-``maximize=False`` (keyword-only): ``True`` steps on ``-g``.
+optimizer sets that group's ``lr = schedule(t)``, ``t`` counting the group's
+steps. Every optimizer takes torch's ``maximize=False`` (keyword-only):
+``True`` steps on ``-g``.
+
+Mixed precision (docs/design.md): parameters may be float32, float64, float16
+or bfloat16 (``ml_dtypes.bfloat16``), each array its own dtype. For float16 /
+bfloat16 parameters the state is float32 (``state_dtype="float32"``, the
+default) or the parameter's dtype (``state_dtype="param"``), the gradients
+are in the parameter's dtype or float32, and the arithmetic is float32; the
+result is rounded to nearest even, or stochastically with
+``stochastic_rounding=True`` (random bits hashed from ``seed``, the step and
+the element, so results do not depend on the thread count). Master-weight
+mode: float32 parameters, float16/bfloat16 gradients, and ``param_copies``
+(float16/bfloat16 arrays, one per parameter) that receive the updated
+parameters rounded to nearest, in the same pass.
 
 Example
 -------
@@ -30,12 +46,8 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
 # The native registry of update rules: name -> {"hypers": [...], "states": [...], ...}.
 RULES = {rule["name"]: rule for rule in _core.rules()}
 
-
-def _split_lr(lr):
-    """A schedule (callable) passed as lr: the first lr, and the schedule."""
-    if callable(lr):
-        return lr(0), lr
-    return lr, None
+# float16 and bfloat16: the parameter dtypes whose state is float32 by default.
+_LOW_PRECISION_KINDS = {"float16", "bfloat16"}
 
 
 def _as_tuple(params, name):
@@ -60,47 +72,229 @@ def _step_count(value, where):
     return int(value)
 
 
+def _is_group_list(params):
+    return isinstance(params, (list, tuple)) and len(params) > 0 and all(isinstance(g, dict) for g in params)
+
+
 class Optimizer:
-    """Base class: arrays, state, ``state_dict`` / ``load_state_dict``.
+    """Base class: parameter groups, arrays, state, ``state_dict`` / ``load_state_dict``.
 
     A subclass names its rule of the native registry (``_rule``) and maps its
     torch-style hyperparameters to the rule's (``_rule_hypers``; the default
     passes them through, Adam's splits ``betas``). Which state buffers exist,
     their names, initial values, validation and the step itself all come from
     the registry.
+
+    Options every optimizer takes (keyword-only)
+    --------------------------------------------
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    grads : list or dict of numpy.ndarray, optional
+        Gradient buffers (same structure as the parameters, flattened over the
+        groups) read on every :meth:`step` call without arguments.
+    state_dtype : {"float32", "param"}, default "float32"
+        State of float16/bfloat16 parameters: float32, or the parameter's dtype.
+        float32 and float64 parameters keep state of their own dtype.
+    stochastic_rounding : bool, default False
+        Round updated float16/bfloat16 parameters stochastically (unbiased)
+        instead of to nearest even.
+    seed : int, default 0
+        Seed of the stochastic rounding's random bits, in [0, 2**64).
+    param_copies : list or dict of numpy.ndarray, optional
+        Master-weight mode: one float16/bfloat16 array (or None) per float32
+        parameter, flattened over the groups; each step writes the updated
+        parameter into it, rounded to nearest.
     """
 
     _rule = None
 
-    def __init__(self, params, defaults, grads=None, schedule=None):
+    def __init__(self, params, defaults, *, grads=None, state_dtype="float32", stochastic_rounding=False, seed=0,
+                 param_copies=None):
         # Serializes step / train_linear / state_dict / load_state_dict: an
         # optimizer used from two threads at once runs their calls one at a time
         # (re-entrant, so a signal handler inside a long run gets a clear
         # RuntimeError from the native side instead of a deadlock).
         self._lock = threading.RLock()
-        self._check_hyperparameters(defaults)
-        self.schedule = schedule
-        self.params, self._keys = _as_tuple(params, "params")
-        if not self.params:
-            raise ValueError("params is an empty list: nothing to optimize")
-        _core.TensorGroup.check_params(self.params, self._keys)
+        if state_dtype not in ("float32", "param"):
+            raise ValueError(f"state_dtype must be 'float32' or 'param', got {state_dtype!r}")
+        self._state_dtype = state_dtype
+        self.stochastic_rounding = _core.as_bool(stochastic_rounding, "stochastic_rounding")
+        self.seed = _core.as_int(seed, "seed")
+        if not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed must be in [0, 2**64), got {self.seed}")
+        self.defaults = dict(defaults)
+        self._check_hyperparameters(self._resolved(self.defaults))
+        self.param_groups = []
+        self._schedules = []     # per group: the lr schedule, or None
+        self._group_steps = []   # per group: steps taken since the group was added
+        self._step = 0
+        self.params = ()
+        self._keys = None
+        self._state = {s["name"]: () for s in RULES[self._rule]["states"]}
+        self._copies = ()
+        self._grads = grads
+        groups = list(params) if _is_group_list(params) else [{"params": params}]
+        copies = self._split_copies(param_copies, groups)
+        pending = self._pending_groups(groups, copies)
         if grads is not None:
             _, grad_keys = _as_tuple(grads, "grads")
-            if (grad_keys is None) != (self._keys is None):
+            if (grad_keys is None) != (self._keys_of(pending) is None):
                 raise TypeError("grads must have the same structure (list or dict) as params")
-        self.defaults = dict(defaults)
-        self.param_groups = [dict(defaults)]
-        self._step = 0
-        hypers = self._rule_hypers(self.defaults)
-        initial = {s["name"]: s["initial"] for s in RULES[self._rule]["states"]}
-        # Tuples: the native group holds these very arrays, so entries cannot be replaced.
-        self.state = {}
-        for name in _core.needed_states(self._rule, hypers):
-            start = 0.0 if initial[name] is None else float(hypers[initial[name]])
-            self.state[name] = tuple(np.full_like(p, start) for p in self.params)
-        self._grads = grads
-        self._group = _core.TensorGroup(self._rule, self.params, self.state, grads, self._keys)
+        self._install(pending)
 
+    # --- groups ---------------------------------------------------------------------------------
+    def _split_copies(self, param_copies, groups):
+        """``param_copies`` (flattened over the groups) cut into one tuple per group, or Nones."""
+        sizes = []
+        for i, g in enumerate(groups):
+            if "params" not in g:
+                raise ValueError(f"param group {i} has no 'params'")
+            sizes.append(len(_as_tuple(g["params"], f"param_groups[{i}]['params']")[0]))
+        if param_copies is None:
+            return [(None,) * n for n in sizes]
+        copies, _ = _as_tuple(param_copies, "param_copies")
+        if len(copies) != sum(sizes):
+            raise ValueError(f"param_copies has {len(copies)} entries but there are {sum(sizes)} parameters")
+        out, start = [], 0
+        for n in sizes:
+            out.append(tuple(copies[start:start + n]))
+            start += n
+        return out
+
+    def _resolved(self, group):
+        """A group's hyperparameters with a schedule replaced by its first value."""
+        lr = group.get("lr")
+        return dict(group, lr=lr(0)) if callable(lr) else group
+
+    def _pending_groups(self, groups, copies):
+        """Checked groups ready to install: (group dict, arrays, keys, schedule, copies)."""
+        pending = []
+        known = set(self.defaults)
+        seen = {id(p) for p in self.params}  # arrays of the groups before
+        for i, (given, group_copies) in enumerate(zip(groups, copies)):
+            if not isinstance(given, dict):
+                raise TypeError(f"param group {i} must be a dict, got {type(given).__name__}")
+            if "params" not in given:
+                raise ValueError(f"param group {i} has no 'params'")
+            unknown = set(given) - known - {"params"}
+            if unknown:
+                raise ValueError(f"param group {i} has unknown keys {sorted(unknown)}; "
+                                 f"{type(self).__name__} takes {sorted(known)}")
+            arrays, keys = _as_tuple(given["params"], f"param_groups[{i}]['params']")
+            if not arrays:
+                raise ValueError("params is an empty list: nothing to optimize" if len(groups) == 1
+                                 else f"param group {i} has no parameters")
+            # The same array twice within a group is the native check's ("share memory").
+            for j, p in enumerate(arrays):
+                if id(p) in seen:
+                    raise ValueError(f"param_groups[{i}]['params'][{j}] is also in another parameter group")
+            seen.update(id(p) for p in arrays)
+            group = dict(self.defaults)
+            group.update({k: v for k, v in given.items() if k != "params"})
+            schedule = group["lr"] if callable(group["lr"]) else None
+            if schedule is not None:
+                group["lr"] = schedule(0)
+            self._check_hyperparameters(group)
+            _core.TensorGroup.check_params(arrays, keys)
+            group["params"] = arrays
+            pending.append((group, arrays, keys, schedule, group_copies))
+        return pending
+
+    @staticmethod
+    def _keys_of(pending):
+        keys = [k for (_, _, k, _, _) in pending]
+        if all(k is None for k in keys):
+            return None
+        if any(k is None for k in keys):
+            raise TypeError("params: either every group names its arrays (a dict) or none does")
+        flat = [k for ks in keys for k in ks]
+        if len(set(flat)) != len(flat):
+            raise ValueError("params: a key names parameters in two groups")
+        return flat
+
+    def _new_state(self, group, arrays):
+        """The state buffers a group's hyperparameters need, per name: one array per parameter."""
+        hypers = self._rule_hypers(group)
+        initial = {s["name"]: s["initial"] for s in RULES[self._rule]["states"]}
+        needed = _core.needed_states(self._rule, hypers)
+        state = {}
+        for name in self._state:
+            if name not in needed:
+                state[name] = (None,) * len(arrays)
+                continue
+            start = 0.0 if initial[name] is None else float(hypers[initial[name]])
+            state[name] = tuple(np.full(p.shape, start, dtype=self._state_dtype_for(p)) for p in arrays)
+        return state
+
+    def _state_dtype_for(self, p):
+        if p.dtype.name in _LOW_PRECISION_KINDS and self._state_dtype == "float32":
+            return np.float32
+        return p.dtype
+
+    def _install(self, pending):
+        """Adds checked groups: allocates their state and rebuilds the native group over every array."""
+        new_keys = self._keys_of(pending)
+        if self.params and (self._keys is None) != (new_keys is None):
+            raise TypeError("params: either every group names its arrays (a dict) or none does")
+        all_keys = None if new_keys is None else list(self._keys or []) + new_keys
+        if all_keys is not None and len(set(all_keys)) != len(all_keys):
+            raise ValueError("params: a key names parameters in two groups")
+        params = list(self.params)
+        state = {name: list(arrays) for name, arrays in self._state.items()}
+        copies = list(self._copies)
+        group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
+        for j, (group, arrays, _, _, group_copies) in enumerate(pending):
+            new = self._new_state(group, arrays)
+            for name in state:
+                state[name].extend(new[name])
+            params.extend(arrays)
+            copies.extend(group_copies)
+            group_of.extend([len(self.param_groups) + j] * len(arrays))
+        # Tuples: the native group holds these very arrays, so entries cannot be replaced.
+        state = {name: tuple(arrays) for name, arrays in state.items()}
+        native_states = {name: arrays for name, arrays in state.items() if any(a is not None for a in arrays)}
+        has_copies = any(c is not None for c in copies)
+        native = _core.TensorGroup(self._rule, tuple(params), native_states, self._grads, all_keys, group_of,
+                                   tuple(copies) if has_copies else None)
+        # Everything checked: commit.
+        self._group = native
+        self.params, self._keys, self._state, self._copies = tuple(params), all_keys, state, tuple(copies)
+        for group, _, _, schedule, _ in pending:
+            self.param_groups.append(group)
+            self._schedules.append(schedule)
+            self._group_steps.append(0)
+
+    @property
+    def state(self):
+        """The state buffers by torch's names: ``{name: (array or None per parameter)}``.
+
+        Only buffers some group keeps are listed; None marks the parameters
+        whose group does not keep that buffer (SGD without momentum, say).
+        """
+        return {name: arrays for name, arrays in self._state.items() if any(a is not None for a in arrays)}
+
+    def add_param_group(self, param_group, *, param_copies=None):
+        """Add a group of parameters, as ``torch.optim.Optimizer.add_param_group``.
+
+        Parameters
+        ----------
+        param_group : dict
+            ``{"params": [...], <hyperparameter>: value, ...}``; missing
+            hyperparameters take the optimizer's defaults. Its step count starts
+            at 0 (bias corrections restart for it, as in torch).
+        param_copies : list of numpy.ndarray, optional
+            Master-weight copies of the group's parameters (see the class).
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        if self._grads is not None:
+            raise ValueError("add_param_group is not available when gradient buffers were registered with "
+                             "grads=; pass the gradients to step() instead")
+        with self._lock:
+            copies = self._split_copies(param_copies, [param_group])
+            self._install(self._pending_groups([param_group], copies))
+
+    # --- hyperparameters ------------------------------------------------------------------------
     def _rule_hypers(self, h):
         """The registry's hyperparameters from a param group ``h`` (torch's names)."""
         return {k: v for k, v in h.items() if k != "params"}
@@ -109,12 +303,20 @@ class Optimizer:
         """TypeError / ValueError naming the first invalid hyperparameter of group ``h``."""
         _core.check_hyperparameters(self._rule, self._rule_hypers(h))
 
-    def _native_step(self, grads, h, step, skip):
-        return self._group.step(self._rule_hypers(h), step, grads, skip)
+    def _native_step(self, grads, steps, skip):
+        seeds = [self.seed] * len(self.param_groups) if self.stochastic_rounding else None
+        return self._group.step([self._rule_hypers(g) for g in self.param_groups], steps, grads, skip, seeds)
 
     def _native_settings(self):
-        """The rule and its hyperparameters, for loops that step in native code."""
+        """The rule and its hyperparameters, for loops that step in native code (one group)."""
+        if len(self.param_groups) != 1:
+            raise ValueError("native training loops take an optimizer with one parameter group")
         return {"rule": self._rule, "hypers": self._rule_hypers(self.param_groups[0])}
+
+    @property
+    def schedule(self):
+        """The lr schedule of the first group, or None."""
+        return self._schedules[0]
 
     @property
     def lr(self):
@@ -128,11 +330,21 @@ class Optimizer:
 
     @property
     def step_count(self):
-        """Number of steps taken so far."""
-        return self._step
+        """Number of steps taken so far (by the first parameter group)."""
+        return self._group_steps[0]
+
+    @property
+    def _step(self):
+        return self._group_steps[0] if self._group_steps else 0
+
+    @_step.setter
+    def _step(self, value):
+        if self._group_steps:
+            delta = value - self._group_steps[0]
+            self._group_steps = [s + delta for s in self._group_steps]
 
     def step(self, grads=None, *, skip_if_nonfinite=False):
-        """Update every parameter in place with one native call.
+        """Update every parameter of every group in place with one native call.
 
         Parameters
         ----------
@@ -148,11 +360,13 @@ class Optimizer:
             True if the step was applied.
         """
         with self._lock:
-            if self.schedule is not None:
-                self.param_groups[0]["lr"] = self.schedule(self._step)
-            applied = self._native_step(grads, self.param_groups[0], self._step + 1, skip_if_nonfinite)
+            for group, schedule, t in zip(self.param_groups, self._schedules, self._group_steps):
+                if schedule is not None:
+                    group["lr"] = schedule(t)
+            steps = [t + 1 for t in self._group_steps]
+            applied = self._native_step(grads, steps, skip_if_nonfinite)
             if applied:
-                self._step += 1
+                self._group_steps = steps
             return applied
 
     def _planned_lrs(self, updates):
@@ -175,75 +389,98 @@ class Optimizer:
         for g in (self._grads.values() if isinstance(self._grads, dict) else self._grads):
             g.fill(0)
 
+    # --- state_dict -----------------------------------------------------------------------------
+    def _group_ranges(self):
+        """The flat parameter indices of each group."""
+        out, start = [], 0
+        for g in self.param_groups:
+            out.append(range(start, start + len(g["params"])))
+            start += len(g["params"])
+        return out
+
     def state_dict(self):
         """A copy of the optimizer's state, in ``torch.optim``'s layout.
 
         ``{"state": {i: {"step": int, <buffer name>: ndarray, ...}}, "param_groups": [{...,
-        "params": [0, 1, ...]}]}``. Arrays are copies; :meth:`load_state_dict`
-        restores them bitwise.
+        "params": [i, ...]}, ...]}``, parameters numbered across the groups in
+        order. Arrays are copies; :meth:`load_state_dict` restores them bitwise.
         """
         with self._lock:
             state = {}
-            for i in range(len(self.params)):
-                entry = {"step": self._step}
-                for name, arrays in self.state.items():
-                    entry[name] = arrays[i].copy()
-                state[i] = entry
-            group = dict(self.param_groups[0])
-            group["params"] = list(range(len(self.params)))
-            return {"state": state, "param_groups": [group]}
+            groups = []
+            for g, indices, t in zip(self.param_groups, self._group_ranges(), self._group_steps):
+                for i in indices:
+                    entry = {"step": t}
+                    for name, arrays in self._state.items():
+                        if arrays[i] is not None:
+                            entry[name] = arrays[i].copy()
+                    state[i] = entry
+                group = {k: v for k, v in g.items() if k != "params"}
+                group["params"] = list(indices)
+                groups.append(group)
+            return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
         """Restore a state saved by :meth:`state_dict`.
 
-        Everything is checked before anything changes, with the constructor's
-        checks for the hyperparameters: a TypeError or ValueError naming the
-        entry leaves the optimizer as it was.
+        The groups must hold the same numbers of parameters. Everything is
+        checked before anything changes, with the constructor's checks for the
+        hyperparameters: a TypeError or ValueError naming the entry leaves the
+        optimizer as it was.
         """
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         groups = state_dict.get("param_groups")
-        if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], dict):
-            raise ValueError("state_dict must have exactly one dict in 'param_groups'")
-        group = dict(groups[0])
-        if list(group.pop("params", [])) != list(range(len(self.params))):
-            raise ValueError(f"state_dict is for a different number of parameters "
-                             f"(this optimizer has {len(self.params)})")
-        if set(group) != set(self.param_groups[0]):
-            raise ValueError(f"state_dict param_groups keys {sorted(group)} do not match "
-                             f"{sorted(self.param_groups[0])}")
-        self._check_hyperparameters(group)
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise ValueError("state_dict must have a list of dicts in 'param_groups'")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"state_dict has {len(groups)} param_groups; this optimizer has "
+                             f"{len(self.param_groups)}")
         state = state_dict.get("state")
         if not isinstance(state, dict):
             raise ValueError("state_dict has no 'state' dict")
-        steps = set()
-        saved = {}
-        for i, p in enumerate(self.params):
-            entry = state.get(i)
-            if not isinstance(entry, dict):
-                raise ValueError(f"state_dict has no state for parameter {i}")
-            if "step" not in entry:
-                raise ValueError(f"state_dict state[{i}] is missing 'step'")
-            steps.add(_step_count(entry["step"], f"state_dict state[{i}]['step']"))
-            for name in self.state:
-                if name not in entry:
-                    raise ValueError(f"state_dict state[{i}] is missing {name!r}")
-                value = entry[name]
-                if type(value) is not np.ndarray:
-                    raise TypeError(f"state_dict state[{i}][{name!r}] must be a numpy.ndarray, "
-                                    f"got {type(value).__name__}")
-                if value.shape != p.shape or value.dtype != p.dtype:
-                    raise ValueError(f"state_dict state[{i}][{name!r}] has shape {value.shape} and "
-                                     f"dtype {value.dtype}; expected {p.shape} and {p.dtype}")
-                saved[i, name] = value
-        if len(steps) != 1:
-            raise ValueError("state_dict holds different step counts for different parameters")
+        new_groups, new_steps, saved = [], [], {}
+        for gi, (given, mine, indices) in enumerate(zip(groups, self.param_groups, self._group_ranges())):
+            group = dict(given)
+            if list(group.pop("params", [])) != list(indices):
+                raise ValueError(f"state_dict param_groups[{gi}] is for different parameters "
+                                 f"(this optimizer's are {list(indices)})")
+            if set(group) != set(mine) - {"params"}:
+                raise ValueError(f"state_dict param_groups[{gi}] keys {sorted(group)} do not match "
+                                 f"{sorted(set(mine) - {'params'})}")
+            self._check_hyperparameters(group)
+            steps = set()
+            for i in indices:
+                p = self.params[i]
+                entry = state.get(i)
+                if not isinstance(entry, dict):
+                    raise ValueError(f"state_dict has no state for parameter {i}")
+                if "step" not in entry:
+                    raise ValueError(f"state_dict state[{i}] is missing 'step'")
+                steps.add(_step_count(entry["step"], f"state_dict state[{i}]['step']"))
+                for name, arrays in self._state.items():
+                    if arrays[i] is None:
+                        continue
+                    if name not in entry:
+                        raise ValueError(f"state_dict state[{i}] is missing {name!r}")
+                    value = entry[name]
+                    if type(value) is not np.ndarray:
+                        raise TypeError(f"state_dict state[{i}][{name!r}] must be a numpy.ndarray, "
+                                        f"got {type(value).__name__}")
+                    if value.shape != p.shape or value.dtype != arrays[i].dtype:
+                        raise ValueError(f"state_dict state[{i}][{name!r}] has shape {value.shape} and "
+                                         f"dtype {value.dtype}; expected {p.shape} and {arrays[i].dtype}")
+                    saved[i, name] = value
+            if len(steps) > 1:
+                raise ValueError(f"state_dict holds different step counts within param_groups[{gi}]")
+            new_groups.append(group)
+            new_steps.append(steps.pop() if steps else 0)
         with self._lock:
-            for i in range(len(self.params)):
-                for name, arrays in self.state.items():
-                    np.copyto(arrays[i], saved[i, name])
-            self._step = steps.pop()
-            self.param_groups[0].update(group)
+            for (i, name), value in saved.items():
+                np.copyto(self._state[name][i], value)
+            self._group_steps = new_steps
+            for mine, group in zip(self.param_groups, new_groups):
+                mine.update(group)
 
 
 def _betas(betas):
@@ -266,26 +503,26 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    params : list or dict of numpy.ndarray
-        float32 or float64 arrays (one dtype), updated in place.
+    params : list or dict of numpy.ndarray, or list of dict
+        Arrays updated in place (float32, float64, float16 or bfloat16), or
+        parameter groups ``{"params": [...], <hyperparameter>: value}``.
     lr : float, default 1e-3
     momentum : float, default 0
     dampening : float, default 0
         In [0, 1]; not with ``nesterov``.
     weight_decay : float, default 0
     nesterov : bool, default False
-    grads : list or dict of numpy.ndarray, optional
-        Gradient buffers to read on every :meth:`step` call without arguments.
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
     """
 
     _rule = "sgd"
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 maximize=False, grads=None):
-        lr, schedule = _split_lr(lr)
+                 maximize=False, **options):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
                         maximize=maximize)
-        super().__init__(params, defaults, grads, schedule)
+        super().__init__(params, defaults, **options)
 
 
 class Adagrad(Optimizer):
@@ -306,17 +543,17 @@ class Adagrad(Optimizer):
     initial_accumulator_value : float, default 0
         The value ``sum`` starts at.
     eps : float, default 1e-10
-    grads : list or dict of numpy.ndarray, optional
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
     """
 
     _rule = "adagrad"
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, *, maximize=False, grads=None):
-        lr, schedule = _split_lr(lr)
+                 eps=1e-10, *, maximize=False, **options):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
-        super().__init__(params, defaults, grads, schedule)
+        super().__init__(params, defaults, **options)
 
 
 class RMSprop(Optimizer):
@@ -340,17 +577,17 @@ class RMSprop(Optimizer):
     weight_decay : float, default 0
     momentum : float, default 0
     centered : bool, default False
-    grads : list or dict of numpy.ndarray, optional
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
     """
 
     _rule = "rmsprop"
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, maximize=False, grads=None):
-        lr, schedule = _split_lr(lr)
+                 centered=False, *, maximize=False, **options):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
-        super().__init__(params, defaults, grads, schedule)
+        super().__init__(params, defaults, **options)
 
 
 class _BetasOptimizer(Optimizer):
@@ -381,17 +618,17 @@ class Adam(_BetasOptimizer):
     eps : float, default 1e-8
     weight_decay : float, default 0
     amsgrad : bool, default False
-    grads : list or dict of numpy.ndarray, optional
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
     """
 
     _rule = "adam"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False, grads=None):
-        lr, schedule = _split_lr(lr)
+                 amsgrad=False, *, maximize=False, **options):
         defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize)
-        super().__init__(params, defaults, grads, schedule)
+        super().__init__(params, defaults, **options)
 
 
 class AdamW(Adam):
@@ -405,9 +642,9 @@ class AdamW(Adam):
     _rule = "adamw"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, grads=None):
+                 amsgrad=False, *, maximize=False, **options):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, grads=grads)
+                         amsgrad=amsgrad, maximize=maximize, **options)
 
 
 class Lion(_BetasOptimizer):
@@ -428,12 +665,12 @@ class Lion(_BetasOptimizer):
     lr : float, default 1e-4
     betas : tuple of float, default (0.9, 0.99)
     weight_decay : float, default 0
-    grads : list or dict of numpy.ndarray, optional
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
     """
 
     _rule = "lion"
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, maximize=False, grads=None):
-        lr, schedule = _split_lr(lr)
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, maximize=False, **options):
         defaults = dict(lr=lr, betas=_betas(betas), weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, grads, schedule)
+        super().__init__(params, defaults, **options)

@@ -9,7 +9,11 @@
 
 namespace fastopt {
 
-enum class DType { f32, f64 };
+// Element types. The optimizer's arithmetic ("opmath") is float32 for f32, f16
+// and bf16 buffers and float64 for f64 buffers; the loss kernels take f32/f64.
+enum class DType : int { f32, f64, f16, bf16, count };
+const char* dtype_name(DType dtype);
+std::size_t dtype_size(DType dtype);
 
 // The update rules of docs/design.md ("Optimizers — update rules"), each
 // defined once in the registry below (rules.cpp) and by one span kernel
@@ -18,13 +22,16 @@ enum class DType { f32, f64 };
 // gradient) with trivial arithmetic, to measure the memory roofline.
 enum class Rule : int { sgd, adagrad, rmsprop, adam, adamw, lion, stream_probe, count };
 
-// Buffers of one tensor: the parameter, the gradient (only read), then the
-// rule's state buffers in its registry order. Unused optional slots are null.
-// All slots share one dtype and length n.
+// Buffers of one tensor: the parameter, the gradient (only read), the rule's
+// state buffers in its registry order, and an optional low-precision copy of
+// the parameter written after the update (master-weight mode). Unused optional
+// slots are null. All slots have length n.
 constexpr int kParam = 0;
 constexpr int kGrad = 1;
 constexpr int kFirstState = 2;
-constexpr int kMaxSlots = 5;
+constexpr int kStateEnd = 5;  // states are slots [kFirstState, kStateEnd)
+constexpr int kParamCopy = 5;
+constexpr int kMaxSlots = 6;
 
 // The state slots of each rule, by name (torch.optim's state names).
 namespace sgd_slots {
@@ -43,9 +50,35 @@ namespace lion_slots {
 constexpr int exp_avg = kFirstState;
 }
 
+// How a tensor's buffers are stored. The supported combinations
+// (storage_problem() says why any other is refused):
+//   param f64:       grad f64, state f64
+//   param f32:       grad f32, f16 or bf16; state f32; copy f16 or bf16 (optional)
+//   param f16/bf16:  grad the param's dtype or f32; state f32 or the param's dtype
+struct Storage {
+  DType param = DType::f32;
+  DType grad = DType::f32;
+  DType state = DType::f32;
+  DType copy = DType::f32;  // of slot kParamCopy, when set
+  // Every buffer in the opmath dtype: the rule's kernel runs on memory directly.
+  bool direct(bool has_copy) const {
+    return !has_copy && grad == param && state == param && (param == DType::f32 || param == DType::f64);
+  }
+};
+// Why a storage is refused: the slot at fault (kParam, kGrad, kFirstState for
+// the state, kParamCopy) and the rule it breaks; slot -1 when supported.
+struct StorageProblem {
+  int slot = -1;
+  std::string reason;
+};
+StorageProblem storage_problem(const Storage& s, bool has_copy);
+
 struct TensorBuffers {
-  void* slot[kMaxSlots] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  void* slot[kMaxSlots] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
   std::size_t n = 0;
+  Storage storage;
+  std::uint32_t group = 0;   // index of this tensor's StepCoefficients in a step
+  std::uint64_t stream = 0;  // stochastic rounding: the tensor's number in the hash
 };
 
 // Scalars of one step, computed once per call in double; kernels cast them to
@@ -66,20 +99,34 @@ struct StepCoefficients {
   bool nesterov = false;
   bool centered = false;
   bool amsgrad = false;
+  // Rounding of float16/bfloat16 parameters: to nearest even, or stochastic
+  // with random bits hash(seed, step, stream, element index) (low_precision.hpp).
+  bool stochastic_rounding = false;
+  std::uint64_t seed = 0;
+  std::int64_t step = 0;
 };
 
 // Applies a rule to elements [begin, end) of one tensor, single-threaded.
 using SpanKernel = void (*)(const TensorBuffers& t, std::size_t begin, std::size_t end,
                             const StepCoefficients& c);
+// A span of a tensor whose storage is not direct: converts each chunk to
+// opmath (float32), runs `opmath_kernel` on it, rounds the results back (and
+// writes the parameter copy). kernels/mixed_precision.cpp.
+using MixedSpanKernel = void (*)(SpanKernel opmath_kernel, const TensorBuffers& t, std::size_t begin,
+                                 std::size_t end, const StepCoefficients& c);
 // True when every element of x[0, n) is finite.
 using AllFiniteKernel = bool (*)(const void* x, std::size_t n);
 
-// One table per compiled ISA (defined in kernels/optim.cpp, built once per ISA),
-// indexed by dtype and rule.
+// One table per compiled ISA (kernels/optim.cpp and kernels/mixed_precision.cpp,
+// built once per ISA), indexed by opmath dtype and rule.
 struct OptimKernels {
-  SpanKernel span[2][static_cast<int>(Rule::count)];  // [DType][Rule]
-  AllFiniteKernel all_finite[2];                       // [DType]
+  SpanKernel span[2][static_cast<int>(Rule::count)];        // [DType f32/f64][Rule]
+  MixedSpanKernel mixed;
+  AllFiniteKernel all_finite[static_cast<int>(DType::count)];  // [DType]
 };
+void fill_mixed_precision_kernels_baseline(OptimKernels& k);
+void fill_mixed_precision_kernels_avx2(OptimKernels& k);
+void fill_mixed_precision_kernels_avx512(OptimKernels& k);
 const OptimKernels& optim_kernels_baseline();
 const OptimKernels& optim_kernels_avx2();
 const OptimKernels& optim_kernels_avx512();
@@ -149,16 +196,16 @@ struct RuleSettings {
 };
 StepCoefficients coefficients_at(const RuleSettings& s, double lr, std::int64_t step);
 
-// Runs one step of `rule` over all tensors with the active ISA's kernels.
-// Tensors are cut into fixed blocks of kBlockElements, so every element is
-// computed by the same instructions whatever the thread count: results are
-// bitwise identical for any number of threads. Releases nothing: callers
-// release the GIL.
+// Runs one step of `rule` over all tensors with the active ISA's kernels;
+// tensor t uses coefficients[t.group]. Tensors are cut into fixed blocks of
+// kBlockElements, so every element is computed by the same instructions
+// whatever the thread count: results are bitwise identical for any number of
+// threads. Releases nothing: callers release the GIL.
 constexpr std::size_t kBlockElements = 8192;
-void run_step(Rule rule, DType dtype, const TensorBuffers* tensors, std::size_t count,
-              const StepCoefficients& c);
+void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const StepCoefficients* coefficients);
 
-// True when slot `slot` of every tensor holds only finite values.
-bool all_finite(DType dtype, const TensorBuffers* tensors, std::size_t count, int slot);
+// True when slot `slot` (kGrad, or a slot stored like the parameter) of every
+// tensor holds only finite values.
+bool all_finite(const TensorBuffers* tensors, std::size_t count, int slot);
 
 }  // namespace fastopt

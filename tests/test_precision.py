@@ -205,3 +205,38 @@ def test_unsupported_storage_is_refused_naming_the_array(dtype):
     with pytest.raises(TypeError, match="g has dtype float16 but p has dtype float64"):
         fastopt.sgd(np.zeros(5), np.zeros(5, np.float16), lr=1.0)
     assert np.array_equal(p, before)
+
+
+@pytest.mark.skipif(BF16 is None, reason="needs ml_dtypes")
+def test_pure_bfloat16_stalls_where_stochastic_rounding_and_master_weights_learn():
+    """Softmax regression on the digits with SGD (lr 3e-3, weights ~ N(0, 1)): in
+    pure bfloat16 most updates are below half an ulp and rounding to nearest
+    drops them; stochastic rounding keeps them in expectation, and master
+    weights keep them exactly (README, "Mixed precision")."""
+    from fastopt import datasets, optim
+    X, y = datasets.load_digits()
+    X = ((X - X.mean(0)) / (X.std(0) + 1e-3)).astype(np.float32)
+    X = np.hstack([X, np.ones((len(X), 1), np.float32)])
+    W0 = np.random.default_rng(0).standard_normal((X.shape[1], 10)).astype(np.float32)
+
+    def final_loss(mode, steps=300):
+        if mode == "float32":
+            W = W0.copy()
+            opt = optim.SGD([W], lr=3e-3)
+        elif mode == "master":
+            W = W0.copy()
+            opt = optim.SGD([W], lr=3e-3, param_copies=[W0.astype(BF16)])
+        else:
+            W = W0.astype(BF16)
+            opt = optim.SGD([W], lr=3e-3, stochastic_rounding=mode == "stochastic", seed=1)
+        for _ in range(steps):
+            loss, dW = fastopt.softmax_loss(W.astype(np.float32), X, y)
+            opt.step([dW if mode == "float32" else dW.astype(BF16)])
+        return fastopt.softmax_loss(W.astype(np.float32), X, y)[0]
+
+    start = fastopt.softmax_loss(W0, X, y)[0]
+    drop = {mode: start - final_loss(mode) for mode in ("float32", "master", "nearest", "stochastic")}
+    assert drop["float32"] > 2.0
+    assert drop["master"] == pytest.approx(drop["float32"], rel=1e-3)
+    assert drop["stochastic"] > 0.95 * drop["float32"]
+    assert drop["nearest"] < 0.1 * drop["float32"]

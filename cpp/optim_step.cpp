@@ -3,6 +3,7 @@
 // kernel table; the rules' scalars come from the registry (rules.cpp).
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -76,21 +77,26 @@ StorageProblem storage_problem(const Storage& s, bool has_copy) {
 }
 
 void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const StepCoefficients* coefficients) {
+  // Each tensor's kernel: the rule's loop for its storage layout.
   const OptimKernels& kernels = active_optim_kernels();
-  auto run = [&](const TensorBuffers& t, std::size_t begin, std::size_t end) {
-    const StepCoefficients& c = coefficients[t.group];
-    if (t.storage.direct(t.slot[kParamCopy] != nullptr)) {
-      kernels.span[static_cast<int>(t.storage.param)][static_cast<int>(rule)](t, begin, end, c);
+  std::vector<SpanKernel> kernel(count);
+  for (std::size_t t = 0; t < count; ++t) {
+    const TensorBuffers& x = tensors[t];
+    const bool has_copy = x.slot[kParamCopy] != nullptr;
+    if (x.storage.direct(has_copy)) {
+      kernel[t] = kernels.span[static_cast<int>(x.storage.param)][static_cast<int>(rule)];
     } else {
-      kernels.mixed(kernels.span[static_cast<int>(DType::f32)][static_cast<int>(rule)], t, begin, end, c);
+      const int layout = mixed_layout(x.storage, has_copy, coefficients[x.group].stochastic_rounding);
+      if (layout < 0) throw std::invalid_argument("run_step: " + storage_problem(x.storage, has_copy).reason);
+      kernel[t] = kernels.mixed[layout][static_cast<int>(rule)];
     }
-  };
+  }
   const std::size_t total = total_elements(tensors, count);
   if (total < kParallelMinElements || num_threads() == 1) {
     // Same blocks as the threaded path, so the result does not depend on it.
     for (std::size_t t = 0; t < count; ++t)
       for (std::size_t b = 0; b < tensors[t].n; b += kBlockElements)
-        run(tensors[t], b, std::min(tensors[t].n, b + kBlockElements));
+        kernel[t](tensors[t], b, std::min(tensors[t].n, b + kBlockElements), coefficients[tensors[t].group]);
     return;
   }
   const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
@@ -98,7 +104,7 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
   const auto n_items = static_cast<std::int64_t>(items.size());
   parallel_for(n_items, threads, [&](std::int64_t i) {
     const WorkItem& w = items[static_cast<std::size_t>(i)];
-    run(tensors[w.tensor], w.begin, w.end);
+    kernel[w.tensor](tensors[w.tensor], w.begin, w.end, coefficients[tensors[w.tensor].group]);
   });
 }
 

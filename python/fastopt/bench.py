@@ -21,8 +21,8 @@ from . import _core, config, optim, reference, training
 from . import functional as fast
 from . import losses
 
-__all__ = ["Workload", "optimizer_workloads", "loss_workloads", "training_workloads", "machine_peaks", "measure",
-           "main"]
+__all__ = ["Workload", "optimizer_workloads", "precision_workloads", "loss_workloads", "training_workloads",
+           "machine_peaks", "measure", "main"]
 
 # name -> (fast fn, reference fn, positional state, keyword state, kwargs, uses step,
 #          fastopt.optim class + kwargs, torch.optim class name + kwargs)
@@ -39,6 +39,8 @@ OPTIMIZERS = {
              (optim.Adam, dict(lr=1e-3)), ("Adam", dict(lr=1e-3))),
     "adamw": (fast.adamw, reference.adamw, ("m", "v"), (), dict(lr=1e-3), True,
               (optim.AdamW, dict(lr=1e-3)), ("AdamW", dict(lr=1e-3))),
+    "lion": (fast.lion, reference.lion, ("m",), (), dict(lr=1e-4), False,
+             (optim.Lion, dict(lr=1e-4)), (None, {})),  # torch.optim has no Lion
 }
 
 
@@ -48,6 +50,7 @@ class Workload:
     bytes_moved: int          # per step: every buffer read, every buffer but g written
     candidates: dict = field(default_factory=dict)  # label -> zero-argument callable doing one step
     flops: int = 0            # arithmetic of the step (losses: multiply-adds × 2)
+    parameters: int = 0       # optimizer workloads: parameters updated per step
 
 
 def _size_label(n):
@@ -119,7 +122,7 @@ def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 
                             for p, g, s in zip(ref_ps, grads, ref_ss):
                                 ref_fn(p, g, *s, **k)
                         w.candidates["numpy"] = ref_multi
-                if torch is not None:
+                if torch is not None and t_name is not None:
                     for impl in ("foreach", "fused"):
                         tparams = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
                         for tp, g in zip(tparams, grads):
@@ -132,6 +135,139 @@ def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 
                         w.candidates[f"torch-{impl}"] = topt.step
                 yield w
                 del params, grads, w
+
+
+def resnet50_shapes():
+    """The 161 parameter shapes of torchvision's ResNet-50 (25,557,032 parameters), in order."""
+    shapes = [(64, 3, 7, 7), (64,), (64,)]
+    inplanes = 64
+    for width, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
+        for b in range(blocks):
+            shapes += [(width, inplanes, 1, 1), (width,), (width,), (width, width, 3, 3), (width,), (width,),
+                       (width * 4, width, 1, 1), (width * 4,), (width * 4,)]
+            if b == 0:  # the downsampling shortcut
+                shapes += [(width * 4, inplanes, 1, 1), (width * 4,), (width * 4,)]
+            inplanes = width * 4
+    return shapes + [(1000, 2048), (1000,)]
+
+
+def gpt2_small_shapes():
+    """The 148 parameter shapes of GPT-2 small (Hugging Face GPT2Model, 124,439,808 parameters)."""
+    d, vocab, context = 768, 50257, 1024
+    shapes = [(vocab, d), (context, d)]
+    for _ in range(12):
+        shapes += [(d,), (d,), (d, 3 * d), (3 * d,), (d, d), (d,),   # ln_1, attention
+                   (d,), (d,), (d, 4 * d), (4 * d,), (4 * d, d), (d,)]  # ln_2, MLP
+    return shapes + [(d,), (d,)]
+
+
+PARAMETER_LISTS = {"16M": lambda: [(16 * 2**20,)], "resnet50": resnet50_shapes, "gpt2-small": gpt2_small_shapes}
+
+# Bytes per parameter of an Adam step: parameter read and written, gradient
+# read, each float32 moment read and written, the copy written.
+PRECISION_BYTES = {"fastopt": 2 + 2 + 2 + 16, "fastopt-param-state": 2 + 2 + 2 + 8,
+                   "fastopt-master": 4 + 4 + 2 + 16 + 2, "deepspeed": 2 + 2 + 2 + 16, "torch-fused": 2 + 2 + 2 + 8}
+
+
+def _deepspeed_adam():
+    try:
+        import contextlib
+        import io
+        import logging
+        logging.getLogger("DeepSpeed").setLevel(logging.ERROR)
+        with contextlib.redirect_stdout(io.StringIO()):
+            from deepspeed.ops.adam import DeepSpeedCPUAdam
+        return DeepSpeedCPUAdam
+    except Exception:  # not installed, or its CPU Adam extension cannot be built here
+        return None
+
+
+def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16", include_peers=True, seed=0):
+    """Adam on low-precision parameters: yields a :class:`Workload` per parameter list.
+
+    Candidates (bytes per parameter in ``PRECISION_BYTES``): ``fastopt``
+    (bf16/fp16 parameters and gradients, float32 state), ``fastopt-param-state``
+    (state in the parameter dtype, as torch keeps it), ``fastopt-master``
+    (float32 parameters and state, low-precision gradients in, the
+    low-precision copy written in the same pass), and when installed
+    ``deepspeed`` (DeepSpeedCPUAdam, float32 state) and ``torch-fused``
+    (torch.optim.Adam(fused=True), state in the parameter dtype).
+    ``bytes_moved`` is fastopt's; each candidate's is its entry times the count.
+    """
+    from .reference.precision import bfloat16
+    low = bfloat16() if dtype == "bfloat16" else np.dtype(dtype)
+    torch = _torch() if include_peers else None
+    if torch is not None:
+        torch.set_num_threads(_core.get_num_threads())
+    ds_adam = _deepspeed_adam() if torch is not None else None
+    rng = np.random.default_rng(seed)
+    for name in lists:
+        shapes = PARAMETER_LISTS[name]()
+        n = sum(int(np.prod(s)) for s in shapes)
+        master = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        params = [p.astype(low) for p in master]
+        grads = [(1e-2 * rng.standard_normal(s)).astype(low) for s in shapes]
+        w = Workload(f"adam {np.dtype(low).name} {name} ({len(shapes)} tensors, {n / 1e6:.1f}M)",
+                     bytes_moved=n * PRECISION_BYTES["fastopt"], parameters=n)
+        opt = optim.Adam([p.copy() for p in params], lr=1e-4)
+        w.candidates["fastopt"] = lambda opt=opt: opt.step(grads)
+        opt_p = optim.Adam([p.copy() for p in params], lr=1e-4, state_dtype="param")
+        w.candidates["fastopt-param-state"] = lambda opt=opt_p: opt.step(grads)
+        opt_m = optim.Adam(master, lr=1e-4, param_copies=[p.copy() for p in params])
+        w.candidates["fastopt-master"] = lambda opt=opt_m: opt.step(grads)
+        if torch is not None:
+            tdtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[np.dtype(low).name]
+
+            def tensors():
+                out = []
+                for p, g in zip(params, grads):
+                    t = torch.from_numpy(p.view(np.int16).copy()).view(tdtype).requires_grad_()
+                    t.grad = torch.from_numpy(g.view(np.int16).copy()).view(tdtype)
+                    out.append(t)
+                return out
+            try:
+                topt = torch.optim.Adam(tensors(), lr=1e-4, fused=True)
+                topt.step()
+                w.candidates["torch-fused"] = topt.step
+            except (RuntimeError, TypeError, ValueError):
+                pass
+            if ds_adam is not None:
+                try:
+                    dopt = ds_adam(tensors(), lr=1e-4, adamw_mode=False, fp32_optimizer_states=True)
+                    dopt.step()
+                    w.candidates["deepspeed"] = dopt.step
+                except Exception:
+                    pass
+        yield w
+        del params, grads, master, w
+
+
+def run_precision(quick=False, budget=None):
+    """Measure the mixed-precision workloads, yielding one result row per workload."""
+    bandwidth, _ = machine_peaks()
+    lists = ("16M", "resnet50") if quick else tuple(PARAMETER_LISTS)
+    for w in precision_workloads(lists=lists):
+        med = measure(w.candidates, budget=budget if budget is not None else (0.5 if quick else 3.0), rounds=5)
+        row = {"workload": w.name, "bandwidth_gb_s": bandwidth / 1e9}
+        for label, t in med.items():
+            row[f"{label}_s"] = t
+            row[f"{label}_roofline_fraction"] = w.parameters * PRECISION_BYTES[label] / bandwidth / t
+        yield row
+
+
+PRECISION_LABELS = ("fastopt", "fastopt-param-state", "fastopt-master", "deepspeed", "torch-fused")
+PRECISION_HEADER = ("| Adam, median per step (fraction of memory roofline) | fastopt, fp32 state (22 B/param) "
+                    "| fastopt, state in param dtype (14 B) | fastopt master weights + copy (28 B) "
+                    "| DeepSpeedCPUAdam, fp32 state (22 B) | torch fused, state in param dtype (14 B) |"
+                    "\n|---|---|---|---|---|---|")
+
+
+def format_precision_row(row):
+    cells = []
+    for label in PRECISION_LABELS:
+        t = row.get(f"{label}_s")
+        cells.append("–" if t is None else f"{_fmt_time(t)} ({row[f'{label}_roofline_fraction']:.2f})")
+    return f"| {row['workload']} | " + " | ".join(cells) + " |"
 
 
 LOSS_SHAPES = [(256, 3073, 10), (10000, 3073, 10), (4096, 512, 1000)]  # CIFAR-10 minibatch, CIFAR-10, large C
@@ -368,8 +504,8 @@ def main(argv=None):
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
-    parser.add_argument("--only", choices=["optim", "loss", "train"],
-                        help="only the optimizer, the loss or the training-loop workloads")
+    parser.add_argument("--only", choices=["optim", "precision", "loss", "train"],
+                        help="only the optimizer, mixed-precision, loss or training-loop workloads")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -385,10 +521,19 @@ def main(argv=None):
             print(fmt(row), flush=True)
         return out
 
-    results = {"optimizers": [], "losses": [], "training": []}
+    results = {"optimizers": [], "precision": [], "losses": [], "training": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
                                       format_row)
+        print()
+    if args.only in (None, "precision"):
+        try:
+            rows = results["precision"] = table(PRECISION_HEADER, run_precision(quick=args.quick, budget=args.budget),
+                                                format_precision_row)
+            if rows:
+                print(f"\nmemory bandwidth (probe) {rows[0]['bandwidth_gb_s']:.1f} GB/s")
+        except ImportError as e:  # bfloat16 needs ml_dtypes
+            print(f"mixed-precision workloads skipped: {e}")
         print()
     if args.only in (None, "loss"):
         loss_rows = results["losses"] = table(LOSS_HEADER, run_losses(quick=args.quick, budget=args.budget),

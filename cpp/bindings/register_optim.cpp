@@ -205,14 +205,14 @@ void register_optim(py::module_& m) {
            "`groups`: the parameter group of each parameter (default: all in group 0);\n"
            "`param_copies`: per parameter, None or a float16/bfloat16 array the updated parameter is\n"
            "rounded into after every step (float32 parameters: master-weight mode).")
-      .def_static("probe", [](py::sequence params, py::sequence states, py::object grads) {
+      .def_static("probe", [](py::sequence params, py::sequence states, py::object grads, py::object copies) {
         if (states.size() > static_cast<std::size_t>(kStateEnd - kFirstState)) throw_value_error("states: at most 3");
         std::vector<StateArrays> slots;
         for (std::size_t s = 0; s < states.size(); ++s)
           slots.push_back({kFirstState + static_cast<int>(s), "states[" + std::to_string(s) + "]",
                            py::reinterpret_borrow<py::object>(states[s])});
-        return new TensorGroup(nullptr, params, std::move(slots), grads, py::none());
-      }, arg("params"), arg("states"), arg("grads") = py::none(),
+        return new TensorGroup(nullptr, params, std::move(slots), grads, py::none(), py::none(), copies);
+      }, arg("params"), arg("states"), arg("grads") = py::none(), arg("param_copies") = py::none(),
          "A group for the roofline probe only: `states` lists the state buffers' arrays.")
       .def_static("check_params", &TensorGroup::check_params, arg("params"), arg("keys") = py::none(),
                   "The checks of the constructor on the parameters alone (before state is allocated).")

@@ -163,10 +163,20 @@ def gpt2_small_shapes():
 
 PARAMETER_LISTS = {"16M": lambda: [(16 * 2**20,)], "resnet50": resnet50_shapes, "gpt2-small": gpt2_small_shapes}
 
-# Bytes per parameter of an Adam step: parameter read and written, gradient
-# read, each float32 moment read and written, the copy written.
-PRECISION_BYTES = {"fastopt": 2 + 2 + 2 + 16, "fastopt-param-state": 2 + 2 + 2 + 8,
-                   "fastopt-master": 4 + 4 + 2 + 16 + 2, "deepspeed": 2 + 2 + 2 + 16, "torch-fused": 2 + 2 + 2 + 8}
+# Bytes per parameter of an Adam step on 16-bit parameters (parameter read and
+# written, gradient read, each moment read and written, the copy written), and
+# the fastopt layout whose roofline probe moves the same bytes.
+PRECISION_CANDIDATES = {
+    # label: (bytes per parameter, probe, description)
+    "fastopt": (2 + 2 + 2 + 16, "fastopt", "fastopt, fp32 state"),
+    "deepspeed": (2 + 2 + 2 + 16, "fastopt", "DeepSpeedCPUAdam, fp32 state"),
+    "fastopt-param-state": (2 + 2 + 2 + 8, "fastopt-param-state", "fastopt, state in the param dtype"),
+    "torch-fused": (2 + 2 + 2 + 8, "fastopt-param-state", "torch.optim.Adam(fused=True), state in the param dtype"),
+    "fastopt-master": (4 + 4 + 2 + 16 + 2, "fastopt-master",
+                       "fastopt master weights: fp32 params and state, 16-bit grads, 16-bit copy in the same pass"),
+    "deepspeed-master": (4 + 4 + 4 + 16 + 4 + 2, "fastopt-master",
+                         "DeepSpeedCPUAdam on fp32 params and grads, then the 16-bit copy (a second pass)"),
+}
 
 
 def _deepspeed_adam():
@@ -183,16 +193,12 @@ def _deepspeed_adam():
 
 
 def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16", include_peers=True, seed=0):
-    """Adam on low-precision parameters: yields a :class:`Workload` per parameter list.
+    """Adam on 16-bit parameters: yields a :class:`Workload` per parameter list.
 
-    Candidates (bytes per parameter in ``PRECISION_BYTES``): ``fastopt``
-    (bf16/fp16 parameters and gradients, float32 state), ``fastopt-param-state``
-    (state in the parameter dtype, as torch keeps it), ``fastopt-master``
-    (float32 parameters and state, low-precision gradients in, the
-    low-precision copy written in the same pass), and when installed
-    ``deepspeed`` (DeepSpeedCPUAdam, float32 state) and ``torch-fused``
-    (torch.optim.Adam(fused=True), state in the parameter dtype).
-    ``bytes_moved`` is fastopt's; each candidate's is its entry times the count.
+    Candidates are the keys of ``PRECISION_CANDIDATES`` (DeepSpeed's and torch's
+    when installed), plus for each fastopt layout a roofline probe
+    (``probe:<layout>``) that streams the very same buffers with one add per
+    element. ``bytes_moved`` is fastopt's (fp32 state).
     """
     from .reference.precision import bfloat16
     low = bfloat16() if dtype == "bfloat16" else np.dtype(dtype)
@@ -208,34 +214,51 @@ def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16
         params = [p.astype(low) for p in master]
         grads = [(1e-2 * rng.standard_normal(s)).astype(low) for s in shapes]
         w = Workload(f"adam {np.dtype(low).name} {name} ({len(shapes)} tensors, {n / 1e6:.1f}M)",
-                     bytes_moved=n * PRECISION_BYTES["fastopt"], parameters=n)
-        opt = optim.Adam([p.copy() for p in params], lr=1e-4)
-        w.candidates["fastopt"] = lambda opt=opt: opt.step(grads)
-        opt_p = optim.Adam([p.copy() for p in params], lr=1e-4, state_dtype="param")
-        w.candidates["fastopt-param-state"] = lambda opt=opt_p: opt.step(grads)
-        opt_m = optim.Adam(master, lr=1e-4, param_copies=[p.copy() for p in params])
-        w.candidates["fastopt-master"] = lambda opt=opt_m: opt.step(grads)
+                     bytes_moved=n * PRECISION_CANDIDATES["fastopt"][0], parameters=n)
+        layouts = {"fastopt": optim.Adam([p.copy() for p in params], lr=1e-4),
+                   "fastopt-param-state": optim.Adam([p.copy() for p in params], lr=1e-4, state_dtype="param"),
+                   "fastopt-master": optim.Adam([p.copy() for p in master], lr=1e-4,
+                                                param_copies=[p.copy() for p in params])}
+        for label, opt in layouts.items():
+            w.candidates[label] = lambda opt=opt: opt.step(grads)
+            probe = _core.TensorGroup.probe(opt.params, list(opt.state.values()), grads,
+                                            opt._copies if label == "fastopt-master" else None)
+            w.candidates[f"probe:{label}"] = probe.stream_probe
         if torch is not None:
             tdtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[np.dtype(low).name]
 
-            def tensors():
+            def tensors(arrays, grad_arrays, as_low=True):
                 out = []
-                for p, g in zip(params, grads):
-                    t = torch.from_numpy(p.view(np.int16).copy()).view(tdtype).requires_grad_()
-                    t.grad = torch.from_numpy(g.view(np.int16).copy()).view(tdtype)
+                for p, g in zip(arrays, grad_arrays):
+                    if as_low:
+                        t = torch.from_numpy(p.view(np.int16).copy()).view(tdtype).requires_grad_()
+                        t.grad = torch.from_numpy(g.view(np.int16).copy()).view(tdtype)
+                    else:
+                        t = torch.from_numpy(p.copy()).requires_grad_()
+                        t.grad = torch.from_numpy(g.astype(np.float32))
                     out.append(t)
                 return out
             try:
-                topt = torch.optim.Adam(tensors(), lr=1e-4, fused=True)
+                topt = torch.optim.Adam(tensors(params, grads), lr=1e-4, fused=True)
                 topt.step()
                 w.candidates["torch-fused"] = topt.step
             except (RuntimeError, TypeError, ValueError):
                 pass
             if ds_adam is not None:
                 try:
-                    dopt = ds_adam(tensors(), lr=1e-4, adamw_mode=False, fp32_optimizer_states=True)
+                    dopt = ds_adam(tensors(params, grads), lr=1e-4, adamw_mode=False, fp32_optimizer_states=True)
                     dopt.step()
                     w.candidates["deepspeed"] = dopt.step
+                    fp32 = tensors(master, grads, as_low=False)
+                    copies = [torch.empty(t.shape, dtype=tdtype) for t in fp32]
+                    mopt = ds_adam(fp32, lr=1e-4, adamw_mode=False)
+
+                    def deepspeed_master(mopt=mopt, fp32=fp32, copies=copies):
+                        mopt.step()
+                        with torch.no_grad():
+                            torch._foreach_copy_(copies, fp32)
+                    deepspeed_master()
+                    w.candidates["deepspeed-master"] = deepspeed_master
                 except Exception:
                     pass
         yield w
@@ -243,31 +266,31 @@ def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16
 
 
 def run_precision(quick=False, budget=None):
-    """Measure the mixed-precision workloads, yielding one result row per workload."""
-    bandwidth, _ = machine_peaks()
+    """Measure the mixed-precision workloads: one row per (workload, candidate)."""
     lists = ("16M", "resnet50") if quick else tuple(PARAMETER_LISTS)
     for w in precision_workloads(lists=lists):
-        med = measure(w.candidates, budget=budget if budget is not None else (0.5 if quick else 3.0), rounds=5)
-        row = {"workload": w.name, "bandwidth_gb_s": bandwidth / 1e9}
-        for label, t in med.items():
-            row[f"{label}_s"] = t
-            row[f"{label}_roofline_fraction"] = w.parameters * PRECISION_BYTES[label] / bandwidth / t
-        yield row
+        med = measure(w.candidates, budget=budget if budget is not None else (1.0 if quick else 4.0), rounds=7)
+        for label, (bytes_per, probe, description) in PRECISION_CANDIDATES.items():
+            if label not in med:
+                continue
+            t = med[label]
+            yield {"workload": w.name, "candidate": label, "description": description, "seconds": t,
+                   "bytes_per_parameter": bytes_per, "gb_per_s": w.parameters * bytes_per / t / 1e9,
+                   "roofline_fraction": (w.parameters * bytes_per / t)
+                   / (w.parameters * PRECISION_CANDIDATES[probe][0] / med[f"probe:{probe}"]),
+                   "vs_fastopt": t / med[{"deepspeed": "fastopt", "torch-fused": "fastopt-param-state",
+                                          "deepspeed-master": "fastopt-master"}.get(label, label)]}
 
 
-PRECISION_LABELS = ("fastopt", "fastopt-param-state", "fastopt-master", "deepspeed", "torch-fused")
-PRECISION_HEADER = ("| Adam, median per step (fraction of memory roofline) | fastopt, fp32 state (22 B/param) "
-                    "| fastopt, state in param dtype (14 B) | fastopt master weights + copy (28 B) "
-                    "| DeepSpeedCPUAdam, fp32 state (22 B) | torch fused, state in param dtype (14 B) |"
-                    "\n|---|---|---|---|---|---|")
+PRECISION_HEADER = ("| Adam on 16-bit parameters | candidate | bytes / param | median step | GB/s "
+                    "| fraction of roofline (probe, same buffers) | time vs fastopt's same layout |"
+                    "\n|---|---|---|---|---|---|---|")
 
 
 def format_precision_row(row):
-    cells = []
-    for label in PRECISION_LABELS:
-        t = row.get(f"{label}_s")
-        cells.append("–" if t is None else f"{_fmt_time(t)} ({row[f'{label}_roofline_fraction']:.2f})")
-    return f"| {row['workload']} | " + " | ".join(cells) + " |"
+    return (f"| {row['workload']} | {row['description']} | {row['bytes_per_parameter']} | "
+            f"{_fmt_time(row['seconds'])} | {row['gb_per_s']:.1f} | {row['roofline_fraction']:.2f} | "
+            f"{row['vs_fastopt']:.2f}× |")
 
 
 LOSS_SHAPES = [(256, 3073, 10), (10000, 3073, 10), (4096, 512, 1000)]  # CIFAR-10 minibatch, CIFAR-10, large C
@@ -528,10 +551,8 @@ def main(argv=None):
         print()
     if args.only in (None, "precision"):
         try:
-            rows = results["precision"] = table(PRECISION_HEADER, run_precision(quick=args.quick, budget=args.budget),
-                                                format_precision_row)
-            if rows:
-                print(f"\nmemory bandwidth (probe) {rows[0]['bandwidth_gb_s']:.1f} GB/s")
+            results["precision"] = table(PRECISION_HEADER, run_precision(quick=args.quick, budget=args.budget),
+                                         format_precision_row)
         except ImportError as e:  # bfloat16 needs ml_dtypes
             print(f"mixed-precision workloads skipped: {e}")
         print()

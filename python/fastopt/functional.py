@@ -1,8 +1,8 @@
 """Single-tensor optimizer steps backed by the C++ kernels.
 
 Each function performs one fused pass over memory and updates its arrays in
-place: float32 or float64, C-contiguous, writeable, all of one dtype and shape,
-no two sharing memory. The gradient ``g`` is only read. Every argument is
+place: float32 or float64 (or the low-precision layouts below), C-contiguous,
+writeable, all of one shape, no two sharing memory. The gradient ``g`` is only read. Every argument is
 checked before anything is written: a TypeError or ValueError naming the
 argument leaves every array as it was. The GIL is released while the kernel runs.
 Rules and defaults follow ``torch.optim`` (see docs/design.md). Each function
@@ -40,9 +40,9 @@ def sgd(p, g, *, lr, weight_decay=0.0, maximize=False, p_copy=None, stochastic_r
     Parameters
     ----------
     p : numpy.ndarray
-        Parameters (float32 or float64), updated in place.
+        Parameters (float32, float64, float16 or bfloat16), updated in place.
     g : numpy.ndarray
-        Gradient, same shape and dtype as ``p``; not modified.
+        Gradient, same shape as ``p``, in ``p``'s dtype (or as the module docstring allows); not modified.
     lr : float
         Learning rate, >= 0.
     weight_decay : float, default 0

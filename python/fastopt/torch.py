@@ -1,0 +1,361 @@
+"""Drop-in ``torch.optim`` optimizers that run fastopt's kernels on CPU tensors.
+
+``fastopt.torch.SGD / Adagrad / RMSprop / Adam / AdamW / Lion`` are subclasses
+of ``torch.optim.Optimizer`` with torch's constructor arguments, defaults,
+parameter groups and state layout (``opt.state[p]["exp_avg"]``, ``"step"`` as
+a float32 tensor), so ``state_dict()`` is interchangeable with torch.optim's
+both ways, ``torch.optim.lr_scheduler`` schedulers, ``clip_grad_norm_`` and
+``torch.amp.GradScaler`` work as with torch's own optimizers. A step is one
+native call over every parameter that has a gradient, running directly on the
+tensors' storage (zero-copy, the GIL released): float32, float64, float16 and
+bfloat16 (bfloat16 needs ml_dtypes: ``pip install "fastopt[bf16]"``).
+
+Beyond torch: ``state_dtype="float32"`` keeps float32 state for 16-bit
+parameters (torch keeps it in the parameter's dtype, the default here too),
+and ``stochastic_rounding=True`` (with ``seed``) rounds updated 16-bit
+parameters stochastically (docs/design.md, "Mixed precision").
+
+Refused with a clear error instead of silently copying: sparse gradients,
+non-contiguous or non-CPU tensors, and ``foreach`` / ``fused`` /
+``capturable`` / ``differentiable`` set to True (torch's own implementations
+of those exist; this is a different one).
+
+``import fastopt`` never imports torch; ``import fastopt.torch`` does.
+"""
+import numpy as np
+import torch
+
+from . import _core
+
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
+
+_RULES = {rule["name"]: rule for rule in _core.rules()}
+_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
+                 torch.float16: np.dtype(np.float16)}
+
+
+def _bfloat16():
+    try:
+        import ml_dtypes
+    except ImportError as e:
+        raise TypeError("bfloat16 tensors need the ml_dtypes package: pip install \"fastopt[bf16]\"") from e
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _as_numpy(t, name):
+    """A NumPy array sharing ``t``'s memory (no copy: an update through it is the tensor's)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.layout != torch.strided:
+        raise TypeError(f"{name} is a {t.layout} tensor; fastopt.torch takes dense gradients and parameters")
+    if t.device.type != "cpu":
+        raise ValueError(f"{name} is on {t.device}; fastopt.torch updates CPU tensors")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} is not contiguous; fastopt.torch updates tensors in place and will not "
+                         f"copy (an update of a copy would be lost)")
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(_bfloat16())
+    if t.dtype not in _NUMPY_DTYPES:
+        raise TypeError(f"{name} has dtype {t.dtype}; fastopt.torch takes float32, float64, float16 or bfloat16")
+    return t.numpy()
+
+
+def _scalar(value, name):
+    """torch allows a 0-d tensor for lr and betas; the kernels take a number."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a number or a one-element tensor")
+        return value.item()
+    return value
+
+
+class _Optimizer(torch.optim.Optimizer):
+    """Shared machinery: state in torch's layout, one native step per call."""
+
+    _rule = None
+    # torch options accepted only at their default (these implementations are torch's own)
+    _torch_only = {"foreach": (None, False), "fused": (None, False), "capturable": (False,),
+                   "differentiable": (False,)}
+    _uses_step_state = True  # keeps state["step"] as torch does
+
+    def __init__(self, params, defaults, *, state_dtype="param", stochastic_rounding=False, seed=0):
+        for key, allowed in self._torch_only.items():
+            if key in defaults and defaults[key] not in allowed:
+                raise ValueError(f"{key}={defaults[key]!r} is not supported by fastopt.{type(self).__name__} "
+                                 f"(use torch.optim.{type(self).__name__} for it); leave it at its default")
+        if state_dtype not in ("param", "float32"):
+            raise ValueError(f"state_dtype must be 'param' (torch's choice) or 'float32', got {state_dtype!r}")
+        self._state_dtype = state_dtype
+        self.stochastic_rounding = _core.as_bool(stochastic_rounding, "stochastic_rounding")
+        self.seed = _core.as_int(seed, "seed")
+        if not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed must be in [0, 2**64), got {self.seed}")
+        super().__init__(params, defaults)
+
+    # --- the registry's view of a group ----------------------------------------------------------
+    def _rule_hypers(self, group):
+        """The registry's hyperparameters of a param group (torch's names)."""
+        names = {h["name"] for h in _RULES[self._rule]["hypers"]}
+        return {k: _scalar(v, k) for k, v in group.items() if k in names}
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        for key, allowed in self._torch_only.items():
+            if key in group and group[key] not in allowed:
+                self.param_groups.pop()
+                raise ValueError(f"{key}={group[key]!r} is not supported by fastopt.{type(self).__name__}")
+        try:
+            _core.check_hyperparameters(self._rule, self._rule_hypers(group))
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
+
+    # --- state ---------------------------------------------------------------------------------
+    def _state_dtype_for(self, p):
+        if self._state_dtype == "float32" and p.dtype in (torch.float16, torch.bfloat16):
+            return torch.float32
+        return p.dtype
+
+    def _init_state(self, p, group, state):
+        """Create the state buffers the group's hyperparameters need, as torch names them."""
+        hypers = self._rule_hypers(group)
+        if self._uses_step_state:
+            state["step"] = torch.tensor(0.0, dtype=torch.float32)
+        specs = {s["name"]: s for s in _RULES[self._rule]["states"]}
+        for name in _core.needed_states(self._rule, hypers):
+            initial = specs[name]["initial"]
+            value = 0.0 if initial is None else float(hypers[initial])
+            state[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p),
+                                          memory_format=torch.preserve_format)
+
+    def _step_number(self, state):
+        """This step's number for the coefficients (torch increments state["step"] first)."""
+        state["step"] += 1
+        return int(state["step"].item())
+
+    def load_state_dict(self, state_dict):
+        # torch casts floating-point state to the parameter's dtype; with
+        # state_dtype="float32" put the saved float32 values back.
+        super().load_state_dict(state_dict)
+        if self._state_dtype != "float32":
+            return
+        saved = state_dict["state"]
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                entry = saved.get(index)
+                index += 1
+                if entry is None or p not in self.state:
+                    continue
+                for key, value in self.state[p].items():
+                    if key == "step" or not isinstance(value, torch.Tensor):
+                        continue
+                    original = entry.get(key)
+                    wanted = self._state_dtype_for(p)
+                    if value.dtype != wanted:
+                        source = original if isinstance(original, torch.Tensor) else value
+                        self.state[p][key] = source.detach().to(dtype=wanted).contiguous().clone()
+
+    # --- the step ------------------------------------------------------------------------------
+    def _prepare(self, p, group, state, needed, created):
+        """Create missing state (recording it in ``created``) and return the step number
+        this step uses for ``p`` (0: the rule needs none). Nothing is counted yet."""
+        if not state:
+            self._init_state(p, group, state)
+            created.append((state, None))
+        return int(state["step"].item()) + 1 if self._uses_step_state else 0
+
+    def _commit(self, state):
+        if self._uses_step_state:
+            state["step"] += 1
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step over every parameter with a gradient; returns ``closure()``'s loss if given.
+
+        Every parameter, gradient and state tensor is checked before any is
+        updated: a TypeError or ValueError changes nothing.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        state_names = [s["name"] for s in _RULES[self._rule]["states"]]
+        params, grads, states, committed = [], [], {name: [] for name in state_names}, []
+        sets, set_of, hypers_list, steps_list = [], {}, [], []
+        created = []  # state this call created, removed again if the step is refused
+        try:
+            for gi, group in enumerate(self.param_groups):
+                hypers = self._rule_hypers(group)
+                _core.check_hyperparameters(self._rule, hypers)
+                needed = set(_core.needed_states(self._rule, hypers))
+                for pi, p in enumerate(group["params"]):
+                    if p.grad is None:
+                        continue
+                    name = f"param_groups[{gi}]['params'][{pi}]"
+                    params.append(_as_numpy(p, name))
+                    grads.append(_as_numpy(p.grad, f"the gradient of {name}"))
+                    state = self.state[p]
+                    step = self._prepare(p, group, state, needed, created)
+                    for s in needed:
+                        if s not in state:
+                            raise ValueError(f"{name} has no '{s}' state, which these hyperparameters need; it "
+                                             f"is created at the parameter's first step with them set")
+                    for s in state_names:
+                        value = state.get(s) if s in needed else None
+                        states[s].append(None if value is None else _as_numpy(value, f"state[{s!r}] of {name}"))
+                    key = (gi, step)
+                    if key not in set_of:
+                        set_of[key] = len(hypers_list)
+                        hypers_list.append(hypers)
+                        steps_list.append(step if step else None)
+                    sets.append(set_of[key])
+                    committed.append(state)
+            if params:
+                native_states = {s: arrays for s, arrays in states.items() if any(a is not None for a in arrays)}
+                seeds = [self.seed] * len(hypers_list) if self.stochastic_rounding else None
+                native = _core.TensorGroup(self._rule, params, native_states, None, None, sets)
+                native.step(hypers_list, steps_list, grads, False, seeds)
+        except BaseException:
+            for state, key in created:
+                if key is None:
+                    state.clear()
+                else:
+                    state.pop(key, None)
+            raise
+        for state in committed:
+            self._commit(state)
+        return loss
+
+
+class SGD(_Optimizer):
+    """``torch.optim.SGD`` on fastopt's kernels (see :class:`fastopt.optim.SGD` for the rule).
+
+    Torch's state layout: ``state[p]["momentum_buffer"]`` when momentum is
+    nonzero, no ``"step"``.
+    """
+
+    _rule = "sgd"
+    _uses_step_state = False
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None, **options):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                        fused=fused)
+        _core.check_hyperparameters("sgd", {k: _scalar(v, k) for k, v in defaults.items()
+                                            if k in ("lr", "momentum", "dampening", "weight_decay", "nesterov",
+                                                     "maximize")})
+        super().__init__(params, defaults, **options)
+
+    def _init_state(self, p, group, state):
+        pass  # the momentum buffer is created at the first step with momentum, as torch does
+
+    def _prepare(self, p, group, state, needed, created):
+        # The rule needs a step number only for dampening, whose first step is
+        # undamped: as in torch, that is the step that creates the buffer.
+        if "momentum_buffer" in needed and "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(p, dtype=self._state_dtype_for(p),
+                                                        memory_format=torch.preserve_format)
+            created.append((state, "momentum_buffer"))
+            return 1
+        return 2
+
+
+class _BetasOptimizer(_Optimizer):
+    """Torch's ``betas=(beta1, beta2)`` in the group, the registry's beta1 and beta2."""
+
+    def _rule_hypers(self, group):
+        hypers = super()._rule_hypers(group)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        hypers["beta1"], hypers["beta2"] = _scalar(betas[0], "beta1"), _scalar(betas[1], "beta2")
+        return hypers
+
+
+class Adam(_BetasOptimizer):
+    """``torch.optim.Adam`` on fastopt's kernels (see :class:`fastopt.optim.Adam` for the rule).
+
+    State: ``step`` (float32 tensor), ``exp_avg``, ``exp_avg_sq`` and, with
+    amsgrad, ``max_exp_avg_sq``. ``decoupled_weight_decay=True`` is AdamW: use
+    :class:`AdamW`.
+    """
+
+    _rule = "adam"
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False, **options):
+        if decoupled_weight_decay is not False:
+            raise ValueError("decoupled_weight_decay=True is AdamW: use fastopt.torch.AdamW")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                        fused=fused)
+        self._check_defaults(defaults)
+        super().__init__(params, defaults, **options)
+
+    def _check_defaults(self, defaults):
+        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW`` on fastopt's kernels: decoupled weight decay (default 1e-2)."""
+
+    _rule = "adamw"
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None, **options):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, **options)
+
+
+class Adagrad(_Optimizer):
+    """``torch.optim.Adagrad`` on fastopt's kernels; state (``step``, ``sum``) is
+    created at construction, as torch does."""
+
+    _rule = "adagrad"
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None, **options):
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
+        _core.check_hyperparameters(self._rule, {k: _scalar(v, k) for k, v in defaults.items()
+                                                 if k not in self._torch_only})
+        super().__init__(params, defaults, **options)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group, self.state[p])
+
+
+class RMSprop(_Optimizer):
+    """``torch.optim.RMSprop`` on fastopt's kernels. State: ``step``,
+    ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered)."""
+
+    _rule = "rmsprop"
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 capturable=False, foreach=None, maximize=False, differentiable=False, **options):
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered, capturable=capturable, foreach=foreach, maximize=maximize,
+                        differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, {k: _scalar(v, k) for k, v in defaults.items()
+                                                 if k not in self._torch_only})
+        super().__init__(params, defaults, **options)
+
+
+class Lion(_BetasOptimizer):
+    """Lion (Chen et al. 2023) on fastopt's kernels; torch.optim has none. State:
+    ``exp_avg`` (lion-pytorch's name), no step. Defaults as DeepSpeed's CPU Lion."""
+
+    _rule = "lion"
+    _uses_step_state = False
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, maximize=False, **options):
+        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
+        super().__init__(params, defaults, **options)

@@ -1,0 +1,239 @@
+"""fastopt.torch against torch.optim: trajectories over many steps with param
+groups, frozen parameters and gradients missing on some steps; schedulers,
+clip_grad_norm_, GradScaler; state_dict both ways mid-training; 16-bit
+parameters; zero-copy; bad input. Skipped when torch is absent."""
+import importlib
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ft = importlib.import_module("fastopt.torch")
+
+# Per optimizer: option sets (torch's names), each run over groups with different hyperparameters.
+OPTIONS = {
+    "SGD": [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+            dict(lr=0.1, momentum=0.9, dampening=0.3), dict(lr=0.1, maximize=True, momentum=0.5)],
+    "Adam": [dict(), dict(lr=1e-2, amsgrad=True), dict(weight_decay=0.1, betas=(0.8, 0.99)), dict(maximize=True)],
+    "AdamW": [dict(), dict(amsgrad=True, weight_decay=0.1), dict(lr=1e-2, maximize=True)],
+    "Adagrad": [dict(), dict(lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.2), dict(maximize=True)],
+    "RMSprop": [dict(), dict(momentum=0.9), dict(centered=True, weight_decay=0.01),
+                dict(centered=True, momentum=0.5, maximize=True)],
+}
+CASES = [(name, opts) for name, sets in OPTIONS.items() for opts in sets]
+IDS = [f"{name}-{i}" for name, sets in OPTIONS.items() for i in range(len(sets))]
+
+
+def make_params(dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(20, 3), (7,), (1000,), (4, 4), (5,)]
+    return [torch.randn(s, generator=g, dtype=dtype).requires_grad_() for s in shapes]
+
+
+def groups(params, name):
+    """Three groups overriding different hyperparameters; the last parameter is frozen."""
+    params[-1].requires_grad_(False)
+    extra = {"lr": 0.03} if name != "Adagrad" else {"lr": 0.05, "eps": 1e-8}
+    return [{"params": params[:2]}, {"params": params[2:4], **extra}, {"params": params[4:]}]
+
+
+def run(opt, params, steps, seed, drop=True):
+    g = torch.Generator().manual_seed(seed)
+    for t in range(steps):
+        for i, p in enumerate(params):
+            grad = torch.randn(p.shape, generator=g, dtype=p.dtype)
+            if not p.requires_grad or (drop and i == 1 and t % 5 == 2):
+                p.grad = None                      # frozen, or no gradient this step
+            else:
+                p.grad = grad
+        opt.step()
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_trajectory_equals_torch(name, options, dtype):
+    ours_p, theirs_p = make_params(dtype), make_params(dtype)
+    ours = getattr(ft, name)(groups(ours_p, name), **options)
+    theirs = getattr(torch.optim, name)(groups(theirs_p, name), **options, foreach=False)
+    run(ours, ours_p, 40, seed=1)
+    run(theirs, theirs_p, 40, seed=1)
+    tol = dict(rtol=1e-11, atol=1e-13) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours_p, theirs_p):
+        torch.testing.assert_close(a, b, **tol)
+    # The frozen parameter has state exactly when torch gives it some (Adagrad's, at construction).
+    assert set(ours.state[ours_p[-1]]) == set(theirs.state[theirs_p[-1]])
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=IDS)
+def test_state_dict_is_interchangeable_both_ways(name, options):
+    """A checkpoint of torch.optim mid-training continues in fastopt.torch on the same
+    trajectory, and back."""
+    dtype = torch.float64
+    straight_p = make_params(dtype)
+    straight = getattr(torch.optim, name)(groups(straight_p, name), **options)
+    run(straight, straight_p, 20, seed=2, drop=False)
+    run(straight, straight_p, 20, seed=3, drop=False)
+    for first, second in [(torch.optim, ft), (ft, torch.optim)]:
+        params = make_params(dtype)
+        a = getattr(first, name)(groups(params, name), **options)
+        run(a, params, 20, seed=2, drop=False)
+        b = getattr(second, name)(groups(params, name), **options)
+        b.load_state_dict(a.state_dict())
+        run(b, params, 20, seed=3, drop=False)
+        for x, y in zip(params, straight_p):
+            torch.testing.assert_close(x, y, rtol=1e-11, atol=1e-13)
+
+
+def test_scheduler_and_clipping_work():
+    ours_p, theirs_p = make_params(torch.float64), make_params(torch.float64)
+    ours, theirs = ft.AdamW(ours_p, lr=0.01), torch.optim.AdamW(theirs_p, lr=0.01)
+    s1 = torch.optim.lr_scheduler.OneCycleLR(ours, max_lr=0.05, total_steps=30)
+    s2 = torch.optim.lr_scheduler.OneCycleLR(theirs, max_lr=0.05, total_steps=30)
+    g = torch.Generator().manual_seed(4)
+    for _ in range(30):
+        for p, q in zip(ours_p, theirs_p):
+            grad = 10 * torch.randn(p.shape, generator=g, dtype=p.dtype)
+            p.grad, q.grad = grad.clone(), grad.clone()
+        torch.nn.utils.clip_grad_norm_(ours_p, 1.0)
+        torch.nn.utils.clip_grad_norm_(theirs_p, 1.0)
+        ours.step(), theirs.step()
+        s1.step(), s2.step()
+    for a, b in zip(ours_p, theirs_p):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
+
+
+def test_grad_scaler_skips_a_step_with_an_injected_inf():
+    model = torch.nn.Linear(8, 3)
+    ref = torch.nn.Linear(8, 3)
+    ref.load_state_dict(model.state_dict())
+    ours, theirs = ft.Adam(model.parameters(), lr=0.01), torch.optim.Adam(ref.parameters(), lr=0.01)
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**10), torch.amp.GradScaler("cpu", init_scale=2.0**10)]
+    x = torch.randn(16, 8, generator=torch.Generator().manual_seed(5))
+    for t in range(6):
+        for m, opt, scaler in [(model, ours, scalers[0]), (ref, theirs, scalers[1])]:
+            opt.zero_grad()
+            scaler.scale(m(x).pow(2).mean()).backward()
+            if t == 3:
+                m.weight.grad[0, 0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+    assert scalers[0].get_scale() == scalers[1].get_scale() < 2.0**10
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert ours.state[model.weight]["step"].item() == 5  # the inf step was skipped
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adagrad"])
+def test_16bit_params_against_torch_fused(name, dtype):
+    pytest.importorskip("ml_dtypes")
+    ours_p, theirs_p = make_params(dtype), make_params(dtype)
+    ours = getattr(ft, name)(ours_p, lr=1e-2)
+    theirs = getattr(torch.optim, name)(theirs_p, lr=1e-2, fused=True)
+    run(ours, ours_p, 20, seed=6, drop=False)
+    run(theirs, theirs_p, 20, seed=6, drop=False)
+    eps = torch.finfo(dtype).eps
+    for a, b in zip(ours_p, theirs_p):
+        assert float(((a.detach().float() - b.detach().float()).abs() / (b.detach().float().abs() + 1)).max()) <= 4 * eps
+    assert ours.state[ours_p[0]]["exp_avg" if name != "Adagrad" else "sum"].dtype == dtype  # torch's layout
+
+
+def test_float32_state_and_stochastic_rounding_for_bf16():
+    pytest.importorskip("ml_dtypes")
+    params = make_params(torch.bfloat16)
+    opt = ft.Adam(params, lr=1e-3, state_dtype="float32", stochastic_rounding=True, seed=3)
+    run(opt, params, 3, seed=7, drop=False)
+    assert opt.state[params[0]]["exp_avg"].dtype == torch.float32
+    again = make_params(torch.bfloat16)
+    opt2 = ft.Adam(again, lr=1e-3, state_dtype="float32", stochastic_rounding=True, seed=3)
+    run(opt2, again, 3, seed=7, drop=False)
+    for a, b in zip(params, again):
+        assert torch.equal(a, b)  # reproducible bits
+    # The float32 state survives a state_dict round trip (torch would cast it to bf16).
+    sd = opt.state_dict()
+    opt2.load_state_dict(sd)
+    assert opt2.state[again[0]]["exp_avg"].dtype == torch.float32
+    assert torch.equal(opt2.state[again[0]]["exp_avg"], opt.state[params[0]]["exp_avg"])
+
+
+def test_zero_copy_and_no_parameter_sized_allocations():
+    p = torch.zeros(1 << 22, requires_grad=True)   # 16 MiB
+    opt = ft.Adam([p], lr=1e-3)
+    p.grad = torch.ones_like(p)
+    opt.step()                                      # state created here
+    ptr, state_ptrs = p.data_ptr(), [v.data_ptr() for v in opt.state[p].values()]
+    tracemalloc = pytest.importorskip("tracemalloc")
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(20):
+        opt.step()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert p.data_ptr() == ptr and [v.data_ptr() for v in opt.state[p].values()] == state_ptrs
+    assert after - before < 8 * 1024  # KiB: no 16 MiB buffer per step
+    assert float(p[0]) < 0 and tracemalloc is not None
+
+
+@pytest.mark.parametrize("build, exc, text", [
+    (lambda p: ft.Adam(p, fused=True), ValueError, "fused=True is not supported"),
+    (lambda p: ft.Adam(p, foreach=True), ValueError, "foreach"),
+    (lambda p: ft.SGD(p, differentiable=True), ValueError, "differentiable"),
+    (lambda p: ft.Adam(p, decoupled_weight_decay=True), ValueError, "AdamW"),
+    (lambda p: ft.Adam(p, lr=-1), ValueError, "lr"),
+    (lambda p: ft.Adam(p, betas=(1.5, 0.9)), ValueError, "beta1"),
+    (lambda p: ft.SGD(p, nesterov=True), ValueError, "nesterov"),
+    (lambda p: ft.Adam(p, amsgrad="yes"), TypeError, "amsgrad"),
+    (lambda p: ft.Adam(p, state_dtype="float16"), ValueError, "state_dtype"),
+    (lambda p: ft.Adam(p, seed=-1), ValueError, "seed"),
+])
+def test_bad_arguments(build, exc, text):
+    with pytest.raises(exc, match=text):
+        build(make_params(torch.float32))
+
+
+def _set_grad(p, grad):
+    """A gradient of another dtype (torch refuses it unless grad_dtype allows any)."""
+    p.grad_dtype = None
+    p.grad = grad
+
+
+@pytest.mark.parametrize("setup, exc, text", [
+    (lambda p: setattr(p[0], "grad", torch.zeros(20, 3).to_sparse()), TypeError, "sparse|layout"),
+    (lambda p: setattr(p[2], "grad", torch.zeros(2000)[::2]), ValueError, "not contiguous"),
+    (lambda p: _set_grad(p[1], torch.zeros(7, dtype=torch.float64)), TypeError, "dtype float64"),
+    (lambda p: _set_grad(p[1], torch.zeros(7, dtype=torch.int32)), TypeError, "int32"),
+    (lambda p: setattr(p[1], "grad", torch.zeros(14)[::2]), ValueError, "not contiguous"),
+])
+def test_bad_gradients_change_nothing(setup, exc, text):
+    params = make_params(torch.float32)
+    opt = ft.Adam(params, lr=0.1)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    before = [p.detach().clone() for p in params], {k: v.clone() for k, v in opt.state[params[0]].items()}
+    for p in params:
+        p.grad = torch.ones_like(p)
+    setup(params)
+    with pytest.raises(exc, match=text):
+        opt.step()
+    for p, q in zip(params, before[0]):
+        assert torch.equal(p, q)
+    for k, v in opt.state[params[0]].items():
+        assert torch.equal(v, before[1][k])
+
+
+def test_a_refused_first_step_creates_no_state():
+    params = make_params(torch.float32)
+    opt = ft.SGD(params, lr=0.1, momentum=0.9, dampening=0.5)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    params[3].grad = torch.ones(32)[::2].view(4, 4)
+    with pytest.raises(ValueError, match="not contiguous"):
+        opt.step()
+    assert all(not opt.state[p] for p in params)
+
+
+def test_import_fastopt_does_not_import_torch():
+    import subprocess
+    code = "import sys, fastopt; fastopt.optim.Adam; assert 'torch' not in sys.modules, 'torch imported'"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -161,63 +161,66 @@ class _Optimizer(torch.optim.Optimizer):
     # --- the step ------------------------------------------------------------------------------
     def _prepare(self, p, group, state, needed, created):
         """Create missing state (recording it in ``created``) and return the step number
-        this step uses for ``p`` (0: the rule needs none). Nothing is counted yet."""
+        this step uses for ``p``: 0 when the rule needs none, None for state["step"] + 1
+        (read for all parameters at once). Nothing is counted yet."""
         if not state:
             self._init_state(p, group, state)
             created.append((state, None))
-        return int(state["step"].item()) + 1 if self._uses_step_state else 0
-
-    def _commit(self, state):
-        if self._uses_step_state:
-            state["step"] += 1
+        return None if _RULES[self._rule]["uses_step"] else 0
 
     @torch.no_grad()
     def step(self, closure=None):
         """One step over every parameter with a gradient; returns ``closure()``'s loss if given.
 
         Every parameter, gradient and state tensor is checked before any is
-        updated: a TypeError or ValueError changes nothing.
+        updated: a TypeError or ValueError changes nothing. The native view of
+        the parameters and state (NumPy arrays on the tensors' memory) is kept
+        between steps and rebuilt only when the set of parameters with
+        gradients, their state tensors or their step numbers' grouping change;
+        per step, only the gradients are read.
         """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         state_names = [s["name"] for s in _RULES[self._rule]["states"]]
-        params, grads, states, committed = [], [], {name: [] for name in state_names}, []
-        sets, set_of, hypers_list, steps_list = [], {}, [], []
+        hypers_of, needed_of = [], []
+        for group in self.param_groups:
+            hypers = self._rule_hypers(group)
+            _core.check_hyperparameters(self._rule, hypers)
+            hypers_of.append(hypers)
+            needed_of.append(tuple(s for s in state_names if s in _core.needed_states(self._rule, hypers)))
+        active = [(gi, pi, p) for gi, group in enumerate(self.param_groups)
+                  for pi, p in enumerate(group["params"]) if p.grad is not None]
+        if not active:
+            return loss
         created = []  # state this call created, removed again if the step is refused
         try:
-            for gi, group in enumerate(self.param_groups):
-                hypers = self._rule_hypers(group)
-                _core.check_hyperparameters(self._rule, hypers)
-                needed = set(_core.needed_states(self._rule, hypers))
-                for pi, p in enumerate(group["params"]):
-                    if p.grad is None:
-                        continue
-                    name = f"param_groups[{gi}]['params'][{pi}]"
-                    params.append(_as_numpy(p, name))
-                    grads.append(_as_numpy(p.grad, f"the gradient of {name}"))
-                    state = self.state[p]
-                    step = self._prepare(p, group, state, needed, created)
-                    for s in needed:
-                        if s not in state:
-                            raise ValueError(f"{name} has no '{s}' state, which these hyperparameters need; it "
-                                             f"is created at the parameter's first step with them set")
-                    for s in state_names:
-                        value = state.get(s) if s in needed else None
-                        states[s].append(None if value is None else _as_numpy(value, f"state[{s!r}] of {name}"))
-                    key = (gi, step)
-                    if key not in set_of:
-                        set_of[key] = len(hypers_list)
-                        hypers_list.append(hypers)
-                        steps_list.append(step if step else None)
-                    sets.append(set_of[key])
-                    committed.append(state)
-            if params:
-                native_states = {s: arrays for s, arrays in states.items() if any(a is not None for a in arrays)}
-                seeds = [self.seed] * len(hypers_list) if self.stochastic_rounding else None
-                native = _core.TensorGroup(self._rule, params, native_states, None, None, sets)
-                native.step(hypers_list, steps_list, grads, False, seeds)
+            keys, state_tensors, grads = [], [], []
+            for gi, pi, p in active:
+                state = self.state[p]
+                step = self._prepare(p, self.param_groups[gi], state, set(needed_of[gi]), created)
+                keys.append((gi, step))
+                state_tensors.append(tuple(state.get(s) for s in needed_of[gi]))
+                g = p.grad
+                if g.layout is not torch.strided or not g.is_cpu or not g.is_contiguous() or g.requires_grad:
+                    g = _as_numpy(g, f"the gradient of param_groups[{gi}]['params'][{pi}]")  # raises, or detaches
+                else:
+                    try:
+                        g = g.numpy()
+                    except (TypeError, RuntimeError):  # bfloat16 (no NumPy dtype), or an unsupported one
+                        g = _as_numpy(g, f"the gradient of param_groups[{gi}]['params'][{pi}]")
+                grads.append(g)
+            unread = [i for i, (_, step) in enumerate(keys) if step is None]
+            if unread:  # torch's step tensors, read in one call
+                steps = torch.stack([self.state[active[i][2]]["step"] for i in unread]).tolist()
+                for i, step in zip(unread, steps):
+                    keys[i] = (keys[i][0], int(step) + 1)
+            native, sets = self._native_view(active, needed_of, state_tensors, keys, state_names)
+            hypers_list = [hypers_of[gi] for gi, _ in sets]
+            steps_list = [step if step else None for _, step in sets]
+            seeds = [self.seed] * len(sets) if self.stochastic_rounding else None
+            native.step(hypers_list, steps_list, grads, False, seeds)
         except BaseException:
             for state, key in created:
                 if key is None:
@@ -225,9 +228,39 @@ class _Optimizer(torch.optim.Optimizer):
                 else:
                     state.pop(key, None)
             raise
-        for state in committed:
-            self._commit(state)
+        self._commit([self.state[p] for _, _, p in active])
         return loss
+
+    def _native_view(self, active, needed_of, state_tensors, keys, state_names):
+        """The native group over these tensors (cached), and its coefficient sets [(group, step)]."""
+        sets = list(dict.fromkeys(keys))
+        set_index = {key: i for i, key in enumerate(sets)}
+        assignment = [set_index[k] for k in keys]  # which set each tensor uses: reusable while unchanged
+        cached = getattr(self, "_fastopt_view", None)
+        if (cached is not None and len(cached["params"]) == len(active) and cached["assignment"] == assignment
+                and all(p is q for (_, _, p), q in zip(active, cached["params"]))
+                and all(len(a) == len(b) and all(x is y for x, y in zip(a, b))
+                        for a, b in zip(state_tensors, cached["states"]))):
+            return cached["native"], sets
+        params, states = [], {name: [] for name in state_names}
+        for (gi, pi, p), tensors in zip(active, state_tensors):
+            name = f"param_groups[{gi}]['params'][{pi}]"
+            params.append(_as_numpy(p, name))
+            for s in state_names:
+                value = tensors[needed_of[gi].index(s)] if s in needed_of[gi] else None
+                if s in needed_of[gi] and value is None:
+                    raise ValueError(f"{name} has no '{s}' state, which these hyperparameters need; it is "
+                                     f"created at the parameter's first step with them set")
+                states[s].append(None if value is None else _as_numpy(value, f"state[{s!r}] of {name}"))
+        native_states = {s: arrays for s, arrays in states.items() if any(a is not None for a in arrays)}
+        native = _core.TensorGroup(self._rule, params, native_states, None, None, assignment)
+        self._fastopt_view = {"params": [p for _, _, p in active], "assignment": assignment,
+                              "states": state_tensors, "native": native}
+        return native, sets
+
+    def _commit(self, states):
+        if self._uses_step_state:
+            torch._foreach_add_([state["step"] for state in states], 1)
 
 
 class SGD(_Optimizer):
@@ -256,12 +289,14 @@ class SGD(_Optimizer):
     def _prepare(self, p, group, state, needed, created):
         # The rule needs a step number only for dampening, whose first step is
         # undamped: as in torch, that is the step that creates the buffer.
-        if "momentum_buffer" in needed and "momentum_buffer" not in state:
+        first = "momentum_buffer" in needed and "momentum_buffer" not in state
+        if first:
             state["momentum_buffer"] = torch.zeros_like(p, dtype=self._state_dtype_for(p),
                                                         memory_format=torch.preserve_format)
             created.append((state, "momentum_buffer"))
-            return 1
-        return 2
+        if _scalar(group["dampening"], "dampening") == 0:
+            return 0  # no step number needed: one coefficient set for the group
+        return 1 if first else 2
 
 
 class _BetasOptimizer(_Optimizer):

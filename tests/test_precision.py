@@ -44,6 +44,20 @@ def reference_step(case, t):
     return t if case.uses_step else 0
 
 
+def step_both(case, fast, ref, t, copies=(None, None), **extra):
+    """Step t of `case` on the fast problem and, with the reference, on `ref`."""
+    kw = dict(case.kwargs, **extra)
+    if case.uses_step:
+        kw["step"] = t
+    p, g, s = fast
+    case.fast()(p, g[t % 3], *[s[k] for k in case.positional], **{k: s[k] for k in case.keyword},
+                p_copy=copies[0], **kw)
+    p, g, s = ref
+    kw["step"] = reference_step(case, t)
+    precision.step_in_float32(case.ref(), p, g[t % 3], *[s[k] for k in case.positional],
+                              **{k: s[k] for k in case.keyword}, p_copy=copies[1], **kw)
+
+
 @pytest.mark.parametrize("dtype", LOW)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_low_precision_step_matches_reference_bitwise(case, dtype, isa):
@@ -54,17 +68,7 @@ def test_low_precision_step_matches_reference_bitwise(case, dtype, isa):
                     fast = low_problem(case, n, dtype, state_dtype, grad_dtype, seed=n)
                     ref = low_problem(case, n, dtype, state_dtype, grad_dtype, seed=n)
                     for t in range(1, 4):
-                        kw = dict(case.kwargs)
-                        if case.uses_step:
-                            kw["step"] = t
-                        p, g, s = fast
-                        case.fast()(p, g[t % 3], *[s[k] for k in case.positional],
-                                    **{k: s[k] for k in case.keyword}, stochastic_rounding_seed=seed, **kw)
-                        p, g, s = ref
-                        kw["step"] = reference_step(case, t)
-                        precision.step_in_float32(case.ref(), p, g[t % 3], *[s[k] for k in case.positional],
-                                                  **{k: s[k] for k in case.keyword},
-                                                  stochastic_rounding_seed=seed, **kw)
+                        step_both(case, fast, ref, t, stochastic_rounding_seed=seed)
                     what = f"{case.id} n={n} state={state_dtype} grad={grad_dtype} seed={seed}"
                     assert_bitwise(fast[0], ref[0], "p " + what)
                     for k in fast[2]:
@@ -84,16 +88,7 @@ def test_threaded_low_precision_step_matches_reference_bitwise(case, dtype, thre
         copies = ([np.zeros(n, dtype), np.zeros(n, dtype)] if layout == "master" else [None, None])
         extra = {"stochastic_rounding_seed": seed} if layout == "stochastic" else {}
         for t in range(1, 3):
-            kw = dict(case.kwargs, **extra)
-            if case.uses_step:
-                kw["step"] = t
-            p, g, s = fast
-            case.fast()(p, g[t % 3], *[s[k] for k in case.positional], **{k: s[k] for k in case.keyword},
-                        p_copy=copies[0], **kw)
-            p, g, s = ref
-            kw["step"] = reference_step(case, t)
-            precision.step_in_float32(case.ref(), p, g[t % 3], *[s[k] for k in case.positional],
-                                      **{k: s[k] for k in case.keyword}, p_copy=copies[1], **kw)
+            step_both(case, fast, ref, t, copies, **extra)
         assert_bitwise(fast[0], ref[0], f"p {layout} {case.id}")
         if copies[0] is not None:
             assert_bitwise(copies[0], copies[1], f"copy {case.id}")
@@ -110,16 +105,7 @@ def test_master_weight_mode_matches_reference(case, copy_dtype, isa):
             ref = low_problem(case, n, np.float32, np.float32, grad_dtype, seed=n)
             copies = [np.full(n, np.nan, copy_dtype), np.full(n, np.nan, copy_dtype)]
             for t in range(1, 4):
-                kw = dict(case.kwargs)
-                if case.uses_step:
-                    kw["step"] = t
-                p, g, s = fast
-                case.fast()(p, g[t % 3], *[s[k] for k in case.positional], **{k: s[k] for k in case.keyword},
-                            p_copy=copies[0], **kw)
-                p, g, s = ref
-                kw["step"] = reference_step(case, t)
-                precision.step_in_float32(case.ref(), p, g[t % 3], *[s[k] for k in case.positional],
-                                          **{k: s[k] for k in case.keyword}, p_copy=copies[1], **kw)
+                step_both(case, fast, ref, t, copies)
             assert_bitwise(fast[0], ref[0], f"p {case.id} n={n}")
             assert_bitwise(copies[0], copies[1], f"p_copy {case.id} n={n}")
             assert_bitwise(copies[0], fast[0].astype(copy_dtype), "the copy is p rounded to nearest")

@@ -72,6 +72,16 @@ def _step_count(value, where):
     return int(value)
 
 
+def _precision_options(state_dtype, stochastic_rounding, seed):
+    """The checked mixed-precision options shared by fastopt.optim and fastopt.torch."""
+    if state_dtype not in ("float32", "param"):
+        raise ValueError(f"state_dtype must be 'float32' or 'param', got {state_dtype!r}")
+    seed = _core.as_int(seed, "seed")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return state_dtype, _core.as_bool(stochastic_rounding, "stochastic_rounding"), seed
+
+
 def _is_group_list(params):
     return isinstance(params, (list, tuple)) and len(params) > 0 and all(isinstance(g, dict) for g in params)
 
@@ -115,13 +125,8 @@ class Optimizer:
         # (re-entrant, so a signal handler inside a long run gets a clear
         # RuntimeError from the native side instead of a deadlock).
         self._lock = threading.RLock()
-        if state_dtype not in ("float32", "param"):
-            raise ValueError(f"state_dtype must be 'float32' or 'param', got {state_dtype!r}")
-        self._state_dtype = state_dtype
-        self.stochastic_rounding = _core.as_bool(stochastic_rounding, "stochastic_rounding")
-        self.seed = _core.as_int(seed, "seed")
-        if not 0 <= self.seed < 2**64:
-            raise ValueError(f"seed must be in [0, 2**64), got {self.seed}")
+        self._state_dtype, self.stochastic_rounding, self.seed = _precision_options(
+            state_dtype, stochastic_rounding, seed)
         self.defaults = dict(defaults)
         self._check_hyperparameters(self._resolved(self.defaults))
         self.param_groups = []

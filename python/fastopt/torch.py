@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import _core
+from .optim import _precision_options
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
 
@@ -84,13 +85,8 @@ class _Optimizer(torch.optim.Optimizer):
             if key in defaults and defaults[key] not in allowed:
                 raise ValueError(f"{key}={defaults[key]!r} is not supported by fastopt.{type(self).__name__} "
                                  f"(use torch.optim.{type(self).__name__} for it); leave it at its default")
-        if state_dtype not in ("param", "float32"):
-            raise ValueError(f"state_dtype must be 'param' (torch's choice) or 'float32', got {state_dtype!r}")
-        self._state_dtype = state_dtype
-        self.stochastic_rounding = _core.as_bool(stochastic_rounding, "stochastic_rounding")
-        self.seed = _core.as_int(seed, "seed")
-        if not 0 <= self.seed < 2**64:
-            raise ValueError(f"seed must be in [0, 2**64), got {self.seed}")
+        self._state_dtype, self.stochastic_rounding, self.seed = _precision_options(
+            state_dtype, stochastic_rounding, seed)
         super().__init__(params, defaults)
 
     # --- the registry's view of a group ----------------------------------------------------------

@@ -134,4 +134,30 @@ bool all_finite(const TensorBuffers* tensors, std::size_t count, int slot) {
   return all != 0;
 }
 
+double gradient_sum_squares(const TensorBuffers* tensors, std::size_t count) {
+  const OptimKernels& kernels = active_optim_kernels();
+  auto block_sum = [&](const TensorBuffers& t, std::size_t begin, std::size_t end) {
+    const DType dtype = t.storage.grad;
+    const char* base = static_cast<const char*>(t.slot[kGrad]);
+    return kernels.sum_squares[static_cast<int>(dtype)](base + begin * dtype_size(dtype), end - begin);
+  };
+  // One partial per block, combined in block order: the same sum for any thread count.
+  const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
+  std::vector<double> partial(items.size());
+  const std::size_t total = total_elements(tensors, count);
+  const auto n_items = static_cast<std::int64_t>(items.size());
+  auto one = [&](std::int64_t i) {
+    const WorkItem& w = items[static_cast<std::size_t>(i)];
+    partial[static_cast<std::size_t>(i)] = block_sum(tensors[w.tensor], w.begin, w.end);
+  };
+  if (total < kParallelMinElements || num_threads() == 1) {
+    for (std::int64_t i = 0; i < n_items; ++i) one(i);
+  } else {
+    parallel_for(n_items, threads_for(total, items.size()), one);
+  }
+  double sum = 0.0;
+  for (double x : partial) sum += x;
+  return sum;
+}
+
 }  // namespace fastopt

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -229,6 +230,28 @@ void register_optim(py::module_& m) {
          "One step of the rule over every tensor; False (nothing changed) when skipping non-finite\n"
          "gradients. With several groups, `hypers`, `step` and `stochastic_rounding_seeds` are lists\n"
          "with one entry per group (a seed of None: round to nearest even).")
+      .def("offload_step", [](TensorGroup& grp, py::object hypers, py::object step, py::object grads,
+                              py::object seeds, py::object grad_scale, py::object max_norm) {
+        if (grp.spec() == nullptr) throw_value_error("this group is for the roofline probe only");
+        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds);
+        TensorGroup::GradientPhase phase;
+        phase.grad_scale = to_double(grad_scale, "grad_scale");
+        if (!std::isfinite(phase.grad_scale) || phase.grad_scale <= 0.0)
+          throw_value_error("grad_scale must be finite and > 0, got " + std::to_string(phase.grad_scale));
+        if (!max_norm.is_none()) {
+          phase.max_norm = to_double(max_norm, "max_norm");
+          if (!std::isfinite(phase.max_norm) || phase.max_norm <= 0.0)
+            throw_value_error("max_norm must be finite and > 0, got " + std::to_string(phase.max_norm));
+        }
+        const bool applied = grp.step(grp.spec()->rule, c, grads, true, &phase);
+        return py::make_tuple(applied, phase.norm);
+      }, arg("hypers"), arg("step"), arg("grads"), arg("stochastic_rounding_seeds") = py::none(),
+         arg("grad_scale") = 1.0, arg("max_norm") = py::none(),
+         "The fused offload phase: the global norm of grads * grad_scale (one read pass); if it is\n"
+         "not finite, nothing changes; else the step with every gradient multiplied by grad_scale\n"
+         "and, with max_norm, by min(1, max_norm / (norm + 1e-6)) (torch's clip_grad_norm_), in the\n"
+         "update pass (with param_copies, the 16-bit copies are written there too).\n"
+         "Returns (applied, norm).")
       .def("stream_probe", [](TensorGroup& grp, py::object grads) {
         grp.step(Rule::stream_probe, std::vector<StepCoefficients>(grp.group_count()), grads, false);
       }, arg("grads") = py::none(),

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -171,10 +172,24 @@ class TensorGroup {
     TensorGroup& g_;
   };
 
+  // What a step does to the gradients before the rule sees them (the fused
+  // offload phase): unscale by `grad_scale` (1/loss scale), and with max_norm >
+  // 0 clip by the global norm as torch.nn.utils.clip_grad_norm_ does
+  // (g *= min(1, max_norm / (norm + 1e-6))). Both fold into one multiplier of
+  // the gradient inside the update loop: no pass over memory of their own.
+  struct GradientPhase {
+    double grad_scale = 1.0;
+    double max_norm = 0.0;      // 0: no clipping
+    double norm = 0.0;          // out: the global norm of the unscaled gradients, when computed
+    bool computed_norm = false;
+  };
+
   // Checks every gradient, then (unless skipping on non-finite) updates every
-  // tensor; tensor t uses coefficients[t.group].
-  bool step(Rule rule, const std::vector<StepCoefficients>& coefficients, const py::object& grads,
-            bool skip_if_nonfinite) {
+  // tensor; tensor t uses coefficients[t.group]. With skip_if_nonfinite or
+  // clipping, one read pass over the gradients first (their norm: Inf or NaN
+  // when any element is), then the update pass.
+  bool step(Rule rule, std::vector<StepCoefficients> coefficients, const py::object& grads, bool skip_if_nonfinite,
+            GradientPhase* phase = nullptr) {
     if (coefficients.size() < group_count_) throw_value_error("one set of hyperparameters per group is needed");
     Claim claim(*this);
     require_unchanged();
@@ -188,7 +203,19 @@ class TensorGroup {
       throw_value_error("grads is required: no gradient buffers were registered with grads=");
     }
     py::gil_scoped_release release;
-    if (skip_if_nonfinite && !all_finite(tensors.data(), tensors.size(), kGrad)) return false;
+    const bool needs_norm = phase != nullptr && (phase->max_norm > 0.0 || skip_if_nonfinite);
+    if (needs_norm) {
+      phase->norm = std::sqrt(gradient_sum_squares(tensors.data(), tensors.size())) * std::fabs(phase->grad_scale);
+      phase->computed_norm = true;
+      if (skip_if_nonfinite && !std::isfinite(phase->norm)) return false;
+    } else if (skip_if_nonfinite && !all_finite(tensors.data(), tensors.size(), kGrad)) {
+      return false;
+    }
+    if (phase != nullptr) {
+      double multiplier = phase->grad_scale;
+      if (phase->max_norm > 0.0) multiplier *= std::min(1.0, phase->max_norm / (phase->norm + 1e-6));
+      for (StepCoefficients& c : coefficients) c.grad_sign *= multiplier;
+    }
     if (rule == Rule::stream_probe) compact_state_slots(tensors);
     run_step(rule, tensors.data(), tensors.size(), coefficients.data());
     return true;

@@ -88,6 +88,8 @@ void FASTOPT_CONCAT(fill_mixed_precision_kernels_, FASTOPT_ISA)(OptimKernels& k)
   fill_master<bfloat16_t>(k);
   k.all_finite[static_cast<int>(DType::f16)] = all_finite_16<0x7C00u>;
   k.all_finite[static_cast<int>(DType::bf16)] = all_finite_16<0x7F80u>;
+  k.sum_squares[static_cast<int>(DType::f16)] = sum_squares<float16_t>;
+  k.sum_squares[static_cast<int>(DType::bf16)] = sum_squares<bfloat16_t>;
 }
 
 }  // namespace fastopt

@@ -34,6 +34,8 @@ OptimKernels make_kernels() {
   fill_rules<Layout<double, double, double>>(k.span[static_cast<int>(DType::f64)]);
   k.all_finite[static_cast<int>(DType::f32)] = all_finite<float>;
   k.all_finite[static_cast<int>(DType::f64)] = all_finite<double>;
+  k.sum_squares[static_cast<int>(DType::f32)] = sum_squares<float>;
+  k.sum_squares[static_cast<int>(DType::f64)] = sum_squares<double>;
   FASTOPT_CONCAT(fill_mixed_precision_kernels_, FASTOPT_ISA)(k);  // float16 / bfloat16 storage
   return k;
 }

@@ -343,6 +343,25 @@ void stream_probe_step(const TensorBuffers& t, size_t b, size_t e, const StepCoe
   }
 }
 
+// Σ x², for gradient norms: eight running double sums (element i into sum
+// i mod 8), so the order of the additions is the same on every ISA.
+template <class G>
+double sum_squares(const void* data, size_t n) {
+  const G* __restrict x = static_cast<const G*>(data);
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (size_t j = 0; j < 8; ++j) {
+      const double v = load(x[i + j]);
+      acc[j] += v * v;
+    }
+  for (size_t j = 0; i + j < n; ++j) {
+    const double v = load(x[i + j]);
+    acc[j] += v * v;
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 // Every rule's entry point for layout L, by name: table[rule].
 template <class L>
 void fill_rules(SpanKernel* table) {

@@ -374,6 +374,45 @@ class Optimizer:
                 self._group_steps = steps
             return applied
 
+    def offload_step(self, grads=None, *, grad_scale=1.0, max_norm=None):
+        """The fused optimizer phase of mixed-precision training with a loss scale.
+
+        One read pass over the gradients computes their global L2 norm (of
+        ``g * grad_scale``); if it is Inf or NaN, nothing changes (the step a
+        loss scaler skips). Otherwise the update pass multiplies every gradient
+        by ``grad_scale`` and, with ``max_norm``, by ``min(1, max_norm / (norm +
+        1e-6))`` — ``torch.nn.utils.clip_grad_norm_``'s coefficient — as it reads
+        it, applies the rule, and writes the 16-bit parameter copies
+        (``param_copies``): two passes over the gradients instead of the five of
+        unscale, norm, clip, step and copy.
+
+        Parameters
+        ----------
+        grads : list or dict of numpy.ndarray, optional
+            As :meth:`step`.
+        grad_scale : float, default 1
+            Multiplier of the gradients (``1 / loss_scale``), finite and > 0.
+        max_norm : float, optional
+            Clip the gradients' global norm to this, as torch does.
+
+        Returns
+        -------
+        (bool, float)
+            Whether the step was applied, and the global norm of the unscaled,
+            unclipped gradients.
+        """
+        with self._lock:
+            for group, schedule, t in zip(self.param_groups, self._schedules, self._group_steps):
+                if schedule is not None:
+                    group["lr"] = schedule(t)
+            steps = [t + 1 for t in self._group_steps]
+            seeds = [self.seed] * len(self.param_groups) if self.stochastic_rounding else None
+            applied, norm = self._group.offload_step([self._rule_hypers(g) for g in self.param_groups], steps,
+                                                     grads, seeds, grad_scale, max_norm)
+            if applied:
+                self._group_steps = steps
+            return applied, norm
+
     def _planned_lrs(self, updates):
         """The lr of the next ``updates`` steps as :meth:`step` would set it: the
         group's lr (one value for all), or the schedule's values as a list."""

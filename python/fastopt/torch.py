@@ -12,8 +12,13 @@ bfloat16 (bfloat16 needs ml_dtypes: ``pip install "fastopt[bf16]"``).
 
 Beyond torch: ``state_dtype="float32"`` keeps float32 state for 16-bit
 parameters (torch keeps it in the parameter's dtype, the default here too),
-and ``stochastic_rounding=True`` (with ``seed``) rounds updated 16-bit
-parameters stochastically (docs/design.md, "Mixed precision").
+``stochastic_rounding=True`` (with ``seed``) rounds updated 16-bit
+parameters stochastically (docs/design.md, "Mixed precision"),
+``param_copies={p: p16}`` is master-weight mode (each step also writes the
+updated float32 ``p`` into the float16/bfloat16 tensor ``p16``, in the same
+pass), and :meth:`offload_step` is the fused phase of loss-scaled training:
+unscale, skip on non-finite, clip by the global norm, step and copy in two
+passes over the gradients.
 
 Refused with a clear error instead of silently copying: sparse gradients,
 non-contiguous or non-CPU tensors, and ``foreach`` / ``fused`` /
@@ -71,6 +76,21 @@ def _scalar(value, name):
     return value
 
 
+def _discard(created):
+    """Remove the state a refused or skipped step created: (state, key) pairs, key None for all."""
+    for state, key in created:
+        if key is None:
+            state.clear()
+        else:
+            state.pop(key, None)
+
+
+class _Skipped(Exception):
+    def __init__(self, norm):
+        super().__init__(norm)
+        self.norm = norm
+
+
 class _Optimizer(torch.optim.Optimizer):
     """Shared machinery: state in torch's layout, one native step per call."""
 
@@ -80,13 +100,18 @@ class _Optimizer(torch.optim.Optimizer):
                    "differentiable": (False,)}
     _uses_step_state = True  # keeps state["step"] as torch does
 
-    def __init__(self, params, defaults, *, state_dtype="param", stochastic_rounding=False, seed=0):
+    def __init__(self, params, defaults, *, state_dtype="param", stochastic_rounding=False, seed=0,
+                 param_copies=None):
         for key, allowed in self._torch_only.items():
             if key in defaults and defaults[key] not in allowed:
                 raise ValueError(f"{key}={defaults[key]!r} is not supported by fastopt.{type(self).__name__} "
                                  f"(use torch.optim.{type(self).__name__} for it); leave it at its default")
         self._state_dtype, self.stochastic_rounding, self.seed = _precision_options(
             state_dtype, stochastic_rounding, seed)
+        if param_copies is not None and not isinstance(param_copies, dict):
+            raise TypeError("param_copies must be a dict {float32 parameter: float16/bfloat16 tensor}, got "
+                            f"{type(param_copies).__name__}")
+        self._copies = dict(param_copies or {})
         super().__init__(params, defaults)
 
     # --- the registry's view of a group ----------------------------------------------------------
@@ -179,6 +204,28 @@ class _Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._run(None)
+        return loss
+
+    @torch.no_grad()
+    def offload_step(self, *, grad_scale=1.0, max_norm=None):
+        """The fused optimizer phase of mixed-precision training (see
+        :meth:`fastopt.optim.Optimizer.offload_step`): the global norm of the
+        gradients times ``grad_scale`` in one read pass; if it is not finite,
+        nothing changes (as ``GradScaler`` skips the step); else one update pass
+        that unscales, clips to ``max_norm`` as ``clip_grad_norm_`` would, steps,
+        and writes the 16-bit parameter copies.
+
+        Returns
+        -------
+        (bool, float)
+            Whether the step was applied, and the unscaled gradients' global norm.
+        """
+        return self._run((_scalar(grad_scale, "grad_scale"), None if max_norm is None else _scalar(max_norm,
+                                                                                                    "max_norm")))
+
+    def _run(self, offload):
+        """One native step (``offload``: None, or (grad_scale, max_norm)); returns (applied, norm)."""
         state_names = [s["name"] for s in _RULES[self._rule]["states"]]
         hypers_of, needed_of = [], []
         for group in self.param_groups:
@@ -189,7 +236,7 @@ class _Optimizer(torch.optim.Optimizer):
         active = [(gi, pi, p) for gi, group in enumerate(self.param_groups)
                   for pi, p in enumerate(group["params"]) if p.grad is not None]
         if not active:
-            return loss
+            return True, 0.0
         created = []  # state this call created, removed again if the step is refused
         try:
             keys, state_tensors, grads = [], [], []
@@ -216,16 +263,20 @@ class _Optimizer(torch.optim.Optimizer):
             hypers_list = [hypers_of[gi] for gi, _ in sets]
             steps_list = [step if step else None for _, step in sets]
             seeds = [self.seed] * len(sets) if self.stochastic_rounding else None
-            native.step(hypers_list, steps_list, grads, False, seeds)
+            if offload is None:
+                applied, norm = native.step(hypers_list, steps_list, grads, False, seeds), 0.0
+            else:
+                applied, norm = native.offload_step(hypers_list, steps_list, grads, seeds, *offload)
+            if not applied:
+                raise _Skipped(norm)
+        except _Skipped as skipped:  # a non-finite gradient: the step changes nothing, state included
+            _discard(created)
+            return False, skipped.norm
         except BaseException:
-            for state, key in created:
-                if key is None:
-                    state.clear()
-                else:
-                    state.pop(key, None)
+            _discard(created)
             raise
         self._commit([self.state[p] for _, _, p in active])
-        return loss
+        return True, norm
 
     def _native_view(self, active, needed_of, state_tensors, keys, state_names):
         """The native group over these tensors (cached), and its coefficient sets [(group, step)]."""
@@ -249,7 +300,10 @@ class _Optimizer(torch.optim.Optimizer):
                                      f"created at the parameter's first step with them set")
                 states[s].append(None if value is None else _as_numpy(value, f"state[{s!r}] of {name}"))
         native_states = {s: arrays for s, arrays in states.items() if any(a is not None for a in arrays)}
-        native = _core.TensorGroup(self._rule, params, native_states, None, None, assignment)
+        copies = [self._copies.get(p) for _, _, p in active]
+        copies = ([None if c is None else _as_numpy(c, f"the copy of param_groups[{gi}]['params'][{pi}]")
+                   for c, (gi, pi, _) in zip(copies, active)] if any(c is not None for c in copies) else None)
+        native = _core.TensorGroup(self._rule, params, native_states, None, None, assignment, copies)
         self._fastopt_view = {"params": [p for _, _, p in active], "assignment": assignment,
                               "states": state_tensors, "native": native}
         return native, sets

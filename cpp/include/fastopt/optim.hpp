@@ -111,6 +111,9 @@ using SpanKernel = void (*)(const TensorBuffers& t, std::size_t begin, std::size
                             const StepCoefficients& c);
 // True when every element of x[0, n) is finite.
 using AllFiniteKernel = bool (*)(const void* x, std::size_t n);
+// Sum of x[i]² over [0, n) in double, in an order fixed for every ISA (eight
+// running sums, element i into sum i mod 8, combined in order).
+using SumSquaresKernel = double (*)(const void* x, std::size_t n);
 
 // Storages that are not direct ("mixed": a float16/bfloat16 buffer, or the
 // parameter copy) have kernels of their own: the rule's loop with widening
@@ -140,6 +143,7 @@ struct OptimKernels {
   SpanKernel span[2][static_cast<int>(Rule::count)];              // direct: [DType f32/f64][Rule]
   SpanKernel mixed[kMixedLayouts][static_cast<int>(Rule::count)];  // [mixed_layout][Rule]
   AllFiniteKernel all_finite[static_cast<int>(DType::count)];     // [DType]
+  SumSquaresKernel sum_squares[static_cast<int>(DType::count)];   // [DType]
 };
 void fill_mixed_precision_kernels_baseline(OptimKernels& k);
 void fill_mixed_precision_kernels_avx2(OptimKernels& k);
@@ -224,5 +228,11 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
 // True when slot `slot` (kGrad, or a slot stored like the parameter) of every
 // tensor holds only finite values.
 bool all_finite(const TensorBuffers* tensors, std::size_t count, int slot);
+
+// The sum of squares of every gradient element (a global gradient norm is its
+// square root), in double; bitwise the same for any thread count and ISA
+// (fixed blocks, partial sums combined in block order). Inf or NaN if any
+// gradient element is.
+double gradient_sum_squares(const TensorBuffers* tensors, std::size_t count);
 
 }  // namespace fastopt

@@ -282,6 +282,76 @@ def run_precision(quick=False, budget=None):
                                           "deepspeed-master": "fastopt-master"}.get(label, label)]}
 
 
+def offload_workloads(lists=("gpt2-small",), seed=0):
+    """The optimizer phase of loss-scaled bf16 training with fp32 master weights on
+    the CPU (ZeRO-Offload's layout): bf16 gradients in, unscale by 1/1024, skip if
+    not finite, clip to a global norm of 1, Adam, bf16 copies out.
+
+    ``fastopt``: :meth:`fastopt.torch.AdamW.offload_step` (one read pass for the
+    norm, one update pass writing the copies: 2 + 2 + 8 + 16 + 2 = 30 bytes per
+    parameter). ``torch``: what a user runs today — copy the bf16 gradients into
+    the fp32 ``.grad`` buffers, ``_foreach_mul_`` (unscale), ``clip_grad_norm_``
+    (its norm pass and scaling pass), fused AdamW, ``_foreach_copy_`` into the
+    bf16 copies (6 + 8 + 4 + 8 + 28 + 6 = 60 bytes per parameter).
+    """
+    torch = _torch()
+    if torch is None:
+        return
+    import fastopt.torch as ft
+    torch.set_num_threads(_core.get_num_threads())
+    gen = torch.Generator().manual_seed(seed)
+    for name in lists:
+        shapes = PARAMETER_LISTS[name]()
+        n = sum(int(np.prod(s)) for s in shapes)
+        w = Workload(f"offload phase, bf16 grads, fp32 master + bf16 copy, {name} ({n / 1e6:.1f}M)",
+                     bytes_moved=30 * n, parameters=n)
+        grads16 = [(1024 * 1e-2 * torch.randn(s, generator=gen)).to(torch.bfloat16) for s in shapes]
+        ours = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+        try:
+            for p, g in zip(ours, grads16):
+                p.grad_dtype = None  # a bf16 gradient on an fp32 (master) parameter: recent torch only
+                p.grad = g
+        except RuntimeError:
+            return
+        copies = {p: p.detach().to(torch.bfloat16) for p in ours}
+        opt = ft.AdamW(ours, lr=1e-4, param_copies=copies)
+        w.candidates["fastopt"] = lambda opt=opt: opt.offload_step(grad_scale=1 / 1024, max_norm=1.0)
+        theirs = [p.detach().clone().requires_grad_() for p in ours]
+        for p in theirs:
+            p.grad = torch.zeros_like(p)
+        their_copies = [p.detach().to(torch.bfloat16) for p in theirs]
+        topt = torch.optim.AdamW(theirs, lr=1e-4, fused=True)
+        their_grads = [p.grad for p in theirs]
+
+        def torch_sequence(topt=topt, theirs=theirs, their_grads=their_grads, copies=their_copies):
+            with torch.no_grad():
+                torch._foreach_copy_(their_grads, grads16)
+                torch._foreach_mul_(their_grads, 1 / 1024)
+                norm = torch.nn.utils.clip_grad_norm_(theirs, 1.0, foreach=True)
+                if torch.isfinite(norm):
+                    topt.step()
+                    torch._foreach_copy_(copies, theirs)
+        w.candidates["torch"] = torch_sequence
+        yield w
+
+
+def run_offload(quick=False, budget=None):
+    """Measure the offload-phase workloads: one row each."""
+    for w in offload_workloads(lists=("resnet50",) if quick else ("resnet50", "gpt2-small")):
+        med = measure(w.candidates, budget=budget if budget is not None else (1.0 if quick else 4.0), rounds=7)
+        yield {"workload": w.name, "fastopt_s": med["fastopt"], "torch_s": med["torch"],
+               "speedup": med["torch"] / med["fastopt"], "fastopt_gb_per_s": w.bytes_moved / med["fastopt"] / 1e9}
+
+
+OFFLOAD_HEADER = ("| workload | fastopt offload_step (30 B/param) | torch sequence (60 B/param) | speed-up "
+                  "| fastopt GB/s |\n|---|---|---|---|---|")
+
+
+def format_offload_row(row):
+    return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {_fmt_time(row['torch_s'])} | "
+            f"{row['speedup']:.2f}× | {row['fastopt_gb_per_s']:.1f} |")
+
+
 PRECISION_HEADER = ("| Adam on 16-bit parameters | candidate | bytes / param | median step | GB/s "
                     "| fraction of roofline (probe, same buffers) | time vs fastopt's same layout |"
                     "\n|---|---|---|---|---|---|---|")
@@ -527,8 +597,8 @@ def main(argv=None):
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
-    parser.add_argument("--only", choices=["optim", "precision", "loss", "train"],
-                        help="only the optimizer, mixed-precision, loss or training-loop workloads")
+    parser.add_argument("--only", choices=["optim", "precision", "offload", "loss", "train"],
+                        help="only the optimizer, mixed-precision, offload-phase, loss or training-loop workloads")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -544,7 +614,7 @@ def main(argv=None):
             print(fmt(row), flush=True)
         return out
 
-    results = {"optimizers": [], "precision": [], "losses": [], "training": []}
+    results = {"optimizers": [], "precision": [], "offload": [], "losses": [], "training": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
                                       format_row)
@@ -556,6 +626,13 @@ def main(argv=None):
         except ImportError as e:  # bfloat16 needs ml_dtypes
             print(f"mixed-precision workloads skipped: {e}")
         print()
+    if args.only in (None, "offload"):
+        if _torch() is None:
+            print("offload-phase workloads skipped: torch is not installed\n")
+        else:
+            results["offload"] = table(OFFLOAD_HEADER, run_offload(quick=args.quick, budget=args.budget),
+                                       format_offload_row)
+            print()
     if args.only in (None, "loss"):
         loss_rows = results["losses"] = table(LOSS_HEADER, run_losses(quick=args.quick, budget=args.budget),
                                               format_loss_row)

@@ -1,0 +1,115 @@
+"""ZeRO-sharded training with fastopt's optimizer over torch.distributed (gloo).
+
+Each process holds the whole model (DistributedDataParallel averages the
+gradients) but only its shard of the optimizer state: ZeroRedundancyOptimizer
+builds a ``fastopt.torch.AdamW`` over its shard and broadcasts the updated
+parameters. The script trains a small model on N processes on this machine and
+checks the result against one process running ``torch.optim.AdamW`` on the
+whole batch.
+
+    python examples/zero_gloo.py --world-size 2            # processes on this machine
+    torchrun --nproc-per-node 2 examples/zero_gloo.py       # the same, started by torchrun
+
+Across machines, start one process per rank with torchrun
+(``--nnodes 2 --node-rank i --master-addr HOST --master-port PORT``): the
+worker reads RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT from the
+environment ("env://"), so the code does not change.
+"""
+import argparse
+import os
+import tempfile
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.distributed.optim import ZeroRedundancyOptimizer
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+import fastopt.torch
+
+STEPS, PER_RANK = 12, 8
+
+
+def make_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4)).double()
+
+
+def batches(world_size):
+    """The same global batches on every rank: STEPS × (PER_RANK · world_size) rows."""
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(STEPS, PER_RANK * world_size, 16, generator=g, dtype=torch.float64)
+    y = torch.randn(STEPS, PER_RANK * world_size, 4, generator=g, dtype=torch.float64)
+    return X, y
+
+
+def train(rank, world_size, out=None, shard=True):
+    """One rank: DDP + ZeroRedundancyOptimizer(fastopt.torch.AdamW) (or fastopt's AdamW
+    on every rank, ``shard=False``). Rank 0 saves the parameters and the consolidated
+    optimizer state to ``out``."""
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    torch.set_num_threads(1)
+    model = DDP(make_model())
+    if shard:
+        opt = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=fastopt.torch.AdamW, lr=1e-2,
+                                      weight_decay=0.1)
+    else:
+        opt = fastopt.torch.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    X, y = batches(world_size)
+    rows = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
+    for t in range(STEPS):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(X[t, rows]), y[t, rows]).backward()
+        opt.step()
+    if shard:
+        opt.consolidate_state_dict(to=0)
+    if rank == 0 and out is not None:
+        torch.save({"params": [p.detach().clone() for p in model.parameters()], "state_dict": opt.state_dict()},
+                   out)
+    dist.destroy_process_group()
+
+
+def _spawned(rank, world_size, port, out, shard):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size))
+    train(rank, world_size, out, shard)
+
+
+def single_process_reference(world_size):
+    """torch.optim.AdamW on the whole batch in one process."""
+    model = make_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    X, y = batches(world_size)
+    for t in range(STEPS):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(X[t]), y[t]).backward()
+        opt.step()
+    return [p.detach() for p in model.parameters()]
+
+
+def run(world_size, port=29511, shard=True):
+    """Spawn `world_size` ranks on localhost; returns (max |difference| from the single-process
+    reference, the consolidated state_dict)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "rank0.pt")
+        mp.spawn(_spawned, args=(world_size, port, out, shard), nprocs=world_size)
+        saved = torch.load(out)
+    reference = single_process_reference(world_size)
+    diff = max(float((a - b).abs().max()) for a, b in zip(saved["params"], reference))
+    return diff, saved["state_dict"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--world-size", type=int, default=2)
+    args = parser.parse_args()
+    if "RANK" in os.environ:  # started by torchrun
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
+        return
+    diff, state_dict = run(args.world_size)
+    print(f"{args.world_size} processes: max |difference| from one process with torch.optim.AdamW = {diff:.2e}; "
+          f"consolidated state for {len(state_dict['state'])} parameters")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""fastopt.torch under torch.distributed (gloo, processes on localhost): DDP and
+ZeroRedundancyOptimizer give the parameters of a single-process torch.optim run,
+and consolidate_state_dict works. Skipped when torch is absent."""
+import importlib
+import pathlib
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.distributed.is_available():
+    pytest.skip("torch.distributed is not available", allow_module_level=True)
+
+# torch.distributed.optim scripts some of its functions when imported.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def example():
+    """examples/zero_gloo.py, importable by name (the spawned ranks unpickle its functions)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    return importlib.import_module("zero_gloo")
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_zero_redundancy_optimizer_matches_one_process(world_size):
+    diff, state_dict = example().run(world_size, port=29520 + world_size)
+    assert diff < 1e-12
+    assert len(state_dict["state"]) == 4  # every parameter's state, gathered from the shards
+    assert all(set(s) == {"step", "exp_avg", "exp_avg_sq"} for s in state_dict["state"].values())
+
+
+def test_ddp_with_a_fastopt_optimizer_matches_one_process():
+    diff, state_dict = example().run(2, port=29530, shard=False)
+    assert diff < 1e-12 and len(state_dict["state"]) == 4

@@ -76,6 +76,66 @@ def _scalar(value, name):
     return value
 
 
+class _StepCounters:
+    """torch's per-parameter ``state["step"]`` (a 0-d float32 tensor) as views into
+    shared buffers, so that the steps of many parameters are read and counted
+    with one torch call per buffer instead of one per parameter. Step tensors
+    that are not such views (loaded from a checkpoint, replaced by the user)
+    are read and counted one by one, as torch does."""
+
+    _SIZE = 1024
+
+    def __init__(self):
+        self._buffers = []
+        self._used = self._SIZE
+        self._plan = ([], None)  # (the step tensors it was made for, [(buffer, indices, positions)] or None)
+
+    def new(self):
+        if self._used == self._SIZE:
+            self._buffers.append(torch.zeros(self._SIZE, dtype=torch.float32))
+            self._used = 0
+        self._used += 1
+        return self._buffers[-1][self._used - 1]
+
+    def _plan_for(self, tensors):
+        made_for, plan = self._plan
+        if len(made_for) == len(tensors) and all(a is b for a, b in zip(made_for, tensors)):
+            return plan
+        by_buffer = {}
+        plan = []
+        for position, t in enumerate(tensors):
+            base = t._base
+            if base is None or not any(base is b for b in self._buffers):
+                plan = None
+                break
+            by_buffer.setdefault(id(base), (base, [], []))
+            by_buffer[id(base)][1].append(t.storage_offset())
+            by_buffer[id(base)][2].append(position)
+        if plan is not None:
+            plan = [(base, torch.tensor(indices), positions) for base, indices, positions in by_buffer.values()]
+        self._plan = (list(tensors), plan)
+        return plan
+
+    def read(self, tensors):
+        """The current values of the step tensors, as floats."""
+        plan = self._plan_for(tensors)
+        if plan is None:
+            return torch.stack(tensors).tolist() if tensors else []
+        values = [0.0] * len(tensors)
+        for base, indices, positions in plan:
+            for position, value in zip(positions, base.index_select(0, indices).tolist()):
+                values[position] = value
+        return values
+
+    def increment(self, tensors):
+        plan = self._plan_for(tensors)
+        if plan is None:
+            torch._foreach_add_(tensors, 1)
+            return
+        for base, indices, _ in plan:
+            base.index_add_(0, indices, torch.ones(len(indices), dtype=torch.float32))
+
+
 def _discard(created):
     """Remove the state a refused or skipped step created: (state, key) pairs, key None for all."""
     for state, key in created:
@@ -112,6 +172,7 @@ class _Optimizer(torch.optim.Optimizer):
             raise TypeError("param_copies must be a dict {float32 parameter: float16/bfloat16 tensor}, got "
                             f"{type(param_copies).__name__}")
         self._copies = dict(param_copies or {})
+        self._step_counters = _StepCounters()
         super().__init__(params, defaults)
 
     # --- the registry's view of a group ----------------------------------------------------------
@@ -143,7 +204,7 @@ class _Optimizer(torch.optim.Optimizer):
         """Create the state buffers the group's hyperparameters need, as torch names them."""
         hypers = self._rule_hypers(group)
         if self._uses_step_state:
-            state["step"] = torch.tensor(0.0, dtype=torch.float32)
+            state["step"] = self._step_counters.new()
         specs = {s["name"]: s for s in _RULES[self._rule]["states"]}
         for name in _core.needed_states(self._rule, hypers):
             initial = specs[name]["initial"]
@@ -254,11 +315,11 @@ class _Optimizer(torch.optim.Optimizer):
                     except (TypeError, RuntimeError):  # bfloat16 (no NumPy dtype), or an unsupported one
                         g = _as_numpy(g, f"the gradient of param_groups[{gi}]['params'][{pi}]")
                 grads.append(g)
-            unread = [i for i, (_, step) in enumerate(keys) if step is None]
-            if unread:  # torch's step tensors, read in one call
-                steps = torch.stack([self.state[active[i][2]]["step"] for i in unread]).tolist()
-                for i, step in zip(unread, steps):
-                    keys[i] = (keys[i][0], int(step) + 1)
+            step_tensors = [self.state[p]["step"] for _, _, p in active] if self._uses_step_state else []
+            if any(step is None for _, step in keys):  # torch's step tensors, read in a call or two
+                for i, step in enumerate(self._step_counters.read(step_tensors)):
+                    if keys[i][1] is None:
+                        keys[i] = (keys[i][0], int(step) + 1)
             native, sets = self._native_view(active, needed_of, state_tensors, keys, state_names)
             hypers_list = [hypers_of[gi] for gi, _ in sets]
             steps_list = [step if step else None for _, step in sets]
@@ -275,7 +336,8 @@ class _Optimizer(torch.optim.Optimizer):
         except BaseException:
             _discard(created)
             raise
-        self._commit([self.state[p] for _, _, p in active])
+        if step_tensors:
+            self._step_counters.increment(step_tensors)
         return True, norm
 
     def _native_view(self, active, needed_of, state_tensors, keys, state_names):
@@ -308,9 +370,6 @@ class _Optimizer(torch.optim.Optimizer):
                               "states": state_tensors, "native": native}
         return native, sets
 
-    def _commit(self, states):
-        if self._uses_step_state:
-            torch._foreach_add_([state["step"] for state in states], 1)
 
 
 class SGD(_Optimizer):

@@ -343,6 +343,63 @@ def run_offload(quick=False, budget=None):
                "speedup": med["torch"] / med["fastopt"], "fastopt_gb_per_s": w.bytes_moved / med["fastopt"] / 1e9}
 
 
+def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k"), seed=0):
+    """One fp32 Adam step through :mod:`fastopt.torch` on torch tensors, against
+    torch.optim's fused and foreach Adam and DeepSpeedCPUAdam (when installed)."""
+    torch = _torch()
+    if torch is None:
+        return
+    import fastopt.torch as ft
+    torch.set_num_threads(_core.get_num_threads())
+    ds_adam = _deepspeed_adam()
+    gen = torch.Generator().manual_seed(seed)
+    for name in lists:
+        shapes = [(1000,)] * 1000 if name == "1000x1k" else PARAMETER_LISTS[name]()
+        n = sum(int(np.prod(s)) for s in shapes)
+        w = Workload(f"adam float32 {name} ({len(shapes)} tensors, {n / 1e6:.1f}M) via fastopt.torch",
+                     bytes_moved=28 * n, parameters=n)
+        grads = [torch.randn(s, generator=gen) for s in shapes]
+
+        def tensors():
+            out = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+            for t, g in zip(out, grads):
+                t.grad = g.clone()
+            return out
+        makers = {"fastopt": lambda t: ft.Adam(t, lr=1e-4),
+                  "torch-fused": lambda t: torch.optim.Adam(t, lr=1e-4, fused=True),
+                  "torch-foreach": lambda t: torch.optim.Adam(t, lr=1e-4, foreach=True)}
+        if ds_adam is not None:
+            makers["deepspeed"] = lambda t: ds_adam(t, lr=1e-4, adamw_mode=False)
+        for label, make in makers.items():
+            try:
+                opt = make(tensors())
+                opt.step()
+            except Exception:
+                continue
+            w.candidates[label] = opt.step
+        yield w
+
+
+def run_torch(quick=False, budget=None):
+    """Measure the fastopt.torch workloads: one row each."""
+    for w in torch_workloads(lists=("resnet50", "1000x1k") if quick else ("resnet50", "gpt2-small", "1000x1k")):
+        med = measure(w.candidates, budget=budget if budget is not None else (1.0 if quick else 4.0), rounds=7)
+        t = med["fastopt"]
+        yield {"workload": w.name, "fastopt_s": t, "gb_per_s": w.bytes_moved / t / 1e9,
+               **{f"{k}_s": v for k, v in med.items() if k != "fastopt"},
+               **{f"speedup_vs_{k}": v / t for k, v in med.items() if k != "fastopt"}}
+
+
+TORCH_HEADER = ("| workload | fastopt.torch (median) | GB/s | vs torch fused | vs torch foreach | vs DeepSpeedCPUAdam |"
+                "\n|---|---|---|---|---|---|")
+
+
+def format_torch_row(row):
+    return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {row['gb_per_s']:.1f} | "
+            f"{_ratio(row.get('speedup_vs_torch-fused'))} | {_ratio(row.get('speedup_vs_torch-foreach'))} | "
+            f"{_ratio(row.get('speedup_vs_deepspeed'))} |")
+
+
 OFFLOAD_HEADER = ("| workload | fastopt offload_step (30 B/param) | torch sequence (60 B/param) | speed-up "
                   "| fastopt GB/s |\n|---|---|---|---|---|")
 
@@ -597,8 +654,9 @@ def main(argv=None):
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
-    parser.add_argument("--only", choices=["optim", "precision", "offload", "loss", "train"],
-                        help="only the optimizer, mixed-precision, offload-phase, loss or training-loop workloads")
+    parser.add_argument("--only", choices=["optim", "precision", "torch", "offload", "loss", "train"],
+                        help="only these workloads: optimizers, mixed precision, fastopt.torch, the offload "
+                             "phase, losses or the training loop")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -614,7 +672,7 @@ def main(argv=None):
             print(fmt(row), flush=True)
         return out
 
-    results = {"optimizers": [], "precision": [], "offload": [], "losses": [], "training": []}
+    results = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
                                       format_row)
@@ -626,13 +684,18 @@ def main(argv=None):
         except ImportError as e:  # bfloat16 needs ml_dtypes
             print(f"mixed-precision workloads skipped: {e}")
         print()
-    if args.only in (None, "offload"):
+    if args.only in (None, "torch", "offload"):
         if _torch() is None:
-            print("offload-phase workloads skipped: torch is not installed\n")
+            print("fastopt.torch and offload-phase workloads skipped: torch is not installed\n")
         else:
-            results["offload"] = table(OFFLOAD_HEADER, run_offload(quick=args.quick, budget=args.budget),
-                                       format_offload_row)
-            print()
+            if args.only in (None, "torch"):
+                results["torch"] = table(TORCH_HEADER, run_torch(quick=args.quick, budget=args.budget),
+                                         format_torch_row)
+                print()
+            if args.only in (None, "offload"):
+                results["offload"] = table(OFFLOAD_HEADER, run_offload(quick=args.quick, budget=args.budget),
+                                           format_offload_row)
+                print()
     if args.only in (None, "loss"):
         loss_rows = results["losses"] = table(LOSS_HEADER, run_losses(quick=args.quick, budget=args.budget),
                                               format_loss_row)

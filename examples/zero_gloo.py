@@ -16,8 +16,10 @@ worker reads RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT from the
 environment ("env://"), so the code does not change.
 """
 import argparse
+import datetime
 import os
 import tempfile
+import time
 
 import torch
 import torch.distributed as dist
@@ -47,7 +49,8 @@ def train(rank, world_size, out=None, shard=True):
     """One rank: DDP + ZeroRedundancyOptimizer(fastopt.torch.AdamW) (or fastopt's AdamW
     on every rank, ``shard=False``). Rank 0 saves the parameters and the consolidated
     optimizer state to ``out``."""
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    # A rank that fails makes the others time out after two minutes instead of gloo's thirty.
+    dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=datetime.timedelta(seconds=120))
     torch.set_num_threads(1)
     model = DDP(make_model())
     if shard:
@@ -66,6 +69,9 @@ def train(rank, world_size, out=None, shard=True):
     if rank == 0 and out is not None:
         torch.save({"params": [p.detach().clone() for p in model.parameters()], "state_dict": opt.state_dict()},
                    out)
+    # Every rank is done before any tears the group down (rank 0 serves the
+    # rendezvous store; a rank still using it when rank 0 exits would wait).
+    dist.barrier()
     dist.destroy_process_group()
 
 
@@ -92,7 +98,13 @@ def run(world_size, port=29511, shard=True):
     reference, the consolidated state_dict)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rank0.pt")
-        mp.spawn(_spawned, args=(world_size, port, out, shard), nprocs=world_size)
+        ranks = mp.spawn(_spawned, args=(world_size, port, out, shard), nprocs=world_size, join=False)
+        deadline = time.monotonic() + 300
+        while not ranks.join(timeout=5):  # raises if a rank failed
+            if time.monotonic() > deadline:
+                for process in ranks.processes:
+                    process.kill()
+                raise TimeoutError(f"{world_size} ranks did not finish in 300 s")
         saved = torch.load(out)
     reference = single_process_reference(world_size)
     diff = max(float((a - b).abs().max()) for a, b in zip(saved["params"], reference))

@@ -12,7 +12,8 @@ if not torch.distributed.is_available():
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
 # torch.distributed.optim scripts some of its functions when imported.
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:`torch.jit.interface` is deprecated:DeprecationWarning")]
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 

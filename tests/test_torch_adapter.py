@@ -221,6 +221,24 @@ def test_bad_gradients_change_nothing(setup, exc, text):
         assert torch.equal(v, before[1][k])
 
 
+def test_replaced_or_resized_parameter_storage_is_followed():
+    """`p.data = other` keeps the tensor object but moves its memory: the step must
+    update the new memory (as torch does), never the old one."""
+    ours_p, theirs_p = make_params(torch.float64), make_params(torch.float64)
+    ours, theirs = ft.Adam(ours_p, lr=0.1), torch.optim.Adam(theirs_p, lr=0.1)
+    run(ours, ours_p, 3, seed=8, drop=False)
+    run(theirs, theirs_p, 3, seed=8, drop=False)
+    old = ours_p[2].data
+    for params in (ours_p, theirs_p):
+        params[2].data = torch.zeros(1000, dtype=torch.float64)
+    kept = old.clone()
+    run(ours, ours_p, 3, seed=9, drop=False)
+    run(theirs, theirs_p, 3, seed=9, drop=False)
+    assert torch.equal(old, kept)                       # the old memory is not written
+    for a, b in zip(ours_p, theirs_p):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
+
+
 def test_a_refused_first_step_creates_no_state():
     params = make_params(torch.float32)
     opt = ft.SGD(params, lr=0.1, momentum=0.9, dampening=0.5)

@@ -345,11 +345,17 @@ class _Optimizer(torch.optim.Optimizer):
         sets = list(dict.fromkeys(keys))
         set_index = {key: i for i, key in enumerate(sets)}
         assignment = [set_index[k] for k in keys]  # which set each tensor uses: reusable while unchanged
+        # Where every tensor's memory is now: `p.data = other` or an in-place
+        # resize_ keeps the tensor object but moves its storage, and the cached
+        # views would then update the old memory (or freed memory).
+        addresses = [p.data_ptr() for _, _, p in active] + [t.data_ptr() for ts in state_tensors for t in ts
+                                                            if t is not None]
         cached = getattr(self, "_fastopt_view", None)
         if (cached is not None and len(cached["params"]) == len(active) and cached["assignment"] == assignment
                 and all(p is q for (_, _, p), q in zip(active, cached["params"]))
                 and all(len(a) == len(b) and all(x is y for x, y in zip(a, b))
-                        for a, b in zip(state_tensors, cached["states"]))):
+                        for a, b in zip(state_tensors, cached["states"]))
+                and cached["addresses"] == addresses):
             return cached["native"], sets
         params, states = [], {name: [] for name in state_names}
         for (gi, pi, p), tensors in zip(active, state_tensors):
@@ -367,7 +373,7 @@ class _Optimizer(torch.optim.Optimizer):
                    for c, (gi, pi, _) in zip(copies, active)] if any(c is not None for c in copies) else None)
         native = _core.TensorGroup(self._rule, params, native_states, None, None, assignment, copies)
         self._fastopt_view = {"params": [p for _, _, p in active], "assignment": assignment,
-                              "states": state_tensors, "native": native}
+                              "states": state_tensors, "addresses": addresses, "native": native}
         return native, sets
 
 

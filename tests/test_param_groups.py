@@ -136,6 +136,8 @@ def test_schedule_per_group():
     (lambda p: optim.Adam(p, param_copies=[np.zeros(p[0].shape)] + [None] * 3), TypeError,
      r"param_copies\[0\] has dtype float64"),
     (lambda p: optim.Adam([{"params": p[:1]}, {"params": [p[0][:5]]}]), ValueError, "share memory"),
+    (lambda p: optim.Adam({"a": p[0]}, param_copies=[None]), TypeError, "param_copies must be a dict"),
+    (lambda p: optim.Adam({"a": p[0]}, param_copies={"b": None}), ValueError, "same keys"),
 ])
 def test_bad_groups_are_refused(build, exc, text):
     params = arrays(6)

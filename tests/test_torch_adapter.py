@@ -254,3 +254,25 @@ def test_import_fastopt_does_not_import_torch():
     import subprocess
     code = "import sys, fastopt; fastopt.optim.Adam; assert 'torch' not in sys.modules, 'torch imported'"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_two_threads_and_a_deepcopy():
+    import copy
+    import threading
+    params = make_params(torch.float64)
+    opt = ft.Adam(params, lr=1e-2, state_dtype="float32")
+    for p in params:
+        p.grad = torch.ones_like(p)
+    threads = [threading.Thread(target=lambda: [opt.step() for _ in range(25)]) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(opt.state[p]["step"].item() == 50 for p in params)
+    twin = copy.deepcopy(opt)  # torch pickles defaults, state and groups; fastopt's options come along
+    assert twin._state_dtype == "float32"
+    twin.step()
+    opt.step()
+    for a, b in zip(opt.param_groups[0]["params"], twin.param_groups[0]["params"]):
+        assert a.data_ptr() != b.data_ptr() and torch.equal(a, b)  # its own tensors, the same trajectory
+    assert all(twin.state[p]["step"].item() == 51 for p in twin.param_groups[0]["params"])

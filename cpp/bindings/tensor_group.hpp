@@ -75,7 +75,8 @@ class TensorGroup {
       t.n = static_cast<std::size_t>(p.size());
       t.stream = i;
       if (!groups.is_none()) {
-        const std::int64_t g = to_int(group_of[i], "groups[i]");
+        const std::string group_name = "groups[" + std::to_string(i) + "]";
+        const std::int64_t g = to_int(group_of[i], group_name.c_str());
         if (g < 0 || g > std::numeric_limits<std::int32_t>::max()) throw_value_error("groups: a group number is out of range");
         t.group = static_cast<std::uint32_t>(g);
         group_count_ = std::max<std::size_t>(group_count_, t.group + std::size_t(1));

@@ -150,14 +150,22 @@ class Optimizer:
     # --- groups ---------------------------------------------------------------------------------
     def _split_copies(self, param_copies, groups):
         """``param_copies`` (flattened over the groups) cut into one tuple per group, or Nones."""
-        sizes = []
+        sizes, keys = [], []
         for i, g in enumerate(groups):
-            if "params" not in g:
+            if not isinstance(g, dict) or "params" not in g:
                 raise ValueError(f"param group {i} has no 'params'")
-            sizes.append(len(_as_tuple(g["params"], f"param_groups[{i}]['params']")[0]))
+            arrays, names = _as_tuple(g["params"], f"param_groups[{i}]['params']")
+            sizes.append(len(arrays))
+            keys.extend(names or [])
         if param_copies is None:
             return [(None,) * n for n in sizes]
-        copies, _ = _as_tuple(param_copies, "param_copies")
+        copies, copy_keys = _as_tuple(param_copies, "param_copies")
+        if copy_keys is not None:  # named parameters: the copies by the same names, in the parameters' order
+            if set(copy_keys) != set(keys) or len(copy_keys) != len(keys):
+                raise ValueError("param_copies must have the same keys as params")
+            copies = tuple(param_copies[k] for k in keys)
+        elif keys:
+            raise TypeError("param_copies must be a dict with the same keys as params, not a list")
         if len(copies) != sum(sizes):
             raise ValueError(f"param_copies has {len(copies)} entries but there are {sum(sizes)} parameters")
         out, start = [], 0

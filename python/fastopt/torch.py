@@ -27,6 +27,8 @@ of those exist; this is a different one).
 
 ``import fastopt`` never imports torch; ``import fastopt.torch`` does.
 """
+import threading
+
 import numpy as np
 import torch
 
@@ -173,7 +175,32 @@ class _Optimizer(torch.optim.Optimizer):
                             f"{type(param_copies).__name__}")
         self._copies = dict(param_copies or {})
         self._step_counters = _StepCounters()
+        # Steps from several threads run one at a time: a step creates state and
+        # counts steps in Python around the native call.
+        self._step_lock = threading.RLock()
         super().__init__(params, defaults)
+
+    # --- pickling (torch.optim.Optimizer pickles defaults, state and groups only) ---------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["fastopt_options"] = {"state_dtype": self._state_dtype, "stochastic_rounding": self.stochastic_rounding,
+                                    "seed": self.seed, "param_copies": self._copies}
+        return state
+
+    def __setstate__(self, state):
+        # Also called by torch's load_state_dict with {"state", "param_groups"}: then
+        # the options and the machinery of this optimizer stay.
+        options = state.pop("fastopt_options", None)
+        super().__setstate__(state)
+        if options is not None:
+            self._state_dtype = options["state_dtype"]
+            self.stochastic_rounding = options["stochastic_rounding"]
+            self.seed = options["seed"]
+            self._copies = options["param_copies"]
+        if not hasattr(self, "_step_lock"):  # unpickled or copied: new machinery
+            self._step_counters = _StepCounters()  # restored step tensors are counted one by one
+            self._step_lock = threading.RLock()
+        self._fastopt_view = None
 
     # --- the registry's view of a group ----------------------------------------------------------
     def _rule_hypers(self, group):
@@ -287,6 +314,10 @@ class _Optimizer(torch.optim.Optimizer):
 
     def _run(self, offload):
         """One native step (``offload``: None, or (grad_scale, max_norm)); returns (applied, norm)."""
+        with self._step_lock:
+            return self._run_locked(offload)
+
+    def _run_locked(self, offload):
         state_names = [s["name"] for s in _RULES[self._rule]["states"]]
         hypers_of, needed_of = [], []
         for group in self.param_groups:

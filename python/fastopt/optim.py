@@ -220,10 +220,7 @@ class Optimizer:
             return None
         if any(k is None for k in keys):
             raise TypeError("params: either every group names its arrays (a dict) or none does")
-        flat = [k for ks in keys for k in ks]
-        if len(set(flat)) != len(flat):
-            raise ValueError("params: a key names parameters in two groups")
-        return flat
+        return [k for ks in keys for k in ks]  # uniqueness across all groups: _install
 
     def _new_state(self, group, arrays):
         """The state buffers a group's hyperparameters need, per name: one array per parameter."""

@@ -124,6 +124,101 @@ def test_grad_scaler_skips_a_step_with_an_injected_inf():
     assert ours.state[model.weight]["step"].item() == 5  # the inf step was skipped
 
 
+@pytest.mark.parametrize("unscale_first", [False, True], ids=["fused-protocol", "unscale_-then-step"])
+def test_grad_scaler_with_clipping_against_torch_fused(unscale_first):
+    """GradScaler hands fastopt.torch its scale (grad_scale / found_inf), as it does
+    torch's fused Adam; after scaler.unscale_ (to clip) it hands only found_inf."""
+    models = [torch.nn.Linear(8, 3), torch.nn.Linear(8, 3)]
+    models[1].load_state_dict(models[0].state_dict())
+    opts = [ft.Adam(models[0].parameters(), lr=0.01), torch.optim.Adam(models[1].parameters(), lr=0.01, fused=True)]
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**12) for _ in range(2)]
+    x = torch.randn(16, 8, generator=torch.Generator().manual_seed(6))
+    for t in range(8):
+        for m, opt, scaler in zip(models, opts, scalers):
+            opt.zero_grad()
+            scaler.scale(m(x).pow(2).mean()).backward()
+            if t == 4:
+                m.bias.grad[1] = float("nan")
+            if unscale_first:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+            scaler.step(opt)
+            scaler.update()
+    assert scalers[0].get_scale() == scalers[1].get_scale()
+    for a, b in zip(*(m.parameters() for m in models)):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert opts[0].state[models[0].weight]["step"].item() == 7
+
+
+def test_grad_scale_and_found_inf_attributes():
+    """The protocol itself: gradients divided by grad_scale in the step (and not
+    written back), nothing changed when found_inf is nonzero."""
+    scaled, plain = make_params(torch.float32), make_params(torch.float32)
+    opts = [ft.AdamW(scaled, lr=0.1), ft.AdamW(plain, lr=0.1)]
+    g = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        for p, q in zip(scaled, plain):
+            q.grad = torch.randn(q.shape, generator=g)
+            p.grad = q.grad * 8
+        opts[0].grad_scale, opts[0].found_inf = torch.tensor(8.0), torch.tensor(0.0)
+        opts[0].step(), opts[1].step()
+    for p, q in zip(scaled, plain):
+        assert torch.equal(p, q)                   # 8 is a power of two: exact
+        assert torch.equal(p.grad, q.grad * 8)     # the scaled gradients stay in .grad
+    before = [p.detach().clone() for p in scaled], opts[0].state_dict()
+    opts[0].found_inf = torch.tensor(1.0)
+    opts[0].step()
+    assert all(torch.equal(p, q) for p, q in zip(scaled, before[0]))
+    after = opts[0].state_dict()["state"]
+    for i, entry in before[1]["state"].items():
+        assert all(torch.equal(v, after[i][k]) for k, v in entry.items())
+
+
+def test_state_reset_replacement_and_step_edits_between_steps_are_followed():
+    """The native view is reused between steps only while the state is the
+    optimizer's: resetting, deleting or replacing a parameter's state, editing its
+    step count are all seen, as by torch. (Storage a step has viewed cannot be
+    resized: torch refuses to resize storage that NumPy views.)"""
+    ours_p, theirs_p = make_params(torch.float64), make_params(torch.float64)
+    ours, theirs = ft.Adam(ours_p, lr=0.05), torch.optim.Adam(theirs_p, lr=0.05, foreach=False)
+    edits = [lambda o, p: o.state.__setitem__(p[0], {}),
+             lambda o, p: o.state.__delitem__(p[1]),
+             lambda o, p: o.state[p[2]].__setitem__("exp_avg", torch.full_like(p[2], 0.5)),
+             lambda o, p: o.state[p[3]]["step"].fill_(1.0),
+             lambda o, p: o.state[p[2]].__setitem__("step", torch.tensor(2.0))]
+    for k, edit in enumerate(edits):
+        run(ours, ours_p, 2, seed=20 + k, drop=False)
+        run(theirs, theirs_p, 2, seed=20 + k, drop=False)
+        edit(ours, ours_p), edit(theirs, theirs_p)
+    run(ours, ours_p, 2, seed=40, drop=False)
+    run(theirs, theirs_p, 2, seed=40, drop=False)
+    for a, b in zip(ours_p, theirs_p):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
+        assert ours.state[a]["step"].item() == theirs.state[b]["step"].item()
+    for tensor in (ours.state[ours_p[4]]["exp_avg_sq"], ours.state[ours_p[4]]["step"], ours_p[4].data):
+        with pytest.raises(RuntimeError, match="not resizable"):
+            tensor.resize_(5000)
+
+
+def test_the_view_is_reused_while_nothing_changes(monkeypatch):
+    """Fresh gradient tensors every step (zero_grad's default) do not rebuild the
+    native view; a parameter that gains a gradient does."""
+    params = make_params(torch.float32)
+    opt = ft.Adam(params[:4], lr=0.1)
+    made = []
+    original = ft._Optimizer._make_view
+    monkeypatch.setattr(ft._Optimizer, "_make_view", lambda self, *a: made.append(1) or original(self, *a))
+    for t in range(5):
+        opt.zero_grad()
+        for p in params[:3]:
+            p.grad = torch.randn(p.shape)
+        opt.step()
+    assert len(made) == 1
+    params[3].grad = torch.randn(params[3].shape)
+    opt.step()
+    assert len(made) == 2
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "Adagrad"])
 def test_16bit_params_against_torch_fused(name, dtype):
@@ -276,3 +371,16 @@ def test_two_threads_and_a_deepcopy():
     for a, b in zip(opt.param_groups[0]["params"], twin.param_groups[0]["params"]):
         assert a.data_ptr() != b.data_ptr() and torch.equal(a, b)  # its own tensors, the same trajectory
     assert all(twin.state[p]["step"].item() == 51 for p in twin.param_groups[0]["params"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fuzz_edits_between_steps(seed):
+    """tests/torch_fuzz.py in a subprocess: 1000 steps with random user edits of
+    gradients, parameters, state and groups between them; no crash or hang, only
+    TypeError / ValueError, and nothing changed by a refused step."""
+    import subprocess
+    from pathlib import Path
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("torch_fuzz.py")), str(seed), "1000"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert '"applied"' in proc.stderr  # it ran to the end and reported its outcomes

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   fastopt::bindings::register_optim(m);
   fastopt::bindings::register_loss(m);
   fastopt::bindings::register_train(m);
+  fastopt::bindings::register_torch(m);
 }

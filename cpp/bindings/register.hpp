@@ -7,4 +7,5 @@ void register_runtime(pybind11::module_& m);
 void register_optim(pybind11::module_& m);
 void register_loss(pybind11::module_& m);
 void register_train(pybind11::module_& m);
+void register_torch(pybind11::module_& m);
 }  // namespace fastopt::bindings

@@ -61,13 +61,6 @@ void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoeffici
   run_step(rule, &t, 1, &c);
 }
 
-// Rounding of float16/bfloat16 parameters: None (to nearest even) or the seed
-// (an int in [0, 2**64)) of stochastic rounding.
-void set_rounding(StepCoefficients& c, py::handle seed) {
-  c.stochastic_rounding = !seed.is_none();
-  c.seed = seed.is_none() ? 0 : to_uint64(seed, "stochastic_rounding_seed");
-}
-
 // The step number (an int); 0 when not given to a rule that does not always
 // use one (sgd needs it only with dampening, and says so).
 std::int64_t step_of(const RuleSpec& spec, py::handle step) {

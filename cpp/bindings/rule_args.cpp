@@ -79,4 +79,9 @@ py::list describe_rules() {
   return out;
 }
 
+void set_rounding(StepCoefficients& c, py::handle seed) {
+  c.stochastic_rounding = !seed.is_none();
+  c.seed = seed.is_none() ? 0 : to_uint64(seed, "stochastic_rounding_seed");
+}
+
 }  // namespace fastopt::bindings

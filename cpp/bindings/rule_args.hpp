@@ -20,6 +20,10 @@ const RuleSpec& check_rule(py::handle name);
 // an unknown key is a ValueError. Ranges are checked by checked_coefficients.
 std::array<double, kMaxHypers> hyper_values(const RuleSpec& spec, py::handle hypers);
 
+// Rounding of float16/bfloat16 parameters: None (to nearest even) or the seed
+// (an int in [0, 2**64)) of stochastic rounding.
+void set_rounding(StepCoefficients& c, py::handle seed);
+
 // The registry as Python data, for the Python API to derive from.
 py::list describe_rules();
 

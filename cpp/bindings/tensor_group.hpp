@@ -203,23 +203,46 @@ class TensorGroup {
     } else {
       throw_value_error("grads is required: no gradient buffers were registered with grads=");
     }
-    py::gil_scoped_release release;
-    const bool needs_norm = phase != nullptr && (phase->max_norm > 0.0 || skip_if_nonfinite);
-    if (needs_norm) {
-      phase->norm = std::sqrt(gradient_sum_squares(tensors.data(), tensors.size())) * std::fabs(phase->grad_scale);
-      phase->computed_norm = true;
-      if (skip_if_nonfinite && !std::isfinite(phase->norm)) return false;
-    } else if (skip_if_nonfinite && !all_finite(tensors.data(), tensors.size(), kGrad)) {
-      return false;
-    }
-    if (phase != nullptr) {
-      double multiplier = phase->grad_scale;
-      if (phase->max_norm > 0.0) multiplier *= std::min(1.0, phase->max_norm / (phase->norm + 1e-6));
-      for (StepCoefficients& c : coefficients) c.grad_sign *= multiplier;
-    }
-    if (rule == Rule::stream_probe) compact_state_slots(tensors);
-    run_step(rule, tensors.data(), tensors.size(), coefficients.data());
-    return true;
+    return run(rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);
+  }
+
+  // A step on gradients the caller bound (fastopt.torch reads torch tensors):
+  // `tensors` is a copy of every buffers(i) with its gradient slot and dtype set
+  // through bind_grad, and t.group the index of its coefficients. The caller
+  // holds a reference to every gradient until this returns.
+  bool step_bound(Rule rule, std::vector<StepCoefficients> coefficients, std::vector<TensorBuffers>& tensors,
+                  bool skip_if_nonfinite, GradientPhase* phase = nullptr) {
+    if (tensors.size() != tensors_.size()) throw_value_error("one gradient per parameter is needed");
+    for (const TensorBuffers& t : tensors)
+      if (t.group >= coefficients.size()) throw_value_error("a tensor has no set of hyperparameters");
+    Claim claim(*this);
+    require_unchanged();
+    return run(rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);
+  }
+
+  // Checks a gradient of tensor t, `numel` elements of `dtype` at `data`
+  // (the storage allows the dtype, the count is the parameter's, the memory
+  // overlaps nothing the step writes) and sets it in `t`, a copy of buffers(i).
+  // `name()` names the gradient in errors.
+  template <class Name>
+  void bind_grad(TensorBuffers& t, DType dtype, const void* data, std::size_t numel,
+                 const Name& name) const {
+    t.storage.grad = dtype;
+    const StorageProblem problem = storage_problem(t.storage, t.slot[kParamCopy] != nullptr);
+    if (problem.slot >= 0)
+      throw_type_error(name() + " has dtype " + dtype_name(dtype) + " but its parameter has dtype " +
+                       dtype_name(t.storage.param) + ": " + problem.reason);
+    if (numel != t.n)
+      throw_value_error(name() + " has " + std::to_string(numel) + " elements but its parameter has " +
+                        std::to_string(t.n));
+    const char* begin = static_cast<const char*>(data);
+    const ByteRange range{begin, begin + numel * dtype_size(dtype), ArgName("")};
+    auto it = std::upper_bound(writable_.begin(), writable_.end(), range.begin,
+                               [](const char* x, const ByteRange& b) { return x < b.end; });
+    if (numel > 0 && it != writable_.end() && it->begin < range.end)
+      throw_value_error(it->name.str() + " and " + name() +
+                        " share memory; an array that is written must not be read through another argument");
+    t.slot[kGrad] = const_cast<void*>(data);
   }
 
   // ValueError if any parameter or state array changed since it was checked.
@@ -275,6 +298,27 @@ class TensorGroup {
       tensors[i].slot[kGrad] = const_cast<void*>(refs->back().data());
     }
     for (const ByteRange& r : ranges) require_outside(r, writable_);
+  }
+
+  bool run(Rule rule, std::vector<StepCoefficients> coefficients, std::vector<TensorBuffers>& tensors,
+           bool skip_if_nonfinite, GradientPhase* phase) {
+    py::gil_scoped_release release;
+    const bool needs_norm = phase != nullptr && (phase->max_norm > 0.0 || skip_if_nonfinite);
+    if (needs_norm) {
+      phase->norm = std::sqrt(gradient_sum_squares(tensors.data(), tensors.size())) * std::fabs(phase->grad_scale);
+      phase->computed_norm = true;
+      if (skip_if_nonfinite && !std::isfinite(phase->norm)) return false;
+    } else if (skip_if_nonfinite && !all_finite(tensors.data(), tensors.size(), kGrad)) {
+      return false;
+    }
+    if (phase != nullptr) {
+      double multiplier = phase->grad_scale;
+      if (phase->max_norm > 0.0) multiplier *= std::min(1.0, phase->max_norm / (phase->norm + 1e-6));
+      for (StepCoefficients& c : coefficients) c.grad_sign *= multiplier;
+    }
+    if (rule == Rule::stream_probe) compact_state_slots(tensors);
+    run_step(rule, tensors.data(), tensors.size(), coefficients.data());
+    return true;
   }
 
   static void compact_state_slots(std::vector<TensorBuffers>& tensors) {

@@ -315,7 +315,15 @@ def offload_workloads(lists=("gpt2-small",), seed=0):
             return
         copies = {p: p.detach().to(torch.bfloat16) for p in ours}
         opt = ft.AdamW(ours, lr=1e-4, param_copies=copies)
+        opt.offload_step(grad_scale=1 / 1024, max_norm=1.0)  # creates the state
         w.candidates["fastopt"] = lambda opt=opt: opt.offload_step(grad_scale=1 / 1024, max_norm=1.0)
+        # The roofline probe streams the same buffers once (28 B/param: no norm pass).
+        probe = _core.TensorGroup.probe([ft._as_numpy(p, "p") for p in ours],
+                                        [[ft._as_numpy(opt.state[p][k], k) for p in ours]
+                                         for k in ("exp_avg", "exp_avg_sq")],
+                                        [ft._as_numpy(g, "g") for g in grads16],
+                                        [ft._as_numpy(copies[p], "copy") for p in ours])
+        w.candidates["probe"] = probe.stream_probe
         theirs = [p.detach().clone().requires_grad_() for p in ours]
         for p in theirs:
             p.grad = torch.zeros_like(p)
@@ -340,12 +348,15 @@ def run_offload(quick=False, budget=None):
     for w in offload_workloads(lists=("resnet50",) if quick else ("resnet50", "gpt2-small")):
         med = measure(w.candidates, budget=budget if budget is not None else (1.0 if quick else 4.0), rounds=7)
         yield {"workload": w.name, "fastopt_s": med["fastopt"], "torch_s": med["torch"],
-               "speedup": med["torch"] / med["fastopt"], "fastopt_gb_per_s": w.bytes_moved / med["fastopt"] / 1e9}
+               "speedup": med["torch"] / med["fastopt"], "fastopt_gb_per_s": w.bytes_moved / med["fastopt"] / 1e9,
+               # bytes per second over the probe's (28 B/param, same buffers)
+               "roofline_fraction": (30 / med["fastopt"]) / (28 / med["probe"])}
 
 
-def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k"), seed=0):
+def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k", "1000x1"), seed=0):
     """One fp32 Adam step through :mod:`fastopt.torch` on torch tensors, against
-    torch.optim's fused and foreach Adam and DeepSpeedCPUAdam (when installed)."""
+    torch.optim's fused and foreach Adam and DeepSpeedCPUAdam (when installed).
+    "1000x1" (one-element tensors) measures the per-tensor cost of a step."""
     torch = _torch()
     if torch is None:
         return
@@ -354,9 +365,11 @@ def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k"), seed=0):
     ds_adam = _deepspeed_adam()
     gen = torch.Generator().manual_seed(seed)
     for name in lists:
-        shapes = [(1000,)] * 1000 if name == "1000x1k" else PARAMETER_LISTS[name]()
+        shapes = ([(1000,)] * 1000 if name == "1000x1k" else [(1,)] * 1000 if name == "1000x1"
+                  else PARAMETER_LISTS[name]())
         n = sum(int(np.prod(s)) for s in shapes)
-        w = Workload(f"adam float32 {name} ({len(shapes)} tensors, {n / 1e6:.1f}M) via fastopt.torch",
+        size = f"{n / 1e6:.1f}M" if n >= 100_000 else f"{n} elements"
+        w = Workload(f"adam float32 {name} ({len(shapes)} tensors, {size}) via fastopt.torch",
                      bytes_moved=28 * n, parameters=n)
         grads = [torch.randn(s, generator=gen) for s in shapes]
 
@@ -382,7 +395,8 @@ def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k"), seed=0):
 
 def run_torch(quick=False, budget=None):
     """Measure the fastopt.torch workloads: one row each."""
-    for w in torch_workloads(lists=("resnet50", "1000x1k") if quick else ("resnet50", "gpt2-small", "1000x1k")):
+    for w in torch_workloads(lists=("resnet50", "1000x1k", "1000x1") if quick
+                             else ("resnet50", "gpt2-small", "1000x1k", "1000x1")):
         med = measure(w.candidates, budget=budget if budget is not None else (1.0 if quick else 4.0), rounds=7)
         t = med["fastopt"]
         yield {"workload": w.name, "fastopt_s": t, "gb_per_s": w.bytes_moved / t / 1e9,
@@ -401,12 +415,12 @@ def format_torch_row(row):
 
 
 OFFLOAD_HEADER = ("| workload | fastopt offload_step (30 B/param) | torch sequence (60 B/param) | speed-up "
-                  "| fastopt GB/s |\n|---|---|---|---|---|")
+                  "| fastopt GB/s | fraction of roofline (probe, same buffers) |\n|---|---|---|---|---|---|")
 
 
 def format_offload_row(row):
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {_fmt_time(row['torch_s'])} | "
-            f"{row['speedup']:.2f}× | {row['fastopt_gb_per_s']:.1f} |")
+            f"{row['speedup']:.2f}× | {row['fastopt_gb_per_s']:.1f} | {row['roofline_fraction']:.2f} |")
 
 
 PRECISION_HEADER = ("| Adam on 16-bit parameters | candidate | bytes / param | median step | GB/s "

@@ -69,6 +69,16 @@ def _as_numpy(t, name):
     return t.numpy()
 
 
+def _torch_types():
+    """What the native view compares tensors' attributes with."""
+    return (torch._C.TensorBase, torch.strided, (torch.float32, torch.float64, torch.float16, torch.bfloat16))
+
+
+def _scalar_dtype():
+    """torch's dtype of state["step"]: float64 under a float64 default dtype, else float32."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
 def _scalar(value, name):
     """torch allows a 0-d tensor for lr and betas; the kernels take a number."""
     if isinstance(value, torch.Tensor):
@@ -76,66 +86,6 @@ def _scalar(value, name):
             raise ValueError(f"{name} must be a number or a one-element tensor")
         return value.item()
     return value
-
-
-class _StepCounters:
-    """torch's per-parameter ``state["step"]`` (a 0-d float32 tensor) as views into
-    shared buffers, so that the steps of many parameters are read and counted
-    with one torch call per buffer instead of one per parameter. Step tensors
-    that are not such views (loaded from a checkpoint, replaced by the user)
-    are read and counted one by one, as torch does."""
-
-    _SIZE = 1024
-
-    def __init__(self):
-        self._buffers = []
-        self._used = self._SIZE
-        self._plan = ([], None)  # (the step tensors it was made for, [(buffer, indices, positions)] or None)
-
-    def new(self):
-        if self._used == self._SIZE:
-            self._buffers.append(torch.zeros(self._SIZE, dtype=torch.float32))
-            self._used = 0
-        self._used += 1
-        return self._buffers[-1][self._used - 1]
-
-    def _plan_for(self, tensors):
-        made_for, plan = self._plan
-        if len(made_for) == len(tensors) and all(a is b for a, b in zip(made_for, tensors)):
-            return plan
-        by_buffer = {}
-        plan = []
-        for position, t in enumerate(tensors):
-            base = t._base
-            if base is None or not any(base is b for b in self._buffers):
-                plan = None
-                break
-            by_buffer.setdefault(id(base), (base, [], []))
-            by_buffer[id(base)][1].append(t.storage_offset())
-            by_buffer[id(base)][2].append(position)
-        if plan is not None:
-            plan = [(base, torch.tensor(indices), positions) for base, indices, positions in by_buffer.values()]
-        self._plan = (list(tensors), plan)
-        return plan
-
-    def read(self, tensors):
-        """The current values of the step tensors, as floats."""
-        plan = self._plan_for(tensors)
-        if plan is None:
-            return torch.stack(tensors).tolist() if tensors else []
-        values = [0.0] * len(tensors)
-        for base, indices, positions in plan:
-            for position, value in zip(positions, base.index_select(0, indices).tolist()):
-                values[position] = value
-        return values
-
-    def increment(self, tensors):
-        plan = self._plan_for(tensors)
-        if plan is None:
-            torch._foreach_add_(tensors, 1)
-            return
-        for base, indices, _ in plan:
-            base.index_add_(0, indices, torch.ones(len(indices), dtype=torch.float32))
 
 
 def _discard(created):
@@ -174,7 +124,7 @@ class _Optimizer(torch.optim.Optimizer):
             raise TypeError("param_copies must be a dict {float32 parameter: float16/bfloat16 tensor}, got "
                             f"{type(param_copies).__name__}")
         self._copies = dict(param_copies or {})
-        self._step_counters = _StepCounters()
+        self._fastopt_view = None  # (the state names each group needs, _core.TorchView)
         # Steps from several threads run one at a time: a step creates state and
         # counts steps in Python around the native call.
         self._step_lock = threading.RLock()
@@ -198,7 +148,6 @@ class _Optimizer(torch.optim.Optimizer):
             self.seed = options["seed"]
             self._copies = options["param_copies"]
         if not hasattr(self, "_step_lock"):  # unpickled or copied: new machinery
-            self._step_counters = _StepCounters()  # restored step tensors are counted one by one
             self._step_lock = threading.RLock()
         self._fastopt_view = None
 
@@ -230,8 +179,8 @@ class _Optimizer(torch.optim.Optimizer):
     def _init_state(self, p, group, state):
         """Create the state buffers the group's hyperparameters need, as torch names them."""
         hypers = self._rule_hypers(group)
-        if self._uses_step_state:
-            state["step"] = self._step_counters.new()
+        if self._uses_step_state:  # a 0-d tensor, as torch keeps it
+            state["step"] = torch.zeros((), dtype=_scalar_dtype())
         specs = {s["name"]: s for s in _RULES[self._rule]["states"]}
         for name in _core.needed_states(self._rule, hypers):
             initial = specs[name]["initial"]
@@ -239,43 +188,45 @@ class _Optimizer(torch.optim.Optimizer):
             state[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p),
                                           memory_format=torch.preserve_format)
 
-    def _step_number(self, state):
-        """This step's number for the coefficients (torch increments state["step"] first)."""
-        state["step"] += 1
-        return int(state["step"].item())
-
     def load_state_dict(self, state_dict):
-        # torch casts floating-point state to the parameter's dtype; with
-        # state_dtype="float32" put the saved float32 values back.
+        """torch's ``load_state_dict``. torch casts floating-point state to the
+        parameter's dtype: with ``state_dtype="float32"`` the saved float32 values
+        are put back. A step saved as a number (old checkpoints) becomes a
+        tensor, as torch.optim.Adam makes it."""
         super().load_state_dict(state_dict)
-        if self._state_dtype != "float32":
-            return
         saved = state_dict["state"]
         index = 0
         for group in self.param_groups:
             for p in group["params"]:
-                entry = saved.get(index)
+                entry = saved.get(index, {})
                 index += 1
-                if entry is None or p not in self.state:
+                if p not in self.state:
                     continue
-                for key, value in self.state[p].items():
-                    if key == "step" or not isinstance(value, torch.Tensor):
+                state = self.state[p]
+                for key, value in list(state.items()):
+                    if key == "step":
+                        if isinstance(value, (int, float)) and not isinstance(value, bool):
+                            state[key] = torch.tensor(float(value), dtype=_scalar_dtype())
                         continue
-                    original = entry.get(key)
                     wanted = self._state_dtype_for(p)
-                    if value.dtype != wanted:
+                    if isinstance(value, torch.Tensor) and value.dtype != wanted:
+                        original = entry.get(key)
                         source = original if isinstance(original, torch.Tensor) else value
-                        self.state[p][key] = source.detach().to(dtype=wanted).contiguous().clone()
+                        state[key] = source.detach().to(dtype=wanted).contiguous().clone()
 
     # --- the step ------------------------------------------------------------------------------
     def _prepare(self, p, group, state, needed, created):
-        """Create missing state (recording it in ``created``) and return the step number
-        this step uses for ``p``: 0 when the rule needs none, None for state["step"] + 1
-        (read for all parameters at once). Nothing is counted yet."""
+        """Create missing state (recording it in ``created``) and return the step
+        numbers of ``p``: (this step's, later steps'), each None for state["step"]
+        + 1 (read and counted natively). Nothing is counted here."""
         if not state:
             self._init_state(p, group, state)
             created.append((state, None))
-        return None if _RULES[self._rule]["uses_step"] else 0
+        return (None, None) if _RULES[self._rule]["uses_step"] else (0, 0)
+
+    # GradScaler hands a step its scale and found_inf instead of unscaling the
+    # gradients itself (torch.amp.GradScaler.step, as for torch's fused optimizers).
+    _step_supports_amp_scaling = True
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -284,15 +235,28 @@ class _Optimizer(torch.optim.Optimizer):
         Every parameter, gradient and state tensor is checked before any is
         updated: a TypeError or ValueError changes nothing. The native view of
         the parameters and state (NumPy arrays on the tensors' memory) is kept
-        between steps and rebuilt only when the set of parameters with
-        gradients, their state tensors or their step numbers' grouping change;
-        per step, only the gradients are read.
+        between steps; a step reads the gradients and step counts natively and
+        makes a new view only when the parameters with gradients, their state
+        tensors or the tensors' memory changed.
+
+        Under ``torch.amp.GradScaler`` (which sets ``grad_scale`` and
+        ``found_inf`` on the optimizer for the step, as for torch's fused
+        optimizers) the step is skipped when ``found_inf`` is nonzero, and
+        otherwise every gradient is divided by ``grad_scale`` inside the update
+        loop. Unlike torch's fused kernels, the unscaled gradients are not
+        written back into ``.grad`` (that would be a write pass over them):
+        ``.grad`` keeps the scaled values.
         """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._run(None)
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is not None and float(found_inf) != 0.0:
+            return loss  # GradScaler saw an inf or NaN: no step, as torch's fused optimizers
+        grad_scale = getattr(self, "grad_scale", None)
+        unscale = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
+        self._run(grad_scale=unscale)
         return loss
 
     @torch.no_grad()
@@ -309,104 +273,83 @@ class _Optimizer(torch.optim.Optimizer):
         (bool, float)
             Whether the step was applied, and the unscaled gradients' global norm.
         """
-        return self._run((_scalar(grad_scale, "grad_scale"), None if max_norm is None else _scalar(max_norm,
-                                                                                                    "max_norm")))
+        return self._run(grad_scale=_scalar(grad_scale, "grad_scale"),
+                         max_norm=None if max_norm is None else _scalar(max_norm, "max_norm"), skip_if_nonfinite=True)
 
-    def _run(self, offload):
-        """One native step (``offload``: None, or (grad_scale, max_norm)); returns (applied, norm)."""
+    def _run(self, **phase):
+        """One native step; ``phase``: grad_scale, max_norm, skip_if_nonfinite. Returns (applied, norm)."""
         with self._step_lock:
-            return self._run_locked(offload)
+            return self._run_locked(phase)
 
-    def _run_locked(self, offload):
-        state_names = [s["name"] for s in _RULES[self._rule]["states"]]
+    def _run_locked(self, phase):
         hypers_of, needed_of = [], []
         for group in self.param_groups:
             hypers = self._rule_hypers(group)
             _core.check_hyperparameters(self._rule, hypers)
             hypers_of.append(hypers)
-            needed_of.append(tuple(s for s in state_names if s in _core.needed_states(self._rule, hypers)))
+            needed_of.append(tuple(_core.needed_states(self._rule, hypers)))
+        seed = self.seed if self.stochastic_rounding else None
+        if self._fastopt_view is not None and self._fastopt_view[0] == needed_of:
+            result = self._fastopt_view[1].step(self.param_groups, self.state, hypers_of, seed, **phase)
+            if result is not None:
+                return result
+        # The parameters with gradients, their state or their memory changed: a new view.
+        self._fastopt_view = None
         active = [(gi, pi, p) for gi, group in enumerate(self.param_groups)
                   for pi, p in enumerate(group["params"]) if p.grad is not None]
         if not active:
             return True, 0.0
-        created = []  # state this call created, removed again if the step is refused
+        created = []  # state this call created, removed again if the step is refused or skipped
         try:
-            keys, state_tensors, grads = [], [], []
-            for gi, pi, p in active:
-                state = self.state[p]
-                step = self._prepare(p, self.param_groups[gi], state, set(needed_of[gi]), created)
-                keys.append((gi, step))
-                state_tensors.append(tuple(state.get(s) for s in needed_of[gi]))
-                g = p.grad
-                if g.layout is not torch.strided or not g.is_cpu or not g.is_contiguous() or g.requires_grad:
-                    g = _as_numpy(g, f"the gradient of param_groups[{gi}]['params'][{pi}]")  # raises, or detaches
-                else:
-                    try:
-                        g = g.numpy()
-                    except (TypeError, RuntimeError):  # bfloat16 (no NumPy dtype), or an unsupported one
-                        g = _as_numpy(g, f"the gradient of param_groups[{gi}]['params'][{pi}]")
-                grads.append(g)
-            step_tensors = [self.state[p]["step"] for _, _, p in active] if self._uses_step_state else []
-            if any(step is None for _, step in keys):  # torch's step tensors, read in a call or two
-                for i, step in enumerate(self._step_counters.read(step_tensors)):
-                    if keys[i][1] is None:
-                        keys[i] = (keys[i][0], int(step) + 1)
-            native, sets = self._native_view(active, needed_of, state_tensors, keys, state_names)
-            hypers_list = [hypers_of[gi] for gi, _ in sets]
-            steps_list = [step if step else None for _, step in sets]
-            seeds = [self.seed] * len(sets) if self.stochastic_rounding else None
-            if offload is None:
-                applied, norm = native.step(hypers_list, steps_list, grads, False, seeds), 0.0
-            else:
-                applied, norm = native.offload_step(hypers_list, steps_list, grads, seeds, *offload)
-            if not applied:
-                raise _Skipped(norm)
-        except _Skipped as skipped:  # a non-finite gradient: the step changes nothing, state included
-            _discard(created)
-            return False, skipped.norm
+            view, first_steps = self._make_view(active, needed_of, created)
+            result = view.step(self.param_groups, self.state, hypers_of, seed, first_steps, **phase)
+            if result is None:
+                raise RuntimeError("fastopt.torch: a new view was stale at once (a parameter's gradient or state "
+                                   "changed during the step?)")
+            self._fastopt_view = (needed_of, view)
+            if not result[0]:  # a non-finite gradient: the step changes nothing, state included
+                _discard(created)
+            return result
         except BaseException:
             _discard(created)
             raise
-        if step_tensors:
-            self._step_counters.increment(step_tensors)
-        return True, norm
 
-    def _native_view(self, active, needed_of, state_tensors, keys, state_names):
-        """The native group over these tensors (cached), and its coefficient sets [(group, step)]."""
-        sets = list(dict.fromkeys(keys))
-        set_index = {key: i for i, key in enumerate(sets)}
-        assignment = [set_index[k] for k in keys]  # which set each tensor uses: reusable while unchanged
-        # Where every tensor's memory is now: `p.data = other` or an in-place
-        # resize_ keeps the tensor object but moves its storage, and the cached
-        # views would then update the old memory (or freed memory).
-        addresses = [p.data_ptr() for _, _, p in active] + [t.data_ptr() for ts in state_tensors for t in ts
-                                                            if t is not None]
-        cached = getattr(self, "_fastopt_view", None)
-        if (cached is not None and len(cached["params"]) == len(active) and cached["assignment"] == assignment
-                and all(p is q for (_, _, p), q in zip(active, cached["params"]))
-                and all(len(a) == len(b) and all(x is y for x, y in zip(a, b))
-                        for a, b in zip(state_tensors, cached["states"]))
-                and cached["addresses"] == addresses):
-            return cached["native"], sets
-        params, states = [], {name: [] for name in state_names}
-        for (gi, pi, p), tensors in zip(active, state_tensors):
+    def _make_view(self, active, needed_of, created):
+        """The native view over ``active`` [(group index, position, param)], creating missing
+        state; and the step numbers its first step uses (None: the view's own)."""
+        state_names = [s["name"] for s in _RULES[self._rule]["states"]]
+        params, groups, positions, state_tensors, steps, first_steps = [], [], [], [], [], []
+        arrays = {name: [] for name in state_names}
+        for gi, pi, p in active:
             name = f"param_groups[{gi}]['params'][{pi}]"
-            params.append(_as_numpy(p, name))
+            state = self.state[p]
+            if not isinstance(state, dict):
+                raise TypeError(f"opt.state[{name}] must be a dict, got {type(state).__name__}")
+            first, later = self._prepare(p, self.param_groups[gi], state, set(needed_of[gi]), created)
+            tensors = {}
             for s in state_names:
-                value = tensors[needed_of[gi].index(s)] if s in needed_of[gi] else None
-                if s in needed_of[gi] and value is None:
+                if s in needed_of[gi] and state.get(s) is None:
                     raise ValueError(f"{name} has no '{s}' state, which these hyperparameters need; it is "
                                      f"created at the parameter's first step with them set")
-                states[s].append(None if value is None else _as_numpy(value, f"state[{s!r}] of {name}"))
-        native_states = {s: arrays for s, arrays in states.items() if any(a is not None for a in arrays)}
+                tensors[s] = state[s] if s in needed_of[gi] else None
+                arrays[s].append(None if tensors[s] is None else _as_numpy(tensors[s], f"state[{s!r}] of {name}"))
+            params.append(_as_numpy(p, name))
+            groups.append(gi)
+            positions.append(pi)
+            state_tensors.append({s: t for s, t in tensors.items() if t is not None})
+            if later is None and not isinstance(state.get("step"), torch.Tensor):
+                raise ValueError(f"state['step'] of {name} must be a tensor, as torch keeps it; got "
+                                 f"{type(state.get('step')).__name__}")
+            steps.append(state["step"] if later is None else later)
+            first_steps.append(0 if first is None else first)
+        native_states = {s: a for s, a in arrays.items() if any(x is not None for x in a)}
         copies = [self._copies.get(p) for _, _, p in active]
-        copies = ([None if c is None else _as_numpy(c, f"the copy of param_groups[{gi}]['params'][{pi}]")
-                   for c, (gi, pi, _) in zip(copies, active)] if any(c is not None for c in copies) else None)
-        native = _core.TensorGroup(self._rule, params, native_states, None, None, assignment, copies)
-        self._fastopt_view = {"params": [p for _, _, p in active], "assignment": assignment,
-                              "states": state_tensors, "addresses": addresses, "native": native}
-        return native, sets
-
+        copy_arrays = ([None if c is None else _as_numpy(c, f"the copy of param_groups[{gi}]['params'][{pi}]")
+                        for c, (gi, pi, _) in zip(copies, active)] if any(c is not None for c in copies) else None)
+        group = _core.TensorGroup(self._rule, params, native_states, None, None, groups, copy_arrays)
+        view = _core.TorchView(_torch_types(), group, [p for _, _, p in active], groups, positions, self.state,
+                               state_tensors, steps, copies)
+        return view, first_steps
 
 
 class SGD(_Optimizer):
@@ -433,16 +376,14 @@ class SGD(_Optimizer):
         pass  # the momentum buffer is created at the first step with momentum, as torch does
 
     def _prepare(self, p, group, state, needed, created):
-        # The rule needs a step number only for dampening, whose first step is
+        # The rule uses a step number only for dampening, whose first step is
         # undamped: as in torch, that is the step that creates the buffer.
         first = "momentum_buffer" in needed and "momentum_buffer" not in state
         if first:
             state["momentum_buffer"] = torch.zeros_like(p, dtype=self._state_dtype_for(p),
                                                         memory_format=torch.preserve_format)
             created.append((state, "momentum_buffer"))
-        if _scalar(group["dampening"], "dampening") == 0:
-            return 0  # no step number needed: one coefficient set for the group
-        return 1 if first else 2
+        return (1 if first else 2), 2
 
 
 class _BetasOptimizer(_Optimizer):

@@ -1,0 +1,183 @@
+"""Fuzz of fastopt.torch: seeded random sequences of steps with the optimizer's
+parameters, gradients, state and groups edited between them in ways a user can
+(including wrong ones). Run by tests/test_torch_adapter.py in a subprocess, so a
+crash or hang is caught: ``python tests/torch_fuzz.py SEED STEPS`` prints one
+JSON line per problem and exits 0 when there is none.
+
+Every step must either succeed or raise a TypeError or ValueError (torch's own
+RuntimeError for edits torch itself refuses is not the step's) and, when it
+raises, leave every parameter and state tensor as it was.
+"""
+import json
+import random
+import sys
+
+import torch
+
+import fastopt.torch as ft
+
+SHAPES = [(6, 3), (5,), (40,), (2, 2)]
+CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion"]
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+def snapshot(opt, params):
+    values = [p.detach().clone() for p in params]
+    state = {id(p): {k: (v.detach().clone() if isinstance(v, torch.Tensor) else v)
+                     for k, v in dict(opt.state.get(p, {}) if isinstance(opt.state.get(p, {}), dict) else {}).items()}
+             for p in params}
+    return values, state
+
+
+def same(a, b):
+    """Bitwise equal (NaN equals NaN), or the same object."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.shape != b.shape or a.dtype != b.dtype or a.layout != torch.strided or b.layout != torch.strided:
+            return a.shape == b.shape and a.dtype == b.dtype and a.layout == b.layout
+        return torch.equal(a.contiguous().reshape(-1).view(torch.uint8), b.contiguous().reshape(-1).view(torch.uint8))
+    return a is b or a == b
+
+
+def unchanged(before, after):
+    (v0, s0), (v1, s1) = before, after
+    if any(not same(a, b) for a, b in zip(v0, v1)):
+        return False
+    for key in s0:
+        if s0[key].keys() != s1.get(key, {}).keys():
+            return False
+        if any(not same(s0[key][k], s1[key][k]) for k in s0[key]):
+            return False
+    return True
+
+
+def random_tensor(rng, shape, dtype):
+    return (torch.randn(shape, generator=rng) * 0.1).to(dtype)
+
+
+def edits(r, rng, opt, params):
+    """One random edit of what the next step sees."""
+    p = r.choice(params)
+    dtype = p.dtype
+    shape = tuple(p.shape)
+    n = p.numel()
+    choices = [
+        lambda: setattr(p, "grad", random_tensor(rng, shape, dtype)),
+        lambda: setattr(p, "grad", None),
+        lambda: setattr(p, "grad", torch.full(shape, r.choice([float("nan"), float("inf"), 1e30]), dtype=dtype)),
+        lambda: (setattr(p, "grad_dtype", None), setattr(p, "grad", random_tensor(rng, shape, r.choice(DTYPES)))),
+        lambda: setattr(p, "grad", random_tensor(rng, (2 * n,), dtype)[::2].view(shape)),
+        lambda: setattr(p, "grad", torch.zeros(1, dtype=dtype).expand(n).view(shape) if len(shape) == 1 else None),
+        lambda: setattr(p, "grad", random_tensor(rng, shape, dtype).to_sparse()),
+        lambda: p.grad is not None and setattr(p.grad, "data", torch.zeros(3, dtype=dtype)),
+        lambda: opt.state.__setitem__(p, {}),
+        lambda: opt.state.pop(p, None),
+        lambda: opt.state.__setitem__(p, 5),
+        lambda: _edit_state(r, rng, opt, p),
+        lambda: setattr(p, "data", random_tensor(rng, shape, dtype)),
+        lambda: setattr(p, "data", random_tensor(rng, shape, r.choice(DTYPES))),
+        lambda: setattr(p, "data", random_tensor(rng, (n + 1,), dtype)),
+        lambda: _edit_group(r, opt),
+    ]
+    r.choice(choices)()
+
+
+def _edit_state(r, rng, opt, p):
+    state = opt.state.get(p)
+    if not isinstance(state, dict) or not state:
+        return
+    key = r.choice(sorted(state))
+    value = state[key]
+    shape = tuple(value.shape) if isinstance(value, torch.Tensor) else ()
+    dtype = value.dtype if isinstance(value, torch.Tensor) else torch.float32
+    state[key] = r.choice([
+        lambda: random_tensor(rng, shape, dtype).abs(),
+        lambda: random_tensor(rng, shape, r.choice(DTYPES)).abs(),
+        lambda: random_tensor(rng, (3,), dtype),
+        lambda: torch.tensor(r.choice([float("nan"), -1.0, 1.5, 2.0**60, 3.0])),
+        lambda: torch.tensor(4),
+        lambda: r.choice([7, "x", None, [1.0]]),
+        lambda: random_tensor(rng, (2 * max(1, value.numel() if isinstance(value, torch.Tensor) else 1),),
+                              dtype)[::2].view(shape) if isinstance(value, torch.Tensor) and value.dim() else value,
+    ])()
+
+
+def _edit_group(r, opt):
+    group = r.choice(opt.param_groups)
+    key = r.choice(["lr", "weight_decay", "eps", "momentum", "betas", "alpha", "maximize"])
+    if key not in group:
+        return
+    group[key] = r.choice([-1.0, 0.0, 1e-3, float("nan"), "x", None, torch.tensor(0.01), (0.9, 0.99), (2.0, 0.5),
+                           True, 0.5])
+
+
+def repair(rng, opt, params, dtype, hypers):
+    """Undo the edits: valid parameters, fresh gradients, the original hyperparameters,
+    and a reset state wherever it was edited (so that later steps can succeed)."""
+    for p, shape in zip(params, SHAPES):
+        if p.dtype != dtype or tuple(p.shape) != shape:
+            p.data = random_tensor(rng, shape, dtype)
+        p.grad = None
+        p.grad_dtype = dtype
+        p.grad = random_tensor(rng, shape, dtype)
+        state = opt.state.get(p)
+        if state is not None and (not isinstance(state, dict) or any(
+                not isinstance(v, torch.Tensor) or (k != "step" and (v.shape != p.shape or not v.is_contiguous()))
+                or (k == "step" and (v.dtype not in (torch.float32, torch.float64) or v.numel() != 1
+                                     or not 0 <= float(v) < 2**50))
+                for k, v in state.items())):
+            opt.state[p] = {}
+    for group, saved in zip(opt.param_groups, hypers):
+        group.update(saved)
+
+
+def main(seed, steps):
+    r = random.Random(seed)
+    rng = torch.Generator().manual_seed(seed)
+    problems = 0
+    outcomes = {"applied": 0, "skipped": 0, "refused": 0}
+    for trial in range(steps // 20):
+        name = r.choice(CLASSES)
+        dtype = r.choice(DTYPES)
+        params = [random_tensor(rng, s, dtype).requires_grad_() for s in SHAPES]
+        options = {}
+        if dtype in (torch.float16, torch.bfloat16) and r.random() < 0.5:
+            options["state_dtype"] = "float32"
+        if name in ("SGD", "RMSprop") and r.random() < 0.5:
+            options["momentum"] = 0.9
+        opt = getattr(ft, name)([{"params": params[:2]}, {"params": params[2:], "lr": 1e-3}], lr=1e-2, **options)
+        for p in params:
+            p.grad = random_tensor(rng, p.shape, dtype)
+        hypers = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+        for step in range(20):
+            if r.random() < 0.3:
+                repair(rng, opt, params, dtype, hypers)
+            elif r.random() < 0.6:
+                try:
+                    edits(r, rng, opt, params)
+                except RuntimeError:
+                    pass  # torch refused the edit itself
+            before = snapshot(opt, params)
+            try:
+                if r.random() < 0.2:
+                    applied, _ = opt.offload_step(grad_scale=r.choice([1.0, 0.5, 1 / 1024]),
+                                                  max_norm=r.choice([None, 1.0]))
+                    outcomes["applied" if applied else "skipped"] += 1
+                else:
+                    opt.step()
+                    outcomes["applied"] += 1
+            except (TypeError, ValueError) as e:
+                outcomes["refused"] += 1
+                if not unchanged(before, snapshot(opt, params)):
+                    problems += 1
+                    print(json.dumps({"seed": seed, "trial": trial, "step": step, "class": name,
+                                      "problem": f"changed state after {type(e).__name__}: {e}"}))
+            except Exception as e:  # noqa: BLE001 - any other exception type is a finding
+                problems += 1
+                print(json.dumps({"seed": seed, "trial": trial, "step": step, "class": name,
+                                  "problem": f"raised {type(e).__name__}: {e}"}))
+    print(json.dumps({"seed": seed, "outcomes": outcomes}), file=sys.stderr)
+    return problems
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main(int(sys.argv[1]), int(sys.argv[2])) else 0)

@@ -33,7 +33,7 @@ Chunks linear_chunks(std::size_t N, std::size_t C, std::size_t D, std::size_t el
 // Scratch reused across calls by the calling thread: a fresh multi-megabyte
 // allocation per call costs more in page faults than the loss itself. Each
 // use has its own slot (kept apart when one thread needs two at once).
-enum WorkspaceSlot { kWeightsSlot, kGatheredRowsSlot };
+enum WorkspaceSlot { kWeightsSlot, kGatheredRowsSlot, kGatheredWeightsSlot };
 
 template <class T, WorkspaceSlot slot>
 T* workspace(std::size_t n) {
@@ -49,22 +49,26 @@ LinearLossArgs gather_chunk(const LinearLossArgs& a, const std::int64_t* rows, s
   const std::size_t n = r1 - r0;
   T* X_rows = workspace<T, kGatheredRowsSlot>(n * a.D);
   std::int64_t* y_rows = workspace<std::int64_t, kGatheredRowsSlot>(n);
+  double* w_rows = a.weights == nullptr ? nullptr : workspace<double, kGatheredWeightsSlot>(n);
   const T* X = static_cast<const T*>(a.X);
   for (std::size_t r = 0; r < n; ++r) {
     const auto row = static_cast<std::size_t>(rows[r0 + r]);
     std::copy(X + row * a.D, X + (row + 1) * a.D, X_rows + r * a.D);
     y_rows[r] = a.y[row];
+    if (w_rows != nullptr) w_rows[r] = a.weights[row];
   }
   LinearLossArgs chunk = a;
   chunk.X = X_rows;
   chunk.y = y_rows;
+  chunk.weights = w_rows;
   return chunk;
 }
 
 template <class T>
 double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W, const T* X,
                          const std::int64_t* y, std::size_t N, std::size_t D, std::size_t C, double delta,
-                         PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW, const std::int64_t* rows) {
+                         PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW, const std::int64_t* rows,
+                         const LossWeights& weights) {
   const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
   const std::size_t CD = C * D;
   T* WT = workspace<T, kWeightsSlot>((chunks.count + 1) * CD);
@@ -73,7 +77,8 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
     for (std::size_t c = 0; c < C; ++c) WT[c * D + d] = W[d * C + c];
   std::fill(partials, partials + chunks.count * CD, T(0));
   std::vector<double> losses(chunks.count, 0.0);
-  const LinearLossArgs args{kind, X, WT, y, N, D, C, delta};
+  const double n_total = static_cast<double>(N) * weights.mean_weight;
+  const LinearLossArgs args{kind, X, WT, y, weights.sample_weight, N, D, C, delta, n_total};
   const int threads = threads_for(N * std::max<std::size_t>(D, 1), chunks.count);
   const auto n_chunks = static_cast<std::int64_t>(chunks.count);
   parallel_for(n_chunks, threads, [&](std::int64_t i) {
@@ -89,7 +94,7 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   });
   double loss = 0.0;
   for (double l : losses) loss += l;
-  loss /= static_cast<double>(N);
+  loss /= n_total;
 
   // Σ over chunks, in chunk order, element block by element block.
   constexpr std::size_t kBlock = 2048;
@@ -104,8 +109,11 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
     }
   }
 
-  // dW = (Xᵀ·dS)ᵀ-transposed back to D × C, plus the penalty's gradient.
-  loss += k.penalty[dt](penalty_kind, W, CD, reg, l1_ratio, dW);
+  // dW = (Xᵀ·dS)ᵀ-transposed back to D × C, plus the penalty's gradient (of the
+  // penalized rows; the rest get none).
+  const std::size_t penalized = std::min(D, weights.penalized_rows) * C;
+  loss += k.penalty[dt](penalty_kind, W, penalized, reg, l1_ratio, dW);
+  std::fill(dW + penalized, dW + CD, T(0));
   for (std::size_t d = 0; d < D; ++d)
     for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[c * D + d] + dW[d * C + c];
   return loss;
@@ -115,13 +123,13 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
 
 double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
                    std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty_kind,
-                   double reg, double l1_ratio, void* dW, const std::int64_t* rows) {
+                   double reg, double l1_ratio, void* dW, const std::int64_t* rows, const LossWeights& weights) {
   const LossKernels& k = active_loss_kernels();
   if (dtype == DType::f32)
     return linear_loss_typed(k, 0, kind, static_cast<const float*>(W), static_cast<const float*>(X), y, N, D, C,
-                             delta, penalty_kind, reg, l1_ratio, static_cast<float*>(dW), rows);
+                             delta, penalty_kind, reg, l1_ratio, static_cast<float*>(dW), rows, weights);
   return linear_loss_typed(k, 1, kind, static_cast<const double*>(W), static_cast<const double*>(X), y, N, D, C,
-                           delta, penalty_kind, reg, l1_ratio, static_cast<double*>(dW), rows);
+                           delta, penalty_kind, reg, l1_ratio, static_cast<double*>(dW), rows, weights);
 }
 
 double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,
@@ -136,7 +144,7 @@ double scores_loss(LossKind kind, DType dtype, const void* scores, const std::in
   parallel_for(count, threads, [&](std::int64_t i) {
     const std::size_t r0 = static_cast<std::size_t>(i) * kScoreRowsPerChunk;
     const std::size_t rows = std::min(N - r0, kScoreRowsPerChunk);
-    losses[i] = k.rows[dt](kind, static_cast<const char*>(scores) + r0 * C * elem, y + r0, rows, C, delta,
+    losses[i] = k.rows[dt](kind, static_cast<const char*>(scores) + r0 * C * elem, y + r0, nullptr, rows, C, delta,
                            static_cast<double>(N), static_cast<char*>(dscores) + r0 * C * elem);
   });
   double loss = 0.0;

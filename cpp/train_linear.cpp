@@ -62,7 +62,7 @@ std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t
     for (std::size_t start = 0; start < rows.size(); start += batch_size, ++u) {
       const std::size_t n = std::min(batch_size, rows.size() - start);
       losses[u] = linear_loss(pb.kind, pb.dtype, w.slot[kParam], pb.X, pb.y, n, pb.D, pb.C, pb.delta, pb.penalty,
-                              pb.reg, pb.l1_ratio, grad.data(), rows.data() + start);
+                              pb.reg, pb.l1_ratio, grad.data(), rows.data() + start, pb.weights);
       const StepCoefficients c = coefficients_at(opt, lr[u], first_step + static_cast<std::int64_t>(u));
       run_step(opt.spec->rule, &w, 1, &c);
     }

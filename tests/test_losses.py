@@ -50,6 +50,58 @@ def test_linear_loss_matches_reference(loss, penalty, dtype, isa, threads):
         np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C)))
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_sample_weights_and_unpenalized_rows_match_reference(loss, dtype, isa, threads):
+    """Weighted mean data loss and a penalty leaving W's last rows out, on every
+    ISA and thread count, with zero weights and the bias row."""
+    fast, ref = LOSSES[loss]
+    tol = loss_tolerance(dtype)
+    for N, D, C in SHAPES[:8]:
+        W, X, y = data(N, D, C, dtype)
+        weights = np.random.default_rng(N + D).uniform(0, 3, N)
+        weights[::3] = 0.0
+        weights[-1] = 1.0  # a positive sum
+        for kwargs in (dict(sample_weight=weights), dict(unpenalized_rows=1),
+                       dict(sample_weight=weights, unpenalized_rows=D, penalty="elastic_net", l1_ratio=0.3)):
+            value, dW = fast(W, X, y, 1e-2, **kwargs)
+            ref_value, ref_dW = ref(W, X, y, 1e-2, **kwargs)
+            np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
+            np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_a_weight_of_two_is_a_duplicated_row(loss):
+    fast, _ = LOSSES[loss]
+    W, X, y = data(256, 5, 10, np.float64)
+    weights = np.ones(256)
+    weights[:40] = 2.0
+    rows = np.r_[np.arange(256), np.arange(40)]
+    value, dW = fast(W, X, y, 1e-2, sample_weight=weights, unpenalized_rows=1)
+    dup_value, dup_dW = fast(W, X[rows], y[rows], 1e-2, unpenalized_rows=1)
+    np.testing.assert_allclose(value, dup_value, rtol=1e-13)
+    np.testing.assert_allclose(dW, dup_dW, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, exc, text", [
+    (dict(sample_weight=np.ones(6)), ValueError, "one weight per row"),
+    (dict(sample_weight=np.ones((7, 1))), ValueError, "one weight per row"),
+    (dict(sample_weight=-np.ones(7)), ValueError, "sample_weight"),
+    (dict(sample_weight=np.zeros(7)), ValueError, "positive"),
+    (dict(sample_weight=np.full(7, np.nan)), ValueError, "finite"),
+    (dict(sample_weight=np.full(7, 1e308)), ValueError, "finite sum"),
+    (dict(sample_weight=np.array(["a"] * 7)), TypeError, "real numbers"),
+    (dict(sample_weight="x"), TypeError, "sample_weight"),
+    (dict(sample_weight=np.ma.ones(7)), TypeError, "sample_weight"),
+    (dict(unpenalized_rows=-1), ValueError, "unpenalized_rows"),
+    (dict(unpenalized_rows=6), ValueError, "unpenalized_rows"),
+    (dict(unpenalized_rows=1.0), TypeError, "unpenalized_rows"),
+])
+def test_bad_weights(kwargs, exc, text):
+    W, X, y = data(7, 5, 3, np.float64)
+    with pytest.raises(exc, match=text):
+        fastopt.softmax_loss(W, X, y, 0.1, **kwargs)
+
+
 @pytest.mark.parametrize("loss", ["softmax", "hinge"])
 def test_scores_losses_match_reference(loss, dtype, isa, threads):
     tol = loss_tolerance(dtype)

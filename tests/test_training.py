@@ -153,6 +153,21 @@ def test_native_loop_agrees_with_numpy_reference_loop(name, loss, dtype, isa):
                                                else dict(rtol=1e-5, atol=1e-6)))
 
 
+@pytest.mark.parametrize("loss", ["softmax", "svm"])
+@pytest.mark.parametrize("sampling", SAMPLING)
+def test_sample_weights_and_unpenalized_bias_against_the_reference_loop(loss, sampling, dtype, isa, threads):
+    X, y = problem(301, 20, 5, dtype)
+    weights = np.random.default_rng(3).uniform(0, 2, len(X))
+    W_native = np.zeros((20, 5), dtype)
+    W_ref = W_native.copy()
+    kw = dict(loss=loss, reg=1e-2, batch_size=32, sample_weight=weights, unpenalized_rows=1, **SAMPLING[sampling])
+    native = train_linear(optim.Adam([W_native], lr=0.01), X, y, rng=5, **kw)
+    ref = ref_training.train_linear(optim.Adam([W_ref], lr=0.01), X, y, rng=5, **kw)
+    np.testing.assert_allclose(W_native, W_ref, **tolerances(dtype, len(native)))
+    np.testing.assert_allclose(native, ref, **(dict(rtol=1e-12, atol=1e-14) if dtype == np.float64
+                                               else dict(rtol=1e-5, atol=1e-6)))
+
+
 def test_consecutive_calls_continue_one_stream():
     X, y = problem(301, 20, 5, np.float64)
     W1, W2 = np.zeros((20, 5)), np.zeros((20, 5))

@@ -85,8 +85,41 @@ double check_l1_ratio(py::handle obj) {
   return r;
 }
 
+namespace {
+py::array_t<double> sample_weights(py::handle obj, std::size_t N, double* mean) {
+  if (is_refused_subclass(obj))
+    throw_type_error("sample_weight is a " + type_name(obj) + "; pass numpy.asarray(sample_weight)");
+  const py::array given = py::array::ensure(obj);
+  if (!given) {
+    PyErr_Clear();
+    throw_type_error("sample_weight must be an array of numbers, got " + type_name(obj));
+  }
+  const char kind = given.dtype().kind();
+  if (kind != 'i' && kind != 'u' && kind != 'f')
+    throw_type_error("sample_weight must hold real numbers, got dtype " + py::str(py::handle(given.dtype())).cast<std::string>());
+  if (given.ndim() != 1 || static_cast<std::size_t>(given.shape(0)) != N)
+    throw_value_error("sample_weight must have one weight per row of X (" + std::to_string(N) + "), got shape " +
+                      py::str(py::handle(given.attr("shape"))).cast<std::string>());
+  // A private copy: the kernels read it with the GIL released.
+  py::array_t<double> w(static_cast<py::ssize_t>(N));
+  w[py::slice(0, static_cast<py::ssize_t>(N), 1)] = given;
+  const double* v = w.data();
+  double sum = 0.0;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (!(v[i] >= 0.0 && std::isfinite(v[i])))
+      throw_value_error("sample_weight must be finite and >= 0; sample_weight[" + std::to_string(i) + "] is " +
+                        std::to_string(v[i]));
+    sum += v[i];
+  }
+  if (!(sum > 0.0 && std::isfinite(sum))) throw_value_error("sample_weight must have a positive, finite sum");
+  *mean = sum / static_cast<double>(N);
+  return w;
+}
+}  // namespace
+
 LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X_obj, py::handle y_obj,
-                             py::handle reg_obj, py::handle penalty_obj, py::handle l1_obj) {
+                             py::handle reg_obj, py::handle penalty_obj, py::handle l1_obj,
+                             py::handle sample_weight_obj, py::handle unpenalized_obj) {
   DType x_dtype;
   LinearArgs a;
   a.X = float_array(X_obj, "X", 2, &x_dtype);
@@ -103,6 +136,15 @@ LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X_obj
   a.reg = check_reg(reg_obj);
   a.penalty = check_penalty(penalty_obj, "penalty");
   a.l1_ratio = check_l1_ratio(l1_obj);
+  if (!sample_weight_obj.is_none()) {
+    a.sample_weight = sample_weights(sample_weight_obj, a.N, &a.weights.mean_weight);
+    a.weights.sample_weight = a.sample_weight.data();
+  }
+  const std::int64_t unpenalized = to_int(unpenalized_obj, "unpenalized_rows");
+  if (unpenalized < 0 || static_cast<std::size_t>(unpenalized) > a.D)
+    throw_value_error("unpenalized_rows must be in [0, D] = [0, " + std::to_string(a.D) + "], got " +
+                      std::to_string(unpenalized));
+  a.weights.penalized_rows = a.D - static_cast<std::size_t>(unpenalized);
   return a;
 }
 

@@ -28,8 +28,9 @@ using namespace fastopt::simd;
 
 // Stable softmax of one row: shift by the max, exponentiate, normalise.
 // d may alias s (the fused path turns scores into dS in place).
+// d is scaled by factor / n (the row's weight over the loss's denominator).
 template <class T>
-double softmax_row(const T* s, std::int64_t label, size_t C, T n, T* d) {
+double softmax_row(const T* s, std::int64_t label, size_t C, T factor, T n, T* d) {
   T max = s[0];
   for (size_t c = 1; c < C; ++c) max = s[c] > max ? s[c] : max;
   const T shifted_label = s[label] - max;  // read before d, which may alias s, is written
@@ -42,13 +43,13 @@ double softmax_row(const T* s, std::int64_t label, size_t C, T n, T* d) {
   const double loss = std::log(static_cast<double>(sum)) - static_cast<double>(shifted_label);
   for (size_t c = 0; c < C; ++c) d[c] = d[c] / sum;
   d[label] -= T(1);
-  for (size_t c = 0; c < C; ++c) d[c] /= n;
+  for (size_t c = 0; c < C; ++c) d[c] = d[c] * factor / n;
   return loss;
 }
 
 // Weston–Watkins hinge of one row; the gradient uses the strict margin > 0.
 template <class T>
-double hinge_row(const T* s, std::int64_t label, size_t C, T delta, T n, T* d) {
+double hinge_row(const T* s, std::int64_t label, size_t C, T delta, T factor, T n, T* d) {
   const T correct = s[label];
   double loss = 0.0;
   T positive = 0;
@@ -60,20 +61,21 @@ double hinge_row(const T* s, std::int64_t label, size_t C, T delta, T n, T* d) {
     positive += d[c];
   }
   d[label] = -positive;
-  for (size_t c = 0; c < C; ++c) d[c] /= n;
+  for (size_t c = 0; c < C; ++c) d[c] = d[c] * factor / n;
   return loss;
 }
 
 template <class T>
-double loss_rows(LossKind kind, const void* S_, const std::int64_t* y, size_t rows, size_t C, double delta,
-                 double n_total, void* dS_) {
+double loss_rows(LossKind kind, const void* S_, const std::int64_t* y, const double* weights, size_t rows, size_t C,
+                 double delta, double n_total, void* dS_) {
   const T* S = static_cast<const T*>(S_);
   T* dS = static_cast<T*>(dS_);
   const T n = T(n_total);
   double loss = 0.0;
   for (size_t i = 0; i < rows; ++i) {
-    loss += kind == LossKind::softmax ? softmax_row(S + i * C, y[i], C, n, dS + i * C)
-                                      : hinge_row(S + i * C, y[i], C, T(delta), n, dS + i * C);
+    const double w = weights == nullptr ? 1.0 : weights[i];
+    loss += w * (kind == LossKind::softmax ? softmax_row(S + i * C, y[i], C, T(w), n, dS + i * C)
+                                           : hinge_row(S + i * C, y[i], C, T(delta), T(w), n, dS + i * C));
   }
   return loss;
 }
@@ -203,7 +205,8 @@ double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, v
     const size_t rows = std::min(tr, row_end - r0);
     const T* Xt = X + r0 * a.D;
     tile_scores(Xt, rows, a.D, WT, a.C, scores.data());
-    loss += loss_rows<T>(a.kind, scores.data(), a.y + r0, rows, a.C, a.delta, double(a.N), scores.data());
+    loss += loss_rows<T>(a.kind, scores.data(), a.y + r0, a.weights == nullptr ? nullptr : a.weights + r0, rows,
+                         a.C, a.delta, a.n_total, scores.data());
     tile_gradient(Xt, rows, a.D, scores.data(), a.C, dWT);
   }
   return loss;

@@ -17,15 +17,18 @@ from . import _core
 __all__ = ["softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge"]
 
 
-def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5):
+def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
     """Softmax (cross-entropy) loss of a linear classifier and its gradient.
 
     ::
 
         scores = X @ W
         p = exp(scores - max) / sum(exp(scores - max))       (row by row)
-        loss = mean_i(-log p[i, y[i]]) + R(W)
-        dW = X.T @ (p - onehot(y)) / N + dR/dW
+        loss = sum_i(w[i] * -log p[i, y[i]]) / sum(w) + R(W[:D-k])
+        dW = X.T @ (w[:, None] * (p - onehot(y))) / sum(w) + dR/dW      (0 in the last k rows)
+
+    with ``w = sample_weight`` (all ones by default: the plain mean over N) and
+    ``k = unpenalized_rows``.
 
     Parameters
     ----------
@@ -42,6 +45,13 @@ def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5):
         (gradient 2·reg·W), l1 = reg·Σ|W|, elastic_net mixes them by ``l1_ratio``.
     l1_ratio : float, default 0.5
         Weight of the l1 term for ``penalty="elastic_net"``, in [0, 1].
+    sample_weight : array_like of float, shape (N,), optional
+        Weight of every row: finite, >= 0, with a positive sum. The data loss is
+        their weighted mean, so weights of 2 equal duplicated rows.
+    unpenalized_rows : int, default 0
+        The last ``unpenalized_rows`` rows of W are left out of the penalty: 1
+        for a bias row added by the bias trick (scikit-learn's convention of an
+        unpenalized intercept).
 
     Returns
     -------
@@ -56,23 +66,23 @@ def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5):
     >>> round(loss, 4) == round(float(np.log(3)), 4)
     True
     """
-    return _core.softmax_loss(W, X, y, reg, penalty, l1_ratio)
+    return _core.softmax_loss(W, X, y, reg, penalty, l1_ratio, sample_weight, unpenalized_rows)
 
 
-def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5):
+def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
     """Multiclass SVM (Weston–Watkins hinge) loss of a linear classifier and its gradient.
 
     ::
 
         scores = X @ W
         margins[i, j] = max(0, scores[i, j] - scores[i, y[i]] + delta)   (j != y[i])
-        loss = mean_i(sum_j margins[i, j]) + R(W)
+        loss = sum_i(w[i] * sum_j margins[i, j]) / sum(w) + R(W[:D-k])
         dscores[i, j] = 1 if margin > 0 (strictly), dscores[i, y[i]] = -(count of such j)
-        dW = X.T @ dscores / N + dR/dW
+        dW = X.T @ (w[:, None] * dscores) / sum(w) + dR/dW      (0 in the last k rows)
 
     Parameters
     ----------
-    W, X, y, reg, penalty, l1_ratio
+    W, X, y, reg, penalty, l1_ratio, sample_weight, unpenalized_rows
         As in :func:`softmax_loss`.
     delta : float, default 1.0
         The margin, >= 0.
@@ -82,7 +92,7 @@ def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5):
     loss : float
     dW : numpy.ndarray, shape (D, C)
     """
-    return _core.svm_loss(W, X, y, reg, delta, penalty, l1_ratio)
+    return _core.svm_loss(W, X, y, reg, delta, penalty, l1_ratio, sample_weight, unpenalized_rows)
 
 
 def softmax_cross_entropy(scores, y):

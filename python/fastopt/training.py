@@ -99,13 +99,16 @@ def _schedule_arguments(epochs, num_iters):
 
 
 def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
-                 batch_size=200, epochs=None, num_iters=None, rng=None):
+                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0):
     """Train a linear classifier with minibatches, in native code.
 
     Per update ``u`` (``t`` = the optimizer's step count before it)::
 
         rows = next minibatch (see SplitMix64)
-        loss[u], dW = softmax_loss(W, X[rows], y[rows], reg, penalty=..., l1_ratio=...)   # or svm_loss
+        loss[u], dW = softmax_loss(W, X[rows], y[rows], reg, penalty=..., l1_ratio=...,
+                                   unpenalized_rows=...)        # or svm_loss
+        # with sample_weight w, the data loss of the minibatch is
+        # sum(w[rows] * loss_i) / (len(rows) * mean(w)): unbiased for the weighted mean
         optimizer.step([dW])              # lr = schedule(t) when the optimizer has a schedule
 
     Parameters
@@ -118,8 +121,10 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
     y : array_like of int, shape (N,)
         Labels in [0, C).
     loss : {"softmax", "svm"}, default "softmax"
-    reg, penalty, l1_ratio, delta
+    reg, penalty, l1_ratio, delta, unpenalized_rows
         As in :func:`fastopt.softmax_loss` / :func:`fastopt.svm_loss` (``delta``: svm only).
+    sample_weight : array_like of float, shape (N,), optional
+        Weight of every row of X (finite, >= 0, positive sum).
     batch_size : int, default 200
     epochs : int, optional
         Shuffled passes over X, ``ceil(N / batch_size)`` updates each (the last
@@ -159,7 +164,8 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
         lrs = optimizer._planned_lrs(updates)
         losses, state, interrupt = _core.train_linear(
             optimizer._group, optimizer._native_settings(), lrs, optimizer.step_count + 1, X, y, loss, delta,
-            penalty, reg, l1_ratio, batch_size, sampling, count, count_name, generator.state)
+            penalty, reg, l1_ratio, batch_size, sampling, count, count_name, generator.state, sample_weight,
+            unpenalized_rows)
         generator.state = state
         optimizer._record_native_steps(len(losses), lrs)
     if interrupt is not None:       # Ctrl-C: W, the optimizer and rng stay consistent at an epoch boundary

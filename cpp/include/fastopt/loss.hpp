@@ -13,25 +13,28 @@ namespace fastopt {
 enum class LossKind : int { softmax, hinge };
 enum class PenaltyKind : int { l2, l1, elastic_net };
 
-// Losses of rows of scores. For each row i of S (rows × C, row stride C):
-// softmax: loss_i = log Σ_c exp(s_c − max) − (s_y − max), dS = (softmax(s) − onehot(y)) / n_total;
-// hinge:   loss_i = Σ_{c≠y} max(0, s_c − s_y + delta), dS_c = [margin_c > 0] / n_total,
-//          dS_y = −(number of positive margins) / n_total.
-// Returns Σ_i loss_i in double. dS may alias S (in-place).
-using LossRowsKernel = double (*)(LossKind kind, const void* S, const std::int64_t* y, std::size_t rows,
-                                  std::size_t C, double delta, double n_total, void* dS);
+// Losses of rows of scores. For each row i of S (rows × C, row stride C), with
+// weight w_i (weights[i], or 1 when weights is null):
+// softmax: loss_i = log Σ_c exp(s_c − max) − (s_y − max), dS = w_i·(softmax(s) − onehot(y)) / n_total;
+// hinge:   loss_i = Σ_{c≠y} max(0, s_c − s_y + delta), dS_c = w_i·[margin_c > 0] / n_total,
+//          dS_y = −w_i·(number of positive margins) / n_total.
+// Returns Σ_i w_i·loss_i in double. dS may alias S (in-place).
+using LossRowsKernel = double (*)(LossKind kind, const void* S, const std::int64_t* y, const double* weights,
+                                  std::size_t rows, std::size_t C, double delta, double n_total, void* dS);
 
 // One chunk of the fused linear-classifier loss: rows [row_begin, row_end) of X
 // (N × D) against W given transposed (WT: C × D). Adds Σ_i x_iᵀ·dS_i (dS scaled by
-// 1/N) to dWT_partial (C × D) and returns the chunk's Σ loss_i. Tiles of rows stay
-// in cache between the scores and the gradient: one pass over X, no N × C array.
+// w_i/n_total) to dWT_partial (C × D) and returns the chunk's Σ w_i·loss_i. Tiles of rows
+// stay in cache between the scores and the gradient: one pass over X, no N × C array.
 struct LinearLossArgs {
   LossKind kind;
   const void* X;
   const void* WT;
   const std::int64_t* y;
+  const double* weights;  // per row of X, or null (all 1)
   std::size_t N, D, C;
   double delta;
+  double n_total;  // the data loss's denominator
 };
 using LinearChunkKernel = double (*)(const LinearLossArgs& a, std::size_t row_begin, std::size_t row_end,
                                      void* dWT_partial);
@@ -52,6 +55,18 @@ const LossKernels& loss_kernels_baseline();
 const LossKernels& loss_kernels_avx2();
 const LossKernels& loss_kernels_avx512();
 
+// How the data loss weighs rows, and which rows of W the penalty covers.
+struct LossWeights {
+  // Per row of X (null: all 1). Over n rows the data loss is
+  // Σ w_i·loss_i / (n·mean_weight): over all N rows, with mean_weight the mean
+  // of w, the weighted mean; over a minibatch, an unbiased estimate of it.
+  const double* sample_weight = nullptr;
+  double mean_weight = 1.0;
+  // The penalty covers the first penalized_rows rows of W (D × C); the rows
+  // after them (the bias row of the bias trick) are not penalized.
+  std::size_t penalized_rows = SIZE_MAX;
+};
+
 // Drivers (loss_step.cpp), using the active ISA and thread settings.
 // dW (D × C, W's dtype) receives the gradient of data loss + penalty; returns the loss.
 // With `rows` (N indices), the loss is over the minibatch X[rows], y[rows]: each
@@ -59,7 +74,8 @@ const LossKernels& loss_kernels_avx512();
 // that of the call on the gathered arrays.
 double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
                    std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty,
-                   double reg, double l1_ratio, void* dW, const std::int64_t* rows = nullptr);
+                   double reg, double l1_ratio, void* dW, const std::int64_t* rows = nullptr,
+                   const LossWeights& weights = {});
 // From scores (N × C): dscores (N × C) receives the gradient; returns the mean loss.
 double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,
                    std::size_t C, double delta, void* dscores);

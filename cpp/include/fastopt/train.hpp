@@ -67,6 +67,7 @@ struct LinearProblem {
   double delta;
   PenaltyKind penalty;
   double reg, l1_ratio;
+  LossWeights weights;  // sample weights (per row of X) and the penalized rows of W
 };
 
 // Limits of one call, so that its per-update arrays (learning rates, losses:

@@ -86,45 +86,53 @@ def svm_loss_vectorized(W, X, y, reg, delta=1.0):
     return loss, dW
 
 
-def softmax_cross_entropy(scores, y):
-    """Mean softmax cross-entropy of N×C scores; returns (loss, dscores)."""
+def softmax_cross_entropy(scores, y, sample_weight=None):
+    """Mean softmax cross-entropy of N×C scores; returns (loss, dscores).
+    With sample_weight w: the weighted mean sum(w * loss_i) / sum(w)."""
     num_train = scores.shape[0]
+    w = np.ones(num_train) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     shifted = scores - np.max(scores, axis=1, keepdims=True)
     exp_scores = np.exp(shifted)
     sum_exp = np.sum(exp_scores, axis=1, keepdims=True)
     log_probs = shifted - np.log(sum_exp)
-    loss = -np.sum(log_probs[np.arange(num_train), y]) / num_train
+    loss = -np.sum(w * log_probs[np.arange(num_train), y]) / np.sum(w)
     dscores = exp_scores / sum_exp
     dscores[np.arange(num_train), y] -= 1
-    dscores /= num_train
+    dscores *= (w / np.sum(w))[:, None].astype(scores.dtype)
     return float(loss), dscores
 
 
-def multiclass_hinge(scores, y, delta=1.0):
-    """Mean Weston–Watkins hinge loss of N×C scores; returns (loss, dscores)."""
+def multiclass_hinge(scores, y, delta=1.0, sample_weight=None):
+    """Mean Weston–Watkins hinge loss of N×C scores; returns (loss, dscores).
+    With sample_weight w: the weighted mean sum(w * loss_i) / sum(w)."""
     num_train = scores.shape[0]
+    w = np.ones(num_train) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     correct_class_scores = scores[np.arange(num_train), y][:, None]
     margins = np.maximum(0, scores - correct_class_scores + delta)
     margins[np.arange(num_train), y] = 0
-    loss = np.sum(margins) / num_train
+    loss = np.sum(w * np.sum(margins, axis=1)) / np.sum(w)
     dscores = (margins > 0).astype(scores.dtype)
     dscores[np.arange(num_train), y] = -np.sum(dscores, axis=1)
-    dscores /= num_train
+    dscores *= (w / np.sum(w))[:, None].astype(scores.dtype)
     return float(loss), dscores
 
 
-def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5):
-    """Softmax loss of the linear classifier X·W plus a penalty; returns (loss, dW)."""
-    data_loss, dscores = softmax_cross_entropy(X.dot(W), y)
-    return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio)
+def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
+    """Softmax loss of the linear classifier X·W plus a penalty; returns (loss, dW).
+    The last unpenalized_rows rows of W (a bias row) are left out of the penalty."""
+    data_loss, dscores = softmax_cross_entropy(X.dot(W), y, sample_weight)
+    return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
 
 
-def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5):
+def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
     """Multiclass SVM loss of the linear classifier X·W plus a penalty; returns (loss, dW)."""
-    data_loss, dscores = multiclass_hinge(X.dot(W), y, delta)
-    return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio)
+    data_loss, dscores = multiclass_hinge(X.dot(W), y, delta, sample_weight)
+    return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
 
 
-def _with_penalty(W, X, data_loss, dscores, reg, kind, l1_ratio):
-    reg_loss, reg_grad = penalty(W, reg, kind, l1_ratio)
-    return data_loss + reg_loss, X.T.dot(dscores) + reg_grad
+def _with_penalty(W, X, data_loss, dscores, reg, kind, l1_ratio, unpenalized_rows=0):
+    penalized = W.shape[0] - unpenalized_rows
+    reg_loss, reg_grad = penalty(W[:penalized], reg, kind, l1_ratio)
+    dW = X.T.dot(dscores)
+    dW[:penalized] += reg_grad
+    return data_loss + reg_loss, dW

@@ -4,7 +4,7 @@
 import numpy as np
 
 from . import optim as ref_optim
-from .losses import softmax_loss, svm_loss
+from .losses import _with_penalty, multiclass_hinge, softmax_cross_entropy
 
 _MASK64 = (1 << 64) - 1
 
@@ -83,18 +83,27 @@ def optimizer_update(optimizer, dW, lr, step):
 
 
 def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
-                 batch_size=200, epochs=None, num_iters=None, rng=None):
-    """Minibatch training of W = optimizer.params[0]; returns the loss before every update."""
+                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0):
+    """Minibatch training of W = optimizer.params[0]; returns the loss before every update.
+
+    With sample_weight w, a minibatch's data loss is sum(w[rows] * loss_i) / (len(rows) * mean(w)):
+    an unbiased estimate of the weighted mean over all rows."""
     sampling, count = ("epochs", epochs) if epochs is not None else ("with_replacement", num_iters)
     if not isinstance(rng, SplitMix64):
         rng = SplitMix64(rng)
     W = optimizer.params[0]
     losses = []
     for rows in minibatches(rng, len(X), batch_size, count, sampling):
+        scores = X[rows].dot(W)
+        weights = None if sample_weight is None else sample_weight[rows]
         if loss == "softmax":
-            value, dW = softmax_loss(W, X[rows], y[rows], reg, penalty=penalty, l1_ratio=l1_ratio)
+            data_loss, dscores = softmax_cross_entropy(scores, y[rows], weights)
         else:
-            value, dW = svm_loss(W, X[rows], y[rows], reg, delta=delta, penalty=penalty, l1_ratio=l1_ratio)
+            data_loss, dscores = multiclass_hinge(scores, y[rows], delta, weights)
+        if sample_weight is not None:   # from the minibatch's weighted mean to the estimate above
+            scale = np.sum(weights) / (len(rows) * np.mean(sample_weight))
+            data_loss, dscores = data_loss * scale, dscores * scale.astype(dscores.dtype)
+        value, dW = _with_penalty(W, X[rows], data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
         t = optimizer.step_count
         lr = optimizer.schedule(t) if optimizer.schedule is not None else optimizer.lr
         optimizer_update(optimizer, dW, lr, t + 1)

@@ -78,6 +78,14 @@ class Arr:
         self.any_ndim, self.names = any_ndim, names
 
 
+class Weights:
+    """An estimator's sample_weight: scikit-learn's conventions (None, lists, integers and
+    a scalar are accepted; bools, complex, strings, NaN, negatives, the wrong length are not)."""
+
+    def __init__(self, names=("sample_weight",)):
+        self.names = names
+
+
 class Labels:
     def __init__(self, C, alias=None, names=None):
         self.C, self.alias, self.names = C, alias, names
@@ -176,6 +184,17 @@ def mutations(spec, value, args, key):
                 ("str", "params", "error"), ("shorter", lambda v: v[:-1], "error"),
                 ("dict", lambda v: {i: a for i, a in enumerate(v)}, "error"), ("tuple", lambda v: tuple(v), "any"),
                 ("int", 3, "error")]
+    elif isinstance(spec, Weights):
+        out += [("None", None, "any"), ("list", lambda v: v.tolist(), "any"), ("int64", lambda v: v.astype(np.int64),
+                                                                           "any"),
+                ("scalar", 2.0, "any"), ("float32", lambda v: v.astype(np.float32), "any"),
+                ("bool", lambda v: v > 1, "error"), ("True", True, "error"),
+                ("complex", lambda v: v.astype(np.complex64), "error"), ("str", lambda v: v.astype(str), "error"),
+                ("NaN", lambda v: np.where(np.arange(v.size) == 0, np.nan, v), "error"),
+                ("inf", lambda v: np.where(np.arange(v.size) == 0, np.inf, v), "error"),
+                ("negative", lambda v: np.where(np.arange(v.size) == 0, -1.0, v), "error"),
+                ("all zero", lambda v: np.zeros_like(v), "error"), ("shorter", lambda v: v[:-1], "error"),
+                ("2-d", lambda v: v[:, None], "error")]
     elif isinstance(spec, Labels):
         out += label_mutations(spec, value, args)
     elif isinstance(spec, Arr):
@@ -554,16 +573,23 @@ def _estimator(rng, cls):
     X = rng.standard_normal((60, 3))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     params = dict(optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2", l1_ratio=0.5, batch_size=16,
-                  max_iter=2, solver="sgd", tol=1e-6, random_state=0)
+                  max_iter=2, solver="sgd", tol=1e-6, random_state=0, fit_intercept=True, n_iter_no_change=3,
+                  early_stopping=False, validation_fraction=0.2, warm_start=False)
     specs = dict(optimizer=Choice(("sgd", "momentum", "adam")), learning_rate=Real(nonneg), reg=Real(nonneg),
                  penalty=Choice(("l2", "l1", "elastic_net")), l1_ratio=Real(closed_unit),
                  batch_size=Int(lambda i, a: i >= 1 and a["max_iter"] * -(-60 // i) <= _core.max_updates_per_call),
                  max_iter=Int(lambda i, a: i >= 1 and i * -(-60 // a["batch_size"]) <= _core.max_updates_per_call),
-                 solver=Choice(("sgd", "lbfgs")), tol=Real(nonneg), random_state=Seed(names=("random_state",)))
-    args = dict(params, X=X, y=y)
+                 solver=Choice(("auto", "sgd", "lbfgs")), tol=Real(nonneg), random_state=Seed(names=("random_state",)),
+                 fit_intercept=Flag(), n_iter_no_change=Int(lambda i, a: i >= 1), early_stopping=Flag(),
+                 validation_fraction=Real(lambda x: 0 < x < 1), warm_start=Flag(),
+                 sample_weight=Weights())
+    args = dict(params, X=X, y=y, sample_weight=rng.uniform(0.5, 2.0, 60))
 
     def call(x):
-        cls(**{k: x[k] for k in params}).fit(x["X"], x["y"])
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning after max_iter = 2
+            cls(**{k: x[k] for k in params}).fit(x["X"], x["y"], sample_weight=x["sample_weight"])
     return call, args, specs, []
 
 

@@ -35,10 +35,10 @@ def test_estimators_reach_95_percent_on_digits(cls, kwargs, digits):
 @pytest.mark.parametrize("cls", [linear.SoftmaxClassifier, linear.LinearSVMClassifier])
 def test_estimators_are_deterministic(cls, digits):
     X_train, y_train, X_val, _ = digits
-    a = cls(random_state=3, max_iter=5).fit(X_train, y_train)
-    b = cls(random_state=3, max_iter=5).fit(X_train, y_train)
+    a = cls(solver="sgd", random_state=3, max_iter=5).fit(X_train, y_train)
+    b = cls(solver="sgd", random_state=3, max_iter=5).fit(X_train, y_train)
     assert np.array_equal(a.coef_, b.coef_) and np.array_equal(a.predict(X_val), b.predict(X_val))
-    c = cls(random_state=4, max_iter=5).fit(X_train, y_train)
+    c = cls(solver="sgd", random_state=4, max_iter=5).fit(X_train, y_train)
     assert not np.array_equal(a.coef_, c.coef_)
 
 
@@ -169,6 +169,165 @@ def test_docstring_attributes_are_the_fitted_attributes(cls):
     doc = cls.__doc__.split("Attributes\n    ----------\n")[1]
     documented = {line.split(" : ")[0].strip() for line in doc.splitlines() if " : " in line}
     X, y = datasets.load_digits()
-    model = cls(max_iter=2, random_state=0).fit(X[:200], y[:200])
-    fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
-    assert documented == fitted
+    fitted = set()
+    for kwargs in (dict(), dict(solver="sgd", early_stopping=True)):  # early_stopping sets the most
+        model = cls(max_iter=2, random_state=0, **kwargs).fit(X[:200], y[:200])
+        fitted |= {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    assert documented - {"loss_history_"} == fitted
+
+
+# ------------------------------------------- solver choice, weights, convergence, partial_fit
+
+def _problem(n=600, d=8, classes=4, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    centers = rng.standard_normal((classes, d))
+    X = (centers[y] + 1.5 * rng.standard_normal((n, d))).astype(dtype)
+    return X, y
+
+
+def test_auto_solver_rule(monkeypatch):
+    X, y = _problem()
+    assert linear.SoftmaxClassifier().fit(X, y).solver_ == "lbfgs"                   # smooth, small
+    assert linear.SoftmaxClassifier(penalty="l1").fit(X, y).solver_ == "sgd"         # not smooth
+    assert linear.LinearSVMClassifier().fit(X, y).solver_ == "sgd"                   # the hinge is not smooth
+    monkeypatch.setattr(linear, "LBFGS_MAX_VALUES", X.size - 1)
+    assert linear.SoftmaxClassifier().fit(X, y).solver_ == "sgd"                     # too much data
+
+
+def test_unpenalized_intercept_reaches_sklearns_optimum():
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    X, y = _problem()
+    C = 0.5
+    theirs = sklearn_linear.LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(X, y)
+    ours = linear.SoftmaxClassifier(solver="lbfgs", reg=1 / (2 * C * len(X)), tol=1e-9, max_iter=1000).fit(X, y)
+
+    def objective(model):
+        W = np.vstack([model.coef_.T, model.intercept_])
+        Xb = np.hstack([X, np.ones((len(X), 1))])
+        return fastopt_loss(W, Xb, y, 1 / (2 * C * len(X)), unpenalized_rows=1)[0]
+    from fastopt import softmax_loss as fastopt_loss
+    assert abs(objective(ours) - objective(theirs)) <= 1e-6 * objective(theirs)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-4)
+
+
+def test_a_sample_weight_of_two_equals_duplicated_rows():
+    X, y = _problem()
+    weights = np.ones(len(X))
+    weights[:100] = 2.0
+    rows = np.r_[np.arange(len(X)), np.arange(100)]
+    kw = dict(solver="lbfgs", tol=1e-10, max_iter=1000)
+    weighted = linear.SoftmaxClassifier(**kw).fit(X, y, sample_weight=weights)
+    repeated = linear.SoftmaxClassifier(**kw).fit(X[rows], y[rows])
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(weighted.intercept_, repeated.intercept_, rtol=1e-6, atol=1e-8)
+
+
+def test_balanced_class_weight_is_sklearns():
+    class_weight = pytest.importorskip("sklearn.utils.class_weight")
+    X, y = _problem()
+    keep = (y != 2) | (np.arange(len(y)) % 4 == 0)              # class 2 rarer
+    X, y = X[keep], y[keep] + 10                               # labels that are not 0..C-1
+    expected = class_weight.compute_class_weight("balanced", classes=np.unique(y), y=y)
+    model = linear.SoftmaxClassifier(class_weight="balanced")
+    np.testing.assert_allclose(model._class_weights(np.unique(y), np.unique(y, return_inverse=True)[1]), expected)
+    a = model.fit(X, y)
+    b = linear.SoftmaxClassifier().fit(X, y, sample_weight=expected[np.searchsorted(np.unique(y), y)])
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    c = linear.SoftmaxClassifier(class_weight={12: 5.0}).fit(X, y)
+    d = linear.SoftmaxClassifier().fit(X, y, sample_weight=np.where(y == 12, 5.0, 1.0))
+    np.testing.assert_array_equal(c.coef_, d.coef_)
+    with pytest.raises(ValueError, match="not in y"):
+        linear.SoftmaxClassifier(class_weight={99: 1.0}).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight"):
+        linear.SoftmaxClassifier(class_weight="auto").fit(X, y)
+
+
+def test_partial_fit_over_chunks_learns_like_fit(digits):
+    X_train, y_train, X_val, y_val = digits
+    model = linear.SoftmaxClassifier(random_state=0)
+    for _ in range(20):
+        for chunk in np.array_split(np.arange(len(X_train)), 5):
+            model.partial_fit(X_train[chunk], y_train[chunk], classes=np.arange(10))
+    full = linear.SoftmaxClassifier(solver="sgd", random_state=0, max_iter=20).fit(X_train, y_train)
+    assert model.n_iter_ == 100 and model.solver_ == "sgd"
+    assert model.score(X_val, y_val) >= full.score(X_val, y_val) - 0.02 and model.score(X_val, y_val) >= 0.94
+
+
+def test_partial_fit_errors_and_continuation(digits):
+    X_train, y_train, _, _ = digits
+    with pytest.raises(ValueError, match="classes must be passed"):
+        linear.SoftmaxClassifier().partial_fit(X_train, y_train)
+    model = linear.SoftmaxClassifier().partial_fit(X_train[:50], y_train[:50], classes=np.arange(10))
+    with pytest.raises(ValueError, match="not in classes"):
+        model.partial_fit(X_train[:5], y_train[:5] + 20)
+    with pytest.raises(ValueError, match="not the same"):
+        model.partial_fit(X_train[:5], y_train[:5], classes=np.arange(11))
+    with pytest.raises(ValueError, match="features"):
+        model.partial_fit(X_train[:5, :3], y_train[:5])
+    with pytest.raises(ValueError, match="balanced"):
+        linear.SoftmaxClassifier(class_weight="balanced").partial_fit(X_train, y_train, classes=np.arange(10))
+    fitted = linear.SoftmaxClassifier(max_iter=5).fit(X_train, y_train)
+    before = fitted.coef_.copy()
+    fitted.partial_fit(X_train, y_train)               # after fit: continues from its weights
+    assert not np.array_equal(before, fitted.coef_) and np.abs(fitted.coef_ - before).max() < 0.1
+
+
+def test_warm_start_continues_from_the_previous_fit():
+    X, y = _problem()
+    cold = linear.SoftmaxClassifier(solver="lbfgs", max_iter=5)
+    with pytest.warns(linear.ConvergenceWarning):
+        cold.fit(X, y)
+    warm = linear.SoftmaxClassifier(solver="lbfgs", max_iter=5, warm_start=True)
+    with pytest.warns(linear.ConvergenceWarning):
+        warm.fit(X, y)
+        first = warm.loss_curve_[-1]
+        warm.fit(X, y)
+    assert warm.loss_curve_[0] < first <= cold.loss_curve_[-1] + 1e-12
+
+
+def test_convergence_controls():
+    X, y = _problem()
+    with pytest.warns(linear.ConvergenceWarning, match="max_iter"):
+        linear.SoftmaxClassifier(solver="sgd", max_iter=2, random_state=0).fit(X, y)
+    model = linear.SoftmaxClassifier(solver="sgd", max_iter=500, tol=1e-3, n_iter_no_change=3, random_state=0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", linear.ConvergenceWarning)
+        model.fit(X, y)
+    assert model.n_iter_ < 500 and len(model.loss_curve_) == model.n_iter_
+    assert model.t_ == model.n_iter_ * -(-len(X) // 200)
+    stopped = linear.SoftmaxClassifier(solver="sgd", early_stopping=True, validation_fraction=0.2,
+                                       n_iter_no_change=3, max_iter=500, random_state=0).fit(X, y)
+    assert len(stopped.validation_scores_) == stopped.n_iter_ < 500
+    assert stopped.best_validation_score_ == max(stopped.validation_scores_)
+    lbfgs = linear.SoftmaxClassifier(tol=1e-3).fit(X, y)
+    assert lbfgs.solver_ == "lbfgs" and len(lbfgs.loss_curve_) == lbfgs.n_iter_
+    assert all(b <= a for a, b in zip(lbfgs.loss_curve_, lbfgs.loss_curve_[1:]))   # L-BFGS descends
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_float32_stays_float32_and_intercept_options(solver):
+    X, y = _problem(dtype=np.float32)
+    model = linear.SoftmaxClassifier(solver=solver, max_iter=20, random_state=0, tol=1e-3)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linear.ConvergenceWarning)
+        model.fit(X, y)
+        no_bias = linear.SoftmaxClassifier(solver=solver, max_iter=20, random_state=0, fit_intercept=False).fit(X, y)
+    assert model.coef_.dtype == model.intercept_.dtype == np.float32
+    assert np.any(model.intercept_ != 0) and np.all(no_bias.intercept_ == 0)
+    assert model.score(X, y) > 0.7
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(n_iter_no_change=0), "n_iter_no_change"),
+                                           (dict(validation_fraction=1.0), "validation_fraction"),
+                                           (dict(early_stopping="yes"), "early_stopping"),
+                                           (dict(fit_intercept=1), "fit_intercept"),
+                                           (dict(solver="newton"), "solver")])
+def test_new_parameters_are_checked(kwargs, match):
+    X, y = _problem()
+    with pytest.raises((TypeError, ValueError), match=match):
+        linear.SoftmaxClassifier(**kwargs).fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight"):
+        linear.SoftmaxClassifier().fit(X, y, sample_weight=np.ones(3))

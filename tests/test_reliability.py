@@ -151,7 +151,7 @@ def test_minibatch_indices_and_estimators_refuse_absurd_counts():
     X, y = data()
     for cls in (SoftmaxClassifier, LinearSVMClassifier):
         with pytest.raises(ValueError, match="max_iter"):
-            cls(max_iter=2**62).fit(X, y)
+            cls(solver="sgd", max_iter=2**62).fit(X, y)
 
 
 # --- 4. fork ---------------------------------------------------------------------------

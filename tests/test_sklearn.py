@@ -1,4 +1,5 @@
 """scikit-learn compatibility of fastopt.linear's estimators (skipped without scikit-learn)."""
+import inspect
 import warnings
 
 import numpy as np
@@ -14,10 +15,29 @@ from fastopt import datasets  # noqa: E402
 from fastopt.linear import LinearSVMClassifier, SoftmaxClassifier  # noqa: E402
 
 ESTIMATORS = [SoftmaxClassifier(), LinearSVMClassifier(), SoftmaxClassifier(solver="lbfgs"),
-              LinearSVMClassifier(optimizer="momentum", learning_rate=0.05, penalty="elastic_net")]
+              LinearSVMClassifier(optimizer="momentum", learning_rate=0.005, penalty="elastic_net"),
+              SoftmaxClassifier(solver="sgd", early_stopping=True)]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def expected_failures(estimator):
+    """Checks that cannot hold for a configuration, and why (scikit-learn >= 1.6 xfails them)."""
+    if getattr(estimator, "early_stopping", False):
+        return {"check_sample_weight_equivalence_on_dense_data":
+                "the held-out validation rows differ between weighted and repeated samples",
+                "check_class_weight_classifiers":
+                "the weighted validation accuracy is ~1 from the first epoch (class 0 weighs 1000), "
+                "so early stopping keeps the first epoch's weights"}
+    return {}
+
+
+if "expected_failed_checks" not in inspect.signature(parametrize_with_checks).parameters:
+    ESTIMATORS = [e for e in ESTIMATORS if not expected_failures(e)]
+    checks = parametrize_with_checks(ESTIMATORS)
+else:
+    checks = parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
+
+
+@checks
 def test_check_estimator(estimator, check):
     with warnings.catch_warnings():
         # The estimators implement scikit-learn's API without inheriting from

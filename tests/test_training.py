@@ -207,9 +207,10 @@ def test_course_style_train_uses_the_native_loop():
 
 def test_estimator_fit_is_the_same_with_and_without_callback():
     X, y = problem(301, 20, 5, np.float64)
-    a = fastopt.linear.SoftmaxClassifier(max_iter=5, random_state=0).fit(X, y)
+    kw = dict(solver="sgd", max_iter=5, random_state=0)
+    a = fastopt.linear.SoftmaxClassifier(**kw).fit(X, y)
     seen = []
-    b = fastopt.linear.SoftmaxClassifier(max_iter=5, random_state=0).fit(X, y, callback=lambda e, l: seen.append(e))
+    b = fastopt.linear.SoftmaxClassifier(**kw).fit(X, y, callback=lambda e, l: seen.append(e))
     assert seen == [1, 2, 3, 4, 5]
     np.testing.assert_array_equal(a.coef_, b.coef_)
     assert a.loss_history_ == b.loss_history_

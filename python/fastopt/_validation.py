@@ -6,7 +6,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["NotFittedError", "DataConversionWarning", "check_X", "check_y", "not_fitted"]
+__all__ = ["NotFittedError", "DataConversionWarning", "ConvergenceWarning", "check_X", "check_y",
+           "check_sample_weight", "not_fitted", "convergence_warning"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -19,6 +20,15 @@ class NotFittedError(ValueError, AttributeError):
 
 class DataConversionWarning(UserWarning):
     """The input was converted (a column-vector y was flattened)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit stopped at ``max_iter`` before meeting its convergence criterion."""
+
+
+def convergence_warning(message):
+    """Warn with :class:`ConvergenceWarning` (also scikit-learn's when it is loaded)."""
+    warnings.warn(message, _as_sklearn(ConvergenceWarning, "ConvergenceWarning"), stacklevel=3)
 
 
 def _as_sklearn(cls, name):
@@ -85,3 +95,26 @@ def check_y(y, n_samples, estimator):
         raise ValueError("Unknown label type: continuous. A classifier needs discrete class labels, "
                          "not a regression target with continuous values.")
     return y
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """sample_weight as a float64 array of n_samples finite weights >= 0 with a positive sum."""
+    if sample_weight is None:
+        return None
+    if _is_sparse(sample_weight):
+        raise TypeError("sample_weight must be a dense array")
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "iuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.ndim != 1 or len(w) != n_samples:
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n_samples},): one weight per sample")
+    w = w.astype(np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight must be finite")
+    if (w < 0).any():
+        raise ValueError("Negative values in data passed to sample_weight")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight: the sample weights are all zero; at least one sample needs a positive weight")
+    return w

@@ -668,9 +668,10 @@ def main(argv=None):
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
-    parser.add_argument("--only", choices=["optim", "precision", "torch", "offload", "loss", "train"],
+    parser.add_argument("--only", choices=["optim", "precision", "torch", "offload", "loss", "train", "linear"],
                         help="only these workloads: optimizers, mixed precision, fastopt.torch, the offload "
-                             "phase, losses or the training loop")
+                             "phase, losses, the training loop, or the linear classifiers against "
+                             "scikit-learn (not part of a full run: it takes minutes)")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -686,7 +687,8 @@ def main(argv=None):
             print(fmt(row), flush=True)
         return out
 
-    results = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": []}
+    results = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": [],
+               "linear_defaults": [], "linear_same_objective": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
                                       format_row)
@@ -720,6 +722,18 @@ def main(argv=None):
     if args.only in (None, "train"):
         results["training"] = table(TRAINING_HEADER, run_training(quick=args.quick, budget=args.budget),
                                     format_training_row)
+    if args.only == "linear":
+        from . import bench_linear
+        if not bench_linear._sklearn():
+            print("linear-classifier workloads skipped: scikit-learn is not installed")
+        else:
+            results["linear_defaults"] = table(bench_linear.DEFAULTS_HEADER,
+                                               bench_linear.run_defaults(quick=args.quick),
+                                               bench_linear.format_defaults_row)
+            print()
+            results["linear_same_objective"] = table(bench_linear.SAME_HEADER,
+                                                     bench_linear.run_same_objective(quick=args.quick),
+                                                     bench_linear.format_same_row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), **results}, f, indent=2)

@@ -3,6 +3,7 @@ import argparse
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -122,14 +123,16 @@ def train(args):
     cls = linear.SoftmaxClassifier if args.loss == "softmax" else linear.LinearSVMClassifier
     model = cls(optimizer=args.optimizer, learning_rate=lr, reg=args.reg, penalty=args.penalty,
                 l1_ratio=args.l1_ratio, batch_size=args.batch_size, max_iter=args.epochs, solver=args.solver,
-                random_state=args.seed)
+                n_iter_no_change=args.epochs, random_state=args.seed)  # minibatch: exactly --epochs epochs
     print(f"data: {name}: {len(X_train)} train / {len(X_val)} validation, {X_train.shape[1]} features, "
           f"{len(np.unique(y_train))} classes")
     print(f"model: {args.loss} loss, {args.penalty} penalty (reg {args.reg:g}), "
           + (f"{args.optimizer}, lr {args.lr:g} ({args.schedule}), batch {args.batch_size}, {args.epochs} epochs"
              if args.solver == "sgd" else f"L-BFGS, at most {args.epochs} iterations"))
     start = time.perf_counter()
-    model.fit(X_train, y_train, callback=_progress(args.epochs, args.quiet))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linear.ConvergenceWarning)  # the loss and accuracies are printed below
+        model.fit(X_train, y_train, callback=_progress(args.epochs, args.quiet))
     elapsed = time.perf_counter() - start
     print(f"final training loss: {model.loss_history_[-1]:.4f}")
     print(f"train accuracy: {model.score(X_train, y_train):.4f}")

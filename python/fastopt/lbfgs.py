@@ -32,7 +32,7 @@ class LBFGSResult:
 
 
 def minimize(fun_and_grad, x0, history=10, max_iter=200, tol=1e-6, ftol=1e-12, c1=1e-4, c2=0.9,
-             max_linesearch=25):
+             max_linesearch=25, callback=None):
     """Minimize ``f`` given ``fun_and_grad(x) -> (f, grad)`` by L-BFGS.
 
     Parameters
@@ -53,6 +53,9 @@ def minimize(fun_and_grad, x0, history=10, max_iter=200, tol=1e-6, ftol=1e-12, c
         Sufficient-decrease and curvature constants of the strong Wolfe conditions, 0 < c1 < c2 < 1.
     max_linesearch : int, default 25
         Function evaluations allowed per line search.
+    callback : callable, optional
+        ``callback(x, f)`` after every iteration, with the new point (float64,
+        x0's shape) and its objective.
 
     Returns
     -------
@@ -104,6 +107,8 @@ def minimize(fun_and_grad, x0, history=10, max_iter=200, tol=1e-6, ftol=1e-12, c
             pairs.append((s, y, 1.0 / (s @ y)))
         reduction = f - f_new
         x, f, g = x + s, f_new, g_new
+        if callback is not None:
+            callback(x.reshape(shape), f)
         if reduction <= ftol * max(abs(f), abs(f + reduction), 1.0):
             message, success = "relative reduction of f below ftol", True
             break

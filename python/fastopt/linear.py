@@ -15,7 +15,8 @@ import inspect
 import numpy as np
 
 from . import _core, optim
-from ._validation import DataConversionWarning, NotFittedError, check_X, check_y, not_fitted
+from ._validation import (ConvergenceWarning, DataConversionWarning, NotFittedError, check_sample_weight, check_X,
+                          check_y, convergence_warning, not_fitted)
 from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
 from .training import SplitMix64, train_linear
@@ -23,7 +24,8 @@ from .training import SplitMix64, train_linear
 LOSSES = {"softmax": softmax_loss, "svm": svm_loss}   # by the name train_linear takes
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "LinearSVMClassifier",
-           "make_optimizer", "OPTIMIZERS", "NotFittedError", "DataConversionWarning"]
+           "make_optimizer", "OPTIMIZERS", "NotFittedError", "DataConversionWarning", "ConvergenceWarning",
+           "LBFGS_MAX_VALUES"]
 
 OPTIMIZERS = {
     "sgd": lambda params, lr: optim.SGD(params, lr=lr),
@@ -127,20 +129,34 @@ class Softmax(LinearClassifier):
 
 # ---------------------------------------------------------- scikit-learn style
 
+# solver="auto" trains full-batch (L-BFGS) on at most this many values of X;
+# beyond, one L-BFGS iteration (a pass over X, plus line-search passes) costs
+# more than minibatch epochs need to get close.
+LBFGS_MAX_VALUES = 2**27
+
+
 class _LinearEstimator:
     _loss_name = None
 
-    def __init__(self, *, optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2", l1_ratio=0.5,
-                 batch_size=200, max_iter=100, solver="sgd", tol=1e-6, random_state=None):
+    def __init__(self, *, solver="auto", optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2",
+                 l1_ratio=0.5, fit_intercept=True, batch_size=200, max_iter=100, tol=1e-4, n_iter_no_change=5,
+                 early_stopping=False, validation_fraction=0.1, class_weight=None, warm_start=False,
+                 random_state=None):
+        self.solver = solver
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.reg = reg
         self.penalty = penalty
         self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
         self.batch_size = batch_size
         self.max_iter = max_iter
-        self.solver = solver
         self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.class_weight = class_weight
+        self.warm_start = warm_start
         self.random_state = random_state
 
     @classmethod
@@ -174,81 +190,295 @@ class _LinearEstimator:
     def _check_params(self):
         """TypeError / ValueError naming the first invalid constructor argument (checked in fit,
         as scikit-learn does), before anything is trained."""
-        if self.solver not in ("sgd", "lbfgs"):
-            raise ValueError(f"solver must be 'sgd' or 'lbfgs', got {self.solver!r}")
+        if self.solver not in ("auto", "sgd", "lbfgs"):
+            raise ValueError(f"solver must be 'auto', 'sgd' or 'lbfgs', got {self.solver!r}")
         if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
         if self.penalty not in ("l2", "l1", "elastic_net"):
             raise ValueError(f"penalty must be 'l2', 'l1' or 'elastic_net', got {self.penalty!r}")
-        for name, value in (("max_iter", self.max_iter), ("batch_size", self.batch_size)):
+        for name, value in (("max_iter", self.max_iter), ("batch_size", self.batch_size),
+                            ("n_iter_no_change", self.n_iter_no_change)):
             if _core.as_int(value, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("fit_intercept", "early_stopping", "warm_start"):
+            _core.as_bool(getattr(self, name), name)
         checks = [("reg", self.reg, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
                   ("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
-                  ("tol", self.tol, lambda x: 0 <= x < np.inf, "a finite number >= 0")]
+                  ("tol", self.tol, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
+                  ("validation_fraction", self.validation_fraction, lambda x: 0 < x < 1, "in (0, 1)")]
         if not callable(self.learning_rate):
             checks.append(("learning_rate", self.learning_rate, lambda x: 0 <= x < np.inf, "a finite number >= 0"))
         for name, value, valid, what in checks:
             if not valid(_core.as_real(value, name)):
                 raise ValueError(f"{name} must be {what}, got {value!r}")
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class label: weight}}, "
+                             f"got {self.class_weight!r}")
         seed = self.random_state
         if not (seed is None or isinstance(seed, (SplitMix64, np.random.Generator, np.random.RandomState))
                 or (isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)))):
             raise TypeError(f"random_state must be None, an int or a numpy random generator, "
                             f"got {type(seed).__name__}")
 
-    def _objective(self, W, X, y):
-        return LOSSES[self._loss_name](W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio)
+    # --- the problem: rows, weights, the bias row ----------------------------------------------
+    def _resolved_solver(self, X):
+        """The solver "auto" picks: L-BFGS for a smooth objective (the softmax loss with the
+        l2 penalty) on at most LBFGS_MAX_VALUES values of X; minibatch training otherwise."""
+        if self.solver != "auto":
+            return self.solver
+        smooth = self._loss_name == "softmax" and self.penalty == "l2"
+        return "lbfgs" if smooth and X.size <= LBFGS_MAX_VALUES else "sgd"
 
-    def fit(self, X, y, callback=None):
+    def _class_weights(self, classes, y_index):
+        """Per class: scikit-learn's "balanced" weights n / (C · count), a dict's weights (1 for
+        classes it does not name), or None."""
+        if self.class_weight is None:
+            return None
+        if isinstance(self.class_weight, str):
+            counts = np.bincount(y_index, minlength=len(classes))
+            return len(y_index) / (len(classes) * counts.astype(np.float64))
+        weights = np.ones(len(classes))
+        for label, weight in self.class_weight.items():
+            found = np.flatnonzero(classes == label)
+            if len(found) == 0:
+                raise ValueError(f"class_weight names the class {label!r}, which is not in y")
+            value = _core.as_real(weight, "class_weight")
+            if not 0 <= value < np.inf:
+                raise ValueError(f"class_weight[{label!r}] must be a finite number >= 0, got {weight!r}")
+            weights[found[0]] = value
+        return weights
+
+    def _row_weights(self, classes, y_index, sample_weight):
+        """sample_weight × class weight of every row; None when both are absent."""
+        weights = check_sample_weight(sample_weight, len(y_index))
+        per_class = self._class_weights(classes, y_index)
+        if per_class is not None:
+            weights = per_class[y_index] if weights is None else weights * per_class[y_index]
+            if not weights.sum() > 0:
+                raise ValueError("the weights (sample_weight × class_weight) are all zero: at least one sample "
+                                 "needs a positive weight")
+        return weights
+
+    def _design(self, X):
+        """X with a column of ones when the model fits an intercept (its row of W is not penalized)."""
+        if not self.fit_intercept:
+            return X
+        return np.hstack([X, np.ones((len(X), 1), X.dtype)])
+
+    def _initial_W(self, X, classes, keep=False):
+        """Zeros, or the previous fit's weights with warm_start or `keep` (same classes and features)."""
+        D = X.shape[1] + bool(self.fit_intercept)
+        W = np.zeros((D, len(classes)), X.dtype)
+        if ((self.warm_start or keep) and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", None), classes)
+                and self.coef_.shape == (len(classes), X.shape[1])):
+            W[:X.shape[1]] = self.coef_.T
+            if self.fit_intercept:
+                W[-1] = self.intercept_
+        return W
+
+    def _objective(self, W, X, y, weights):
+        return LOSSES[self._loss_name](W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio,
+                                       sample_weight=weights, unpenalized_rows=int(bool(self.fit_intercept)))
+
+    def _set_weights(self, W, n_features):
+        self.coef_ = np.ascontiguousarray(W[:n_features].T)
+        self.intercept_ = W[n_features].copy() if self.fit_intercept else np.zeros(W.shape[1], W.dtype)
+        self.n_features_in_ = n_features
+
+    # --- fit -------------------------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None, callback=None):
         """Train on X (N×D) and labels y (any N values: the classes are ``np.unique(y)``).
 
-        ``callback(epoch, mean_loss)``, if given, is called after every epoch
-        (``solver="sgd"``); the ``fastopt train`` progress bar uses it.
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            float32 input is trained in float32, anything else in float64.
+        y : array_like, shape (N,)
+        sample_weight : array_like, shape (N,), optional
+            Weight of every sample (times ``class_weight``'s): the data loss is
+            their weighted mean, so a weight of 2 counts a sample twice.
+        callback : callable, optional
+            ``callback(epoch, mean_loss)`` after every epoch of minibatch training
+            (``fastopt train``'s progress bar uses it).
+
+        Returns
+        -------
+        self
         """
         self._check_params()
         X = check_X(X)
         y = check_y(y, len(X), self)
-        if self.solver == "sgd":
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y has 1 class ({classes[0]!r}); at least 2 classes are required")
+        weights = self._row_weights(classes, y_index, sample_weight)
+        solver = self._resolved_solver(X)
+        Xb = self._design(X)
+        W = self._initial_W(X, classes)
+        if solver == "sgd":
             try:
                 _core.train_updates("epochs", len(X), self.batch_size, self.max_iter, "max_iter")
             except ValueError:
                 raise ValueError(f"max_iter = {self.max_iter} epochs of {len(X)} rows in batches of {self.batch_size} "
                                  f"make more than {_core.max_updates_per_call} updates; use fewer epochs or "
                                  "larger batches") from None
-        classes, y_index = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(f"y has 1 class ({classes[0]!r}); at least 2 classes are required")
         self.classes_ = classes
-        Xb = np.hstack([X, np.ones((len(X), 1), X.dtype)])      # the bias trick
-        W = np.zeros((Xb.shape[1], len(self.classes_)), X.dtype)
-        self.loss_history_ = []
-        if self.solver == "lbfgs":
-            result = minimize(lambda w: self._objective(w, Xb, y_index), W, max_iter=self.max_iter, tol=self.tol)
-            W, self.n_iter_ = result.x, result.nit
-            self.loss_history_.append(result.fun)
+        self._partial = None
+        if solver == "lbfgs":
+            self._fit_lbfgs(W, Xb, y_index, weights)
         else:
-            opt = make_optimizer(self.optimizer, [W], self.learning_rate)
-            batches = SplitMix64(self.random_state)
-            n = len(Xb)
-            # Per-epoch mean loss: minibatch losses weighted by batch size.
-            sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
-            sizes[-1] = n - self.batch_size * (len(sizes) - 1)
-            epochs_per_call = 1 if callback is not None else self.max_iter
-            for _ in range(0, self.max_iter, epochs_per_call):
-                losses = train_linear(opt, Xb, y_index, loss=self._loss_name, reg=self.reg, penalty=self.penalty,
-                                      l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=epochs_per_call,
-                                      rng=batches)
-                for epoch_losses in losses.reshape(epochs_per_call, len(sizes)):
-                    self.loss_history_.append(float(epoch_losses @ sizes) / n)
-                if callback is not None:
-                    callback(len(self.loss_history_), self.loss_history_[-1])
-            self.n_iter_ = self.max_iter
-        self.coef_ = np.ascontiguousarray(W[:-1].T)
-        self.intercept_ = W[-1].copy()
-        self.n_features_in_ = X.shape[1]
+            self._fit_minibatch(W, Xb, y_index, weights, callback)
+        self.solver_ = solver
+        self._set_weights(W, X.shape[1])
         return self
 
+    def _fit_lbfgs(self, W, X, y, weights):
+        curve = []
+        result = minimize(lambda w: self._objective(w, X, y, weights), W, max_iter=self.max_iter, tol=self.tol,
+                          callback=lambda x, f: curve.append(float(f)))
+        W[...] = result.x
+        self.n_iter_ = result.nit
+        self.loss_curve_ = curve or [float(result.fun)]
+        if not result.success:
+            convergence_warning(f"L-BFGS stopped after {result.nit} iterations ({result.message}) with the largest "
+                                f"gradient entry {np.max(np.abs(result.jac)):.2e} > tol = {self.tol}; increase "
+                                "max_iter or scale the data")
+
+    def _validation_split(self, y, weights, rng):
+        """Rows kept for validation (early_stopping): validation_fraction of every class
+        (at least one of a class with two or more rows), drawn with the fit's generator."""
+        indices, _ = _core.minibatch_indices("epochs", len(y), len(y), 1, rng.state)
+        rng.state = _core.minibatch_indices("epochs", len(y), len(y), 1, rng.state)[1]
+        held = []
+        for c in range(int(y.max()) + 1):
+            rows = indices[y[indices] == c]
+            take = int(round(self.validation_fraction * len(rows)))
+            held.append(rows[:max(take, 1 if len(rows) >= 2 else 0)])
+        val = np.sort(np.concatenate(held))
+        train = np.setdiff1d(np.arange(len(y)), val)
+        if len(val) == 0 or len(train) == 0:
+            raise ValueError(f"validation_fraction = {self.validation_fraction} leaves no rows to "
+                             f"{'validate on' if len(val) == 0 else 'train on'} ({len(y)} samples)")
+        return train, val
+
+    def _fit_minibatch(self, W, X, y, weights, callback):
+        rng = SplitMix64(self.random_state)
+        val = None
+        if self.early_stopping:
+            train, val = self._validation_split(y, weights, rng)
+            X_val, y_val = X[val], y[val]
+            w_val = None if weights is None else weights[val]
+            X, y, weights = X[train], y[train], None if weights is None else weights[train]
+        opt = make_optimizer(self.optimizer, [W], self.learning_rate)
+        n = len(X)
+        sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
+        sizes[-1] = n - self.batch_size * (len(sizes) - 1)
+        curve, scores = [], []
+        best, best_W, stalled, converged = np.inf, None, 0, False
+        for _ in range(self.max_iter):
+            losses = train_linear(opt, X, y, loss=self._loss_name, reg=self.reg, penalty=self.penalty,
+                                  l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1, rng=rng,
+                                  sample_weight=weights, unpenalized_rows=int(bool(self.fit_intercept)))
+            curve.append(float(losses @ sizes) / n)
+            if callback is not None:
+                callback(len(curve), curve[-1])
+            # Stop after n_iter_no_change epochs that do not improve on the best by tol:
+            # the validation accuracy with early_stopping, else the training loss.
+            if val is not None:
+                scores.append(float(np.average(np.argmax(X_val @ W, axis=1) == y_val, weights=w_val)))
+                value = -scores[-1]
+            else:
+                value = curve[-1]
+            stalled = stalled + 1 if value > best - self.tol else 0
+            if value < best:
+                best = value
+                if val is not None:
+                    best_W = W.copy()
+            if stalled >= self.n_iter_no_change:
+                converged = True
+                break
+        if best_W is not None:
+            W[...] = best_W  # the epoch with the best validation accuracy
+        self.n_iter_ = len(curve)
+        self.t_ = opt.step_count
+        self.loss_curve_ = curve
+        if val is not None:
+            self.validation_scores_ = scores
+            self.best_validation_score_ = -best
+        if not converged:
+            convergence_warning(f"minibatch training stopped at max_iter = {self.max_iter} epochs while the "
+                                f"{'validation accuracy' if val is not None else 'training loss'} was still "
+                                f"improving by more than tol = {self.tol}; increase max_iter")
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of minibatch training on (X, y), continuing the previous calls.
+
+        For data that does not fit in memory: call it on chunks. The first call
+        needs ``classes`` (every label that will ever appear); the optimizer's
+        state carries over between calls. ``class_weight="balanced"`` needs all
+        the data and is refused here (pass a dict).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = check_X(X)
+        y = check_y(y, len(X), self)
+        partial = getattr(self, "_partial", None)
+        if partial is None and classes is None and hasattr(self, "coef_"):
+            classes = self.classes_  # after fit: continue from its weights, as scikit-learn does
+        if partial is None:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            classes = np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(f"classes has {len(classes)} label(s); at least 2 are required")
+        else:
+            if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+                raise ValueError(f"classes={classes!r} is not the same as on the first call to partial_fit "
+                                 f"({self.classes_!r})")
+            classes = self.classes_
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input")
+        y_index = np.searchsorted(classes, y)
+        unknown = (y_index >= len(classes)) | (classes[np.minimum(y_index, len(classes) - 1)] != y)
+        if unknown.any():
+            raise ValueError(f"y contains labels not in classes: {np.unique(y[unknown])!r}")
+        if isinstance(self.class_weight, str):
+            raise ValueError("class_weight='balanced' is not supported by partial_fit (it needs every sample); "
+                             "pass a dict of weights or use fit")
+        weights = self._row_weights(classes, y_index, sample_weight)
+        if partial is None:
+            W = self._initial_W(X, classes, keep=hasattr(self, "coef_"))
+            partial = self._partial = {"W": W, "optimizer": make_optimizer(self.optimizer, [W], self.learning_rate),
+                                       "rng": SplitMix64(self.random_state)}
+            self.classes_ = classes
+            self.loss_curve_ = []
+            self.n_iter_ = 0
+        W = partial["W"]
+        Xb = self._design(X.astype(W.dtype, copy=False))
+        losses = train_linear(partial["optimizer"], Xb, y_index, loss=self._loss_name, reg=self.reg,
+                              penalty=self.penalty, l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1,
+                              rng=partial["rng"], sample_weight=weights,
+                              unpenalized_rows=int(bool(self.fit_intercept)))
+        n = len(Xb)
+        sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
+        sizes[-1] = n - self.batch_size * (len(sizes) - 1)
+        self.loss_curve_.append(float(losses @ sizes) / n)
+        self.n_iter_ += 1
+        self.t_ = partial["optimizer"].step_count
+        self.solver_ = "sgd"
+        self._set_weights(W, X.shape[1])
+        return self
+
+    @property
+    def loss_history_(self):
+        """Alias of ``loss_curve_`` (its former name)."""
+        return self.loss_curve_
+
+    # --- prediction ------------------------------------------------------------------------------
     def _scores(self, X):
         """Scores of every class, N×C."""
         if not hasattr(self, "coef_"):
@@ -270,34 +500,61 @@ class _LinearEstimator:
         scores = self._scores(X)  # first: it raises NotFittedError before classes_ is read
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def score(self, X, y):
-        """Mean accuracy on (X, y)."""
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on (X, y), weighted by sample_weight if given."""
         predicted = self.predict(X)
-        return float(np.mean(predicted == check_y(y, len(predicted), self)))
+        y = check_y(y, len(predicted), self)
+        weights = check_sample_weight(sample_weight, len(y))
+        return float(np.average(predicted == y, weights=weights))
 
 
 class SoftmaxClassifier(_LinearEstimator):
     """Softmax regression (multinomial logistic regression) trained by fastopt.
 
+    Minimizes ``weighted mean cross-entropy + reg · R(coef_)`` (the intercept is
+    not penalized). With ``reg = 1 / (2 · C · n_samples)`` this is the objective
+    of scikit-learn's ``LogisticRegression(C=C)``.
+
     Parameters
     ----------
+    solver : {"auto", "lbfgs", "sgd"}, default "auto"
+        "lbfgs": full-batch L-BFGS on the fused loss. "sgd": minibatch training
+        with ``optimizer`` (multinomial, unlike scikit-learn's one-vs-rest
+        SGDClassifier). "auto" picks "lbfgs" when the objective is smooth (the
+        l2 penalty) and X has at most ``LBFGS_MAX_VALUES`` (2**27) values, else
+        "sgd"; the choice is in ``solver_``.
     optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lion"}, default "adam"
+        The minibatch optimizer.
     learning_rate : float or callable, default 0.01
         A number or a :mod:`fastopt.schedules` schedule (``t`` = updates so far).
     reg : float, default 1e-4
+        Penalty strength: the penalty is ``reg · R(coef_)``.
     penalty : {"l2", "l1", "elastic_net"}, default "l2"
     l1_ratio : float, default 0.5
+        The l1 share of the elastic-net penalty.
+    fit_intercept : bool, default True
+        Learn an (unpenalized) intercept per class.
     batch_size : int, default 200
     max_iter : int, default 100
-        Epochs for ``solver="sgd"``; iterations for ``"lbfgs"``.
-    solver : {"sgd", "lbfgs"}, default "sgd"
-        Minibatch training with ``optimizer``, or full-batch L-BFGS.
-    tol : float, default 1e-6
-        Gradient tolerance of L-BFGS.
+        Epochs (minibatch) or iterations (L-BFGS).
+    tol : float, default 1e-4
+        L-BFGS stops when the largest gradient entry is <= tol; minibatch training
+        stops when the training loss (or, with early_stopping, the validation
+        accuracy) has not improved by tol for ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default 5
+    early_stopping : bool, default False
+        Minibatch training only: hold out ``validation_fraction`` of every class,
+        stop on its accuracy, and keep the best epoch's weights.
+    validation_fraction : float, default 0.1
+    class_weight : None, "balanced" or dict, default None
+        Weights of the classes, multiplying ``sample_weight``: "balanced" is
+        ``n_samples / (n_classes · count(class))``, as in scikit-learn.
+    warm_start : bool, default False
+        Start ``fit`` from the previous fit's weights (same classes and features).
     random_state : int, numpy.random.Generator or RandomState, optional
-        Seed of the minibatch order: the fit is deterministic for a fixed seed.
-        Training runs in native code (:func:`fastopt.training.train_linear`,
-        shuffled epochs).
+        Seed of the minibatch order (and of the validation split): the fit is
+        deterministic for a fixed seed. Training runs in native code
+        (:func:`fastopt.training.train_linear`, shuffled epochs).
 
     """
 
@@ -314,7 +571,10 @@ class SoftmaxClassifier(_LinearEstimator):
 class LinearSVMClassifier(_LinearEstimator):
     """Multiclass linear SVM (Weston–Watkins hinge, delta = 1) trained by fastopt.
 
-    Parameters are those of :class:`SoftmaxClassifier`.
+    The Weston–Watkins multiclass hinge is fastopt's own among scikit-learn-style
+    estimators (liblinear's LinearSVC is one-vs-rest or Crammer–Singer). The
+    hinge is not smooth, so ``solver="auto"`` trains with minibatches. Parameters
+    are those of :class:`SoftmaxClassifier`.
 
     """
 
@@ -326,18 +586,27 @@ _FITTED_ATTRIBUTES = """
     Attributes
     ----------
     classes_ : numpy.ndarray, shape (n_classes,)
-        The class labels seen in ``fit`` (``np.unique(y)``); predictions are drawn from them.
+        The class labels seen in ``fit`` (``np.unique(y)``) or given to the first
+        ``partial_fit``; predictions are drawn from them.
     coef_ : numpy.ndarray, shape (n_classes, n_features)
         The weights, X's dtype (float32 input stays float32).
     intercept_ : numpy.ndarray, shape (n_classes,)
-        The biases (trained with the bias trick, so the penalty covers them too).
+        The intercepts (not penalized; zeros with ``fit_intercept=False``).
     n_features_in_ : int
         Number of features seen in ``fit``; later calls must match it.
+    solver_ : str
+        The solver used ("lbfgs" or "sgd").
     n_iter_ : int
-        Epochs run (``solver="sgd"``) or L-BFGS iterations (``"lbfgs"``).
-    loss_history_ : list of float
-        The mean training loss after every epoch (``"sgd"``), or the final
-        objective (``"lbfgs"``).
+        Epochs run (minibatch) or L-BFGS iterations.
+    t_ : int
+        Minibatch updates made (minibatch training only).
+    loss_curve_ : list of float
+        The mean training loss (with the penalty) after every epoch, or the
+        objective after every L-BFGS iteration. ``loss_history_`` is an alias.
+    validation_scores_ : list of float
+        With early_stopping: the validation accuracy after every epoch.
+    best_validation_score_ : float
+        With early_stopping: the best of them (its weights are kept).
 """
 for _cls in (SoftmaxClassifier, LinearSVMClassifier):
     _cls.__doc__ = _cls.__doc__.rstrip() + "\n" + _FITTED_ATTRIBUTES

@@ -1,0 +1,169 @@
+"""Linear classifiers against scikit-learn: ``fastopt bench --only linear``.
+
+Two tables, measured side by side in one process (candidates interleaved,
+medians of repeated fits):
+
+* defaults: ``SoftmaxClassifier()`` and ``LinearSVMClassifier()`` against
+  ``LogisticRegression()``, ``SGDClassifier()`` and ``LinearSVC()``: fit time
+  and validation accuracy, at 1 and 2 threads (scikit-learn's BLAS and OpenMP
+  limited with threadpoolctl);
+* the same objective: fastopt's L-BFGS on the fused softmax loss (penalty
+  ``1 / (2 C N) · ||coef||²``, intercept unpenalized) against
+  ``LogisticRegression(C=1, tol=1e-8)``: the time scikit-learn takes to its
+  optimum, and the time fastopt takes to an objective at least as low.
+
+Data: the digits (1797×64), and two ``make_classification`` sets with 10
+classes (50,000×256 and 20,000×1,024 training rows plus 20% held out),
+standardized with the training rows' statistics.
+"""
+import time
+import warnings
+
+import numpy as np
+
+from . import _core, datasets, linear
+from .lbfgs import minimize
+from .losses import softmax_loss
+
+
+def _sklearn():
+    try:
+        import sklearn  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def data_sets(quick=False):
+    """(name, X_train, y_train, X_val, y_val), standardized."""
+    X, y = datasets.load_digits()
+    X_tr, y_tr, X_va, y_va = datasets.train_val_split(X, y, 0.2, seed=0)
+    X_tr, X_va = datasets.standardize(X_tr, X_va)
+    yield "digits 1437×64", X_tr, y_tr, X_va, y_va
+    if quick:
+        return
+    from sklearn.datasets import make_classification
+    for n, d in ((50_000, 256), (20_000, 1024)):
+        X, y = make_classification(n_samples=n * 5 // 4, n_features=d, n_informative=d // 4, n_redundant=d // 8,
+                                   n_classes=10, random_state=0)
+        X_tr, y_tr, X_va, y_va = X[:n], y[:n], X[n:], y[n:]
+        X_tr, X_va = datasets.standardize(X_tr, X_va)
+        yield f"make_classification {n}×{d}", X_tr, y_tr, X_va, y_va
+
+
+class _Threads:
+    """fastopt's and scikit-learn's (BLAS, OpenMP) thread counts, restored on exit."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.previous = _core.get_num_threads()
+        _core.set_num_threads(self.n)
+        try:
+            from threadpoolctl import threadpool_limits
+            self.limits = threadpool_limits(self.n)
+        except ImportError:
+            self.limits = None
+        return self
+
+    def __exit__(self, *exc):
+        _core.set_num_threads(self.previous)
+        if self.limits is not None:
+            self.limits.restore_original_limits()
+
+
+def _fit_times(makers, X, y, rounds):
+    """Median fit time of each estimator (fits interleaved), and the last fitted models."""
+    times = {k: [] for k in makers}
+    models = {}
+    for _ in range(rounds):
+        for label, make in makers.items():
+            model = make()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning of either library: the defaults as they are
+                t = time.perf_counter()
+                model.fit(X, y)
+                times[label].append(time.perf_counter() - t)
+            models[label] = model
+    return {k: float(np.median(v)) for k, v in times.items()}, models
+
+
+def run_defaults(quick=False, threads=(1, 2)):
+    """One row per (data set, thread count, estimator): fit time, validation accuracy."""
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    from sklearn.svm import LinearSVC
+    makers = {"fastopt SoftmaxClassifier()": linear.SoftmaxClassifier,
+              "fastopt LinearSVMClassifier()": linear.LinearSVMClassifier,
+              "sklearn LogisticRegression()": LogisticRegression,
+              "sklearn SGDClassifier()": SGDClassifier,
+              "sklearn LinearSVC()": LinearSVC}
+    for name, X_tr, y_tr, X_va, y_va in data_sets(quick):
+        for n in threads:
+            with _Threads(n):
+                times, models = _fit_times(makers, X_tr, y_tr, rounds=5 if len(X_tr) < 5000 else 2)
+            base = times["sklearn LogisticRegression()"]
+            base_acc = models["sklearn LogisticRegression()"].score(X_va, y_va)
+            for label, t in times.items():
+                acc = models[label].score(X_va, y_va)
+                yield {"data": name, "threads": n, "estimator": label, "fit_s": t, "val_accuracy": acc,
+                       "speedup_vs_logistic": base / t, "accuracy_vs_logistic": acc - base_acc}
+
+
+def run_same_objective(quick=False, threads=(1, 2), C=1.0):
+    """Time to scikit-learn's optimum of the L2-penalized multinomial objective."""
+    from sklearn.linear_model import LogisticRegression
+    for name, X_tr, y_tr, _, _ in data_sets(quick):
+        N = len(X_tr)
+        reg = 1.0 / (2.0 * C * N)
+        classes, y_index = np.unique(y_tr, return_inverse=True)
+        Xb = np.hstack([X_tr, np.ones((N, 1))])
+
+        def objective(W):
+            return softmax_loss(W, Xb, y_index, reg, unpenalized_rows=1)
+
+        for n in threads:
+            with _Threads(n):
+                t = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    theirs = LogisticRegression(C=C, tol=1e-8, max_iter=10_000).fit(X_tr, y_tr)
+                sk_time = time.perf_counter() - t
+                target = objective(np.vstack([theirs.coef_.T, theirs.intercept_]))[0]
+                reached = []
+                start = time.perf_counter()
+
+                def stop_at_target(x, f):
+                    if f <= target and not reached:
+                        reached.append(time.perf_counter() - start)
+                        raise StopIteration
+
+                try:
+                    result = minimize(objective, np.zeros((Xb.shape[1], len(classes))), max_iter=10_000, tol=0.0,
+                                      ftol=0.0, callback=stop_at_target)
+                    final = result.fun
+                except StopIteration:
+                    final = target
+            yield {"data": name, "threads": n, "sklearn_s": sk_time, "objective": target,
+                   "fastopt_s": reached[0] if reached else None, "fastopt_final_gap": final - target,
+                   "speedup": sk_time / reached[0] if reached else None}
+
+
+DEFAULTS_HEADER = ("| data | threads | estimator | fit (median) | validation accuracy | speed vs LogisticRegression() "
+                   "| accuracy vs LogisticRegression() |\n|---|---|---|---|---|---|---|")
+
+
+def format_defaults_row(row):
+    return (f"| {row['data']} | {row['threads']} | {row['estimator']} | {row['fit_s']:.3f} s | "
+            f"{row['val_accuracy']:.4f} | {row['speedup_vs_logistic']:.2f}× | {row['accuracy_vs_logistic']:+.4f} |")
+
+
+SAME_HEADER = ("| data | threads | LogisticRegression(tol=1e-8) | fastopt L-BFGS to the same objective | speed-up "
+               "|\n|---|---|---|---|---|")
+
+
+def format_same_row(row):
+    ours = f"{row['fastopt_s']:.3f} s" if row["fastopt_s"] is not None else \
+        f"not reached (gap {row['fastopt_final_gap']:.1e})"
+    speed = f"{row['speedup']:.2f}×" if row["speedup"] is not None else "–"
+    return f"| {row['data']} | {row['threads']} | {row['sklearn_s']:.3f} s | {ours} | {speed} |"

@@ -195,12 +195,14 @@ def test_auto_solver_rule(monkeypatch):
     assert linear.SoftmaxClassifier().fit(X, y).solver_ == "sgd"                     # too much data
 
 
-def test_unpenalized_intercept_reaches_sklearns_optimum():
+@pytest.mark.parametrize("C", [0.5, 1.0])
+def test_unpenalized_intercept_reaches_sklearns_optimum(C):
+    """reg = 1 / (2 C N) is LogisticRegression(C)'s objective; reg="auto" (the default) is C = 1."""
     sklearn_linear = pytest.importorskip("sklearn.linear_model")
     X, y = _problem()
-    C = 0.5
     theirs = sklearn_linear.LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(X, y)
-    ours = linear.SoftmaxClassifier(solver="lbfgs", reg=1 / (2 * C * len(X)), tol=1e-9, max_iter=1000).fit(X, y)
+    reg = 1 / (2 * C * len(X)) if C != 1.0 else "auto"
+    ours = linear.SoftmaxClassifier(solver="lbfgs", reg=reg, tol=1e-9, max_iter=1000).fit(X, y)
 
     def objective(model):
         W = np.vstack([model.coef_.T, model.intercept_])

@@ -102,6 +102,28 @@ def test_bad_weights(kwargs, exc, text):
         fastopt.softmax_loss(W, X, y, 0.1, **kwargs)
 
 
+@pytest.mark.parametrize("C", [3, 10, 17, 40])
+def test_softmax_of_extreme_scores_matches_reference(C, dtype, isa):
+    """The vectorized exp over shifted scores: gaps from 0 to 1e4 (where e^x underflows),
+    every position of a vector body and tail (rows × C not a multiple of the lanes)."""
+    rng = np.random.default_rng(C)
+    rows = []
+    for gap in (0.0, 1e-3, 1.0, 20.0, 50.0, 88.0, 100.0, 700.0, 746.0, 1e4):
+        row = rng.standard_normal(C)
+        row[rng.integers(C)] += gap
+        rows.append(row)
+    scores = np.array(rows * 7, dtype=dtype)
+    y = rng.integers(0, C, len(scores))
+    value, dscores = fastopt.softmax_cross_entropy(scores, y)
+    ref_value, ref_dscores = reference.softmax_cross_entropy(scores, y)
+    tol = loss_tolerance(dtype)
+    np.testing.assert_allclose(value, ref_value, **tol)
+    np.testing.assert_allclose(dscores, ref_dscores, **tol)
+    scores[3, 1] = np.nan  # NaN stays NaN
+    value, dscores = fastopt.softmax_cross_entropy(scores, y)
+    assert np.isnan(value) and np.isnan(dscores[3]).all() and np.isfinite(np.delete(dscores, 3, axis=0)).all()
+
+
 @pytest.mark.parametrize("loss", ["softmax", "hinge"])
 def test_scores_losses_match_reference(loss, dtype, isa, threads):
     tol = loss_tolerance(dtype)

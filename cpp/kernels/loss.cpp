@@ -26,24 +26,99 @@ using namespace fastopt::simd;
 
 // ---------------------------------------------------------------- row losses
 
-// Stable softmax of one row: shift by the max, exponentiate, normalise.
-// d may alias s (the fused path turns scores into dS in place).
-// d is scaled by factor / n (the row's weight over the loss's denominator).
+// e^x for a vector: x = n·ln2 + r with |r| <= ln2/2 (n rounded to nearest by
+// the 1.5·2^mantissa trick), e^r by its Taylor polynomial (degree 7 for float,
+// 13 for double: truncation below half an ulp), 2^n through the exponent bits.
+// x is clamped to [lo, hi], where 2^n stays a normal number: the softmax only
+// feeds x <= 0, and e^x below ~1e-38 (float) / ~1e-308 (double) comes out as
+// e^lo instead of a subnormal or 0. NaN stays NaN.
 template <class T>
-double softmax_row(const T* s, std::int64_t label, size_t C, T factor, T n, T* d) {
-  T max = s[0];
-  for (size_t c = 1; c < C; ++c) max = s[c] > max ? s[c] : max;
-  const T shifted_label = s[label] - max;  // read before d, which may alias s, is written
-  T sum = 0;
-  for (size_t c = 0; c < C; ++c) {
-    const T e = std::exp(s[c] - max);
-    d[c] = e;
-    sum += e;
+struct ExpConstants;
+template <>
+struct ExpConstants<float> {
+  using Int = std::int32_t;
+  static constexpr int kMantissa = 23, kBias = 127, kDegree = 7;
+  static constexpr float kLo = -87.3365f, kHi = 88.0f, kMagic = 12582912.0f;  // 1.5·2^23
+  static constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f, kLog2e = 1.44269504088896341f;
+};
+template <>
+struct ExpConstants<double> {
+  using Int = std::int64_t;
+  static constexpr int kMantissa = 52, kBias = 1023, kDegree = 13;
+  static constexpr double kLo = -708.3964185322641, kHi = 709.0, kMagic = 6755399441055744.0;  // 1.5·2^52
+  static constexpr double kLn2Hi = 6.93145751953125e-1, kLn2Lo = 1.42860682030941723212e-6,
+                          kLog2e = 1.4426950408889634074;
+};
+
+template <class T>
+__attribute__((always_inline)) inline vec_t<T> exp_vec(vec_t<T> x) {
+  using K = ExpConstants<T>;
+  typedef typename K::Int int_vec __attribute__((vector_size(kVectorBytes)));
+  const vec_t<T> lo = vec_t<T>{} + K::kLo, hi = vec_t<T>{} + K::kHi;
+  x = x < lo ? lo : x;  // comparisons with NaN are false: NaN passes through
+  x = x > hi ? hi : x;
+  const vec_t<T> n = (x * K::kLog2e + K::kMagic) - K::kMagic;
+  const vec_t<T> r = (x - n * K::kLn2Hi) - n * K::kLn2Lo;
+  // Σ_{k<=degree} r^k / k!, by Horner from the highest term.
+  T coefficient[K::kDegree + 1];
+  coefficient[0] = T(1);
+  for (int k = 1; k <= K::kDegree; ++k) coefficient[k] = coefficient[k - 1] / T(k);
+  vec_t<T> p = vec_t<T>{} + coefficient[K::kDegree];
+  for (int k = K::kDegree - 1; k >= 0; --k) p = p * r + coefficient[k];
+  const int_vec exponent = (__builtin_convertvector(n, int_vec) + K::kBias) << K::kMantissa;
+  vec_t<T> scale;
+  std::memcpy(&scale, &exponent, sizeof scale);
+  return p * scale;
+}
+
+// x[i] = e^x[i] for i < n. The last partial vector goes through the same
+// vector code (padded), so every element's result is the same function of its
+// input wherever it sits: a loss stays bitwise thread-invariant.
+template <class T>
+void exp_inplace(T* x, size_t n) {
+  constexpr size_t L = Vec<T>::lanes;
+  size_t i = 0;
+  for (; i + L <= n; i += L) store(x + i, exp_vec<T>(load(x + i)));
+  if (i < n) {
+    T tail[L] = {};
+    std::copy(x + i, x + n, tail);
+    store(tail, exp_vec<T>(load(tail)));
+    std::copy(tail, tail + (n - i), x + i);
   }
-  const double loss = std::log(static_cast<double>(sum)) - static_cast<double>(shifted_label);
-  for (size_t c = 0; c < C; ++c) d[c] = d[c] / sum;
-  d[label] -= T(1);
-  for (size_t c = 0; c < C; ++c) d[c] = d[c] * factor / n;
+}
+
+// Stable softmax of `rows` rows of C scores (row stride C): shift each row by
+// its max, exponentiate the whole block at once (vectorized), normalise; d gets
+// (softmax − onehot)·weight/n per row. d may alias s (the fused path turns
+// scores into dS in place). Returns Σ_i w_i·loss_i.
+template <class T>
+double softmax_rows(const T* s, const std::int64_t* y, const double* weights, size_t rows, size_t C, T n, T* d) {
+  constexpr size_t kBlock = 64;  // rows per exponentiation
+  double loss = 0.0;
+  for (size_t r0 = 0; r0 < rows; r0 += kBlock) {
+    const size_t block = std::min(kBlock, rows - r0);
+    T shifted_label[kBlock];
+    for (size_t i = 0; i < block; ++i) {
+      const T* si = s + (r0 + i) * C;
+      T* di = d + (r0 + i) * C;
+      T max = si[0];
+      for (size_t c = 1; c < C; ++c) max = si[c] > max ? si[c] : max;
+      shifted_label[i] = si[y[r0 + i]] - max;  // read before d, which may alias s, is written
+      for (size_t c = 0; c < C; ++c) di[c] = si[c] - max;
+    }
+    exp_inplace(d + r0 * C, block * C);
+    for (size_t i = 0; i < block; ++i) {
+      T* di = d + (r0 + i) * C;
+      const double w = weights == nullptr ? 1.0 : weights[r0 + i];
+      T sum = 0;
+      for (size_t c = 0; c < C; ++c) sum += di[c];
+      loss += w * (std::log(static_cast<double>(sum)) - static_cast<double>(shifted_label[i]));
+      for (size_t c = 0; c < C; ++c) di[c] = di[c] / sum;
+      di[y[r0 + i]] -= T(1);
+      const T factor = T(w);
+      for (size_t c = 0; c < C; ++c) di[c] = di[c] * factor / n;
+    }
+  }
   return loss;
 }
 
@@ -71,11 +146,11 @@ double loss_rows(LossKind kind, const void* S_, const std::int64_t* y, const dou
   const T* S = static_cast<const T*>(S_);
   T* dS = static_cast<T*>(dS_);
   const T n = T(n_total);
+  if (kind == LossKind::softmax) return softmax_rows(S, y, weights, rows, C, n, dS);
   double loss = 0.0;
   for (size_t i = 0; i < rows; ++i) {
     const double w = weights == nullptr ? 1.0 : weights[i];
-    loss += w * (kind == LossKind::softmax ? softmax_row(S + i * C, y[i], C, T(w), n, dS + i * C)
-                                           : hinge_row(S + i * C, y[i], C, T(delta), T(w), n, dS + i * C));
+    loss += w * hinge_row(S + i * C, y[i], C, T(delta), T(w), n, dS + i * C);
   }
   return loss;
 }

@@ -138,7 +138,7 @@ LBFGS_MAX_VALUES = 2**27
 class _LinearEstimator:
     _loss_name = None
 
-    def __init__(self, *, solver="auto", optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2",
+    def __init__(self, *, solver="auto", optimizer="adam", learning_rate=0.01, reg="auto", penalty="l2",
                  l1_ratio=0.5, fit_intercept=True, batch_size=200, max_iter=100, tol=1e-4, n_iter_no_change=5,
                  early_stopping=False, validation_fraction=0.1, class_weight=None, warm_start=False,
                  random_state=None):
@@ -202,12 +202,13 @@ class _LinearEstimator:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         for name in ("fit_intercept", "early_stopping", "warm_start"):
             _core.as_bool(getattr(self, name), name)
-        checks = [("reg", self.reg, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
-                  ("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
+        checks = [("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
                   ("tol", self.tol, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
                   ("validation_fraction", self.validation_fraction, lambda x: 0 < x < 1, "in (0, 1)")]
         if not callable(self.learning_rate):
             checks.append(("learning_rate", self.learning_rate, lambda x: 0 <= x < np.inf, "a finite number >= 0"))
+        if not (isinstance(self.reg, str) and self.reg == "auto"):
+            checks.append(("reg", self.reg, lambda x: 0 <= x < np.inf, "'auto' or a finite number >= 0"))
         for name, value, valid, what in checks:
             if not valid(_core.as_real(value, name)):
                 raise ValueError(f"{name} must be {what}, got {value!r}")
@@ -276,8 +277,16 @@ class _LinearEstimator:
                 W[-1] = self.intercept_
         return W
 
+    def _reg(self, n_samples, weights):
+        """The penalty strength: reg, or for "auto" 1 / (2 · the total weight of the samples),
+        which makes the objective scikit-learn's with C = 1."""
+        if not isinstance(self.reg, str):
+            return self.reg
+        return 1.0 / (2.0 * (n_samples if weights is None else float(np.sum(weights))))
+
     def _objective(self, W, X, y, weights):
-        return LOSSES[self._loss_name](W, X, y, self.reg, penalty=self.penalty, l1_ratio=self.l1_ratio,
+        return LOSSES[self._loss_name](W, X, y, self._reg(len(X), weights), penalty=self.penalty,
+                                       l1_ratio=self.l1_ratio,
                                        sample_weight=weights, unpenalized_rows=int(bool(self.fit_intercept)))
 
     def _set_weights(self, W, n_features):
@@ -370,13 +379,14 @@ class _LinearEstimator:
             w_val = None if weights is None else weights[val]
             X, y, weights = X[train], y[train], None if weights is None else weights[train]
         opt = make_optimizer(self.optimizer, [W], self.learning_rate)
+        reg = self._reg(len(X), weights)
         n = len(X)
         sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
         sizes[-1] = n - self.batch_size * (len(sizes) - 1)
         curve, scores = [], []
         best, best_W, stalled, converged = np.inf, None, 0, False
         for _ in range(self.max_iter):
-            losses = train_linear(opt, X, y, loss=self._loss_name, reg=self.reg, penalty=self.penalty,
+            losses = train_linear(opt, X, y, loss=self._loss_name, reg=reg, penalty=self.penalty,
                                   l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1, rng=rng,
                                   sample_weight=weights, unpenalized_rows=int(bool(self.fit_intercept)))
             curve.append(float(losses @ sizes) / n)
@@ -459,7 +469,10 @@ class _LinearEstimator:
             self.n_iter_ = 0
         W = partial["W"]
         Xb = self._design(X.astype(W.dtype, copy=False))
-        losses = train_linear(partial["optimizer"], Xb, y_index, loss=self._loss_name, reg=self.reg,
+        # reg="auto" needs the total weight of all the data, which a stream does not know: 1e-4
+        # (scikit-learn's SGDClassifier alpha).
+        reg = 1e-4 if isinstance(self.reg, str) else self.reg
+        losses = train_linear(partial["optimizer"], Xb, y_index, loss=self._loss_name, reg=reg,
                               penalty=self.penalty, l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1,
                               rng=partial["rng"], sample_weight=weights,
                               unpenalized_rows=int(bool(self.fit_intercept)))
@@ -513,7 +526,8 @@ class SoftmaxClassifier(_LinearEstimator):
 
     Minimizes ``weighted mean cross-entropy + reg · R(coef_)`` (the intercept is
     not penalized). With ``reg = 1 / (2 · C · n_samples)`` this is the objective
-    of scikit-learn's ``LogisticRegression(C=C)``.
+    of scikit-learn's ``LogisticRegression(C=C)``; the default ``reg="auto"`` is
+    C = 1.
 
     Parameters
     ----------
@@ -527,8 +541,11 @@ class SoftmaxClassifier(_LinearEstimator):
         The minibatch optimizer.
     learning_rate : float or callable, default 0.01
         A number or a :mod:`fastopt.schedules` schedule (``t`` = updates so far).
-    reg : float, default 1e-4
-        Penalty strength: the penalty is ``reg · R(coef_)``.
+    reg : float or "auto", default "auto"
+        Penalty strength: the penalty is ``reg · R(coef_)``. "auto" is
+        ``1 / (2 · sum of the sample weights)`` (1 / (2 · n_samples) without
+        weights): the objective of scikit-learn's ``LogisticRegression()``
+        (C = 1). ``partial_fit`` uses 1e-4 for "auto" (a stream's size is unknown).
     penalty : {"l2", "l1", "elastic_net"}, default "l2"
     l1_ratio : float, default 0.5
         The l1 share of the elastic-net penalty.

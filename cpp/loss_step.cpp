@@ -68,23 +68,26 @@ template <class T>
 double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W, const T* X,
                          const std::int64_t* y, std::size_t N, std::size_t D, std::size_t C, double delta,
                          PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW, const std::int64_t* rows,
-                         const LossWeights& weights) {
+                         const LossWeights& weights, bool intercept) {
   const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
   const std::size_t CD = C * D;
-  T* WT = workspace<T, kWeightsSlot>((chunks.count + 1) * CD);
+  const std::size_t part = CD + (intercept ? C : 0);  // a chunk's partial: dWᵀ, then the intercepts'
+  const std::size_t W_rows = D + (intercept ? 1 : 0);
+  T* WT = workspace<T, kWeightsSlot>(CD + chunks.count * part);
   T* partials = WT + CD;
   for (std::size_t d = 0; d < D; ++d)
     for (std::size_t c = 0; c < C; ++c) WT[c * D + d] = W[d * C + c];
-  std::fill(partials, partials + chunks.count * CD, T(0));
+  std::fill(partials, partials + chunks.count * part, T(0));
   std::vector<double> losses(chunks.count, 0.0);
   const double n_total = static_cast<double>(N) * weights.mean_weight;
-  const LinearLossArgs args{kind, X, WT, y, weights.sample_weight, N, D, C, delta, n_total};
+  const LinearLossArgs args{kind, X, WT, intercept ? W + CD : nullptr, y, weights.sample_weight, N, D, C, delta,
+                            n_total};
   const int threads = threads_for(N * std::max<std::size_t>(D, 1), chunks.count);
   const auto n_chunks = static_cast<std::int64_t>(chunks.count);
   parallel_for(n_chunks, threads, [&](std::int64_t i) {
     const std::size_t r0 = static_cast<std::size_t>(i) * chunks.rows;
     const std::size_t r1 = std::min(N, r0 + chunks.rows);
-    T* partial = partials + static_cast<std::size_t>(i) * CD;
+    T* partial = partials + static_cast<std::size_t>(i) * part;
     if (rows == nullptr) {
       losses[i] = k.linear_chunk[dt](args, r0, r1, partial);
     } else {
@@ -98,24 +101,26 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
 
   // Σ over chunks, in chunk order, element block by element block.
   constexpr std::size_t kBlock = 2048;
-  const auto n_blocks = static_cast<std::int64_t>((CD + kBlock - 1) / kBlock);
+  const auto n_blocks = static_cast<std::int64_t>((part + kBlock - 1) / kBlock);
   T* sum = partials;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t b = 0; b < n_blocks; ++b) {
-    const std::size_t e0 = static_cast<std::size_t>(b) * kBlock, e1 = std::min(CD, e0 + kBlock);
+    const std::size_t e0 = static_cast<std::size_t>(b) * kBlock, e1 = std::min(part, e0 + kBlock);
     for (std::size_t i = 1; i < chunks.count; ++i) {
-      const T* part = partials + i * CD;
-      for (std::size_t e = e0; e < e1; ++e) sum[e] += part[e];
+      const T* partial = partials + i * part;
+      for (std::size_t e = e0; e < e1; ++e) sum[e] += partial[e];
     }
   }
 
-  // dW = (Xᵀ·dS)ᵀ-transposed back to D × C, plus the penalty's gradient (of the
-  // penalized rows; the rest get none).
-  const std::size_t penalized = std::min(D, weights.penalized_rows) * C;
+  // dW = (Xᵀ·dS)ᵀ-transposed back to D × C (and the intercepts' row), plus the
+  // penalty's gradient (of the penalized rows; the rest get none).
+  const std::size_t penalized = std::min(W_rows, weights.penalized_rows) * C;
   loss += k.penalty[dt](penalty_kind, W, penalized, reg, l1_ratio, dW);
-  std::fill(dW + penalized, dW + CD, T(0));
+  std::fill(dW + penalized, dW + W_rows * C, T(0));
   for (std::size_t d = 0; d < D; ++d)
     for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[c * D + d] + dW[d * C + c];
+  if (intercept)
+    for (std::size_t c = 0; c < C; ++c) dW[CD + c] = sum[CD + c] + dW[CD + c];
   return loss;
 }
 
@@ -123,13 +128,14 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
 
 double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
                    std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty_kind,
-                   double reg, double l1_ratio, void* dW, const std::int64_t* rows, const LossWeights& weights) {
+                   double reg, double l1_ratio, void* dW, const std::int64_t* rows, const LossWeights& weights,
+                   bool intercept) {
   const LossKernels& k = active_loss_kernels();
   if (dtype == DType::f32)
     return linear_loss_typed(k, 0, kind, static_cast<const float*>(W), static_cast<const float*>(X), y, N, D, C,
-                             delta, penalty_kind, reg, l1_ratio, static_cast<float*>(dW), rows, weights);
+                             delta, penalty_kind, reg, l1_ratio, static_cast<float*>(dW), rows, weights, intercept);
   return linear_loss_typed(k, 1, kind, static_cast<const double*>(W), static_cast<const double*>(X), y, N, D, C,
-                           delta, penalty_kind, reg, l1_ratio, static_cast<double*>(dW), rows, weights);
+                           delta, penalty_kind, reg, l1_ratio, static_cast<double*>(dW), rows, weights, intercept);
 }
 
 double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,

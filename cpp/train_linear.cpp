@@ -52,7 +52,8 @@ std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t
                          SplitMix64& rng, const RuleSettings& opt, const double* lr, std::int64_t first_step,
                          TensorBuffers w, double* losses, const std::function<bool()>& should_stop) {
   const std::size_t elem = pb.dtype == DType::f32 ? sizeof(float) : sizeof(double);
-  std::vector<double> grad((pb.D * pb.C * elem + sizeof(double) - 1) / sizeof(double));  // dW, W's dtype
+  const std::size_t W_rows = pb.D + (pb.intercept ? 1 : 0);
+  std::vector<double> grad((W_rows * pb.C * elem + sizeof(double) - 1) / sizeof(double));  // dW, W's dtype
   std::vector<std::int64_t> rows(rows_per_draw(sampling, pb.N, batch_size));
   w.slot[kGrad] = grad.data();
   w.group = 0;  // the one set of coefficients below
@@ -62,7 +63,7 @@ std::size_t train_linear(const LinearProblem& pb, Sampling sampling, std::size_t
     for (std::size_t start = 0; start < rows.size(); start += batch_size, ++u) {
       const std::size_t n = std::min(batch_size, rows.size() - start);
       losses[u] = linear_loss(pb.kind, pb.dtype, w.slot[kParam], pb.X, pb.y, n, pb.D, pb.C, pb.delta, pb.penalty,
-                              pb.reg, pb.l1_ratio, grad.data(), rows.data() + start, pb.weights);
+                              pb.reg, pb.l1_ratio, grad.data(), rows.data() + start, pb.weights, pb.intercept);
       const StepCoefficients c = coefficients_at(opt, lr[u], first_step + static_cast<std::int64_t>(u));
       run_step(opt.spec->rule, &w, 1, &c);
     }

@@ -52,8 +52,8 @@ def test_linear_loss_matches_reference(loss, penalty, dtype, isa, threads):
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_sample_weights_and_unpenalized_rows_match_reference(loss, dtype, isa, threads):
-    """Weighted mean data loss and a penalty leaving W's last rows out, on every
-    ISA and thread count, with zero weights and the bias row."""
+    """Weighted mean data loss, a penalty leaving W's last rows out, and W's last
+    row as intercepts (no column of ones in X), on every ISA and thread count."""
     fast, ref = LOSSES[loss]
     tol = loss_tolerance(dtype)
     for N, D, C in SHAPES[:8]:
@@ -61,12 +61,27 @@ def test_sample_weights_and_unpenalized_rows_match_reference(loss, dtype, isa, t
         weights = np.random.default_rng(N + D).uniform(0, 3, N)
         weights[::3] = 0.0
         weights[-1] = 1.0  # a positive sum
+        W_bias = np.vstack([W, np.linspace(-1, 1, C).astype(dtype)])  # with an intercepts' row
         for kwargs in (dict(sample_weight=weights), dict(unpenalized_rows=1),
-                       dict(sample_weight=weights, unpenalized_rows=D, penalty="elastic_net", l1_ratio=0.3)):
-            value, dW = fast(W, X, y, 1e-2, **kwargs)
-            ref_value, ref_dW = ref(W, X, y, 1e-2, **kwargs)
+                       dict(sample_weight=weights, unpenalized_rows=D, penalty="elastic_net", l1_ratio=0.3),
+                       dict(intercept=True, unpenalized_rows=1), dict(intercept=True, sample_weight=weights),
+                       dict(intercept=True, unpenalized_rows=D + 1, penalty="l1")):
+            weights_of = W_bias if kwargs.get("intercept") else W
+            value, dW = fast(weights_of, X, y, 1e-2, **kwargs)
+            ref_value, ref_dW = ref(weights_of, X, y, 1e-2, **kwargs)
+            assert dW.shape == weights_of.shape
             np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
             np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_the_intercept_row_is_the_bias_trick(loss):
+    fast, _ = LOSSES[loss]
+    W, X, y = data(256, 5, 10, np.float64)
+    W_bias = np.vstack([W, np.arange(10.0) / 10])
+    ones = np.hstack([X, np.ones((256, 1))])
+    np.testing.assert_allclose(fast(W_bias, X, y, 1e-2, intercept=True, unpenalized_rows=1)[1],
+                               fast(W_bias, ones, y, 1e-2, unpenalized_rows=1)[1], rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -95,6 +110,8 @@ def test_a_weight_of_two_is_a_duplicated_row(loss):
     (dict(unpenalized_rows=-1), ValueError, "unpenalized_rows"),
     (dict(unpenalized_rows=6), ValueError, "unpenalized_rows"),
     (dict(unpenalized_rows=1.0), TypeError, "unpenalized_rows"),
+    (dict(intercept=True), ValueError, "intercepts' row"),
+    (dict(intercept=1), TypeError, "intercept"),
 ])
 def test_bad_weights(kwargs, exc, text):
     W, X, y = data(7, 5, 3, np.float64)

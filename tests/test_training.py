@@ -160,7 +160,10 @@ def test_sample_weights_and_unpenalized_bias_against_the_reference_loop(loss, sa
     weights = np.random.default_rng(3).uniform(0, 2, len(X))
     W_native = np.zeros((20, 5), dtype)
     W_ref = W_native.copy()
-    kw = dict(loss=loss, reg=1e-2, batch_size=32, sample_weight=weights, unpenalized_rows=1, **SAMPLING[sampling])
+    W_native = np.zeros((21, 5), dtype)   # the last row: intercepts (intercept=True)
+    W_ref = W_native.copy()
+    kw = dict(loss=loss, reg=1e-2, batch_size=32, sample_weight=weights, unpenalized_rows=1, intercept=True,
+              **SAMPLING[sampling])
     native = train_linear(optim.Adam([W_native], lr=0.01), X, y, rng=5, **kw)
     ref = ref_training.train_linear(optim.Adam([W_ref], lr=0.01), X, y, rng=5, **kw)
     np.testing.assert_allclose(W_native, W_ref, **tolerances(dtype, len(native)))

@@ -119,7 +119,7 @@ py::array_t<double> sample_weights(py::handle obj, std::size_t N, double* mean) 
 
 LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X_obj, py::handle y_obj,
                              py::handle reg_obj, py::handle penalty_obj, py::handle l1_obj,
-                             py::handle sample_weight_obj, py::handle unpenalized_obj) {
+                             py::handle sample_weight_obj, py::handle unpenalized_obj, py::handle intercept_obj) {
   DType x_dtype;
   LinearArgs a;
   a.X = float_array(X_obj, "X", 2, &x_dtype);
@@ -127,9 +127,10 @@ LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X_obj
   a.N = static_cast<std::size_t>(a.X.shape(0));
   a.D = static_cast<std::size_t>(a.X.shape(1));
   a.C = static_cast<std::size_t>(W.shape(1));
-  if (static_cast<std::size_t>(W.shape(0)) != a.D)
+  a.intercept = to_bool(intercept_obj, "intercept");
+  if (static_cast<std::size_t>(W.shape(0)) != a.D + (a.intercept ? 1 : 0))
     throw_value_error("X has " + std::to_string(a.D) + " columns but W has " + std::to_string(W.shape(0)) +
-                      " rows; X is N×D and W is D×C");
+                      " rows; X is N×D and W is D×C" + (a.intercept ? " plus the intercepts' row: (D + 1)×C" : ""));
   if (a.N == 0) throw_value_error("X has no rows (N = 0): the mean loss is undefined");
   if (a.C == 0) throw_value_error("W has no columns (C = 0)");
   a.y = labels(y_obj, a.N, a.C);
@@ -141,10 +142,11 @@ LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X_obj
     a.weights.sample_weight = a.sample_weight.data();
   }
   const std::int64_t unpenalized = to_int(unpenalized_obj, "unpenalized_rows");
-  if (unpenalized < 0 || static_cast<std::size_t>(unpenalized) > a.D)
-    throw_value_error("unpenalized_rows must be in [0, D] = [0, " + std::to_string(a.D) + "], got " +
+  const std::size_t W_rows = static_cast<std::size_t>(W.shape(0));
+  if (unpenalized < 0 || static_cast<std::size_t>(unpenalized) > W_rows)
+    throw_value_error("unpenalized_rows must be in [0, rows of W] = [0, " + std::to_string(W_rows) + "], got " +
                       std::to_string(unpenalized));
-  a.weights.penalized_rows = a.D - static_cast<std::size_t>(unpenalized);
+  a.weights.penalized_rows = W_rows - static_cast<std::size_t>(unpenalized);
   return a;
 }
 

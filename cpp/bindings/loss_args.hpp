@@ -44,12 +44,14 @@ struct LinearArgs {
   double l1_ratio;
   py::array_t<double> sample_weight;  // a private float64 copy, or empty (all 1)
   LossWeights weights;                // points into sample_weight
+  bool intercept = false;             // W's last row is the intercept (W has D + 1 rows)
 };
 // `sample_weight`: None or N finite weights >= 0 with a positive sum (any real
 // dtype); `unpenalized_rows`: the number of trailing rows of W (the bias row)
-// the penalty leaves out, in [0, D].
+// the penalty leaves out, in [0, rows of W]; `intercept`: a bool, W has D + 1
+// rows when true.
 LinearArgs check_linear_args(const py::array& W, DType w_dtype, py::handle X, py::handle y, py::handle reg,
                              py::handle penalty, py::handle l1_ratio, py::handle sample_weight,
-                             py::handle unpenalized_rows);
+                             py::handle unpenalized_rows, py::handle intercept);
 
 }  // namespace fastopt::bindings

@@ -16,17 +16,17 @@ namespace {
 
 py::tuple linear_loss_binding(LossKind kind, py::handle W_obj, py::handle X_obj, py::handle y_obj,
                               py::handle reg_obj, double delta, py::handle penalty_obj, py::handle l1_obj,
-                              py::handle sample_weight, py::handle unpenalized_rows) {
+                              py::handle sample_weight, py::handle unpenalized_rows, py::handle intercept) {
   DType w_dtype;
   const py::array W = float_array(W_obj, "W", 2, &w_dtype);
   const LinearArgs a = check_linear_args(W, w_dtype, X_obj, y_obj, reg_obj, penalty_obj, l1_obj, sample_weight,
-                                         unpenalized_rows);
+                                         unpenalized_rows, intercept);
   py::array dW(W.dtype(), {W.shape(0), W.shape(1)});
   double loss;
   {
     py::gil_scoped_release release;
     loss = linear_loss(kind, w_dtype, W.data(), a.X.data(), a.y.values.data(), a.N, a.D, a.C, delta, a.penalty, a.reg,
-                       a.l1_ratio, dW.mutable_data(), nullptr, a.weights);
+                       a.l1_ratio, dW.mutable_data(), nullptr, a.weights, a.intercept);
   }
   return py::make_tuple(loss, dW);
 }
@@ -52,17 +52,19 @@ py::tuple scores_loss_binding(LossKind kind, py::handle scores_obj, py::handle y
 void register_loss(py::module_& m) {
   using py::arg;
   m.def("softmax_loss", [](py::object W, py::object X, py::object y, py::object reg, py::object penalty,
-                           py::object l1_ratio, py::object sample_weight, py::object unpenalized_rows) {
+                           py::object l1_ratio, py::object sample_weight, py::object unpenalized_rows,
+                           py::object intercept) {
     return linear_loss_binding(LossKind::softmax, W, X, y, reg, 0.0, penalty, l1_ratio, sample_weight,
-                               unpenalized_rows);
+                               unpenalized_rows, intercept);
   }, arg("W"), arg("X"), arg("y"), arg("reg"), arg("penalty"), arg("l1_ratio"), arg("sample_weight") = py::none(),
-     arg("unpenalized_rows") = 0);
+     arg("unpenalized_rows") = 0, arg("intercept") = false);
   m.def("svm_loss", [](py::object W, py::object X, py::object y, py::object reg, py::object delta,
-                       py::object penalty, py::object l1_ratio, py::object sample_weight, py::object unpenalized_rows) {
+                       py::object penalty, py::object l1_ratio, py::object sample_weight, py::object unpenalized_rows,
+                       py::object intercept) {
     return linear_loss_binding(LossKind::hinge, W, X, y, reg, check_delta(delta), penalty, l1_ratio, sample_weight,
-                               unpenalized_rows);
+                               unpenalized_rows, intercept);
   }, arg("W"), arg("X"), arg("y"), arg("reg"), arg("delta"), arg("penalty"), arg("l1_ratio"),
-     arg("sample_weight") = py::none(), arg("unpenalized_rows") = 0);
+     arg("sample_weight") = py::none(), arg("unpenalized_rows") = 0, arg("intercept") = false);
   m.def("softmax_cross_entropy", [](py::object scores, py::object y) {
     return scores_loss_binding(LossKind::softmax, scores, y, 0.0);
   }, arg("scores"), arg("y"));

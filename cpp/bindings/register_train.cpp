@@ -67,7 +67,7 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
                                py::handle delta_obj, py::handle penalty_obj, py::handle reg_obj, py::handle l1_obj,
                                py::handle batch_obj, py::handle sampling_obj, py::handle count_obj,
                                const std::string& count_name, py::handle rng_obj, py::handle sample_weight_obj,
-                               py::handle unpenalized_obj) {
+                               py::handle unpenalized_obj, py::handle intercept_obj) {
   TensorGroup::Claim claim(group);
   if (group.size() != 1) throw_value_error("the optimizer must hold exactly one parameter, W");
   const py::array& W = group.param(0);
@@ -79,7 +79,7 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
                      dtype_name(w.storage.param) + "; train low-precision parameters with optimizer.step");
   const DType dtype = w.storage.param;
   const LinearArgs a = check_linear_args(W, dtype, X_obj, y_obj, reg_obj, penalty_obj, l1_obj, sample_weight_obj,
-                                         unpenalized_obj);
+                                         unpenalized_obj, intercept_obj);
   // Nothing the loop writes (W, its optimizer state) may be what it reads (X, y).
   group.require_not_written(byte_range(a.X, ArgName("X")));
   group.require_not_written(a.y.source);
@@ -113,7 +113,7 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
   group.require_state_for(0, settings.values);
 
   const LinearProblem problem{kind, dtype, a.X.data(), a.y.values.data(), a.N, a.D, a.C,
-                              delta, a.penalty, a.reg, a.l1_ratio, a.weights};
+                              delta, a.penalty, a.reg, a.l1_ratio, a.weights, a.intercept};
   py::array_t<double> losses(static_cast<py::ssize_t>(updates));
   SplitMix64 rng{rng_state};
   // Ctrl-C: Python's signal handlers run only with the GIL, so take it briefly
@@ -149,7 +149,7 @@ void register_train(py::module_& m) {
   m.def("train_linear", &train_linear_binding, arg("group"), arg("optimizer"), arg("lr"), arg("first_step"),
         arg("X"), arg("y"), arg("loss"), arg("delta"), arg("penalty"), arg("reg"), arg("l1_ratio"),
         arg("batch_size"), arg("sampling"), arg("count"), arg("count_name"), arg("rng_state"),
-        arg("sample_weight") = py::none(), arg("unpenalized_rows") = 0,
+        arg("sample_weight") = py::none(), arg("unpenalized_rows") = 0, arg("intercept") = false,
         "Minibatch training of W = group's only parameter. Returns (losses of the updates done, new\n"
         "rng_state, None) or, when a signal handler raised (Ctrl-C) mid-run, the same for the updates done\n"
         "so far and the exception, for the caller to raise.");

@@ -273,6 +273,8 @@ double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, v
   const T* X = static_cast<const T*>(a.X);
   const T* WT = static_cast<const T*>(a.WT);
   T* dWT = static_cast<T*>(dWT_partial);
+  const T* bias = static_cast<const T*>(a.bias);
+  T* dbias = dWT + a.C * a.D;
   const size_t tr = tile_rows<T>(a.D);
   std::vector<T> scores(tr * a.C);
   double loss = 0.0;
@@ -280,9 +282,15 @@ double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, v
     const size_t rows = std::min(tr, row_end - r0);
     const T* Xt = X + r0 * a.D;
     tile_scores(Xt, rows, a.D, WT, a.C, scores.data());
+    if (bias != nullptr)
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < a.C; ++c) scores[r * a.C + c] += bias[c];
     loss += loss_rows<T>(a.kind, scores.data(), a.y + r0, a.weights == nullptr ? nullptr : a.weights + r0, rows,
                          a.C, a.delta, a.n_total, scores.data());
     tile_gradient(Xt, rows, a.D, scores.data(), a.C, dWT);
+    if (bias != nullptr)  // the intercepts' gradient: Σ over the rows of dS
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < a.C; ++c) dbias[c] += scores[r * a.C + c];
   }
   return loss;
 }

@@ -260,11 +260,13 @@ class _LinearEstimator:
                                  "needs a positive weight")
         return weights
 
-    def _design(self, X):
-        """X with a column of ones when the model fits an intercept (its row of W is not penalized)."""
-        if not self.fit_intercept:
-            return X
-        return np.hstack([X, np.ones((len(X), 1), X.dtype)])
+    def _intercept_args(self):
+        """The loss arguments of the intercept: W's last row, not penalized (no copy of X)."""
+        bias = bool(self.fit_intercept)
+        return dict(intercept=bias, unpenalized_rows=int(bias))
+
+    def _linear_scores(self, W, X):
+        return X @ W[:X.shape[1]] + (W[X.shape[1]] if self.fit_intercept else 0)
 
     def _initial_W(self, X, classes, keep=False):
         """Zeros, or the previous fit's weights with warm_start or `keep` (same classes and features)."""
@@ -286,8 +288,7 @@ class _LinearEstimator:
 
     def _objective(self, W, X, y, weights):
         return LOSSES[self._loss_name](W, X, y, self._reg(len(X), weights), penalty=self.penalty,
-                                       l1_ratio=self.l1_ratio,
-                                       sample_weight=weights, unpenalized_rows=int(bool(self.fit_intercept)))
+                                       l1_ratio=self.l1_ratio, sample_weight=weights, **self._intercept_args())
 
     def _set_weights(self, W, n_features):
         self.coef_ = np.ascontiguousarray(W[:n_features].T)
@@ -322,7 +323,6 @@ class _LinearEstimator:
             raise ValueError(f"y has 1 class ({classes[0]!r}); at least 2 classes are required")
         weights = self._row_weights(classes, y_index, sample_weight)
         solver = self._resolved_solver(X)
-        Xb = self._design(X)
         W = self._initial_W(X, classes)
         if solver == "sgd":
             try:
@@ -334,9 +334,9 @@ class _LinearEstimator:
         self.classes_ = classes
         self._partial = None
         if solver == "lbfgs":
-            self._fit_lbfgs(W, Xb, y_index, weights)
+            self._fit_lbfgs(W, X, y_index, weights)
         else:
-            self._fit_minibatch(W, Xb, y_index, weights, callback)
+            self._fit_minibatch(W, X, y_index, weights, callback)
         self.solver_ = solver
         self._set_weights(W, X.shape[1])
         return self
@@ -388,14 +388,15 @@ class _LinearEstimator:
         for _ in range(self.max_iter):
             losses = train_linear(opt, X, y, loss=self._loss_name, reg=reg, penalty=self.penalty,
                                   l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1, rng=rng,
-                                  sample_weight=weights, unpenalized_rows=int(bool(self.fit_intercept)))
+                                  sample_weight=weights, **self._intercept_args())
             curve.append(float(losses @ sizes) / n)
             if callback is not None:
                 callback(len(curve), curve[-1])
             # Stop after n_iter_no_change epochs that do not improve on the best by tol:
             # the validation accuracy with early_stopping, else the training loss.
             if val is not None:
-                scores.append(float(np.average(np.argmax(X_val @ W, axis=1) == y_val, weights=w_val)))
+                scores.append(float(np.average(np.argmax(self._linear_scores(W, X_val), axis=1) == y_val,
+                                               weights=w_val)))
                 value = -scores[-1]
             else:
                 value = curve[-1]
@@ -468,14 +469,14 @@ class _LinearEstimator:
             self.loss_curve_ = []
             self.n_iter_ = 0
         W = partial["W"]
-        Xb = self._design(X.astype(W.dtype, copy=False))
+        Xb = X.astype(W.dtype, copy=False)
         # reg="auto" needs the total weight of all the data, which a stream does not know: 1e-4
         # (scikit-learn's SGDClassifier alpha).
         reg = 1e-4 if isinstance(self.reg, str) else self.reg
         losses = train_linear(partial["optimizer"], Xb, y_index, loss=self._loss_name, reg=reg,
                               penalty=self.penalty, l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1,
                               rng=partial["rng"], sample_weight=weights,
-                              unpenalized_rows=int(bool(self.fit_intercept)))
+                              **self._intercept_args())
         n = len(Xb)
         sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
         sizes[-1] = n - self.batch_size * (len(sizes) - 1)

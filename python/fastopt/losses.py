@@ -17,7 +17,8 @@ from . import _core
 __all__ = ["softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge"]
 
 
-def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
+def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
+                 intercept=False):
     """Softmax (cross-entropy) loss of a linear classifier and its gradient.
 
     ::
@@ -28,11 +29,13 @@ def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=
         dW = X.T @ (w[:, None] * (p - onehot(y))) / sum(w) + dR/dW      (0 in the last k rows)
 
     with ``w = sample_weight`` (all ones by default: the plain mean over N) and
-    ``k = unpenalized_rows``.
+    ``k = unpenalized_rows``. With ``intercept=True`` W has D + 1 rows, the last
+    the intercepts: ``scores = X @ W[:-1] + W[-1]`` (the bias trick without a
+    column of ones in X, so X is not copied).
 
     Parameters
     ----------
-    W : numpy.ndarray, shape (D, C)
+    W : numpy.ndarray, shape (D, C), or (D + 1, C) with intercept=True
         Weights, float32 or float64.
     X : numpy.ndarray, shape (N, D)
         Data, same dtype as W; N >= 1. Use the bias trick for a bias.
@@ -50,8 +53,9 @@ def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=
         their weighted mean, so weights of 2 equal duplicated rows.
     unpenalized_rows : int, default 0
         The last ``unpenalized_rows`` rows of W are left out of the penalty: 1
-        for a bias row added by the bias trick (scikit-learn's convention of an
-        unpenalized intercept).
+        for a bias row (scikit-learn's convention of an unpenalized intercept).
+    intercept : bool, default False
+        W's last row is the intercept (W is (D + 1) × C).
 
     Returns
     -------
@@ -66,10 +70,11 @@ def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=
     >>> round(loss, 4) == round(float(np.log(3)), 4)
     True
     """
-    return _core.softmax_loss(W, X, y, reg, penalty, l1_ratio, sample_weight, unpenalized_rows)
+    return _core.softmax_loss(W, X, y, reg, penalty, l1_ratio, sample_weight, unpenalized_rows, intercept)
 
 
-def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
+def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
+             intercept=False):
     """Multiclass SVM (Weston–Watkins hinge) loss of a linear classifier and its gradient.
 
     ::
@@ -82,7 +87,7 @@ def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_
 
     Parameters
     ----------
-    W, X, y, reg, penalty, l1_ratio, sample_weight, unpenalized_rows
+    W, X, y, reg, penalty, l1_ratio, sample_weight, unpenalized_rows, intercept
         As in :func:`softmax_loss`.
     delta : float, default 1.0
         The margin, >= 0.
@@ -92,7 +97,7 @@ def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_
     loss : float
     dW : numpy.ndarray, shape (D, C)
     """
-    return _core.svm_loss(W, X, y, reg, delta, penalty, l1_ratio, sample_weight, unpenalized_rows)
+    return _core.svm_loss(W, X, y, reg, delta, penalty, l1_ratio, sample_weight, unpenalized_rows, intercept)
 
 
 def softmax_cross_entropy(scores, y):

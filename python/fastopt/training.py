@@ -99,7 +99,8 @@ def _schedule_arguments(epochs, num_iters):
 
 
 def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
-                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0):
+                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0,
+                 intercept=False):
     """Train a linear classifier with minibatches, in native code.
 
     Per update ``u`` (``t`` = the optimizer's step count before it)::
@@ -121,7 +122,7 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
     y : array_like of int, shape (N,)
         Labels in [0, C).
     loss : {"softmax", "svm"}, default "softmax"
-    reg, penalty, l1_ratio, delta, unpenalized_rows
+    reg, penalty, l1_ratio, delta, unpenalized_rows, intercept
         As in :func:`fastopt.softmax_loss` / :func:`fastopt.svm_loss` (``delta``: svm only).
     sample_weight : array_like of float, shape (N,), optional
         Weight of every row of X (finite, >= 0, positive sum).
@@ -165,7 +166,7 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
         losses, state, interrupt = _core.train_linear(
             optimizer._group, optimizer._native_settings(), lrs, optimizer.step_count + 1, X, y, loss, delta,
             penalty, reg, l1_ratio, batch_size, sampling, count, count_name, generator.state, sample_weight,
-            unpenalized_rows)
+            unpenalized_rows, intercept)
         generator.state = state
         optimizer._record_native_steps(len(losses), lrs)
     if interrupt is not None:       # Ctrl-C: W, the optimizer and rng stay consistent at an epoch boundary

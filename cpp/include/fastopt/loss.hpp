@@ -26,10 +26,13 @@ using LossRowsKernel = double (*)(LossKind kind, const void* S, const std::int64
 // (N × D) against W given transposed (WT: C × D). Adds Σ_i x_iᵀ·dS_i (dS scaled by
 // w_i/n_total) to dWT_partial (C × D) and returns the chunk's Σ w_i·loss_i. Tiles of rows
 // stay in cache between the scores and the gradient: one pass over X, no N × C array.
+// With a bias (C intercepts: an implicit column of ones in X), scores get
+// + bias and dWT_partial[C·D .. C·D + C) receives Σ_i dS_i.
 struct LinearLossArgs {
   LossKind kind;
   const void* X;
   const void* WT;
+  const void* bias;       // C values, or null
   const std::int64_t* y;
   const double* weights;  // per row of X, or null (all 1)
   std::size_t N, D, C;
@@ -68,14 +71,16 @@ struct LossWeights {
 };
 
 // Drivers (loss_step.cpp), using the active ISA and thread settings.
-// dW (D × C, W's dtype) receives the gradient of data loss + penalty; returns the loss.
+// dW (W's shape and dtype) receives the gradient of data loss + penalty; returns the loss.
+// W is D × C, or with `intercept` (D + 1) × C whose last row is the intercept:
+// scores = X·W[:D] + W[D], the bias trick without a column of ones in X.
 // With `rows` (N indices), the loss is over the minibatch X[rows], y[rows]: each
 // chunk gathers its own rows (in parallel, into cache) and the result is bitwise
 // that of the call on the gathered arrays.
 double linear_loss(LossKind kind, DType dtype, const void* W, const void* X, const std::int64_t* y,
                    std::size_t N, std::size_t D, std::size_t C, double delta, PenaltyKind penalty,
                    double reg, double l1_ratio, void* dW, const std::int64_t* rows = nullptr,
-                   const LossWeights& weights = {});
+                   const LossWeights& weights = {}, bool intercept = false);
 // From scores (N × C): dscores (N × C) receives the gradient; returns the mean loss.
 double scores_loss(LossKind kind, DType dtype, const void* scores, const std::int64_t* y, std::size_t N,
                    std::size_t C, double delta, void* dscores);

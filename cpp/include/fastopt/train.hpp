@@ -68,6 +68,7 @@ struct LinearProblem {
   PenaltyKind penalty;
   double reg, l1_ratio;
   LossWeights weights;  // sample weights (per row of X) and the penalized rows of W
+  bool intercept = false;  // W has D + 1 rows, the last the intercept (linear_loss)
 };
 
 // Limits of one call, so that its per-update arrays (learning rates, losses:

@@ -117,15 +117,22 @@ def multiclass_hinge(scores, y, delta=1.0, sample_weight=None):
     return float(loss), dscores
 
 
-def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
+def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
+                 intercept=False):
     """Softmax loss of the linear classifier X·W plus a penalty; returns (loss, dW).
-    The last unpenalized_rows rows of W (a bias row) are left out of the penalty."""
+    The last unpenalized_rows rows of W (a bias row) are left out of the penalty.
+    intercept=True: W's last row is the intercept (the bias trick: X gets a column of ones)."""
+    if intercept:
+        X = np.hstack([X, np.ones((X.shape[0], 1), X.dtype)])
     data_loss, dscores = softmax_cross_entropy(X.dot(W), y, sample_weight)
     return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
 
 
-def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0):
+def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
+             intercept=False):
     """Multiclass SVM loss of the linear classifier X·W plus a penalty; returns (loss, dW)."""
+    if intercept:
+        X = np.hstack([X, np.ones((X.shape[0], 1), X.dtype)])
     data_loss, dscores = multiclass_hinge(X.dot(W), y, delta, sample_weight)
     return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
 

@@ -83,7 +83,8 @@ def optimizer_update(optimizer, dW, lr, step):
 
 
 def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
-                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0):
+                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0,
+                 intercept=False):
     """Minibatch training of W = optimizer.params[0]; returns the loss before every update.
 
     With sample_weight w, a minibatch's data loss is sum(w[rows] * loss_i) / (len(rows) * mean(w)):
@@ -92,6 +93,8 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
     if not isinstance(rng, SplitMix64):
         rng = SplitMix64(rng)
     W = optimizer.params[0]
+    if intercept:  # the bias trick
+        X = np.hstack([X, np.ones((X.shape[0], 1), X.dtype)])
     losses = []
     for rows in minibatches(rng, len(X), batch_size, count, sampling):
         scores = X[rows].dot(W)

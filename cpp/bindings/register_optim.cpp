@@ -227,15 +227,7 @@ void register_optim(py::module_& m) {
                               py::object seeds, py::object grad_scale, py::object max_norm) {
         if (grp.spec() == nullptr) throw_value_error("this group is for the roofline probe only");
         const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds);
-        TensorGroup::GradientPhase phase;
-        phase.grad_scale = to_double(grad_scale, "grad_scale");
-        if (!std::isfinite(phase.grad_scale) || phase.grad_scale <= 0.0)
-          throw_value_error("grad_scale must be finite and > 0, got " + std::to_string(phase.grad_scale));
-        if (!max_norm.is_none()) {
-          phase.max_norm = to_double(max_norm, "max_norm");
-          if (!std::isfinite(phase.max_norm) || phase.max_norm <= 0.0)
-            throw_value_error("max_norm must be finite and > 0, got " + std::to_string(phase.max_norm));
-        }
+        TensorGroup::GradientPhase phase = checked_phase(grad_scale, max_norm);
         const bool applied = grp.step(grp.spec()->rule, c, grads, true, &phase);
         return py::make_tuple(applied, phase.norm);
       }, arg("hypers"), arg("step"), arg("grads"), arg("stochastic_rounding_seeds") = py::none(),

@@ -1,9 +1,6 @@
 // Python binding of fastopt.torch's native view (torch_view.hpp).
 #include <pybind11/pybind11.h>
 
-#include <cmath>
-#include <string>
-
 #include "arrays.hpp"
 #include "register.hpp"
 #include "torch_view.hpp"
@@ -23,15 +20,7 @@ void register_torch(py::module_& m) {
                       py::object seed, py::object first_steps, py::object grad_scale, py::object max_norm,
                       py::object skip) {
         const bool skip_nonfinite = to_bool(skip, "skip_if_nonfinite");
-        TensorGroup::GradientPhase phase;
-        phase.grad_scale = to_double(grad_scale, "grad_scale");
-        if (!std::isfinite(phase.grad_scale) || phase.grad_scale <= 0.0)
-          throw_value_error("grad_scale must be finite and > 0, got " + std::to_string(phase.grad_scale));
-        if (!max_norm.is_none()) {
-          phase.max_norm = to_double(max_norm, "max_norm");
-          if (!std::isfinite(phase.max_norm) || phase.max_norm <= 0.0)
-            throw_value_error("max_norm must be finite and > 0, got " + std::to_string(phase.max_norm));
-        }
+        TensorGroup::GradientPhase phase = checked_phase(grad_scale, max_norm);
         const bool plain = phase.grad_scale == 1.0 && max_norm.is_none() && !skip_nonfinite;
         return view.step(param_groups, state, hypers, seed, first_steps, skip_nonfinite, plain ? nullptr : &phase);
       }, arg("param_groups"), arg("state"), arg("hypers"), arg("seed") = py::none(), arg("first_steps") = py::none(),

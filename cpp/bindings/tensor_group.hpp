@@ -342,4 +342,19 @@ class TensorGroup {
   std::size_t group_count_ = 1;
 };
 
+// The gradient phase of a step from Python: grad_scale (finite, > 0) and
+// max_norm (None or finite, > 0), each error naming its argument.
+inline TensorGroup::GradientPhase checked_phase(py::handle grad_scale, py::handle max_norm) {
+  TensorGroup::GradientPhase phase;
+  phase.grad_scale = to_double(grad_scale, "grad_scale");
+  if (!std::isfinite(phase.grad_scale) || phase.grad_scale <= 0.0)
+    throw_value_error("grad_scale must be finite and > 0, got " + std::to_string(phase.grad_scale));
+  if (!max_norm.is_none()) {
+    phase.max_norm = to_double(max_norm, "max_norm");
+    if (!std::isfinite(phase.max_norm) || phase.max_norm <= 0.0)
+      throw_value_error("max_norm must be finite and > 0, got " + std::to_string(phase.max_norm));
+  }
+  return phase;
+}
+
 }  // namespace fastopt::bindings

@@ -353,11 +353,16 @@ class _LinearEstimator:
                                 f"gradient entry {np.max(np.abs(result.jac)):.2e} > tol = {self.tol}; increase "
                                 "max_iter or scale the data")
 
-    def _validation_split(self, y, weights, rng):
+    def _epoch_loss(self, losses, n):
+        """An epoch's mean loss: its minibatch losses weighted by batch size (the last may be smaller)."""
+        sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
+        sizes[-1] = n - self.batch_size * (len(sizes) - 1)
+        return float(losses @ sizes) / n
+
+    def _validation_split(self, y, rng):
         """Rows kept for validation (early_stopping): validation_fraction of every class
         (at least one of a class with two or more rows), drawn with the fit's generator."""
-        indices, _ = _core.minibatch_indices("epochs", len(y), len(y), 1, rng.state)
-        rng.state = _core.minibatch_indices("epochs", len(y), len(y), 1, rng.state)[1]
+        indices, rng.state = _core.minibatch_indices("epochs", len(y), len(y), 1, rng.state)
         held = []
         for c in range(int(y.max()) + 1):
             rows = indices[y[indices] == c]
@@ -374,22 +379,19 @@ class _LinearEstimator:
         rng = SplitMix64(self.random_state)
         val = None
         if self.early_stopping:
-            train, val = self._validation_split(y, weights, rng)
+            train, val = self._validation_split(y, rng)
             X_val, y_val = X[val], y[val]
             w_val = None if weights is None else weights[val]
             X, y, weights = X[train], y[train], None if weights is None else weights[train]
         opt = make_optimizer(self.optimizer, [W], self.learning_rate)
         reg = self._reg(len(X), weights)
-        n = len(X)
-        sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
-        sizes[-1] = n - self.batch_size * (len(sizes) - 1)
         curve, scores = [], []
         best, best_W, stalled, converged = np.inf, None, 0, False
         for _ in range(self.max_iter):
             losses = train_linear(opt, X, y, loss=self._loss_name, reg=reg, penalty=self.penalty,
                                   l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1, rng=rng,
                                   sample_weight=weights, **self._intercept_args())
-            curve.append(float(losses @ sizes) / n)
+            curve.append(self._epoch_loss(losses, len(X)))
             if callback is not None:
                 callback(len(curve), curve[-1])
             # Stop after n_iter_no_change epochs that do not improve on the best by tol:
@@ -477,10 +479,7 @@ class _LinearEstimator:
                               penalty=self.penalty, l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1,
                               rng=partial["rng"], sample_weight=weights,
                               **self._intercept_args())
-        n = len(Xb)
-        sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
-        sizes[-1] = n - self.batch_size * (len(sizes) - 1)
-        self.loss_curve_.append(float(losses @ sizes) / n)
+        self.loss_curve_.append(self._epoch_loss(losses, len(Xb)))
         self.n_iter_ += 1
         self.t_ = partial["optimizer"].step_count
         self.solver_ = "sgd"

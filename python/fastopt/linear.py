@@ -5,10 +5,13 @@ Two flavours:
 * course-style :class:`LinearSVM` and :class:`Softmax` (``train`` / ``predict``,
   as in the CS231n assignment, W of shape D×C, bias by the bias trick in X);
 * scikit-learn-style :class:`SoftmaxClassifier` and :class:`LinearSVMClassifier`
-  (``fit`` / ``predict`` / ``decision_function`` / ``score`` / ``get_params`` /
-  ``set_params``; :class:`SoftmaxClassifier` also ``predict_proba``), with any
-  :mod:`fastopt.optim` optimizer by name, a learning rate or schedule, and
-  ``solver="lbfgs"`` for full-batch training.
+  (``fit`` / ``partial_fit`` / ``predict`` / ``decision_function`` / ``score`` /
+  ``get_params`` / ``set_params``; :class:`SoftmaxClassifier` also
+  ``predict_proba``): scikit-learn's objective (unpenalized intercept,
+  ``reg="auto"`` = ``LogisticRegression(C=1)``), ``solver="auto"`` (full-batch
+  L-BFGS for a smooth objective, else minibatch training with any
+  :mod:`fastopt.optim` optimizer by name), sample and class weights, and
+  scikit-learn's convergence controls.
 """
 import inspect
 

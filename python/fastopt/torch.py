@@ -97,12 +97,6 @@ def _discard(created):
             state.pop(key, None)
 
 
-class _Skipped(Exception):
-    def __init__(self, norm):
-        super().__init__(norm)
-        self.norm = norm
-
-
 class _Optimizer(torch.optim.Optimizer):
     """Shared machinery: state in torch's layout, one native step per call."""
 
@@ -125,8 +119,8 @@ class _Optimizer(torch.optim.Optimizer):
                             f"{type(param_copies).__name__}")
         self._copies = dict(param_copies or {})
         self._fastopt_view = None  # (the state names each group needs, _core.TorchView)
-        # Steps from several threads run one at a time: a step creates state and
-        # counts steps in Python around the native call.
+        # Steps from several threads run one at a time: a step creates state in
+        # Python and replaces the cached view around the native call.
         self._step_lock = threading.RLock()
         super().__init__(params, defaults)
 

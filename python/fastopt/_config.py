@@ -1,6 +1,7 @@
 """Run-time configuration: kernel path (ISA) and threads."""
 import os
 import platform
+from typing import Any
 
 from . import _core
 
@@ -8,22 +9,22 @@ __all__ = ["show_config", "config", "get_isa", "set_isa", "available_isas", "com
            "get_num_threads", "set_num_threads"]
 
 
-def available_isas():
+def available_isas() -> list[str]:
     """Kernel paths this build contains and this CPU can run, slowest first."""
     return list(_core.supported_isas())
 
 
-def compiled_isas():
+def compiled_isas() -> list[str]:
     """Kernel paths compiled into this build, slowest first."""
     return list(_core.compiled_isas())
 
 
-def get_isa():
+def get_isa() -> str:
     """Name of the active kernel path ('baseline', 'avx2' or 'avx512')."""
     return _core.get_isa()
 
 
-def set_isa(name):
+def set_isa(name: str) -> None:
     """Force a kernel path for every later call.
 
     Parameters
@@ -40,13 +41,13 @@ def set_isa(name):
     _core.set_isa(name)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Threads the kernels use in the calling thread for inputs of at least
     ``_core.parallel_min_elements`` elements (1 in a child made by ``fork()``)."""
     return _core.get_num_threads()
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of threads fastopt's kernels use, in every thread of the process.
 
     Parameters
@@ -67,7 +68,7 @@ def set_num_threads(n):
     _core.set_num_threads(n)
 
 
-def config():
+def config() -> dict[str, Any]:
     """The build and run-time configuration as a dict."""
     return {
         "version": _core.__version__,
@@ -84,7 +85,7 @@ def config():
     }
 
 
-def show_config():
+def show_config() -> None:
     """Print version, compiler, selected and available ISAs, and OpenMP threads."""
     for key, value in config().items():
         if isinstance(value, list):
@@ -92,7 +93,7 @@ def show_config():
         print(f"{key:>22}: {value}")
 
 
-def _apply_environment():
+def _apply_environment() -> None:
     name = os.environ.get("FASTOPT_ISA")
     if name:
         try:

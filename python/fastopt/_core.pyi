@@ -1,5 +1,5 @@
 """Typed stubs for the compiled extension (private; use the fastopt package)."""
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ max_indices_per_call: int
 
 class TensorGroup:
     def __init__(self, rule: str, params: Sequence[np.ndarray],
-                 states: dict[str, Optional[Sequence[Optional[np.ndarray]]]], grads: Any = None,
+                 states: Mapping[str, Optional[Sequence[Optional[np.ndarray]]]], grads: Any = None,
                  keys: Optional[Sequence[Any]] = None, groups: Optional[Sequence[int]] = None,
                  param_copies: Optional[Sequence[Optional[np.ndarray]]] = None) -> None: ...
     @staticmethod

@@ -4,7 +4,14 @@ import functools
 import sys
 import warnings
 
+from typing import Any, Optional, TypeVar, cast
+
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import FloatArray
+
+_T = TypeVar("_T")
 
 __all__ = ["NotFittedError", "DataConversionWarning", "ConvergenceWarning", "check_X", "check_y",
            "check_sample_weight", "not_fitted", "convergence_warning"]
@@ -26,35 +33,35 @@ class ConvergenceWarning(UserWarning):
     """A fit stopped at ``max_iter`` before meeting its convergence criterion."""
 
 
-def convergence_warning(message):
+def convergence_warning(message: str) -> None:
     """Warn with :class:`ConvergenceWarning` (also scikit-learn's when it is loaded)."""
     warnings.warn(message, _as_sklearn(ConvergenceWarning, "ConvergenceWarning"), stacklevel=3)
 
 
-def _as_sklearn(cls, name):
+def _as_sklearn(cls: type[_T], name: str) -> type[_T]:
     """``cls``, made also a subclass of ``sklearn.exceptions.<name>`` when scikit-learn
     is loaded, so that scikit-learn's own ``except`` / warning filters see it."""
     sklearn_exceptions = sys.modules.get("sklearn.exceptions")
     if sklearn_exceptions is None:
         return cls
-    return _subclass_of_both(cls, getattr(sklearn_exceptions, name))
+    return cast("type[_T]", _subclass_of_both(cast(type, cls), getattr(sklearn_exceptions, name)))
 
 
 @functools.lru_cache(maxsize=None)
-def _subclass_of_both(ours, theirs):
+def _subclass_of_both(ours: type, theirs: type) -> type:
     return type(ours.__name__, (ours, theirs), {"__module__": ours.__module__})
 
 
-def not_fitted(estimator):
+def not_fitted(estimator: object) -> NotFittedError:
     error = _as_sklearn(NotFittedError, "NotFittedError")
     return error(f"this {type(estimator).__name__} is not fitted yet; call fit first")
 
 
-def _is_sparse(X):
+def _is_sparse(X: object) -> bool:
     return type(X).__module__.startswith("scipy.sparse")
 
 
-def check_X(X):
+def check_X(X: npt.ArrayLike) -> FloatArray:
     """X as a C-contiguous float32 (if given so) or float64 N×D array of finite values."""
     if _is_sparse(X):
         raise TypeError(f"sparse input is not supported: X is a {type(X).__name__}; "
@@ -77,7 +84,7 @@ def check_X(X):
     return X
 
 
-def check_y(y, n_samples, estimator):
+def check_y(y: npt.ArrayLike, n_samples: int, estimator: object) -> npt.NDArray[Any]:
     """y as a 1-D array of class labels, one per row of X."""
     if y is None:
         raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
@@ -97,7 +104,7 @@ def check_y(y, n_samples, estimator):
     return y
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight: Optional[npt.ArrayLike], n_samples: int) -> Optional[npt.NDArray[np.float64]]:
     """sample_weight as a float64 array of n_samples finite weights >= 0 with a positive sum."""
     if sample_weight is None:
         return None

@@ -14,19 +14,23 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Sequence, cast
 
 import numpy as np
 
 from . import _core, config, optim, reference, training
 from . import functional as fast
 from . import losses
+from ._typing import Array
 
 __all__ = ["Workload", "optimizer_workloads", "precision_workloads", "loss_workloads", "training_workloads",
            "machine_peaks", "measure", "main"]
 
 # name -> (fast fn, reference fn, positional state, keyword state, kwargs, uses step,
 #          fastopt.optim class + kwargs, torch.optim class name + kwargs)
-OPTIMIZERS = {
+_OptimizerCase = tuple[Callable[..., None], Callable[..., None], tuple[str, ...], tuple[str, ...], dict[str, float],
+                       bool, tuple[Callable[..., optim.Optimizer], dict[str, float]], tuple[Optional[str], dict[str, float]]]
+OPTIMIZERS: dict[str, _OptimizerCase] = {
     "sgd": (fast.sgd, reference.sgd, (), (), dict(lr=0.01), False,
             (optim.SGD, dict(lr=0.01)), ("SGD", dict(lr=0.01))),
     "momentum": (fast.sgd_momentum, reference.sgd_momentum, ("buf",), (), dict(lr=0.01, momentum=0.9), False,
@@ -48,19 +52,19 @@ OPTIMIZERS = {
 class Workload:
     name: str                 # e.g. "adam f32 1M"
     bytes_moved: int          # per step: every buffer read, every buffer but g written
-    candidates: dict = field(default_factory=dict)  # label -> zero-argument callable doing one step
+    candidates: dict[str, Callable[..., Any]] = field(default_factory=dict)  # label -> zero-argument callable doing one step
     flops: int = 0            # arithmetic of the step (losses: multiply-adds × 2)
     parameters: int = 0       # optimizer workloads: parameters updated per step
 
 
-def _size_label(n):
+def _size_label(n: int) -> str:
     for unit, scale in (("M", 2**20), ("k", 1000)):
         if n >= scale and n % scale == 0:
             return f"{n // scale}{unit}"
     return str(n)
 
 
-def _torch():
+def _torch() -> Any:
     try:
         import torch
     except ImportError:
@@ -68,8 +72,10 @@ def _torch():
     return torch
 
 
-def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 100_000, 2**20, 16 * 2**20),
-                        multi=(1000, 1000), include_reference=True, include_torch=True, seed=0):
+def optimizer_workloads(names: Optional[Sequence[str]] = None, dtypes: Sequence[str] = ("float32", "float64"),
+                        sizes: Sequence[int] = (1000, 100_000, 2**20, 16 * 2**20),
+                        multi: Optional[tuple[int, int]] = (1000, 1000), include_reference: bool = True,
+                        include_torch: bool = True, seed: int = 0) -> Iterator[Workload]:
     """Yield :class:`Workload` objects (arrays are allocated lazily, one workload at a time)."""
     torch = _torch() if include_torch else None
     if torch is not None:
@@ -93,7 +99,7 @@ def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 
                              bytes_moved=n_total * itemsize * (2 * n_buffers - 1))
                 step = {"t": 10}
 
-                def kw():
+                def kw() -> dict[str, Any]:
                     k = dict(kwargs)
                     if uses_step:
                         k["step"] = step["t"]
@@ -117,7 +123,8 @@ def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 
                         ref_ps = [p.copy() for p in params]
                         ref_ss = [[np.zeros_like(p) for _ in positional] for p in params]
 
-                        def ref_multi(ref_ps=ref_ps, ref_ss=ref_ss, grads=grads):
+                        def ref_multi(ref_ps: list[Array] = ref_ps, ref_ss: list[list[Array]] = ref_ss,
+                                      grads: list[Array] = grads) -> None:
                             k = kw()
                             for p, g, s in zip(ref_ps, grads, ref_ss):
                                 ref_fn(p, g, *s, **k)
@@ -137,7 +144,7 @@ def optimizer_workloads(names=None, dtypes=("float32", "float64"), sizes=(1000, 
                 del params, grads, w
 
 
-def resnet50_shapes():
+def resnet50_shapes() -> list[tuple[int, ...]]:
     """The 161 parameter shapes of torchvision's ResNet-50 (25,557,032 parameters), in order."""
     shapes = [(64, 3, 7, 7), (64,), (64,)]
     inplanes = 64
@@ -151,17 +158,17 @@ def resnet50_shapes():
     return shapes + [(1000, 2048), (1000,)]
 
 
-def gpt2_small_shapes():
+def gpt2_small_shapes() -> list[tuple[int, ...]]:
     """The 148 parameter shapes of GPT-2 small (Hugging Face GPT2Model, 124,439,808 parameters)."""
     d, vocab, context = 768, 50257, 1024
-    shapes = [(vocab, d), (context, d)]
+    shapes: list[tuple[int, ...]] = [(vocab, d), (context, d)]
     for _ in range(12):
         shapes += [(d,), (d,), (d, 3 * d), (3 * d,), (d, d), (d,),   # ln_1, attention
                    (d,), (d,), (d, 4 * d), (4 * d,), (4 * d, d), (d,)]  # ln_2, MLP
     return shapes + [(d,), (d,)]
 
 
-PARAMETER_LISTS = {"16M": lambda: [(16 * 2**20,)], "resnet50": resnet50_shapes, "gpt2-small": gpt2_small_shapes}
+PARAMETER_LISTS: dict[str, Callable[[], list[tuple[int, ...]]]] = {"16M": lambda: [(16 * 2**20,)], "resnet50": resnet50_shapes, "gpt2-small": gpt2_small_shapes}
 
 # Bytes per parameter of an Adam step on 16-bit parameters (parameter read and
 # written, gradient read, each moment read and written, the copy written), and
@@ -179,7 +186,7 @@ PRECISION_CANDIDATES = {
 }
 
 
-def _deepspeed_adam():
+def _deepspeed_adam() -> Any:
     try:
         import contextlib
         import io
@@ -192,7 +199,8 @@ def _deepspeed_adam():
         return None
 
 
-def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16", include_peers=True, seed=0):
+def precision_workloads(lists: Sequence[str] = ("16M", "resnet50", "gpt2-small"), dtype: str = "bfloat16",
+                        include_peers: bool = True, seed: int = 0) -> Iterator[Workload]:
     """Adam on 16-bit parameters: yields a :class:`Workload` per parameter list.
 
     Candidates are the keys of ``PRECISION_CANDIDATES`` (DeepSpeed's and torch's
@@ -221,13 +229,13 @@ def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16
                                                 param_copies=[p.copy() for p in params])}
         for label, opt in layouts.items():
             w.candidates[label] = lambda opt=opt: opt.step(grads)
-            probe = _core.TensorGroup.probe(opt.params, list(opt.state.values()), grads,
+            probe = _core.TensorGroup.probe(opt.params, cast(Any, list(opt.state.values())), grads,
                                             opt._copies if label == "fastopt-master" else None)
             w.candidates[f"probe:{label}"] = probe.stream_probe
         if torch is not None:
             tdtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[np.dtype(low).name]
 
-            def tensors(arrays, grad_arrays, as_low=True):
+            def tensors(arrays: list[Array], grad_arrays: list[Array], as_low: bool = True) -> list[Any]:
                 out = []
                 for p, g in zip(arrays, grad_arrays):
                     if as_low:
@@ -253,7 +261,8 @@ def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16
                     copies = [torch.empty(t.shape, dtype=tdtype) for t in fp32]
                     mopt = ds_adam(fp32, lr=1e-4, adamw_mode=False)
 
-                    def deepspeed_master(mopt=mopt, fp32=fp32, copies=copies):
+                    def deepspeed_master(mopt: Any = mopt, fp32: list[Any] = fp32,
+                                         copies: list[Any] = copies) -> None:
                         mopt.step()
                         with torch.no_grad():
                             torch._foreach_copy_(copies, fp32)
@@ -265,7 +274,7 @@ def precision_workloads(lists=("16M", "resnet50", "gpt2-small"), dtype="bfloat16
         del params, grads, master, w
 
 
-def run_precision(quick=False, budget=None):
+def run_precision(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
     """Measure the mixed-precision workloads: one row per (workload, candidate)."""
     lists = ("16M", "resnet50") if quick else tuple(PARAMETER_LISTS)
     for w in precision_workloads(lists=lists):
@@ -282,7 +291,7 @@ def run_precision(quick=False, budget=None):
                                           "deepspeed-master": "fastopt-master"}.get(label, label)]}
 
 
-def offload_workloads(lists=("gpt2-small",), seed=0):
+def offload_workloads(lists: Sequence[str] = ("gpt2-small",), seed: int = 0) -> Iterator[Workload]:
     """The optimizer phase of loss-scaled bf16 training with fp32 master weights on
     the CPU (ZeRO-Offload's layout): bf16 gradients in, unscale by 1/1024, skip if
     not finite, clip to a global norm of 1, Adam, bf16 copies out.
@@ -331,7 +340,8 @@ def offload_workloads(lists=("gpt2-small",), seed=0):
         topt = torch.optim.AdamW(theirs, lr=1e-4, fused=True)
         their_grads = [p.grad for p in theirs]
 
-        def torch_sequence(topt=topt, theirs=theirs, their_grads=their_grads, copies=their_copies):
+        def torch_sequence(topt: Any = topt, theirs: list[Any] = theirs, their_grads: list[Any] = their_grads,
+                           copies: list[Any] = their_copies) -> None:
             with torch.no_grad():
                 torch._foreach_copy_(their_grads, grads16)
                 torch._foreach_mul_(their_grads, 1 / 1024)
@@ -343,7 +353,7 @@ def offload_workloads(lists=("gpt2-small",), seed=0):
         yield w
 
 
-def run_offload(quick=False, budget=None):
+def run_offload(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
     """Measure the offload-phase workloads: one row each."""
     for w in offload_workloads(lists=("resnet50",) if quick else ("resnet50", "gpt2-small")):
         med = measure(w.candidates, budget=budget if budget is not None else (1.0 if quick else 4.0), rounds=7)
@@ -353,7 +363,8 @@ def run_offload(quick=False, budget=None):
                "roofline_fraction": (30 / med["fastopt"]) / (28 / med["probe"])}
 
 
-def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k", "1000x1"), seed=0):
+def torch_workloads(lists: Sequence[str] = ("resnet50", "gpt2-small", "1000x1k", "1000x1"),
+                    seed: int = 0) -> Iterator[Workload]:
     """One fp32 Adam step through :mod:`fastopt.torch` on torch tensors, against
     torch.optim's fused and foreach Adam and DeepSpeedCPUAdam (when installed).
     "1000x1" (one-element tensors) measures the per-tensor cost of a step."""
@@ -373,12 +384,12 @@ def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k", "1000x1"), seed=
                      bytes_moved=28 * n, parameters=n)
         grads = [torch.randn(s, generator=gen) for s in shapes]
 
-        def tensors():
+        def tensors() -> list[Any]:
             out = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
             for t, g in zip(out, grads):
                 t.grad = g.clone()
             return out
-        makers = {"fastopt": lambda t: ft.Adam(t, lr=1e-4),
+        makers: dict[str, Callable[[list[Any]], Any]] = {"fastopt": lambda t: ft.Adam(t, lr=1e-4),
                   "torch-fused": lambda t: torch.optim.Adam(t, lr=1e-4, fused=True),
                   "torch-foreach": lambda t: torch.optim.Adam(t, lr=1e-4, foreach=True)}
         if ds_adam is not None:
@@ -393,7 +404,7 @@ def torch_workloads(lists=("resnet50", "gpt2-small", "1000x1k", "1000x1"), seed=
         yield w
 
 
-def run_torch(quick=False, budget=None):
+def run_torch(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
     """Measure the fastopt.torch workloads: one row each."""
     for w in torch_workloads(lists=("resnet50", "1000x1k", "1000x1") if quick
                              else ("resnet50", "gpt2-small", "1000x1k", "1000x1")):
@@ -408,7 +419,7 @@ TORCH_HEADER = ("| workload | fastopt.torch (median) | GB/s | vs torch fused | v
                 "\n|---|---|---|---|---|---|")
 
 
-def format_torch_row(row):
+def format_torch_row(row: dict[str, Any]) -> str:
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {row['gb_per_s']:.1f} | "
             f"{_ratio(row.get('speedup_vs_torch-fused'))} | {_ratio(row.get('speedup_vs_torch-foreach'))} | "
             f"{_ratio(row.get('speedup_vs_deepspeed'))} |")
@@ -418,7 +429,7 @@ OFFLOAD_HEADER = ("| workload | fastopt offload_step (30 B/param) | torch sequen
                   "| fastopt GB/s | fraction of roofline (probe, same buffers) |\n|---|---|---|---|---|---|")
 
 
-def format_offload_row(row):
+def format_offload_row(row: dict[str, Any]) -> str:
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {_fmt_time(row['torch_s'])} | "
             f"{row['speedup']:.2f}× | {row['fastopt_gb_per_s']:.1f} | {row['roofline_fraction']:.2f} |")
 
@@ -428,16 +439,17 @@ PRECISION_HEADER = ("| Adam on 16-bit parameters | candidate | bytes / param | m
                     "\n|---|---|---|---|---|---|---|")
 
 
-def format_precision_row(row):
+def format_precision_row(row: dict[str, Any]) -> str:
     return (f"| {row['workload']} | {row['description']} | {row['bytes_per_parameter']} | "
             f"{_fmt_time(row['seconds'])} | {row['gb_per_s']:.1f} | {row['roofline_fraction']:.2f} | "
             f"{row['vs_fastopt']:.2f}× |")
 
 
-LOSS_SHAPES = [(256, 3073, 10), (10000, 3073, 10), (4096, 512, 1000)]  # CIFAR-10 minibatch, CIFAR-10, large C
+LOSS_SHAPES: list[tuple[int, int, int]] = [(256, 3073, 10), (10000, 3073, 10), (4096, 512, 1000)]  # CIFAR-10 minibatch, CIFAR-10, large C
 
 
-def loss_workloads(shapes=LOSS_SHAPES, include_reference=True, include_torch=True, seed=0):
+def loss_workloads(shapes: Sequence[tuple[int, int, int]] = LOSS_SHAPES, include_reference: bool = True,
+                   include_torch: bool = True, seed: int = 0) -> Iterator[Workload]:
     """Yield one :class:`Workload` per (loss, shape), float32: fastopt, the reference's
     vectorized version and torch with autograd (cross_entropy / multi_margin_loss)."""
     torch = _torch() if include_torch else None
@@ -464,7 +476,7 @@ def loss_workloads(shapes=LOSS_SHAPES, include_reference=True, include_torch=Tru
                 tW = torch.from_numpy(W.copy()).requires_grad_()
                 fn = torch.nn.functional.cross_entropy if loss == "softmax" else torch.nn.functional.multi_margin_loss
 
-                def torch_step(tX=tX, ty=ty, tW=tW, fn=fn):
+                def torch_step(tX: Any = tX, ty: Any = ty, tW: Any = tW, fn: Any = fn) -> None:
                     tW.grad = None
                     out = fn(tX @ tW, ty) + 1e-3 * (tW * tW).sum()
                     out.backward()
@@ -473,12 +485,14 @@ def loss_workloads(shapes=LOSS_SHAPES, include_reference=True, include_torch=Tru
         del X, W, y
 
 
-TRAINING_SHAPES = [("digits", 1797, 65, 10), ("CIFAR-10 shape", 10000, 3073, 10)]
+TRAINING_SHAPES: list[tuple[str, int, int, int]] = [("digits", 1797, 65, 10), ("CIFAR-10 shape", 10000, 3073, 10)]
 TRAINING_BATCH = 200
 TRAINING_ITERS_PER_CALL = 20
 
 
-def training_workloads(shapes=TRAINING_SHAPES, batch_size=TRAINING_BATCH, iters=TRAINING_ITERS_PER_CALL, seed=0):
+def training_workloads(shapes: Sequence[tuple[str, int, int, int]] = TRAINING_SHAPES,
+                       batch_size: int = TRAINING_BATCH, iters: int = TRAINING_ITERS_PER_CALL,
+                       seed: int = 0) -> Iterator[Workload]:
     """Yield one :class:`Workload` per data shape, float32, softmax + SGD: ``iters``
     minibatch iterations per call of
 
@@ -504,13 +518,14 @@ def training_workloads(shapes=TRAINING_SHAPES, batch_size=TRAINING_BATCH, iters=
         python_opt, native_opt = optim.SGD([W_python], lr=lr), optim.SGD([W_native], lr=lr)
         native_rng = training.SplitMix64(seed)
 
-        def course(X=X, y=y, W=W_course, rng=course_rng):
+        def course(X: Array = X, y: Array = y, W: Array = W_course, rng: Any = course_rng) -> None:
             for _ in range(iters):
                 idx = rng.choice(len(X), batch_size, replace=True)
                 _, dW = reference.softmax_loss_vectorized(W, X[idx], y[idx], reg)
                 W -= lr * dW
 
-        def python(X=X, y=y, opt=python_opt, W=W_python, rng=python_rng):
+        def python(X: Array = X, y: Array = y, opt: Any = python_opt, W: Array = W_python,
+                   rng: Any = python_rng) -> None:
             for _ in range(iters):
                 idx = rng.choice(len(X), batch_size, replace=True)
                 _, dW = losses.softmax_loss(W, X[idx], y[idx], reg)
@@ -524,7 +539,7 @@ def training_workloads(shapes=TRAINING_SHAPES, batch_size=TRAINING_BATCH, iters=
         del X, y
 
 
-def machine_peaks(budget=0.3):
+def machine_peaks(budget: float = 0.3) -> tuple[float, float]:
     """Memory bandwidth (bytes/s) from the roofline probe on 16M float32 elements
     (12 bytes each: read p and g, write p), and float32 GEMM peak (flop/s) from
     NumPy's matmul of 1024×1024 matrices, measured now, in this process."""
@@ -535,7 +550,8 @@ def machine_peaks(budget=0.3):
     return 12 * n / med["probe"], 2 * 1024**3 / med["gemm"]
 
 
-def measure(candidates, budget=0.5, rounds=7, min_batch_seconds=2e-3, settle=0.0):
+def measure(candidates: dict[str, Callable[[], Any]], budget: float = 0.5, rounds: int = 7,
+            min_batch_seconds: float = 2e-3, settle: float = 0.0) -> dict[str, float]:
     """Median seconds per call of each candidate.
 
     Candidates are interleaved round by round, so slow drifts of a shared
@@ -554,7 +570,7 @@ def measure(candidates, budget=0.5, rounds=7, min_batch_seconds=2e-3, settle=0.0
         one = max(time.perf_counter() - t, 1e-7)
         per_round = budget / rounds / max(len(candidates), 1)
         batch[label] = int(max(1, min(max(per_round, min_batch_seconds) / one, 5000)))
-    times = {label: [] for label in candidates}
+    times: dict[str, list[float]] = {label: [] for label in candidates}
     for _ in range(rounds):
         for label, f in candidates.items():
             if settle:
@@ -567,7 +583,7 @@ def measure(candidates, budget=0.5, rounds=7, min_batch_seconds=2e-3, settle=0.0
     return {label: float(np.median(ts)) for label, ts in times.items()}
 
 
-def _fmt_time(s):
+def _fmt_time(s: Optional[float]) -> str:
     if s is None:
         return "–"
     if s < 1e-3:
@@ -575,7 +591,8 @@ def _fmt_time(s):
     return f"{s * 1e3:.2f} ms"
 
 
-def run(quick=False, budget=None, names=None):
+def run(quick: bool = False, budget: Optional[float] = None,
+        names: Optional[Sequence[str]] = None) -> Iterator[dict[str, Any]]:
     """Measure every workload, yielding one result row (a dict) per workload."""
     if quick:
         workloads = optimizer_workloads(names=names or ["sgd", "adam"], dtypes=("float32",),
@@ -594,11 +611,11 @@ def run(quick=False, budget=None, names=None):
         yield row
 
 
-def _ratio(x):
+def _ratio(x: Optional[float]) -> str:
     return "–" if x is None else f"{x:.1f}×"
 
 
-def format_row(row):
+def format_row(row: dict[str, Any]) -> str:
     ratio = _ratio
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {row['roofline_fraction']:.2f} "
             f"| {row['gb_per_s']:.1f} | {ratio(row['speedup_vs_numpy'])} | {ratio(row['speedup_vs_torch-foreach'])} "
@@ -609,7 +626,7 @@ LOSS_HEADER = ("| workload | fastopt (median) | vs NumPy reference (vectorized) 
                "| fraction of memory roofline | fraction of GEMM peak |\n|---|---|---|---|---|---|")
 
 
-def run_losses(quick=False, budget=None):
+def run_losses(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
     """Measure the loss workloads, yielding one result row per workload."""
     bandwidth, gemm_peak = machine_peaks()
     shapes = LOSS_SHAPES[:2] if quick else LOSS_SHAPES
@@ -625,14 +642,14 @@ def run_losses(quick=False, budget=None):
                **{f"{k}_s": v for k, v in med.items() if k != "fastopt"}}
 
 
-def format_loss_row(row):
+def format_loss_row(row: dict[str, Any]) -> str:
     ratio = _ratio
     return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {ratio(row['speedup_vs_numpy'])} "
             f"| {ratio(row['speedup_vs_torch'])} | {row['memory_roofline_fraction']:.2g} "
             f"| {row['gemm_peak_fraction']:.2f} |")
 
 
-def run_training(quick=False, budget=None):
+def run_training(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
     """Measure the training-loop workloads, yielding one result row per workload."""
     _, gemm_peak = machine_peaks()
     for w in training_workloads():
@@ -651,7 +668,7 @@ TRAINING_HEADER = ("| training loop (per iteration, median) | native | Python lo
                    "\n|---|---|---|---|---|---|---|")
 
 
-def format_training_row(row):
+def format_training_row(row: dict[str, Any]) -> str:
     return (f"| {row['workload']} | {_fmt_time(row['native_s_per_iter'])} | {_fmt_time(row['python_s_per_iter'])} "
             f"| {_fmt_time(row['course_s_per_iter'])} | {_ratio(row['speedup_vs_course'])} "
             f"| {_ratio(row['speedup_vs_python'])} | {row['gemm_peak_fraction']:.2f} |")
@@ -661,7 +678,7 @@ HEADER = ("| workload | fastopt (median) | fraction of roofline probe | GB/s | v
           "| vs torch foreach | vs torch fused |\n|---|---|---|---|---|---|---|")
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="fastopt bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run: sgd and adam, float32, 1k / 1M / 1000x1k")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
@@ -679,7 +696,8 @@ def main(argv=None):
     print(f"fastopt {cfg['version']} | isa {cfg['isa']} | threads {cfg['num_threads']} | "
           f"{platform.processor() or platform.machine()} | numpy {np.__version__}"
           + (f" | torch {_torch().__version__}" if _torch() else " | torch not installed"))
-    def table(header, rows, fmt):
+    def table(header: str, rows: Iterator[dict[str, Any]],
+              fmt: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
         print(header)
         out = []
         for row in rows:
@@ -687,7 +705,7 @@ def main(argv=None):
             print(fmt(row), flush=True)
         return out
 
-    results = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": [],
+    results: dict[str, list[dict[str, Any]]] = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": [],
                "linear_defaults": [], "linear_same_objective": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),

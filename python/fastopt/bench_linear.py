@@ -19,15 +19,17 @@ standardized with the training rows' statistics.
 """
 import time
 import warnings
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from . import _core, datasets, linear
 from .lbfgs import minimize
+from ._typing import FloatArray
 from .losses import softmax_loss
 
 
-def _sklearn():
+def _sklearn() -> bool:
     try:
         import sklearn  # noqa: F401
         return True
@@ -35,7 +37,7 @@ def _sklearn():
         return False
 
 
-def data_sets(quick=False):
+def data_sets(quick: bool = False) -> Iterator[tuple[str, FloatArray, Any, FloatArray, Any]]:
     """(name, X_train, y_train, X_val, y_val), standardized."""
     X, y = datasets.load_digits()
     X_tr, y_tr, X_va, y_va = datasets.train_val_split(X, y, 0.2, seed=0)
@@ -55,30 +57,31 @@ def data_sets(quick=False):
 class _Threads:
     """fastopt's and scikit-learn's (BLAS, OpenMP) thread counts, restored on exit."""
 
-    def __init__(self, n):
+    def __init__(self, n: int) -> None:
         self.n = n
 
-    def __enter__(self):
+    def __enter__(self) -> "_Threads":
         self.previous = _core.get_num_threads()
         _core.set_num_threads(self.n)
         try:
             from threadpoolctl import threadpool_limits
-            self.limits = threadpool_limits(self.n)
+            self.limits: Any = threadpool_limits(self.n)
         except ImportError:
             self.limits = None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _core.set_num_threads(self.previous)
         if self.limits is not None:
             self.limits.restore_original_limits()
 
 
-def _fit_times(makers, X, y, rounds, once=()):
+def _fit_times(makers: dict[str, Callable[[], Any]], X: FloatArray, y: Any, rounds: int,
+               once: Sequence[str] = ()) -> tuple[dict[str, float], dict[str, Any]]:
     """Median fit time of each estimator (fits interleaved), and the last fitted models.
     Estimators in `once` (the ones that take a minute) are fitted in the first round only."""
-    times = {k: [] for k in makers}
-    models = {}
+    times: dict[str, list[float]] = {k: [] for k in makers}
+    models: dict[str, Any] = {}
     for r in range(rounds):
         for label, make in makers.items():
             if r > 0 and label in once:
@@ -94,11 +97,11 @@ def _fit_times(makers, X, y, rounds, once=()):
     return {k: float(np.median(v)) for k, v in times.items()}, models
 
 
-def run_defaults(quick=False, threads=(1, 2)):
+def run_defaults(quick: bool = False, threads: Sequence[int] = (1, 2)) -> Iterator[dict[str, Any]]:
     """One row per (data set, thread count, estimator): fit time, validation accuracy."""
     from sklearn.linear_model import LogisticRegression, SGDClassifier
     from sklearn.svm import LinearSVC
-    makers = {"fastopt SoftmaxClassifier()": linear.SoftmaxClassifier,
+    makers: dict[str, Callable[[], Any]] = {"fastopt SoftmaxClassifier()": linear.SoftmaxClassifier,
               "fastopt LinearSVMClassifier()": linear.LinearSVMClassifier,
               "sklearn LogisticRegression()": LogisticRegression,
               "sklearn SGDClassifier()": SGDClassifier,
@@ -117,7 +120,8 @@ def run_defaults(quick=False, threads=(1, 2)):
                        "speedup_vs_logistic": base / t, "accuracy_vs_logistic": acc - base_acc}
 
 
-def run_same_objective(quick=False, threads=(1, 2), C=1.0):
+def run_same_objective(quick: bool = False, threads: Sequence[int] = (1, 2),
+                       C: float = 1.0) -> Iterator[dict[str, Any]]:
     """Time to scikit-learn's optimum of the L2-penalized multinomial objective."""
     from sklearn.linear_model import LogisticRegression
     for name, X_tr, y_tr, _, _ in data_sets(quick):
@@ -126,7 +130,7 @@ def run_same_objective(quick=False, threads=(1, 2), C=1.0):
         classes, y_index = np.unique(y_tr, return_inverse=True)
         Xb = np.hstack([X_tr, np.ones((N, 1))])
 
-        def objective(W):
+        def objective(W: FloatArray) -> tuple[float, FloatArray]:
             return softmax_loss(W, Xb, y_index, reg, unpenalized_rows=1)
 
         for n in threads:
@@ -138,11 +142,11 @@ def run_same_objective(quick=False, threads=(1, 2), C=1.0):
                     theirs = LogisticRegression(C=C, tol=1e-8, max_iter=10_000).fit(X_tr, y_tr)
                 sk_time = time.perf_counter() - t
                 target = objective(np.vstack([theirs.coef_.T, theirs.intercept_]))[0]
-                reached = []
+                reached: list[float] = []
                 time.sleep(0.2)
                 start = time.perf_counter()
 
-                def stop_at_target(x, f):
+                def stop_at_target(x: FloatArray, f: float) -> None:
                     if f <= target and not reached:
                         reached.append(time.perf_counter() - start)
                         raise StopIteration
@@ -162,7 +166,7 @@ DEFAULTS_HEADER = ("| data | threads | estimator | fit (median) | validation acc
                    "| accuracy vs LogisticRegression() |\n|---|---|---|---|---|---|---|")
 
 
-def format_defaults_row(row):
+def format_defaults_row(row: dict[str, Any]) -> str:
     return (f"| {row['data']} | {row['threads']} | {row['estimator']} | {row['fit_s']:.3f} s | "
             f"{row['val_accuracy']:.4f} | {row['speedup_vs_logistic']:.2f}× | {row['accuracy_vs_logistic']:+.4f} |")
 
@@ -171,7 +175,7 @@ SAME_HEADER = ("| data | threads | LogisticRegression(tol=1e-8) | fastopt L-BFGS
                "|\n|---|---|---|---|---|")
 
 
-def format_same_row(row):
+def format_same_row(row: dict[str, Any]) -> str:
     ours = f"{row['fastopt_s']:.3f} s" if row["fastopt_s"] is not None else \
         f"not reached (gap {row['fastopt_final_gap']:.1e})"
     speed = f"{row['speedup']:.2f}×" if row["speedup"] is not None else "–"

@@ -1,16 +1,20 @@
 """The ``fastopt`` command: ``train``, ``demo``, ``bench``, ``info``."""
+from __future__ import annotations
+
 import argparse
 import math
 import sys
 import time
 import warnings
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _core, datasets, linear, schedules
+from ._typing import FloatArray, IntArray
 
 
-def _train_parser(sub):
+def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train a linear classifier (default: the embedded 8×8 digits)",
                        description="Train a softmax or SVM linear classifier with fastopt's fused kernels.")
     source = p.add_mutually_exclusive_group()
@@ -34,7 +38,7 @@ def _train_parser(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _demo_parser(sub):
+def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="the lecture's optimizer comparison as PNG figures (needs matplotlib)",
                        description="Trajectories of SGD, momentum, Nesterov, AdaGrad, RMSProp and Adam on an "
                                    "ill-conditioned quadratic and on a saddle, and their loss curves on the "
@@ -45,7 +49,7 @@ def _demo_parser(sub):
     p.add_argument("--seed", type=int, default=0)
 
 
-def demo(args):
+def demo(args: argparse.Namespace) -> int:
     for name in ("steps", "epochs"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1")
@@ -59,7 +63,7 @@ def demo(args):
     return 0
 
 
-def _load(args):
+def _load(args: argparse.Namespace) -> tuple[str, FloatArray, IntArray, FloatArray, IntArray]:
     if args.cifar10:
         X_train, y_train, X_val, y_val = datasets.load_cifar10(args.cifar10)
         name = f"CIFAR-10 ({args.cifar10})"
@@ -75,10 +79,10 @@ def _load(args):
     return name, X_train, y_train, X_val, y_val
 
 
-def _progress(total, quiet):
+def _progress(total: int, quiet: bool) -> Callable[[int, float], None]:
     interactive = sys.stderr.isatty() and not quiet
 
-    def report(epoch, loss):
+    def report(epoch: int, loss: float) -> None:
         if not interactive:
             return
         width = 30
@@ -90,7 +94,7 @@ def _progress(total, quiet):
     return report
 
 
-def _check_train_arguments(args):
+def _check_train_arguments(args: argparse.Namespace) -> None:
     """Every numeric option, checked before any data is loaded."""
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
@@ -105,7 +109,7 @@ def _check_train_arguments(args):
         raise ValueError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
 
 
-def train(args):
+def train(args: argparse.Namespace) -> int:
     _check_train_arguments(args)
     if args.plot:
         try:
@@ -117,9 +121,11 @@ def train(args):
             return 2
     name, X_train, y_train, X_val, y_val = _load(args)
     steps = args.epochs * math.ceil(len(X_train) / args.batch_size)
-    lr = {"constant": lambda: args.lr,
-          "cosine": lambda: schedules.cosine(args.lr, total_steps=steps),
-          "step": lambda: schedules.step_decay(args.lr, step_size=max(1, steps // 3), gamma=0.1)}[args.schedule]()
+    lr: Union[float, Callable[[int], float]] = float(args.lr)   # --schedule constant
+    if args.schedule == "cosine":
+        lr = schedules.cosine(args.lr, total_steps=steps)
+    elif args.schedule == "step":
+        lr = schedules.step_decay(args.lr, step_size=max(1, steps // 3), gamma=0.1)
     cls = linear.SoftmaxClassifier if args.loss == "softmax" else linear.LinearSVMClassifier
     model = cls(optimizer=args.optimizer, learning_rate=lr, reg=args.reg, penalty=args.penalty,
                 l1_ratio=args.l1_ratio, batch_size=args.batch_size, max_iter=args.epochs, solver=args.solver,
@@ -150,7 +156,7 @@ def train(args):
     return 0
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="fastopt", description="Fused C++ optimizers and losses for NumPy.")
     parser.add_argument("--version", action="version", version=f"fastopt {_core.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

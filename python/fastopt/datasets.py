@@ -8,20 +8,23 @@ import os
 import pickle
 import zipfile
 from importlib import resources
+from typing import Optional, Union
 
 import numpy as np
+
+from ._typing import FloatArray, IntArray
 
 __all__ = ["load_digits", "load_npz", "load_cifar10", "train_val_split", "standardize"]
 
 
-def load_digits():
+def load_digits() -> tuple[FloatArray, IntArray]:
     """The embedded digits: ``X`` (1797, 64) float64 pixel counts 0..16, ``y`` (1797,) int64."""
     with resources.files("fastopt").joinpath("data/digits.csv.gz").open("rb") as raw, gzip.open(raw) as f:
         data = np.loadtxt(f, delimiter=",")
     return data[:, :-1], data[:, -1].astype(np.int64)
 
 
-def load_npz(path):
+def load_npz(path: Union[str, os.PathLike[str]]) -> tuple[FloatArray, IntArray]:
     """Arrays ``X`` (N×D, numeric) and ``y`` (N integer labels) from an .npz file.
 
     Raises
@@ -62,10 +65,10 @@ def load_npz(path):
     return X.astype(np.float64 if X.dtype != np.float32 else np.float32), y.astype(np.int64)
 
 
-def load_cifar10(root):
+def load_cifar10(root: Union[str, os.PathLike[str]]) -> tuple[FloatArray, IntArray, FloatArray, IntArray]:
     """CIFAR-10 in the course's ``cifar-10-batches-py`` layout: returns
     ``X_train`` (50000, 3072), ``y_train``, ``X_test`` (10000, 3072), ``y_test``, float32 0..255."""
-    def batch(name):
+    def batch(name: str) -> tuple[FloatArray, IntArray]:
         path = os.path.join(root, name)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: expected the cifar-10-batches-py layout")
@@ -77,7 +80,8 @@ def load_cifar10(root):
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), X_test, y_test
 
 
-def train_val_split(X, y, val_fraction=0.2, seed=0):
+def train_val_split(X: FloatArray, y: IntArray, val_fraction: float = 0.2,
+                    seed: Optional[int] = 0) -> tuple[FloatArray, IntArray, FloatArray, IntArray]:
     """A seeded random split into (X_train, y_train, X_val, y_val)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
@@ -87,7 +91,7 @@ def train_val_split(X, y, val_fraction=0.2, seed=0):
     return X[train], y[train], X[val], y[val]
 
 
-def standardize(X_train, *others):
+def standardize(X_train: FloatArray, *others: FloatArray) -> tuple[FloatArray, ...]:
     """Zero-mean, unit-variance features using the training set's statistics."""
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)

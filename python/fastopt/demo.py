@@ -15,23 +15,33 @@ Three figures:
 The numbers come from :func:`trajectories` and :func:`loss_curves`, which need
 no matplotlib; only the ``plot_*`` functions import it.
 """
+import os
+from typing import Any, Callable, Optional, Union
+
 import numpy as np
 
 from . import datasets, optim
 from .losses import softmax_loss
 from .search import random_search
+from ._typing import FloatArray
+from .optim import Optimizer
+from .search import SearchResult
 from .training import train_linear
+
+# An optimizer over a list of arrays, by name.
+_Makers = dict[str, Callable[[list[FloatArray]], Optimizer]]
 
 __all__ = ["SURFACES", "OPTIMIZERS_2D", "OPTIMIZERS_DATA", "trajectories", "loss_curves", "plot_trajectories",
            "plot_loss_curves", "run"]
 
 # name -> (f(x, y), gradient (x, y) -> (dx, dy), start, plot box (x0, x1, y0, y1))
 # Stationary points drawn on the plots: name -> [(label, (x, y)), ...]
-LANDMARKS = {
+LANDMARKS: dict[str, list[tuple[Optional[str], tuple[float, float]]]] = {
     "quadratic": [("minimum", (0.0, 0.0))],
     "saddle": [("saddle point", (0.0, 0.0)), ("minima", (0.0, 1.0)), (None, (0.0, -1.0))],
 }
-SURFACES = {
+SURFACES: dict[str, tuple[Callable[[Any, Any], Any], Callable[[float, float], tuple[float, float]],
+                          tuple[float, float], tuple[float, float, float, float]]] = {
     "quadratic": (lambda x, y: 0.5 * (x * x + 50 * y * y),
                   lambda x, y: (x, 50 * y),
                   (-9.0, 1.6), (-10, 2, -2.5, 2.5)),
@@ -42,7 +52,7 @@ SURFACES = {
 
 # The same settings on both surfaces. SGD's lr is near the largest the steep
 # direction of the quadratic allows (2/50); momentum's lr·1/(1 − 0.9) is twice it.
-OPTIMIZERS_2D = {
+OPTIMIZERS_2D: _Makers = {
     "SGD": lambda p: optim.SGD(p, lr=0.038),
     "SGD+momentum": lambda p: optim.SGD(p, lr=0.008, momentum=0.9),
     "Nesterov": lambda p: optim.SGD(p, lr=0.008, momentum=0.9, nesterov=True),
@@ -51,7 +61,7 @@ OPTIMIZERS_2D = {
     "Adam": lambda p: optim.Adam(p, lr=0.3),
 }
 
-OPTIMIZERS_DATA = {
+OPTIMIZERS_DATA: _Makers = {
     "SGD": lambda p: optim.SGD(p, lr=0.05),
     "SGD+momentum": lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
     "Nesterov": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
@@ -61,10 +71,10 @@ OPTIMIZERS_DATA = {
 }
 
 
-def trajectories(surface, steps=150, optimizers=None):
+def trajectories(surface: str, steps: int = 150, optimizers: Optional[_Makers] = None) -> dict[str, FloatArray]:
     """Positions of every optimizer on a 2-D surface: name -> array (steps + 1, 2)."""
     _, grad, start, _ = SURFACES[surface]
-    paths = {}
+    paths: dict[str, FloatArray] = {}
     for name, make in (optimizers or OPTIMIZERS_2D).items():
         p = np.array(start, dtype=np.float64)
         g = np.zeros(2)
@@ -78,7 +88,8 @@ def trajectories(surface, steps=150, optimizers=None):
     return paths
 
 
-def loss_curves(epochs=10, batch_size=100, seed=0, search_trials=None, optimizers=None):
+def loss_curves(epochs: int = 10, batch_size: int = 100, seed: int = 0, search_trials: Optional[int] = None,
+                optimizers: Optional[_Makers] = None) -> tuple[dict[str, FloatArray], SearchResult, dict[str, float]]:
     """Training loss on the standardized digits (bias trick, softmax, reg 1e-4).
 
     Returns ``(curves, search, accuracy)``: ``curves[name]`` is the loss before
@@ -91,7 +102,8 @@ def loss_curves(epochs=10, batch_size=100, seed=0, search_trials=None, optimizer
     X, y = datasets.load_digits()
     X = np.hstack([datasets.standardize(X)[0], np.ones((len(X), 1))])
     C = int(y.max()) + 1
-    curves, accuracy = {}, {}
+    curves: dict[str, FloatArray] = {}
+    accuracy: dict[str, float] = {}
     for name, make in (optimizers or OPTIMIZERS_DATA).items():
         W = np.zeros((X.shape[1], C))
         curves[name] = train_linear(make([W]), X, y, reg=1e-4, epochs=epochs, batch_size=batch_size, rng=seed)
@@ -103,14 +115,14 @@ def loss_curves(epochs=10, batch_size=100, seed=0, search_trials=None, optimizer
     return curves, search, accuracy
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def plot_trajectories(surface, paths, out):
+def plot_trajectories(surface: str, paths: dict[str, FloatArray], out: Union[str, os.PathLike[str]]) -> None:
     """Contour plot of ``surface`` with every path; saved to ``out``."""
     plt = _pyplot()
     f, _, start, (x0, x1, y0, y1) = SURFACES[surface]
@@ -135,7 +147,7 @@ def plot_trajectories(surface, paths, out):
     plt.close(fig)
 
 
-def plot_loss_curves(curves, search, out):
+def plot_loss_curves(curves: dict[str, FloatArray], search: SearchResult, out: Union[str, os.PathLike[str]]) -> None:
     """Loss per update of every optimizer and random search's best-so-far; saved to ``out``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -153,22 +165,23 @@ def plot_loss_curves(curves, search, out):
     plt.close(fig)
 
 
-def run(out_dir, steps=150, epochs=10, seed=0, log=print):
+def run(out_dir: Union[str, os.PathLike[str]], steps: int = 150, epochs: int = 10, seed: int = 0,
+        log: Callable[[str], None] = print) -> list["os.PathLike[str]"]:
     """Compute and save the three figures in ``out_dir``; returns their paths."""
     import pathlib
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    out_path = pathlib.Path(out_dir)
+    out_path.mkdir(parents=True, exist_ok=True)
+    written: list[os.PathLike[str]] = []
     for surface in SURFACES:
         paths = trajectories(surface, steps)
         f = SURFACES[surface][0]
-        out = out_dir / f"trajectories_{surface}.png"
+        out = out_path / f"trajectories_{surface}.png"
         plot_trajectories(surface, paths, out)
         written.append(out)
         log(f"{surface}: f after {steps} steps: " +
             ", ".join(f"{name} {f(*path[-1]):.3g}" for name, path in paths.items()))
     curves, search, accuracy = loss_curves(epochs=epochs, seed=seed)
-    out = out_dir / "loss_curves.png"
+    out = out_path / "loss_curves.png"
     plot_loss_curves(curves, search, out)
     written.append(out)
     log(f"digits, {epochs} epochs: mean loss over the last epoch (training accuracy): " +

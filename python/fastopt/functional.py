@@ -25,11 +25,14 @@ float32. Every function also takes, keyword-only:
   rounded to nearest, into ``p_copy`` in the same pass.
 """
 from . import _core
+from ._typing import Array
+from typing import Optional
 
 __all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion"]
 
 
-def sgd(p, g, *, lr, weight_decay=0.0, maximize=False, p_copy=None, stochastic_rounding_seed=None):
+def sgd(p: Array, g: Array, *, lr: float, weight_decay: float = 0.0, maximize: bool = False,
+        p_copy: Optional[Array] = None, stochastic_rounding_seed: Optional[int] = None) -> None:
     """Vanilla SGD step, in place.
 
     Update rule::
@@ -60,8 +63,10 @@ def sgd(p, g, *, lr, weight_decay=0.0, maximize=False, p_copy=None, stochastic_r
                stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=False,
-                 step=None, p_copy=None, stochastic_rounding_seed=None):
+def sgd_momentum(p: Array, g: Array, buf: Array, *, lr: float, momentum: float = 0.9, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False,
+                 step: Optional[int] = None, p_copy: Optional[Array] = None,
+                 stochastic_rounding_seed: Optional[int] = None) -> None:
     """SGD with (Nesterov) momentum, as ``torch.optim.SGD``, in place.
 
     Update rule (``buf`` starts at zero)::
@@ -105,8 +110,9 @@ def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, 
                step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step, maximize=False,
-            p_copy=None, stochastic_rounding_seed=None):
+def adagrad(p: Array, g: Array, sum_sq: Array, *, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0,
+            lr_decay: float = 0.0, step: int, maximize: bool = False, p_copy: Optional[Array] = None,
+            stochastic_rounding_seed: Optional[int] = None) -> None:
     """AdaGrad step, as ``torch.optim.Adagrad``, in place.
 
     Update rule (``step`` counts from 1)::
@@ -134,9 +140,10 @@ def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0,
                step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None, maximize=False,
-            p_copy=None, stochastic_rounding_seed=None):
+def rmsprop(p: Array, g: Array, square_avg: Array, *, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+            weight_decay: float = 0.0, momentum: float = 0.0, momentum_buf: Optional[Array] = None,
+            centered: bool = False, grad_avg: Optional[Array] = None, maximize: bool = False,
+            p_copy: Optional[Array] = None, stochastic_rounding_seed: Optional[int] = None) -> None:
     """RMSProp step, as ``torch.optim.RMSprop`` (eps outside the sqrt), in place.
 
     Update rule::
@@ -180,8 +187,10 @@ def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0
                stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-         amsgrad=False, max_v=None, maximize=False, p_copy=None, stochastic_rounding_seed=None):
+def adam(p: Array, g: Array, m: Array, v: Array, *, step: int, lr: float = 1e-3, beta1: float = 0.9,
+         beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
+         max_v: Optional[Array] = None, maximize: bool = False, p_copy: Optional[Array] = None,
+         stochastic_rounding_seed: Optional[int] = None) -> None:
     """Adam step, as ``torch.optim.Adam`` (coupled L2 weight decay), in place.
 
     Update rule (``step`` counts from 1)::
@@ -220,8 +229,10 @@ def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_
                step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
-          amsgrad=False, max_v=None, maximize=False, p_copy=None, stochastic_rounding_seed=None):
+def adamw(p: Array, g: Array, m: Array, v: Array, *, step: int, lr: float = 1e-3, beta1: float = 0.9,
+          beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False,
+          max_v: Optional[Array] = None, maximize: bool = False, p_copy: Optional[Array] = None,
+          stochastic_rounding_seed: Optional[int] = None) -> None:
     """AdamW step (decoupled weight decay), as ``torch.optim.AdamW``, in place.
 
     Update rule: first ``p *= 1 - lr * weight_decay``, then the :func:`adam`
@@ -234,8 +245,9 @@ def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight
                step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
-def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False,
-         p_copy=None, stochastic_rounding_seed=None):
+def lion(p: Array, g: Array, m: Array, *, lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99,
+         weight_decay: float = 0.0, maximize: bool = False, p_copy: Optional[Array] = None,
+         stochastic_rounding_seed: Optional[int] = None) -> None:
     """Lion step (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"), in place.
 
     Update rule (decoupled weight decay; ``sign(0) = 0``)::

@@ -2,18 +2,24 @@
 
 Centered differences: df/dx_i ≈ (f(x + h·e_i) − f(x − h·e_i)) / 2h. Use float64.
 """
+from typing import Any, Callable, Union
+
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import FloatArray
 
 __all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse", "rel_error"]
 
 
-def rel_error(a, b):
-    """max |a − b| / max(1e-8, |a| + |b|), elementwise, as the course defines it."""
+def rel_error(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """``max |a − b| / max(1e-8, |a| + |b|)``, elementwise, as the course defines it."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
-def _evaluate_around(f, x, ix, h):
+def _evaluate_around(f: Callable[[FloatArray], Any], x: FloatArray, ix: tuple[int, ...],
+                     h: float) -> tuple[Any, Any]:
     """f(x + h·e_ix) and f(x − h·e_ix), with x[ix] restored afterwards."""
     old = x[ix]
     try:
@@ -26,7 +32,7 @@ def _evaluate_around(f, x, ix, h):
     return plus, minus
 
 
-def eval_numerical_gradient(f, x, h=1e-5):
+def eval_numerical_gradient(f: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-5) -> FloatArray:
     """Numerical gradient of the scalar function ``f(x)`` at x (every element).
 
     ``x`` is perturbed in place and restored; the result has x's shape.
@@ -39,7 +45,8 @@ def eval_numerical_gradient(f, x, h=1e-5):
     return grad
 
 
-def eval_numerical_gradient_array(f, x, df, h=1e-5):
+def eval_numerical_gradient_array(f: Callable[[FloatArray], FloatArray], x: FloatArray, df: FloatArray,
+                                  h: float = 1e-5) -> FloatArray:
     """Numerical gradient of ``sum(f(x) * df)`` for an array-valued f (backprop check)."""
     x = _check_array(x)
     grad = np.zeros_like(x, dtype=np.float64)
@@ -49,13 +56,15 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     return grad
 
 
-def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, verbose=False):
+def grad_check_sparse(f: Callable[[FloatArray], float], x: FloatArray, analytic_grad: FloatArray,
+                      num_checks: int = 10, h: float = 1e-5, seed: Union[None, int, np.random.Generator] = None,
+                      verbose: bool = False) -> npt.NDArray[np.float64]:
     """Compare ``analytic_grad`` with centered differences at ``num_checks`` random entries.
 
     Returns
     -------
     numpy.ndarray
-        The relative errors |a − n| / (|a| + |n|) (0 where both are 0), one per check.
+        The relative errors ``|a − n| / (|a| + |n|)`` (0 where both are 0), one per check.
     """
     x = _check_array(x)
     analytic_grad = np.asarray(analytic_grad)
@@ -77,7 +86,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, ver
     return errors
 
 
-def _check_array(x):
+def _check_array(x: FloatArray) -> FloatArray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a numpy.ndarray (perturbed in place), got {type(x).__name__}")
     if not x.flags.writeable:

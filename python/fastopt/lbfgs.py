@@ -7,6 +7,8 @@ shape and dtype (so a fastopt loss of a float32 W works as is); the iteration
 itself runs in float64.
 
 >>> import numpy as np
+
+from ._typing import FloatArray
 >>> from fastopt.lbfgs import minimize
 >>> res = minimize(lambda x: (float(np.sum((x - 3) ** 2)), 2 * (x - 3)), np.zeros(4))
 >>> res.success, np.allclose(res.x, 3)
@@ -14,25 +16,36 @@ itself runs in float64.
 """
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import FloatArray
+
+# The iterates and gradients are float64 vectors.
+_Vector = npt.NDArray[np.float64]
+_Pair = tuple[_Vector, _Vector, float]
+_Found = Optional[tuple[float, float, _Vector]]
 
 __all__ = ["minimize", "LBFGSResult"]
 
 
 @dataclass
 class LBFGSResult:
-    x: np.ndarray
+    x: FloatArray
     fun: float
-    jac: np.ndarray
+    jac: FloatArray
     nit: int
     nfev: int
     success: bool
     message: str
 
 
-def minimize(fun_and_grad, x0, history=10, max_iter=200, tol=1e-6, ftol=1e-12, c1=1e-4, c2=0.9,
-             max_linesearch=25, callback=None):
+def minimize(fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray]], x0: FloatArray, history: int = 10,
+             max_iter: int = 200, tol: float = 1e-6, ftol: float = 1e-12, c1: float = 1e-4, c2: float = 0.9,
+             max_linesearch: int = 25,
+             callback: Optional[Callable[[FloatArray, float], None]] = None) -> LBFGSResult:
     """Minimize ``f`` given ``fun_and_grad(x) -> (f, grad)`` by L-BFGS.
 
     Parameters
@@ -75,18 +88,18 @@ def minimize(fun_and_grad, x0, history=10, max_iter=200, tol=1e-6, ftol=1e-12, c
     shape, dtype = x0.shape, x0.dtype
     nfev = 0
 
-    def evaluate(x):
+    def evaluate(x: _Vector) -> tuple[float, _Vector]:
         nonlocal nfev
         nfev += 1
         f, g = fun_and_grad(x.reshape(shape).astype(dtype, copy=False))
-        g = np.asarray(g, dtype=np.float64)
-        if g.size != x.size:
-            raise ValueError(f"fun_and_grad returned a gradient of shape {g.shape}; expected {shape}")
-        return float(f), g.ravel()
+        grad = np.asarray(g, dtype=np.float64)
+        if grad.size != x.size:
+            raise ValueError(f"fun_and_grad returned a gradient of shape {grad.shape}; expected {shape}")
+        return float(f), grad.ravel()
 
     x = x0.astype(np.float64).ravel()
     f, g = evaluate(x)
-    pairs = deque(maxlen=history)
+    pairs: deque[_Pair] = deque(maxlen=history)
     message, success, it = "maximum number of iterations reached", False, 0
     for it in range(1, max_iter + 1):
         if np.max(np.abs(g)) <= tol:
@@ -104,7 +117,7 @@ def minimize(fun_and_grad, x0, history=10, max_iter=200, tol=1e-6, ftol=1e-12, c
         alpha, f_new, g_new = found
         s, y = alpha * d, g_new - g
         if s @ y > 1e-12 * (y @ y):
-            pairs.append((s, y, 1.0 / (s @ y)))
+            pairs.append((s, y, float(1.0 / (s @ y))))
         reduction = f - f_new
         x, f, g = x + s, f_new, g_new
         if callback is not None:
@@ -116,33 +129,34 @@ def minimize(fun_and_grad, x0, history=10, max_iter=200, tol=1e-6, ftol=1e-12, c
                        nfev=nfev, success=success, message=message)
 
 
-def _two_loop(g, pairs):
+def _two_loop(g: _Vector, pairs: deque[_Pair]) -> _Vector:
     """H·g for the L-BFGS inverse-Hessian approximation (Nocedal & Wright, Alg. 7.4)."""
     q = g.copy()
-    alphas = []
+    alphas: list[float] = []
     for s, y, rho in reversed(pairs):
-        a = rho * (s @ q)
+        a = rho * float(s @ q)
         q -= a * y
         alphas.append(a)
     if pairs:
         s, y, _ = pairs[-1]
         q *= (s @ y) / (y @ y)
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        b = rho * (y @ q)
+        b = rho * float(y @ q)
         q += (a - b) * s
     return q
 
 
-def _strong_wolfe(evaluate, x, f0, g0, d, alpha, c1, c2, max_evals):
+def _strong_wolfe(evaluate: Callable[[_Vector], tuple[float, _Vector]], x: _Vector, f0: float, g0: _Vector,
+                  d: _Vector, alpha: float, c1: float, c2: float, max_evals: int) -> _Found:
     """A step satisfying the strong Wolfe conditions (Nocedal & Wright, Alg. 3.5 / 3.6)."""
-    dphi0 = g0 @ d
+    dphi0 = float(g0 @ d)
     evals = 0
 
-    def phi(a):
+    def phi(a: float) -> tuple[float, _Vector, float]:
         f, g = evaluate(x + a * d)
-        return f, g, g @ d
+        return f, g, float(g @ d)
 
-    def zoom(lo, hi, f_lo, f_hi, dphi_lo):
+    def zoom(lo: float, hi: float, f_lo: float, f_hi: float, dphi_lo: float) -> _Found:
         nonlocal evals
         while evals < max_evals:
             # Minimiser of the quadratic through f_lo, dphi_lo and f_hi, kept inside the bracket.

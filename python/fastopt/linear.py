@@ -14,23 +14,30 @@ Two flavours:
   scikit-learn's convergence controls.
 """
 import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Optional, TypeVar, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core, optim
 from ._validation import (ConvergenceWarning, DataConversionWarning, NotFittedError, check_sample_weight, check_X,
                           check_y, convergence_warning, not_fitted)
 from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
-from .training import SplitMix64, train_linear
+from ._typing import Array, FloatArray, IntArray
+from .optim import LearningRate, Optimizer
+from .training import Seed, SplitMix64, train_linear
 
-LOSSES = {"softmax": softmax_loss, "svm": svm_loss}   # by the name train_linear takes
+_Estimator = TypeVar("_Estimator", bound="_LinearEstimator")
+
+LOSSES: dict[str, Callable[..., tuple[float, FloatArray]]] = {"softmax": softmax_loss, "svm": svm_loss}   # by the name train_linear takes
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "LinearSVMClassifier",
            "make_optimizer", "OPTIMIZERS", "NotFittedError", "DataConversionWarning", "ConvergenceWarning",
            "LBFGS_MAX_VALUES"]
 
-OPTIMIZERS = {
+OPTIMIZERS: dict[str, Callable[[list[Array], LearningRate], Optimizer]] = {
     "sgd": lambda params, lr: optim.SGD(params, lr=lr),
     "momentum": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9),
     "nesterov": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
@@ -42,7 +49,7 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(name, params, lr):
+def make_optimizer(name: str, params: list[Array], lr: LearningRate) -> Optimizer:
     """A :mod:`fastopt.optim` optimizer by name: one of :data:`OPTIMIZERS`."""
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
@@ -54,11 +61,12 @@ def make_optimizer(name, params, lr):
 class LinearClassifier:
     """Course-style linear classifier: ``W`` is D×C; put the bias in X (bias trick)."""
 
-    def __init__(self):
-        self.W = None
+    def __init__(self) -> None:
+        self.W: Optional[FloatArray] = None
 
-    def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200, verbose=False,
-              seed=None, optimizer="sgd"):
+    def train(self, X: npt.ArrayLike, y: npt.ArrayLike, learning_rate: LearningRate = 1e-3, reg: float = 1e-5,
+              num_iters: int = 100, batch_size: int = 200, verbose: bool = False, seed: Optional[int] = None,
+              optimizer: str = "sgd") -> list[float]:
         """Minibatch training, sampling with replacement as in the course.
 
         The loop runs in native code (:func:`fastopt.training.train_linear`).
@@ -95,7 +103,7 @@ class LinearClassifier:
             self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
         opt = make_optimizer(optimizer, [self.W], learning_rate)
         batches = SplitMix64(seed)
-        loss_history = []
+        loss_history: list[float] = []
         chunk = 100 if verbose else max(num_iters, 1)   # print every 100 iterations, as the course does
         for start in range(0, num_iters, chunk):
             losses = train_linear(opt, X, y, loss=self._loss_name, reg=reg, batch_size=batch_size,
@@ -105,16 +113,22 @@ class LinearClassifier:
             loss_history.extend(losses.tolist())
         return loss_history
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.intp]:
         """The class with the highest score for every row of X."""
-        return np.argmax(np.asarray(X) @ self.W, axis=1)
+        if self.W is None:
+            raise not_fitted(self)
+        scores: FloatArray = np.asarray(X) @ self.W
+        labels: npt.NDArray[np.intp] = np.argmax(scores, axis=1)
+        return labels
 
-    _loss_name = None   # "softmax" or "svm" in the subclasses
+    _loss_name = ""   # "softmax" or "svm" in the subclasses
 
-    def loss(self, X_batch, y_batch, reg):
+    def loss(self, X_batch: FloatArray, y_batch: npt.ArrayLike, reg: float) -> tuple[float, FloatArray]:
         """Loss and gradient of the current W on a minibatch (the course's method)."""
-        if self._loss_name is None:
+        if not self._loss_name:
             raise NotImplementedError("use LinearSVM or Softmax")
+        if self.W is None:
+            raise not_fitted(self)
         return LOSSES[self._loss_name](self.W, X_batch, y_batch, reg)
 
 
@@ -138,13 +152,27 @@ class Softmax(LinearClassifier):
 LBFGS_MAX_VALUES = 2**27
 
 
-class _LinearEstimator:
-    _loss_name = None
+@dataclass
+class _PartialFit:
+    """What partial_fit carries from one call to the next."""
 
-    def __init__(self, *, solver="auto", optimizer="adam", learning_rate=0.01, reg="auto", penalty="l2",
-                 l1_ratio=0.5, fit_intercept=True, batch_size=200, max_iter=100, tol=1e-4, n_iter_no_change=5,
-                 early_stopping=False, validation_fraction=0.1, class_weight=None, warm_start=False,
-                 random_state=None):
+    W: FloatArray
+    optimizer: Optimizer
+    rng: SplitMix64
+
+
+class _LinearEstimator:
+    """What SoftmaxClassifier and LinearSVMClassifier share: everything but the loss."""
+
+    _loss_name = ""   # "softmax" or "svm" in the subclasses
+
+    def __init__(self, *, solver: Literal["auto", "sgd", "lbfgs"] = "auto", optimizer: str = "adam",
+                 learning_rate: LearningRate = 0.01, reg: Union[float, Literal["auto"]] = "auto",
+                 penalty: Literal["l2", "l1", "elastic_net"] = "l2", l1_ratio: float = 0.5,
+                 fit_intercept: bool = True, batch_size: int = 200, max_iter: int = 100, tol: float = 1e-4,
+                 n_iter_no_change: int = 5, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 class_weight: Union[None, Literal["balanced"], dict[Any, float]] = None, warm_start: bool = False,
+                 random_state: Seed = None) -> None:
         self.solver = solver
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -163,14 +191,14 @@ class _LinearEstimator:
         self.random_state = random_state
 
     @classmethod
-    def _param_names(cls):
+    def _param_names(cls) -> list[str]:
         return [p for p in inspect.signature(_LinearEstimator.__init__).parameters if p != "self"]
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments, as a dict."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
+    def set_params(self: _Estimator, **params: Any) -> _Estimator:
         """Set constructor arguments; returns self."""
         for name, value in params.items():
             if name not in self._param_names():
@@ -178,19 +206,19 @@ class _LinearEstimator:
             setattr(self, name, value)
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
     _estimator_type = "classifier"
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         """scikit-learn's estimator tags (only scikit-learn calls this, so it may import it)."""
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
         return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
                     classifier_tags=ClassifierTags(), input_tags=InputTags())
 
-    def _check_params(self):
+    def _check_params(self) -> None:
         """TypeError / ValueError naming the first invalid constructor argument (checked in fit,
         as scikit-learn does), before anything is trained."""
         if self.solver not in ("auto", "sgd", "lbfgs"):
@@ -205,7 +233,7 @@ class _LinearEstimator:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         for name in ("fit_intercept", "early_stopping", "warm_start"):
             _core.as_bool(getattr(self, name), name)
-        checks = [("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
+        checks: list[tuple[str, Any, Callable[[float], bool], str]] = [("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
                   ("tol", self.tol, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
                   ("validation_fraction", self.validation_fraction, lambda x: 0 < x < 1, "in (0, 1)")]
         if not callable(self.learning_rate):
@@ -225,7 +253,7 @@ class _LinearEstimator:
                             f"got {type(seed).__name__}")
 
     # --- the problem: rows, weights, the bias row ----------------------------------------------
-    def _resolved_solver(self, X):
+    def _resolved_solver(self, X: FloatArray) -> str:
         """The solver "auto" picks: L-BFGS for a smooth objective (the softmax loss with the
         l2 penalty) on at most LBFGS_MAX_VALUES values of X; minibatch training otherwise."""
         if self.solver != "auto":
@@ -233,7 +261,7 @@ class _LinearEstimator:
         smooth = self._loss_name == "softmax" and self.penalty == "l2"
         return "lbfgs" if smooth and X.size <= LBFGS_MAX_VALUES else "sgd"
 
-    def _class_weights(self, classes, y_index):
+    def _class_weights(self, classes: Array, y_index: IntArray) -> Optional[npt.NDArray[np.float64]]:
         """Per class: scikit-learn's "balanced" weights n / (C · count), a dict's weights (1 for
         classes it does not name), or None."""
         if self.class_weight is None:
@@ -252,7 +280,8 @@ class _LinearEstimator:
             weights[found[0]] = value
         return weights
 
-    def _row_weights(self, classes, y_index, sample_weight):
+    def _row_weights(self, classes: Array, y_index: IntArray,
+                     sample_weight: Optional[npt.ArrayLike]) -> Optional[npt.NDArray[np.float64]]:
         """sample_weight × class weight of every row; None when both are absent."""
         weights = check_sample_weight(sample_weight, len(y_index))
         per_class = self._class_weights(classes, y_index)
@@ -263,43 +292,45 @@ class _LinearEstimator:
                                  "needs a positive weight")
         return weights
 
-    def _intercept_args(self):
+    def _intercept_args(self) -> dict[str, Any]:
         """The loss arguments of the intercept: W's last row, not penalized (no copy of X)."""
         bias = bool(self.fit_intercept)
         return dict(intercept=bias, unpenalized_rows=int(bias))
 
-    def _linear_scores(self, W, X):
+    def _linear_scores(self, W: FloatArray, X: FloatArray) -> FloatArray:
         return X @ W[:X.shape[1]] + (W[X.shape[1]] if self.fit_intercept else 0)
 
-    def _initial_W(self, X, classes, keep=False):
+    def _initial_W(self, X: FloatArray, classes: Array, keep: bool = False) -> FloatArray:
         """Zeros, or the previous fit's weights with warm_start or `keep` (same classes and features)."""
         D = X.shape[1] + bool(self.fit_intercept)
         W = np.zeros((D, len(classes)), X.dtype)
-        if ((self.warm_start or keep) and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", None), classes)
+        if ((self.warm_start or keep) and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", ()), classes)
                 and self.coef_.shape == (len(classes), X.shape[1])):
             W[:X.shape[1]] = self.coef_.T
             if self.fit_intercept:
                 W[-1] = self.intercept_
         return W
 
-    def _reg(self, n_samples, weights):
+    def _reg(self, n_samples: int, weights: Optional[FloatArray]) -> float:
         """The penalty strength: reg, or for "auto" 1 / (2 · the total weight of the samples),
         which makes the objective scikit-learn's with C = 1."""
         if not isinstance(self.reg, str):
             return self.reg
         return 1.0 / (2.0 * (n_samples if weights is None else float(np.sum(weights))))
 
-    def _objective(self, W, X, y, weights):
+    def _objective(self, W: FloatArray, X: FloatArray, y: IntArray,
+                   weights: Optional[FloatArray]) -> tuple[float, FloatArray]:
         return LOSSES[self._loss_name](W, X, y, self._reg(len(X), weights), penalty=self.penalty,
                                        l1_ratio=self.l1_ratio, sample_weight=weights, **self._intercept_args())
 
-    def _set_weights(self, W, n_features):
+    def _set_weights(self, W: FloatArray, n_features: int) -> None:
         self.coef_ = np.ascontiguousarray(W[:n_features].T)
         self.intercept_ = W[n_features].copy() if self.fit_intercept else np.zeros(W.shape[1], W.dtype)
         self.n_features_in_ = n_features
 
     # --- fit -------------------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None, callback=None):
+    def fit(self: _Estimator, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: Optional[npt.ArrayLike] = None,
+            callback: Optional[Callable[[int, float], None]] = None) -> _Estimator:
         """Train on X (N×D) and labels y (any N values: the classes are ``np.unique(y)``).
 
         Parameters
@@ -335,7 +366,7 @@ class _LinearEstimator:
                                  f"make more than {_core.max_updates_per_call} updates; use fewer epochs or "
                                  "larger batches") from None
         self.classes_ = classes
-        self._partial = None
+        self._partial: Optional[_PartialFit] = None
         if solver == "lbfgs":
             self._fit_lbfgs(W, X, y_index, weights)
         else:
@@ -344,7 +375,7 @@ class _LinearEstimator:
         self._set_weights(W, X.shape[1])
         return self
 
-    def _fit_lbfgs(self, W, X, y, weights):
+    def _fit_lbfgs(self, W: FloatArray, X: FloatArray, y: IntArray, weights: Optional[FloatArray]) -> None:
         curve = []
         result = minimize(lambda w: self._objective(w, X, y, weights), W, max_iter=self.max_iter, tol=self.tol,
                           callback=lambda x, f: curve.append(float(f)))
@@ -356,13 +387,13 @@ class _LinearEstimator:
                                 f"gradient entry {np.max(np.abs(result.jac)):.2e} > tol = {self.tol}; increase "
                                 "max_iter or scale the data")
 
-    def _epoch_loss(self, losses, n):
+    def _epoch_loss(self, losses: FloatArray, n: int) -> float:
         """An epoch's mean loss: its minibatch losses weighted by batch size (the last may be smaller)."""
         sizes = np.full(-(-n // self.batch_size), self.batch_size, dtype=np.float64)
         sizes[-1] = n - self.batch_size * (len(sizes) - 1)
         return float(losses @ sizes) / n
 
-    def _validation_split(self, y, rng):
+    def _validation_split(self, y: IntArray, rng: SplitMix64) -> tuple[IntArray, IntArray]:
         """Rows kept for validation (early_stopping): validation_fraction of every class
         (at least one of a class with two or more rows), drawn with the fit's generator."""
         indices, rng.state = _core.minibatch_indices("epochs", len(y), len(y), 1, rng.state)
@@ -378,7 +409,8 @@ class _LinearEstimator:
                              f"{'validate on' if len(val) == 0 else 'train on'} ({len(y)} samples)")
         return train, val
 
-    def _fit_minibatch(self, W, X, y, weights, callback):
+    def _fit_minibatch(self, W: FloatArray, X: FloatArray, y: IntArray, weights: Optional[FloatArray],
+                       callback: Optional[Callable[[int, float], None]]) -> None:
         rng = SplitMix64(self.random_state)
         val = None
         if self.early_stopping:
@@ -426,7 +458,8 @@ class _LinearEstimator:
                                 f"{'validation accuracy' if val is not None else 'training loss'} was still "
                                 f"improving by more than tol = {self.tol}; increase max_iter")
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self: _Estimator, X: npt.ArrayLike, y: npt.ArrayLike, classes: Optional[npt.ArrayLike] = None,
+                    sample_weight: Optional[npt.ArrayLike] = None) -> _Estimator:
         """One epoch of minibatch training on (X, y), continuing the previous calls.
 
         For data that does not fit in memory: call it on chunks. The first call
@@ -468,34 +501,34 @@ class _LinearEstimator:
         weights = self._row_weights(classes, y_index, sample_weight)
         if partial is None:
             W = self._initial_W(X, classes, keep=hasattr(self, "coef_"))
-            partial = self._partial = {"W": W, "optimizer": make_optimizer(self.optimizer, [W], self.learning_rate),
-                                       "rng": SplitMix64(self.random_state)}
+            partial = self._partial = _PartialFit(W, make_optimizer(self.optimizer, [W], self.learning_rate),
+                                                  SplitMix64(self.random_state))
             self.classes_ = classes
             self.loss_curve_ = []
             self.n_iter_ = 0
-        W = partial["W"]
+        W = partial.W
         Xb = X.astype(W.dtype, copy=False)
         # reg="auto" needs the total weight of all the data, which a stream does not know: 1e-4
         # (scikit-learn's SGDClassifier alpha).
         reg = 1e-4 if isinstance(self.reg, str) else self.reg
-        losses = train_linear(partial["optimizer"], Xb, y_index, loss=self._loss_name, reg=reg,
+        losses = train_linear(partial.optimizer, Xb, y_index, loss=self._loss_name, reg=reg,
                               penalty=self.penalty, l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1,
-                              rng=partial["rng"], sample_weight=weights,
+                              rng=partial.rng, sample_weight=weights,
                               **self._intercept_args())
         self.loss_curve_.append(self._epoch_loss(losses, len(Xb)))
         self.n_iter_ += 1
-        self.t_ = partial["optimizer"].step_count
+        self.t_ = partial.optimizer.step_count
         self.solver_ = "sgd"
         self._set_weights(W, X.shape[1])
         return self
 
     @property
-    def loss_history_(self):
+    def loss_history_(self) -> list[float]:
         """Alias of ``loss_curve_`` (its former name)."""
         return self.loss_curve_
 
     # --- prediction ------------------------------------------------------------------------------
-    def _scores(self, X):
+    def _scores(self, X: npt.ArrayLike) -> FloatArray:
         """Scores of every class, N×C."""
         if not hasattr(self, "coef_"):
             raise not_fitted(self)
@@ -505,18 +538,19 @@ class _LinearEstimator:
                              f"{self.n_features_in_} features as input")
         return X @ self.coef_.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
 
-    def decision_function(self, X):
+    def decision_function(self, X: npt.ArrayLike) -> FloatArray:
         """Scores ``X @ coef_.T + intercept_``: N×C, or for two classes (as in
         scikit-learn) the N margins ``score[:, 1] - score[:, 0]``, positive for ``classes_[1]``."""
         scores = self._scores(X)
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> Array:
         """The class with the highest score for every row of X."""
         scores = self._scores(X)  # first: it raises NotFittedError before classes_ is read
-        return self.classes_[np.argmax(scores, axis=1)]
+        labels: Array = self.classes_[np.argmax(scores, axis=1)]
+        return labels
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: Optional[npt.ArrayLike] = None) -> float:
         """Mean accuracy on (X, y), weighted by sample_weight if given."""
         predicted = self.predict(X)
         y = check_y(y, len(predicted), self)
@@ -580,12 +614,13 @@ class SoftmaxClassifier(_LinearEstimator):
 
     _loss_name = "softmax"
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Class probabilities (softmax of the scores), N×C."""
         scores = self._scores(X)
         scores = scores - scores.max(axis=1, keepdims=True)
         e = np.exp(scores)
-        return e / e.sum(axis=1, keepdims=True)
+        probabilities: FloatArray = e / e.sum(axis=1, keepdims=True)
+        return probabilities
 
 
 class LinearSVMClassifier(_LinearEstimator):
@@ -629,5 +664,5 @@ _FITTED_ATTRIBUTES = """
         With early_stopping: the best of them (its weights are kept).
 """
 for _cls in (SoftmaxClassifier, LinearSVMClassifier):
-    _cls.__doc__ = _cls.__doc__.rstrip() + "\n" + _FITTED_ATTRIBUTES
+    _cls.__doc__ = (_cls.__doc__ or "").rstrip() + "\n" + _FITTED_ATTRIBUTES
 del _cls

@@ -13,12 +13,16 @@ or W is copied once. The loss is accumulated in float64 for either dtype; the
 gradient has W's dtype. Results are bitwise identical for any thread count.
 """
 from . import _core
+from ._typing import FloatArray
+from numpy.typing import ArrayLike
+from typing import Optional
 
 __all__ = ["softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge"]
 
 
-def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
-                 intercept=False):
+def softmax_loss(W: FloatArray, X: FloatArray, y: ArrayLike, reg: float = 0.0, *, penalty: str = "l2",
+                 l1_ratio: float = 0.5, sample_weight: Optional[ArrayLike] = None, unpenalized_rows: int = 0,
+                 intercept: bool = False) -> tuple[float, FloatArray]:
     """Softmax (cross-entropy) loss of a linear classifier and its gradient.
 
     ::
@@ -73,8 +77,9 @@ def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=
     return _core.softmax_loss(W, X, y, reg, penalty, l1_ratio, sample_weight, unpenalized_rows, intercept)
 
 
-def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
-             intercept=False):
+def svm_loss(W: FloatArray, X: FloatArray, y: ArrayLike, reg: float = 0.0, *, delta: float = 1.0, penalty: str = "l2",
+             l1_ratio: float = 0.5, sample_weight: Optional[ArrayLike] = None, unpenalized_rows: int = 0,
+             intercept: bool = False) -> tuple[float, FloatArray]:
     """Multiclass SVM (Weston–Watkins hinge) loss of a linear classifier and its gradient.
 
     ::
@@ -100,7 +105,7 @@ def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_
     return _core.svm_loss(W, X, y, reg, delta, penalty, l1_ratio, sample_weight, unpenalized_rows, intercept)
 
 
-def softmax_cross_entropy(scores, y):
+def softmax_cross_entropy(scores: FloatArray, y: ArrayLike) -> tuple[float, FloatArray]:
     """Mean softmax cross-entropy of a batch of scores, for the top of any model.
 
     Parameters
@@ -120,7 +125,7 @@ def softmax_cross_entropy(scores, y):
     return _core.softmax_cross_entropy(scores, y)
 
 
-def multiclass_hinge(scores, y, delta=1.0):
+def multiclass_hinge(scores: FloatArray, y: ArrayLike, delta: float = 1.0) -> tuple[float, FloatArray]:
     """Mean multiclass hinge (Weston–Watkins) loss of a batch of scores.
 
     Parameters

@@ -36,10 +36,24 @@ True
 """
 import numbers
 import threading
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+from ._typing import Array
+
+#: ``params``: a list, tuple or dict of arrays, or a list of parameter groups
+#: (dicts with a ``"params"`` entry of that kind).
+Params = Union[Sequence[Array], dict[Any, Array], Sequence[dict[str, Any]]]
+#: ``grads`` / ``param_copies``: arrays in the structure of the parameters (None for no copy).
+Arrays = Union[Sequence[Optional[Array]], dict[Any, Optional[Array]]]
+#: A learning rate, or a schedule ``t -> lr`` (:mod:`fastopt.schedules`).
+LearningRate = Union[float, Callable[[int], float]]
+# A checked group ready to install: (group dict, arrays, keys, schedule, copies).
+_Pending = tuple[dict[str, Any], tuple[Array, ...], Optional[list[Any]], Optional[Callable[[int], float]],
+                 tuple[Optional[Array], ...]]
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
 
@@ -50,7 +64,7 @@ RULES = {rule["name"]: rule for rule in _core.rules()}
 _LOW_PRECISION_KINDS = {"float16", "bfloat16"}
 
 
-def _as_tuple(params, name):
+def _as_tuple(params: Any, name: str) -> tuple[tuple[Any, ...], Optional[list[Any]]]:
     """The arrays of a list, tuple or dict, as a tuple, and the dict's keys (or None)."""
     if isinstance(params, dict):
         return tuple(params.values()), list(params.keys())
@@ -61,18 +75,19 @@ def _as_tuple(params, name):
     return tuple(params), None
 
 
-def _step_count(value, where):
+def _step_count(value: Any, where: str) -> int:
     """A saved step count: an int >= 0 (Python or NumPy integer, or a 0-d integer array)."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{where} must be an int, got {type(value).__name__}")
+    value = int(value)
     if not 0 <= value < 2**63 - 1:
         raise ValueError(f"{where} must be in [0, 2**63 - 1), got {value}")
     return int(value)
 
 
-def _precision_options(state_dtype, stochastic_rounding, seed):
+def _precision_options(state_dtype: str, stochastic_rounding: bool, seed: int) -> tuple[str, bool, int]:
     """The checked mixed-precision options shared by fastopt.optim and fastopt.torch."""
     if state_dtype not in ("float32", "param"):
         raise ValueError(f"state_dtype must be 'float32' or 'param', got {state_dtype!r}")
@@ -82,7 +97,7 @@ def _precision_options(state_dtype, stochastic_rounding, seed):
     return state_dtype, _core.as_bool(stochastic_rounding, "stochastic_rounding"), seed
 
 
-def _is_group_list(params):
+def _is_group_list(params: Any) -> bool:
     return isinstance(params, (list, tuple)) and len(params) > 0 and all(isinstance(g, dict) for g in params)
 
 
@@ -95,8 +110,8 @@ class Optimizer:
     their names, initial values, validation and the step itself all come from
     the registry.
 
-    Options every optimizer takes (keyword-only)
-    --------------------------------------------
+    Other Parameters
+    ----------------
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     grads : list or dict of numpy.ndarray, optional
@@ -116,10 +131,11 @@ class Optimizer:
         parameter into it, rounded to nearest.
     """
 
-    _rule = None
+    _rule: str = ""
 
-    def __init__(self, params, defaults, *, grads=None, state_dtype="float32", stochastic_rounding=False, seed=0,
-                 param_copies=None):
+    def __init__(self, params: Params, defaults: dict[str, Any], *, grads: Optional[Arrays] = None,
+                 state_dtype: str = "float32", stochastic_rounding: bool = False, seed: int = 0,
+                 param_copies: Optional[Arrays] = None) -> None:
         # Serializes step / train_linear / state_dict / load_state_dict: an
         # optimizer used from two threads at once runs their calls one at a time
         # (re-entrant, so a signal handler inside a long run gets a clear
@@ -129,14 +145,14 @@ class Optimizer:
             state_dtype, stochastic_rounding, seed)
         self.defaults = dict(defaults)
         self._check_hyperparameters(self._resolved(self.defaults))
-        self.param_groups = []
-        self._schedules = []     # per group: the lr schedule, or None
-        self._group_steps = []   # per group: steps taken since the group was added
+        self.param_groups: list[dict[str, Any]] = []
+        self._schedules: list[Optional[Callable[[int], float]]] = []  # per group: the lr schedule, or None
+        self._group_steps: list[int] = []   # per group: steps taken since the group was added
         self._step = 0
-        self.params = ()
-        self._keys = None
-        self._state = {s["name"]: () for s in RULES[self._rule]["states"]}
-        self._copies = ()
+        self.params: tuple[Array, ...] = ()
+        self._keys: Optional[list[Any]] = None
+        self._state: dict[str, tuple[Optional[Array], ...]] = {s["name"]: () for s in RULES[self._rule]["states"]}
+        self._copies: tuple[Optional[Array], ...] = ()
         self._grads = grads
         groups = list(params) if _is_group_list(params) else [{"params": params}]
         copies = self._split_copies(param_copies, groups)
@@ -148,9 +164,11 @@ class Optimizer:
         self._install(pending)
 
     # --- groups ---------------------------------------------------------------------------------
-    def _split_copies(self, param_copies, groups):
+    def _split_copies(self, param_copies: Optional[Arrays],
+                      groups: Sequence[Any]) -> list[tuple[Optional[Array], ...]]:
         """``param_copies`` (flattened over the groups) cut into one tuple per group, or Nones."""
-        sizes, keys = [], []
+        sizes: list[int] = []
+        keys: list[Any] = []
         for i, g in enumerate(groups):
             if not isinstance(g, dict) or "params" not in g:
                 raise ValueError(f"param group {i} has no 'params'")
@@ -168,20 +186,21 @@ class Optimizer:
             raise TypeError("param_copies must be a dict with the same keys as params, not a list")
         if len(copies) != sum(sizes):
             raise ValueError(f"param_copies has {len(copies)} entries but there are {sum(sizes)} parameters")
-        out, start = [], 0
+        out: list[tuple[Optional[Array], ...]] = []
+        start = 0
         for n in sizes:
             out.append(tuple(copies[start:start + n]))
             start += n
         return out
 
-    def _resolved(self, group):
+    def _resolved(self, group: dict[str, Any]) -> dict[str, Any]:
         """A group's hyperparameters with a schedule replaced by its first value."""
         lr = group.get("lr")
         return dict(group, lr=lr(0)) if callable(lr) else group
 
-    def _pending_groups(self, groups, copies):
+    def _pending_groups(self, groups: Sequence[Any], copies: list[tuple[Optional[Array], ...]]) -> list[_Pending]:
         """Checked groups ready to install: (group dict, arrays, keys, schedule, copies)."""
-        pending = []
+        pending: list[_Pending] = []
         known = set(self.defaults)
         seen = {id(p) for p in self.params}  # arrays of the groups before
         for i, (given, group_copies) in enumerate(zip(groups, copies)):
@@ -214,20 +233,20 @@ class Optimizer:
         return pending
 
     @staticmethod
-    def _keys_of(pending):
+    def _keys_of(pending: list[_Pending]) -> Optional[list[Any]]:
         keys = [k for (_, _, k, _, _) in pending]
         if all(k is None for k in keys):
             return None
         if any(k is None for k in keys):
             raise TypeError("params: either every group names its arrays (a dict) or none does")
-        return [k for ks in keys for k in ks]  # uniqueness across all groups: _install
+        return [k for ks in keys if ks is not None for k in ks]  # uniqueness across all groups: _install
 
-    def _new_state(self, group, arrays):
+    def _new_state(self, group: dict[str, Any], arrays: tuple[Array, ...]) -> dict[str, tuple[Optional[Array], ...]]:
         """The state buffers a group's hyperparameters need, per name: one array per parameter."""
         hypers = self._rule_hypers(group)
         initial = {s["name"]: s["initial"] for s in RULES[self._rule]["states"]}
         needed = _core.needed_states(self._rule, hypers)
-        state = {}
+        state: dict[str, tuple[Optional[Array], ...]] = {}
         for name in self._state:
             if name not in needed:
                 state[name] = (None,) * len(arrays)
@@ -236,12 +255,12 @@ class Optimizer:
             state[name] = tuple(np.full(p.shape, start, dtype=self._state_dtype_for(p)) for p in arrays)
         return state
 
-    def _state_dtype_for(self, p):
+    def _state_dtype_for(self, p: Array) -> npt.DTypeLike:
         if p.dtype.name in _LOW_PRECISION_KINDS and self._state_dtype == "float32":
             return np.float32
         return p.dtype
 
-    def _install(self, pending):
+    def _install(self, pending: list[_Pending]) -> None:
         """Adds checked groups: allocates their state and rebuilds the native group over every array."""
         new_keys = self._keys_of(pending)
         if self.params and (self._keys is None) != (new_keys is None):
@@ -250,18 +269,18 @@ class Optimizer:
         if all_keys is not None and len(set(all_keys)) != len(all_keys):
             raise ValueError("params: a key names parameters in two groups")
         params = list(self.params)
-        state = {name: list(arrays) for name, arrays in self._state.items()}
+        lists = {name: list(arrays) for name, arrays in self._state.items()}
         copies = list(self._copies)
         group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
         for j, (group, arrays, _, _, group_copies) in enumerate(pending):
             new = self._new_state(group, arrays)
-            for name in state:
-                state[name].extend(new[name])
+            for name in lists:
+                lists[name].extend(new[name])
             params.extend(arrays)
             copies.extend(group_copies)
             group_of.extend([len(self.param_groups) + j] * len(arrays))
         # Tuples: the native group holds these very arrays, so entries cannot be replaced.
-        state = {name: tuple(arrays) for name, arrays in state.items()}
+        state = {name: tuple(arrays) for name, arrays in lists.items()}
         native_states = {name: arrays for name, arrays in state.items() if any(a is not None for a in arrays)}
         has_copies = any(c is not None for c in copies)
         native = _core.TensorGroup(self._rule, tuple(params), native_states, self._grads, all_keys, group_of,
@@ -275,7 +294,7 @@ class Optimizer:
             self._group_steps.append(0)
 
     @property
-    def state(self):
+    def state(self) -> dict[str, tuple[Optional[Array], ...]]:
         """The state buffers by torch's names: ``{name: (array or None per parameter)}``.
 
         Only buffers some group keeps are listed; None marks the parameters
@@ -283,7 +302,7 @@ class Optimizer:
         """
         return {name: arrays for name, arrays in self._state.items() if any(a is not None for a in arrays)}
 
-    def add_param_group(self, param_group, *, param_copies=None):
+    def add_param_group(self, param_group: dict[str, Any], *, param_copies: Optional[Arrays] = None) -> None:
         """Add a group of parameters, as ``torch.optim.Optimizer.add_param_group``.
 
         Parameters
@@ -305,55 +324,55 @@ class Optimizer:
             self._install(self._pending_groups([param_group], copies))
 
     # --- hyperparameters ------------------------------------------------------------------------
-    def _rule_hypers(self, h):
+    def _rule_hypers(self, h: dict[str, Any]) -> dict[str, Any]:
         """The registry's hyperparameters from a param group ``h`` (torch's names)."""
         return {k: v for k, v in h.items() if k != "params"}
 
-    def _check_hyperparameters(self, h):
+    def _check_hyperparameters(self, h: dict[str, Any]) -> None:
         """TypeError / ValueError naming the first invalid hyperparameter of group ``h``."""
         _core.check_hyperparameters(self._rule, self._rule_hypers(h))
 
-    def _native_step(self, grads, steps, skip):
+    def _native_step(self, grads: Optional[Arrays], steps: list[int], skip: bool) -> bool:
         seeds = [self.seed] * len(self.param_groups) if self.stochastic_rounding else None
         return self._group.step([self._rule_hypers(g) for g in self.param_groups], steps, grads, skip, seeds)
 
-    def _native_settings(self):
+    def _native_settings(self) -> dict[str, Any]:
         """The rule and its hyperparameters, for loops that step in native code (one group)."""
         if len(self.param_groups) != 1:
             raise ValueError("native training loops take an optimizer with one parameter group")
         return {"rule": self._rule, "hypers": self._rule_hypers(self.param_groups[0])}
 
     @property
-    def schedule(self):
+    def schedule(self) -> Optional[Callable[[int], float]]:
         """The lr schedule of the first group, or None."""
         return self._schedules[0]
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         """Learning rate of the next step (``param_groups[0]["lr"]``)."""
-        return self.param_groups[0]["lr"]
+        return float(self.param_groups[0]["lr"])
 
     @lr.setter
-    def lr(self, value):
+    def lr(self, value: float) -> None:
         self._check_hyperparameters(dict(self.param_groups[0], lr=value))
         self.param_groups[0]["lr"] = value
 
     @property
-    def step_count(self):
+    def step_count(self) -> int:
         """Number of steps taken so far (by the first parameter group)."""
         return self._group_steps[0]
 
     @property
-    def _step(self):
+    def _step(self) -> int:
         return self._group_steps[0] if self._group_steps else 0
 
     @_step.setter
-    def _step(self, value):
+    def _step(self, value: int) -> None:
         if self._group_steps:
             delta = value - self._group_steps[0]
             self._group_steps = [s + delta for s in self._group_steps]
 
-    def step(self, grads=None, *, skip_if_nonfinite=False):
+    def step(self, grads: Optional[Arrays] = None, *, skip_if_nonfinite: bool = False) -> bool:
         """Update every parameter of every group in place with one native call.
 
         Parameters
@@ -379,7 +398,8 @@ class Optimizer:
                 self._group_steps = steps
             return applied
 
-    def offload_step(self, grads=None, *, grad_scale=1.0, max_norm=None):
+    def offload_step(self, grads: Optional[Arrays] = None, *, grad_scale: float = 1.0,
+                     max_norm: Optional[float] = None) -> tuple[bool, float]:
         """The fused optimizer phase of mixed-precision training with a loss scale.
 
         One read pass over the gradients computes their global L2 norm (of
@@ -418,36 +438,39 @@ class Optimizer:
                 self._group_steps = steps
             return applied, norm
 
-    def _planned_lrs(self, updates):
+    def _planned_lrs(self, updates: int) -> Union[float, list[float]]:
         """The lr of the next ``updates`` steps as :meth:`step` would set it: the
         group's lr (one value for all), or the schedule's values as a list."""
         if self.schedule is None:
-            return self.param_groups[0]["lr"]
+            return float(self.param_groups[0]["lr"])
         return [self.schedule(t) for t in range(self._step, self._step + updates)]
 
-    def _record_native_steps(self, updates, lrs):
+    def _record_native_steps(self, updates: int, lrs: Union[float, Sequence[float]]) -> None:
         """Account for ``updates`` steps taken in native code with learning rates ``lrs``."""
         self._step += updates
         if self.schedule is not None and updates:
+            assert not isinstance(lrs, (int, float))
             self.param_groups[0]["lr"] = lrs[updates - 1]
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Fill the registered gradient buffers with zeros."""
         if self._grads is None:
             return
         for g in (self._grads.values() if isinstance(self._grads, dict) else self._grads):
-            g.fill(0)
+            if g is not None:
+                g.fill(0)
 
     # --- state_dict -----------------------------------------------------------------------------
-    def _group_ranges(self):
+    def _group_ranges(self) -> list[range]:
         """The flat parameter indices of each group."""
-        out, start = [], 0
+        out: list[range] = []
+        start = 0
         for g in self.param_groups:
             out.append(range(start, start + len(g["params"])))
             start += len(g["params"])
         return out
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """A copy of the optimizer's state, in ``torch.optim``'s layout.
 
         ``{"state": {i: {"step": int, <buffer name>: ndarray, ...}}, "param_groups": [{...,
@@ -455,21 +478,22 @@ class Optimizer:
         order. Arrays are copies; :meth:`load_state_dict` restores them bitwise.
         """
         with self._lock:
-            state = {}
+            state: dict[int, dict[str, Any]] = {}
             groups = []
             for g, indices, t in zip(self.param_groups, self._group_ranges(), self._group_steps):
                 for i in indices:
-                    entry = {"step": t}
+                    entry: dict[str, Any] = {"step": t}
                     for name, arrays in self._state.items():
-                        if arrays[i] is not None:
-                            entry[name] = arrays[i].copy()
+                        array = arrays[i]
+                        if array is not None:
+                            entry[name] = array.copy()
                     state[i] = entry
                 group = {k: v for k, v in g.items() if k != "params"}
                 group["params"] = list(indices)
                 groups.append(group)
             return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict`.
 
         The groups must hold the same numbers of parameters. Everything is
@@ -508,7 +532,8 @@ class Optimizer:
                     raise ValueError(f"state_dict state[{i}] is missing 'step'")
                 steps.add(_step_count(entry["step"], f"state_dict state[{i}]['step']"))
                 for name, arrays in self._state.items():
-                    if arrays[i] is None:
+                    buffer = arrays[i]
+                    if buffer is None:
                         continue
                     if name not in entry:
                         raise ValueError(f"state_dict state[{i}] is missing {name!r}")
@@ -516,9 +541,9 @@ class Optimizer:
                     if type(value) is not np.ndarray:
                         raise TypeError(f"state_dict state[{i}][{name!r}] must be a numpy.ndarray, "
                                         f"got {type(value).__name__}")
-                    if value.shape != p.shape or value.dtype != arrays[i].dtype:
+                    if value.shape != p.shape or value.dtype != buffer.dtype:
                         raise ValueError(f"state_dict state[{i}][{name!r}] has shape {value.shape} and "
-                                         f"dtype {value.dtype}; expected {p.shape} and {arrays[i].dtype}")
+                                         f"dtype {value.dtype}; expected {p.shape} and {buffer.dtype}")
                     saved[i, name] = value
             if len(steps) > 1:
                 raise ValueError(f"state_dict holds different step counts within param_groups[{gi}]")
@@ -526,13 +551,15 @@ class Optimizer:
             new_steps.append(steps.pop() if steps else 0)
         with self._lock:
             for (i, name), value in saved.items():
-                np.copyto(self._state[name][i], value)
+                target = self._state[name][i]
+                assert target is not None  # checked above
+                np.copyto(target, value)
             self._group_steps = new_steps
             for mine, group in zip(self.param_groups, new_groups):
                 mine.update(group)
 
 
-def _betas(betas):
+def _betas(betas: Any) -> tuple[float, float]:
     """``betas`` as a tuple ``(beta1, beta2)``; TypeError unless it is a pair."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -567,8 +594,9 @@ class SGD(Optimizer):
 
     _rule = "sgd"
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 maximize=False, **options):
+    def __init__(self, params: Params, lr: LearningRate = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 **options: Any) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
                         maximize=maximize)
         super().__init__(params, defaults, **options)
@@ -598,8 +626,9 @@ class Adagrad(Optimizer):
 
     _rule = "adagrad"
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, *, maximize=False, **options):
+    def __init__(self, params: Params, lr: LearningRate = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False,
+                 **options: Any) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults, **options)
@@ -632,8 +661,9 @@ class RMSprop(Optimizer):
 
     _rule = "rmsprop"
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, maximize=False, **options):
+    def __init__(self, params: Params, lr: LearningRate = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *, maximize: bool = False,
+                 **options: Any) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults, **options)
@@ -642,7 +672,7 @@ class RMSprop(Optimizer):
 class _BetasOptimizer(Optimizer):
     """Torch's ``betas=(beta1, beta2)`` in the param group, the registry's beta1 and beta2."""
 
-    def _rule_hypers(self, h):
+    def _rule_hypers(self, h: dict[str, Any]) -> dict[str, Any]:
         hypers = {k: v for k, v in h.items() if k not in ("params", "betas")}
         hypers["beta1"], hypers["beta2"] = _betas(h["betas"])
         return hypers
@@ -673,8 +703,9 @@ class Adam(_BetasOptimizer):
 
     _rule = "adam"
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False, **options):
+    def __init__(self, params: Params, lr: LearningRate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 **options: Any) -> None:
         defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize)
         super().__init__(params, defaults, **options)
@@ -690,8 +721,9 @@ class AdamW(Adam):
 
     _rule = "adamw"
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, **options):
+    def __init__(self, params: Params, lr: LearningRate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 **options: Any) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, **options)
 
@@ -720,6 +752,7 @@ class Lion(_BetasOptimizer):
 
     _rule = "lion"
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, maximize=False, **options):
+    def __init__(self, params: Params, lr: LearningRate = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
         defaults = dict(lr=lr, betas=_betas(betas), weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)

@@ -1,19 +1,20 @@
 """Weight penalties (docs/design.md, "Losses and regularization")."""
 from . import _core
+from ._typing import FloatArray
 
 __all__ = ["penalty"]
 
 
-def penalty(W, reg, kind="l2", l1_ratio=0.5):
+def penalty(W: FloatArray, reg: float, kind: str = "l2", l1_ratio: float = 0.5) -> tuple[float, FloatArray]:
     """Value and gradient of a weight penalty.
 
-    ========================  ===================================  ==========================================
-    kind                      value                                gradient
-    ========================  ===================================  ==========================================
-    ``"l2"``                  reg·ΣW²                              2·reg·W
-    ``"l1"``                  reg·Σ|W|                             reg·sign(W) (0 at 0)
-    ``"elastic_net"``         reg·(l1_ratio·Σ|W| + (1−l1_ratio)·ΣW²) reg·(l1_ratio·sign(W) + (1−l1_ratio)·2W)
-    ========================  ===================================  ==========================================
+    =================  ========================================  ===========================================
+    kind               value                                     gradient
+    =================  ========================================  ===========================================
+    ``"l2"``           reg·ΣW²                                   2·reg·W
+    ``"l1"``           reg·Σ|W|                                  reg·sign(W) (0 at 0)
+    ``"elastic_net"``  reg·(l1_ratio·Σ|W| + (1−l1_ratio)·ΣW²)    reg·(l1_ratio·sign(W) + (1−l1_ratio)·2W)
+    =================  ========================================  ===========================================
 
     Parameters
     ----------

@@ -12,6 +12,7 @@ before every step.
 [0.0, 0.0497, 0.0976, 0.0]
 """
 import math
+from typing import Callable
 
 from . import _core
 
@@ -19,14 +20,14 @@ __all__ = ["constant", "step_decay", "cosine", "linear", "inverse_sqrt", "linear
            "scale_lr_for_batch"]
 
 
-def _nonnegative(name, x):
+def _nonnegative(name: str, x: float) -> float:
     value = _core.as_real(x, name)      # TypeError naming it unless a real number
     if not (value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
     return value
 
 
-def _int(name, x, minimum, what=""):
+def _int(name: str, x: int, minimum: int, what: str = "") -> int:
     try:
         value = _core.as_int(x, name)
     except TypeError:
@@ -36,39 +37,41 @@ def _int(name, x, minimum, what=""):
     return value
 
 
-def _positive_int(name, x):
+def _positive_int(name: str, x: int) -> int:
     return _int(name, x, 1)
 
 
-def _step(t):
+def _step(t: int) -> int:
     return _int("t", t, 0, " (updates done so far)")
 
 
 class _Schedule:
-    def __init__(self, fn, text):
+    """A schedule: ``lr = schedule(t)``, with a repr that says which."""
+
+    def __init__(self, fn: Callable[[int], float], text: str) -> None:
         self._fn, self._text = fn, text
 
-    def __call__(self, t):
+    def __call__(self, t: int) -> float:
         return float(self._fn(_step(t)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self._text
 
 
-def constant(lr):
+def constant(lr: float) -> Callable[[int], float]:
     """``lr`` at every step."""
     lr = _nonnegative("lr", lr)
     return _Schedule(lambda t: lr, f"constant({lr})")
 
 
-def step_decay(base_lr, step_size, gamma=0.1):
+def step_decay(base_lr: float, step_size: int, gamma: float = 0.1) -> Callable[[int], float]:
     """``base_lr · gamma ** (t // step_size)`` (``torch.optim.lr_scheduler.StepLR``)."""
     base_lr, gamma = _nonnegative("base_lr", base_lr), _nonnegative("gamma", gamma)
     step_size = _positive_int("step_size", step_size)
     return _Schedule(lambda t: base_lr * gamma ** (t // step_size), f"step_decay({base_lr}, {step_size}, {gamma})")
 
 
-def cosine(base_lr, total_steps, min_lr=0.0):
+def cosine(base_lr: float, total_steps: int, min_lr: float = 0.0) -> Callable[[int], float]:
     """``min_lr + (base_lr − min_lr)·(1 + cos(π·t/total_steps))/2``
     (``CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)``, its closed form)."""
     base_lr, min_lr = _nonnegative("base_lr", base_lr), _nonnegative("min_lr", min_lr)
@@ -77,7 +80,8 @@ def cosine(base_lr, total_steps, min_lr=0.0):
                      f"cosine({base_lr}, {total_steps}, {min_lr})")
 
 
-def linear(base_lr, total_steps, start_factor=1.0, end_factor=0.0):
+def linear(base_lr: float, total_steps: int, start_factor: float = 1.0,
+           end_factor: float = 0.0) -> Callable[[int], float]:
     """``base_lr`` times a factor going linearly from ``start_factor`` to ``end_factor``
     over ``total_steps``, then constant (``LinearLR``)."""
     base_lr = _nonnegative("base_lr", base_lr)
@@ -87,7 +91,7 @@ def linear(base_lr, total_steps, start_factor=1.0, end_factor=0.0):
                      f"linear({base_lr}, {total_steps}, {start}, {end})")
 
 
-def inverse_sqrt(base_lr, warmup_steps):
+def inverse_sqrt(base_lr: float, warmup_steps: int) -> Callable[[int], float]:
     """``base_lr`` for ``t < warmup_steps``, then ``base_lr·sqrt(warmup_steps / t)``
     (the Transformer decay; wrap in :func:`linear_warmup` for a ramp)."""
     base_lr = _nonnegative("base_lr", base_lr)
@@ -96,7 +100,8 @@ def inverse_sqrt(base_lr, warmup_steps):
                      f"inverse_sqrt({base_lr}, {warmup_steps})")
 
 
-def linear_warmup(schedule, warmup_steps, start_factor=0.0):
+def linear_warmup(schedule: Callable[[int], float], warmup_steps: int,
+                  start_factor: float = 0.0) -> Callable[[int], float]:
     """``schedule(t)`` scaled by a factor rising linearly from ``start_factor`` to 1
     over ``warmup_steps`` (like chaining ``LinearLR(start_factor, 1, warmup_steps)``)."""
     if not callable(schedule):
@@ -104,13 +109,13 @@ def linear_warmup(schedule, warmup_steps, start_factor=0.0):
     warmup_steps = _positive_int("warmup_steps", warmup_steps)
     start = _nonnegative("start_factor", start_factor)
 
-    def fn(t):
+    def fn(t: int) -> float:
         factor = start + (1 - start) * t / warmup_steps if t < warmup_steps else 1.0
         return schedule(t) * factor
     return _Schedule(fn, f"linear_warmup({schedule!r}, {warmup_steps}, {start})")
 
 
-def scale_lr_for_batch(base_lr, base_batch_size, batch_size):
+def scale_lr_for_batch(base_lr: float, base_batch_size: int, batch_size: int) -> float:
     """The linear scaling rule: ``base_lr · batch_size / base_batch_size``."""
     base_lr = _nonnegative("base_lr", base_lr)
     return base_lr * _positive_int("batch_size", batch_size) / _positive_int("base_batch_size", base_batch_size)

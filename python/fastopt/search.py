@@ -18,8 +18,12 @@ True
 """
 import math
 from dataclasses import dataclass
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import FloatArray
 
 __all__ = ["random_search", "SearchResult"]
 
@@ -28,15 +32,19 @@ __all__ = ["random_search", "SearchResult"]
 class SearchResult:
     """What :func:`random_search` found."""
 
-    W: np.ndarray              # the best weights
+    W: FloatArray              # the best weights
     loss: float                # their loss
-    losses: np.ndarray         # the loss of every trial, in order
-    best_losses: np.ndarray    # the best loss after each trial (running minimum)
+    losses: FloatArray         # the loss of every trial, in order
+    best_losses: FloatArray    # the best loss after each trial (running minimum)
     best_trial: int            # index of the trial that found W
 
 
-def random_search(fun, shape, num_trials=1000, scale=1e-4, *, dtype=np.float64, seed=None):
-    """Random search over weights, as in the lecture::
+def random_search(fun: Callable[[FloatArray], Any], shape: Union[int, tuple[int, ...]], num_trials: int = 1000,
+                  scale: float = 1e-4, *, dtype: npt.DTypeLike = np.float64,
+                  seed: Union[None, int, np.random.Generator] = None) -> SearchResult:
+    """Random search over weights, as in the lecture.
+
+    The loop::
 
         bestloss = float("inf")
         for num in range(num_trials):

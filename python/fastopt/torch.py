@@ -27,13 +27,25 @@ of those exist; this is a different one).
 
 ``import fastopt`` never imports torch; ``import fastopt.torch`` does.
 """
+from __future__ import annotations
+
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union, overload
 
 import numpy as np
 import torch
 
 from . import _core
+from ._typing import Array
 from .optim import _precision_options
+
+if TYPE_CHECKING:
+    from torch.optim.optimizer import ParamsT
+
+#: A hyperparameter: a number, or (as torch allows) a one-element tensor.
+Number = Union[float, torch.Tensor]
+# State a refused or skipped step created: (state dict, key), key None for all of it.
+_Created = list[tuple[dict[str, Any], Optional[str]]]
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
 
@@ -42,15 +54,16 @@ _NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np
                  torch.float16: np.dtype(np.float16)}
 
 
-def _bfloat16():
+def _bfloat16() -> np.dtype[Any]:
     try:
         import ml_dtypes
     except ImportError as e:
         raise TypeError("bfloat16 tensors need the ml_dtypes package: pip install \"fastopt[bf16]\"") from e
-    return np.dtype(ml_dtypes.bfloat16)
+    dtype: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
+    return dtype
 
 
-def _as_numpy(t, name):
+def _as_numpy(t: object, name: str) -> Array:
     """A NumPy array sharing ``t``'s memory (no copy: an update through it is the tensor's)."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -69,17 +82,17 @@ def _as_numpy(t, name):
     return t.numpy()
 
 
-def _torch_types():
+def _torch_types() -> tuple[Any, Any, tuple[Any, Any, Any, Any]]:
     """What the native view compares tensors' attributes with."""
     return (torch._C.TensorBase, torch.strided, (torch.float32, torch.float64, torch.float16, torch.bfloat16))
 
 
-def _scalar_dtype():
+def _scalar_dtype() -> torch.dtype:
     """torch's dtype of state["step"]: float64 under a float64 default dtype, else float32."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def _scalar(value, name):
+def _scalar(value: Any, name: str) -> Any:
     """torch allows a 0-d tensor for lr and betas; the kernels take a number."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -88,7 +101,7 @@ def _scalar(value, name):
     return value
 
 
-def _discard(created):
+def _discard(created: _Created) -> None:
     """Remove the state a refused or skipped step created: (state, key) pairs, key None for all."""
     for state, key in created:
         if key is None:
@@ -100,14 +113,15 @@ def _discard(created):
 class _Optimizer(torch.optim.Optimizer):
     """Shared machinery: state in torch's layout, one native step per call."""
 
-    _rule = None
+    _rule = ""
     # torch options accepted only at their default (these implementations are torch's own)
     _torch_only = {"foreach": (None, False), "fused": (None, False), "capturable": (False,),
                    "differentiable": (False,)}
     _uses_step_state = True  # keeps state["step"] as torch does
 
-    def __init__(self, params, defaults, *, state_dtype="param", stochastic_rounding=False, seed=0,
-                 param_copies=None):
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], *, state_dtype: str = "param",
+                 stochastic_rounding: bool = False, seed: int = 0,
+                 param_copies: Optional[dict[torch.Tensor, torch.Tensor]] = None) -> None:
         for key, allowed in self._torch_only.items():
             if key in defaults and defaults[key] not in allowed:
                 raise ValueError(f"{key}={defaults[key]!r} is not supported by fastopt.{type(self).__name__} "
@@ -118,20 +132,20 @@ class _Optimizer(torch.optim.Optimizer):
             raise TypeError("param_copies must be a dict {float32 parameter: float16/bfloat16 tensor}, got "
                             f"{type(param_copies).__name__}")
         self._copies = dict(param_copies or {})
-        self._fastopt_view = None  # (the state names each group needs, _core.TorchView)
+        self._fastopt_view: Optional[tuple[list[tuple[str, ...]], _core.TorchView]] = None  # (the state names each group needs, _core.TorchView)
         # Steps from several threads run one at a time: a step creates state in
         # Python and replaces the cached view around the native call.
         self._step_lock = threading.RLock()
         super().__init__(params, defaults)
 
     # --- pickling (torch.optim.Optimizer pickles defaults, state and groups only) ---------------
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["fastopt_options"] = {"state_dtype": self._state_dtype, "stochastic_rounding": self.stochastic_rounding,
                                     "seed": self.seed, "param_copies": self._copies}
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         # Also called by torch's load_state_dict with {"state", "param_groups"}: then
         # the options and the machinery of this optimizer stay.
         options = state.pop("fastopt_options", None)
@@ -146,12 +160,12 @@ class _Optimizer(torch.optim.Optimizer):
         self._fastopt_view = None
 
     # --- the registry's view of a group ----------------------------------------------------------
-    def _rule_hypers(self, group):
+    def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
         """The registry's hyperparameters of a param group (torch's names)."""
         names = {h["name"] for h in _RULES[self._rule]["hypers"]}
         return {k: _scalar(v, k) for k, v in group.items() if k in names}
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         for key, allowed in self._torch_only.items():
@@ -165,12 +179,12 @@ class _Optimizer(torch.optim.Optimizer):
             raise
 
     # --- state ---------------------------------------------------------------------------------
-    def _state_dtype_for(self, p):
+    def _state_dtype_for(self, p: torch.Tensor) -> torch.dtype:
         if self._state_dtype == "float32" and p.dtype in (torch.float16, torch.bfloat16):
             return torch.float32
         return p.dtype
 
-    def _init_state(self, p, group, state):
+    def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
         """Create the state buffers the group's hyperparameters need, as torch names them."""
         hypers = self._rule_hypers(group)
         if self._uses_step_state:  # a 0-d tensor, as torch keeps it
@@ -182,7 +196,7 @@ class _Optimizer(torch.optim.Optimizer):
             state[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p),
                                           memory_format=torch.preserve_format)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``. torch casts floating-point state to the
         parameter's dtype: with ``state_dtype="float32"`` the saved float32 values
         are put back. A step saved as a number (old checkpoints) becomes a
@@ -209,7 +223,8 @@ class _Optimizer(torch.optim.Optimizer):
                         state[key] = source.detach().to(dtype=wanted).contiguous().clone()
 
     # --- the step ------------------------------------------------------------------------------
-    def _prepare(self, p, group, state, needed, created):
+    def _prepare(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any], needed: set[str],
+                 created: _Created) -> tuple[Optional[int], Optional[int]]:
         """Create missing state (recording it in ``created``) and return the step
         numbers of ``p``: (this step's, later steps'), each None for state["step"]
         + 1 (read and counted natively). Nothing is counted here."""
@@ -222,8 +237,14 @@ class _Optimizer(torch.optim.Optimizer):
     # gradients itself (torch.amp.GradScaler.step, as for torch's fused optimizers).
     _step_supports_amp_scaling = True
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:
         """One step over every parameter with a gradient; returns ``closure()``'s loss if given.
 
         Every parameter, gradient and state tensor is checked before any is
@@ -254,7 +275,7 @@ class _Optimizer(torch.optim.Optimizer):
         return loss
 
     @torch.no_grad()
-    def offload_step(self, *, grad_scale=1.0, max_norm=None):
+    def offload_step(self, *, grad_scale: Number = 1.0, max_norm: Optional[Number] = None) -> tuple[bool, float]:
         """The fused optimizer phase of mixed-precision training (see
         :meth:`fastopt.optim.Optimizer.offload_step`): the global norm of the
         gradients times ``grad_scale`` in one read pass; if it is not finite,
@@ -270,13 +291,14 @@ class _Optimizer(torch.optim.Optimizer):
         return self._run(grad_scale=_scalar(grad_scale, "grad_scale"),
                          max_norm=None if max_norm is None else _scalar(max_norm, "max_norm"), skip_if_nonfinite=True)
 
-    def _run(self, **phase):
+    def _run(self, **phase: Any) -> tuple[bool, float]:
         """One native step; ``phase``: grad_scale, max_norm, skip_if_nonfinite. Returns (applied, norm)."""
         with self._step_lock:
             return self._run_locked(phase)
 
-    def _run_locked(self, phase):
-        hypers_of, needed_of = [], []
+    def _run_locked(self, phase: dict[str, Any]) -> tuple[bool, float]:
+        hypers_of: list[dict[str, Any]] = []
+        needed_of: list[tuple[str, ...]] = []
         for group in self.param_groups:
             hypers = self._rule_hypers(group)
             _core.check_hyperparameters(self._rule, hypers)
@@ -293,7 +315,7 @@ class _Optimizer(torch.optim.Optimizer):
                   for pi, p in enumerate(group["params"]) if p.grad is not None]
         if not active:
             return True, 0.0
-        created = []  # state this call created, removed again if the step is refused or skipped
+        created: _Created = []  # state this call created, removed again if the step is refused or skipped
         try:
             view, first_steps = self._make_view(active, needed_of, created)
             result = view.step(self.param_groups, self.state, hypers_of, seed, first_steps, **phase)
@@ -308,19 +330,25 @@ class _Optimizer(torch.optim.Optimizer):
             _discard(created)
             raise
 
-    def _make_view(self, active, needed_of, created):
+    def _make_view(self, active: list[tuple[int, int, torch.Tensor]], needed_of: list[tuple[str, ...]],
+                   created: _Created) -> tuple[_core.TorchView, list[int]]:
         """The native view over ``active`` [(group index, position, param)], creating missing
         state; and the step numbers its first step uses (None: the view's own)."""
         state_names = [s["name"] for s in _RULES[self._rule]["states"]]
-        params, groups, positions, state_tensors, steps, first_steps = [], [], [], [], [], []
-        arrays = {name: [] for name in state_names}
+        params: list[Array] = []
+        groups: list[int] = []
+        positions: list[int] = []
+        state_tensors: list[dict[str, torch.Tensor]] = []
+        steps: list[Union[torch.Tensor, int]] = []
+        first_steps: list[int] = []
+        arrays: dict[str, list[Optional[Array]]] = {name: [] for name in state_names}
         for gi, pi, p in active:
             name = f"param_groups[{gi}]['params'][{pi}]"
             state = self.state[p]
             if not isinstance(state, dict):
                 raise TypeError(f"opt.state[{name}] must be a dict, got {type(state).__name__}")
             first, later = self._prepare(p, self.param_groups[gi], state, set(needed_of[gi]), created)
-            tensors = {}
+            tensors: dict[str, Optional[torch.Tensor]] = {}
             for s in state_names:
                 if s in needed_of[gi] and state.get(s) is None:
                     raise ValueError(f"{name} has no '{s}' state, which these hyperparameters need; it is "
@@ -356,8 +384,10 @@ class SGD(_Optimizer):
     _rule = "sgd"
     _uses_step_state = False
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 maximize=False, foreach=None, differentiable=False, fused=None, **options):
+    def __init__(self, params: ParamsT, lr: Number = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, differentiable: bool = False, fused: Optional[bool] = None,
+                 **options: Any) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
                         fused=fused)
@@ -366,10 +396,11 @@ class SGD(_Optimizer):
                                                      "maximize")})
         super().__init__(params, defaults, **options)
 
-    def _init_state(self, p, group, state):
+    def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
         pass  # the momentum buffer is created at the first step with momentum, as torch does
 
-    def _prepare(self, p, group, state, needed, created):
+    def _prepare(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any], needed: set[str],
+                 created: _Created) -> tuple[Optional[int], Optional[int]]:
         # The rule uses a step number only for dampening, whose first step is
         # undamped: as in torch, that is the step that creates the buffer.
         first = "momentum_buffer" in needed and "momentum_buffer" not in state
@@ -383,7 +414,7 @@ class SGD(_Optimizer):
 class _BetasOptimizer(_Optimizer):
     """Torch's ``betas=(beta1, beta2)`` in the group, the registry's beta1 and beta2."""
 
-    def _rule_hypers(self, group):
+    def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
         hypers = super()._rule_hypers(group)
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -402,9 +433,11 @@ class Adam(_BetasOptimizer):
 
     _rule = "adam"
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
-                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
-                 decoupled_weight_decay=False, **options):
+    def __init__(self, params: ParamsT, lr: Number = 1e-3, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 foreach: Optional[bool] = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: Optional[bool] = None, decoupled_weight_decay: bool = False,
+                 **options: Any) -> None:
         if decoupled_weight_decay is not False:
             raise ValueError("decoupled_weight_decay=True is AdamW: use fastopt.torch.AdamW")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
@@ -413,7 +446,7 @@ class Adam(_BetasOptimizer):
         self._check_defaults(defaults)
         super().__init__(params, defaults, **options)
 
-    def _check_defaults(self, defaults):
+    def _check_defaults(self, defaults: dict[str, Any]) -> None:
         _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
 
 
@@ -422,8 +455,10 @@ class AdamW(Adam):
 
     _rule = "adamw"
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None, **options):
+    def __init__(self, params: ParamsT, lr: Number = 1e-3, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None, **options: Any) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
                          fused=fused, **options)
@@ -435,8 +470,10 @@ class Adagrad(_Optimizer):
 
     _rule = "adagrad"
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
-                 foreach=None, *, maximize=False, differentiable=False, fused=None, **options):
+    def __init__(self, params: ParamsT, lr: Number = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: Optional[bool] = None,
+                 **options: Any) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, fused=fused)
@@ -454,8 +491,10 @@ class RMSprop(_Optimizer):
 
     _rule = "rmsprop"
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                 capturable=False, foreach=None, maximize=False, differentiable=False, **options):
+    def __init__(self, params: ParamsT, lr: Number = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+                 foreach: Optional[bool] = None, maximize: bool = False, differentiable: bool = False,
+                 **options: Any) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, capturable=capturable, foreach=foreach, maximize=maximize,
                         differentiable=differentiable)
@@ -471,7 +510,8 @@ class Lion(_BetasOptimizer):
     _rule = "lion"
     _uses_step_state = False
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, maximize=False, **options):
+    def __init__(self, params: ParamsT, lr: Number = 1e-4, betas: tuple[Number, Number] = (0.9, 0.99),
+                 weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
         _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
         super().__init__(params, defaults, **options)

@@ -20,9 +20,16 @@ Example
 """
 import secrets
 
+from typing import TYPE_CHECKING, Any, Optional, Union
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+from ._typing import FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from .optim import Optimizer
 
 __all__ = ["SplitMix64", "train_linear", "minibatch_indices"]
 
@@ -49,7 +56,7 @@ class SplitMix64:
     ``below(N)``.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: "Seed" = None) -> None:
         if seed is None:
             state = secrets.randbits(64)
         elif isinstance(seed, SplitMix64):
@@ -63,12 +70,12 @@ class SplitMix64:
         else:
             raise TypeError(f"seed must be None, an int, a SplitMix64 or a numpy random generator, "
                             f"got {type(seed).__name__}")
-        self.state = state
+        self.state: int = state
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SplitMix64(state={self.state})"
 
-    def minibatch_indices(self, n, batch_size, count, sampling="epochs"):
+    def minibatch_indices(self, n: int, batch_size: int, count: int, sampling: str = "epochs") -> IntArray:
         """The rows ``count`` epochs (or iterations) visit, concatenated; advances the state.
 
         At most 2**28 indices per call (ValueError otherwise)."""
@@ -76,7 +83,11 @@ class SplitMix64:
         return idx
 
 
-def minibatch_indices(n, batch_size, count, sampling="epochs", rng=None):
+#: What ``rng`` / ``seed`` arguments accept.
+Seed = Union[None, int, np.integer[Any], SplitMix64, np.random.Generator, np.random.RandomState]
+
+
+def minibatch_indices(n: int, batch_size: int, count: int, sampling: str = "epochs", rng: "Seed" = None) -> IntArray:
     """Rows of ``count`` epochs (``count * n``) or iterations (``count * batch_size``).
 
     A convenience over :meth:`SplitMix64.minibatch_indices`.
@@ -84,23 +95,26 @@ def minibatch_indices(n, batch_size, count, sampling="epochs", rng=None):
     return SplitMix64(rng).minibatch_indices(n, batch_size, count, sampling)
 
 
-def _as_rng(rng):
+def _as_rng(rng: "Seed") -> SplitMix64:
     return rng if isinstance(rng, SplitMix64) else SplitMix64(rng)
 
 
-def _schedule_arguments(epochs, num_iters):
+def _schedule_arguments(epochs: Optional[int], num_iters: Optional[int]) -> tuple[str, int, str]:
     """(sampling, count, the count's argument name)."""
     if (epochs is None) == (num_iters is None):
         raise ValueError("give exactly one of epochs (shuffled passes over X) or num_iters "
                          "(minibatches drawn with replacement, as in the course)")
     if epochs is not None:
         return "epochs", epochs, "epochs"
+    assert num_iters is not None
     return "with_replacement", num_iters, "num_iters"
 
 
-def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
-                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0,
-                 intercept=False):
+def train_linear(optimizer: "Optimizer", X: FloatArray, y: npt.ArrayLike, *, loss: str = "softmax", reg: float = 0.0,
+                 penalty: str = "l2", l1_ratio: float = 0.5, delta: float = 1.0, batch_size: int = 200,
+                 epochs: Optional[int] = None, num_iters: Optional[int] = None, rng: "Seed" = None,
+                 sample_weight: Optional[npt.ArrayLike] = None, unpenalized_rows: int = 0,
+                 intercept: bool = False) -> npt.NDArray[np.float64]:
     """Train a linear classifier with minibatches, in native code.
 
     Per update ``u`` (``t`` = the optimizer's step count before it)::

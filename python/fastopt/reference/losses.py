@@ -7,9 +7,11 @@ the penalty is added as defined in :mod:`fastopt.reference.regularization`.
 import numpy as np
 
 from .regularization import penalty
+from .._typing import FloatArray, IntArray
+from typing import Optional
 
 
-def softmax_loss_naive(W, X, y, reg):
+def softmax_loss_naive(W: FloatArray, X: FloatArray, y: IntArray, reg: float) -> tuple[float, FloatArray]:
     """Softmax (cross-entropy) loss with explicit loops, L2 penalty reg·ΣW²."""
     dW = np.zeros_like(W)
     loss = 0.0
@@ -30,7 +32,7 @@ def softmax_loss_naive(W, X, y, reg):
     return loss, dW
 
 
-def softmax_loss_vectorized(W, X, y, reg):
+def softmax_loss_vectorized(W: FloatArray, X: FloatArray, y: IntArray, reg: float) -> tuple[float, FloatArray]:
     """Softmax loss without loops, L2 penalty reg·ΣW²."""
     num_train = X.shape[0]
     scores = X.dot(W)
@@ -46,7 +48,8 @@ def softmax_loss_vectorized(W, X, y, reg):
     return loss, dW
 
 
-def svm_loss_naive(W, X, y, reg, delta=1.0):
+def svm_loss_naive(W: FloatArray, X: FloatArray, y: IntArray, reg: float,
+                   delta: float = 1.0) -> tuple[float, FloatArray]:
     """Multiclass SVM (Weston–Watkins hinge) loss with explicit loops, L2 penalty."""
     dW = np.zeros_like(W)
     num_classes = W.shape[1]
@@ -70,7 +73,8 @@ def svm_loss_naive(W, X, y, reg, delta=1.0):
     return loss, dW
 
 
-def svm_loss_vectorized(W, X, y, reg, delta=1.0):
+def svm_loss_vectorized(W: FloatArray, X: FloatArray, y: IntArray, reg: float,
+                        delta: float = 1.0) -> tuple[float, FloatArray]:
     """Multiclass SVM loss without loops, L2 penalty."""
     num_train = X.shape[0]
     scores = X.dot(W)
@@ -86,7 +90,8 @@ def svm_loss_vectorized(W, X, y, reg, delta=1.0):
     return loss, dW
 
 
-def softmax_cross_entropy(scores, y, sample_weight=None):
+def softmax_cross_entropy(scores: FloatArray, y: IntArray,
+                          sample_weight: Optional[FloatArray] = None) -> tuple[float, FloatArray]:
     """Mean softmax cross-entropy of N×C scores; returns (loss, dscores).
     With sample_weight w: the weighted mean sum(w * loss_i) / sum(w)."""
     num_train = scores.shape[0]
@@ -102,7 +107,8 @@ def softmax_cross_entropy(scores, y, sample_weight=None):
     return float(loss), dscores
 
 
-def multiclass_hinge(scores, y, delta=1.0, sample_weight=None):
+def multiclass_hinge(scores: FloatArray, y: IntArray, delta: float = 1.0,
+                     sample_weight: Optional[FloatArray] = None) -> tuple[float, FloatArray]:
     """Mean Weston–Watkins hinge loss of N×C scores; returns (loss, dscores).
     With sample_weight w: the weighted mean sum(w * loss_i) / sum(w)."""
     num_train = scores.shape[0]
@@ -117,8 +123,9 @@ def multiclass_hinge(scores, y, delta=1.0, sample_weight=None):
     return float(loss), dscores
 
 
-def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
-                 intercept=False):
+def softmax_loss(W: FloatArray, X: FloatArray, y: IntArray, reg: float = 0.0, *, penalty: str = "l2",
+                 l1_ratio: float = 0.5, sample_weight: Optional[FloatArray] = None, unpenalized_rows: int = 0,
+                 intercept: bool = False) -> tuple[float, FloatArray]:
     """Softmax loss of the linear classifier X·W plus a penalty; returns (loss, dW).
     The last unpenalized_rows rows of W (a bias row) are left out of the penalty.
     intercept=True: W's last row is the intercept (the bias trick: X gets a column of ones)."""
@@ -128,8 +135,9 @@ def softmax_loss(W, X, y, reg=0.0, *, penalty="l2", l1_ratio=0.5, sample_weight=
     return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
 
 
-def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_weight=None, unpenalized_rows=0,
-             intercept=False):
+def svm_loss(W: FloatArray, X: FloatArray, y: IntArray, reg: float = 0.0, *, delta: float = 1.0, penalty: str = "l2",
+             l1_ratio: float = 0.5, sample_weight: Optional[FloatArray] = None, unpenalized_rows: int = 0,
+             intercept: bool = False) -> tuple[float, FloatArray]:
     """Multiclass SVM loss of the linear classifier X·W plus a penalty; returns (loss, dW)."""
     if intercept:
         X = np.hstack([X, np.ones((X.shape[0], 1), X.dtype)])
@@ -137,7 +145,8 @@ def svm_loss(W, X, y, reg=0.0, *, delta=1.0, penalty="l2", l1_ratio=0.5, sample_
     return _with_penalty(W, X, data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
 
 
-def _with_penalty(W, X, data_loss, dscores, reg, kind, l1_ratio, unpenalized_rows=0):
+def _with_penalty(W: FloatArray, X: FloatArray, data_loss: float, dscores: FloatArray, reg: float, kind: str,
+                  l1_ratio: float, unpenalized_rows: int = 0) -> tuple[float, FloatArray]:
     penalized = W.shape[0] - unpenalized_rows
     reg_loss, reg_grad = penalty(W[:penalized], reg, kind, l1_ratio)
     dW = X.T.dot(dscores)

@@ -7,9 +7,11 @@ style of the CS231n code, so they can be read against the lecture.
 import math
 
 import numpy as np
+from .._typing import FloatArray
+from typing import Optional
 
 
-def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
+def sgd(p: FloatArray, g: FloatArray, *, lr: float, weight_decay: float = 0.0, maximize: bool = False) -> None:
     if maximize:
         g = -g
     if weight_decay != 0:
@@ -17,8 +19,9 @@ def sgd(p, g, *, lr, weight_decay=0.0, maximize=False):
     p -= lr * g
 
 
-def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0,
-                 maximize=False, step=None):
+def sgd_momentum(p: FloatArray, g: FloatArray, buf: FloatArray, *, lr: float, momentum: float = 0.9,
+                 dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False,
+                 step: Optional[int] = None) -> None:
     if maximize:
         g = -g
     if weight_decay != 0:
@@ -34,7 +37,8 @@ def sgd_momentum(p, g, buf, *, lr, momentum=0.9, dampening=0.0, nesterov=False, 
         p -= lr * buf
 
 
-def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step, maximize=False):
+def adagrad(p: FloatArray, g: FloatArray, sum_sq: FloatArray, *, lr: float = 1e-2, eps: float = 1e-10,
+            weight_decay: float = 0.0, lr_decay: float = 0.0, step: int, maximize: bool = False) -> None:
     if maximize:
         g = -g
     if weight_decay != 0:
@@ -44,27 +48,32 @@ def adagrad(p, g, sum_sq, *, lr=1e-2, eps=1e-10, weight_decay=0.0, lr_decay=0.0,
     p -= clr * g / (np.sqrt(sum_sq) + eps)
 
 
-def rmsprop(p, g, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-            momentum=0.0, momentum_buf=None, centered=False, grad_avg=None, maximize=False):
+def rmsprop(p: FloatArray, g: FloatArray, square_avg: FloatArray, *, lr: float = 1e-2, alpha: float = 0.99,
+            eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+            momentum_buf: Optional[FloatArray] = None, centered: bool = False, grad_avg: Optional[FloatArray] = None,
+            maximize: bool = False) -> None:
     if maximize:
         g = -g
     if weight_decay != 0:
         g = g + weight_decay * p
     square_avg[...] = alpha * square_avg + (1 - alpha) * g * g
     if centered:
+        assert grad_avg is not None, "centered=True needs grad_avg"
         grad_avg[...] = alpha * grad_avg + (1 - alpha) * g
         avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
     else:
         avg = np.sqrt(square_avg) + eps
     if momentum > 0:
+        assert momentum_buf is not None, "momentum > 0 needs momentum_buf"
         momentum_buf[...] = momentum * momentum_buf + g / avg
         p -= lr * momentum_buf
     else:
         p -= lr * g / avg
 
 
-def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-         weight_decay=0.0, amsgrad=False, max_v=None, maximize=False):
+def adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, *, step: int, lr: float = 1e-3,
+         beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+         amsgrad: bool = False, max_v: Optional[FloatArray] = None, maximize: bool = False) -> None:
     if maximize:
         g = -g
     if weight_decay != 0:
@@ -72,6 +81,7 @@ def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
     if amsgrad:
+        assert max_v is not None, "amsgrad=True needs max_v"
         np.maximum(max_v, v, out=max_v)
         v = max_v
     step_size = lr / (1 - beta1 ** step)
@@ -80,14 +90,16 @@ def adam(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     p -= step_size * m / denom
 
 
-def adamw(p, g, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-          weight_decay=1e-2, amsgrad=False, max_v=None, maximize=False):
+def adamw(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, *, step: int, lr: float = 1e-3,
+          beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 1e-2,
+          amsgrad: bool = False, max_v: Optional[FloatArray] = None, maximize: bool = False) -> None:
     p *= 1 - lr * weight_decay
     adam(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
          weight_decay=0.0, amsgrad=amsgrad, max_v=max_v, maximize=maximize)
 
 
-def lion(p, g, m, *, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False):
+def lion(p: FloatArray, g: FloatArray, m: FloatArray, *, lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99,
+         weight_decay: float = 0.0, maximize: bool = False) -> None:
     if maximize:
         g = -g
     p *= 1 - lr * weight_decay

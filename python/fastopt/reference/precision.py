@@ -1,7 +1,7 @@
 """Mixed precision in plain NumPy: the specification of fastopt's float16 /
 bfloat16 paths (docs/design.md, "Mixed precision").
 
-A step on low-precision arrays is the float32 step of :mod:`.optim` on
+A step on low-precision arrays is the float32 step of :mod:`fastopt.reference.optim` on
 float32 copies, rounded back: the parameter to nearest even (NumPy's and
 ml_dtypes' ``astype``) or stochastically, the state to nearest even, and in
 master-weight mode the updated float32 parameter into its low-precision copy.
@@ -11,22 +11,27 @@ hashed from (seed, step, tensor number, i // 2**32). The fast path computes
 the same bits; the tests check the two bitwise.
 """
 import inspect
+from typing import Any, Callable, Optional
 
 import numpy as np
+import numpy.typing as npt
+
+from .._typing import Array
 
 _M64 = 2**64 - 1
 
 
-def bfloat16():
+def bfloat16() -> np.dtype[Any]:
     """``ml_dtypes.bfloat16`` (an optional dependency: ``pip install fastopt[bf16]``)."""
     try:
         import ml_dtypes
     except ImportError as e:  # pragma: no cover - exercised when ml_dtypes is absent
         raise ImportError("bfloat16 needs the ml_dtypes package: pip install fastopt[bf16]") from e
-    return np.dtype(ml_dtypes.bfloat16)
+    dtype: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
+    return dtype
 
 
-def _mix64(x):
+def _mix64(x: int) -> int:
     """SplitMix64's finalizer on a Python int."""
     x = (x + 0x9E3779B97F4A7C15) & _M64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
@@ -34,7 +39,7 @@ def _mix64(x):
     return x ^ (x >> 31)
 
 
-def stream_key(seed, step, tensor, index=0):
+def stream_key(seed: int, step: int, tensor: int, index: int = 0) -> int:
     """The 32-bit key of the random bits of elements [index // 2**32 * 2**32, ...)."""
     k = _mix64(seed)
     k = _mix64(k ^ (step & _M64))
@@ -43,7 +48,7 @@ def stream_key(seed, step, tensor, index=0):
     return k & 0xFFFFFFFF
 
 
-def hash32(x):
+def hash32(x: npt.NDArray[np.unsignedinteger[Any]]) -> npt.NDArray[np.unsignedinteger[Any]]:
     """C. Wellons' lowbias32 on a uint32 array."""
     x = np.asarray(x, np.uint32)
     x = x ^ (x >> np.uint32(16))
@@ -54,7 +59,7 @@ def hash32(x):
     return x
 
 
-def random_bits(n, *, seed, step, tensor):
+def random_bits(n: int, *, seed: int, step: int, tensor: int) -> npt.NDArray[np.uint32]:
     """The 32 random bits of elements 0 .. n-1 of a tensor at a step."""
     index = np.arange(n, dtype=np.uint64)
     bits = np.empty(n, np.uint32)
@@ -65,7 +70,7 @@ def random_bits(n, *, seed, step, tensor):
     return bits
 
 
-def round_to_bfloat16_stochastic(x, bits):
+def round_to_bfloat16_stochastic(x: Array, bits: npt.NDArray[np.uint32]) -> Array:
     """float32 -> bfloat16, up with probability equal to the dropped fraction of an ulp."""
     u = np.ascontiguousarray(x, np.float32).view(np.uint32)
     rounded = ((u + (bits & np.uint32(0xFFFF))) >> np.uint32(16)).astype(np.uint16)
@@ -75,10 +80,10 @@ def round_to_bfloat16_stochastic(x, bits):
     return out
 
 
-def round_to_float16_stochastic(x, bits):
+def round_to_float16_stochastic(x: Array, bits: npt.NDArray[np.uint32]) -> Array:
     """float32 -> float16 likewise: random bits below float16's grid at each value's
     magnitude (13 for normal values, up to 23 for subnormal ones), then truncation;
-    below 2**-24 the result is 2**-24 with probability |x| / 2**-24."""
+    below 2**-24 the result is 2**-24 with probability ``|x| / 2**-24``."""
     x = np.ascontiguousarray(x, np.float32)
     w = x.view(np.uint32)
     sign = w & np.uint32(0x80000000)
@@ -97,16 +102,17 @@ def round_to_float16_stochastic(x, bits):
     return out
 
 
-def round_stochastic(x, dtype, bits):
+def round_stochastic(x: Array, dtype: npt.DTypeLike, bits: npt.NDArray[np.uint32]) -> Array:
     """float32 ``x`` rounded stochastically to float16 or bfloat16."""
     if np.dtype(dtype) == np.float16:
         return round_to_float16_stochastic(x, bits)
     return round_to_bfloat16_stochastic(x, bits)
 
 
-def step_in_float32(update, p, g, *states, step=None, stochastic_rounding_seed=None, tensor=0, p_copy=None,
-                    **hypers):
-    """One step of the reference rule ``update`` (from :mod:`.optim`) on arrays of
+def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Array, step: Optional[int] = None,
+                    stochastic_rounding_seed: Optional[int] = None, tensor: int = 0, p_copy: Optional[Array] = None,
+                    **hypers: Any) -> None:
+    """One step of the reference rule ``update`` (from :mod:`fastopt.reference.optim`) on arrays of
     any supported dtypes, computed in float32 (float64 arrays stay float64).
 
     ``states`` are the positional state arrays; keyword arrays in ``hypers``

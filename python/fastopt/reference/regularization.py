@@ -1,9 +1,10 @@
 """Weight penalties (docs/design.md): l2 = reg·ΣW², l1 = reg·Σ|W|,
 elastic_net = reg·(l1_ratio·Σ|W| + (1 − l1_ratio)·ΣW²)."""
 import numpy as np
+from .._typing import FloatArray
 
 
-def penalty(W, reg, kind="l2", l1_ratio=0.5):
+def penalty(W: FloatArray, reg: float, kind: str = "l2", l1_ratio: float = 0.5) -> tuple[float, FloatArray]:
     """Return (value, gradient) of the penalty on W."""
     if kind == "l2":
         return float(reg * np.sum(W * W)), (2 * reg) * W

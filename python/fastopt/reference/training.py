@@ -1,7 +1,11 @@
 """The training loop in plain Python and NumPy: the specification of
 :mod:`fastopt.training`. Same generator, same minibatches, same updates.
 """
+from typing import Any, Iterator, Optional, Union
+
 import numpy as np
+
+from .._typing import FloatArray, IntArray
 
 from . import optim as ref_optim
 from .losses import _with_penalty, multiclass_hinge, softmax_cross_entropy
@@ -12,17 +16,17 @@ _MASK64 = (1 << 64) - 1
 class SplitMix64:
     """SplitMix64 in plain Python; ``state`` is one uint64."""
 
-    def __init__(self, seed=0):
+    def __init__(self, seed: int = 0) -> None:
         self.state = int(seed) & _MASK64
 
-    def next(self):
+    def next(self) -> int:
         self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK64
         z = self.state
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
         return z ^ (z >> 31)
 
-    def below(self, n):
+    def below(self, n: int) -> int:
         """Uniform in [0, n) by Lemire's multiply-and-reject method."""
         m = self.next() * n
         low = m & _MASK64
@@ -33,8 +37,8 @@ class SplitMix64:
                 low = m & _MASK64
         return m >> 64
 
-    def minibatch_indices(self, n, batch_size, count, sampling="epochs"):
-        rows = []
+    def minibatch_indices(self, n: int, batch_size: int, count: int, sampling: str = "epochs") -> IntArray:
+        rows: list[int] = []
         for _ in range(count):
             if sampling == "epochs":
                 epoch = list(range(n))
@@ -47,7 +51,7 @@ class SplitMix64:
         return np.array(rows, dtype=np.int64)
 
 
-def minibatches(rng, n, batch_size, count, sampling):
+def minibatches(rng: SplitMix64, n: int, batch_size: int, count: int, sampling: str) -> Iterator[IntArray]:
     """The row indices of every update, in order."""
     per_draw = n if sampling == "epochs" else batch_size
     rows = rng.minibatch_indices(n, batch_size, count, sampling)
@@ -57,7 +61,7 @@ def minibatches(rng, n, batch_size, count, sampling):
             yield draw[b:b + batch_size]
 
 
-def optimizer_update(optimizer, dW, lr, step):
+def optimizer_update(optimizer: Any, dW: FloatArray, lr: float, step: int) -> None:
     """One step of a fastopt.optim optimizer's rule, by fastopt.reference.optim."""
     s = optimizer._native_settings()
     rule, hypers = s["rule"], dict(s["hypers"], lr=lr)
@@ -82,14 +86,17 @@ def optimizer_update(optimizer, dW, lr, step):
         raise ValueError(f"no reference for rule {rule!r}")
 
 
-def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, delta=1.0,
-                 batch_size=200, epochs=None, num_iters=None, rng=None, sample_weight=None, unpenalized_rows=0,
-                 intercept=False):
+def train_linear(optimizer: Any, X: FloatArray, y: IntArray, *, loss: str = "softmax", reg: float = 0.0,
+                 penalty: str = "l2", l1_ratio: float = 0.5, delta: float = 1.0, batch_size: int = 200,
+                 epochs: Optional[int] = None, num_iters: Optional[int] = None, rng: Union[SplitMix64, int] = 0,
+                 sample_weight: Optional[FloatArray] = None, unpenalized_rows: int = 0,
+                 intercept: bool = False) -> FloatArray:
     """Minibatch training of W = optimizer.params[0]; returns the loss before every update.
 
     With sample_weight w, a minibatch's data loss is sum(w[rows] * loss_i) / (len(rows) * mean(w)):
     an unbiased estimate of the weighted mean over all rows."""
     sampling, count = ("epochs", epochs) if epochs is not None else ("with_replacement", num_iters)
+    assert count is not None, "give epochs or num_iters"
     if not isinstance(rng, SplitMix64):
         rng = SplitMix64(rng)
     W = optimizer.params[0]
@@ -104,8 +111,9 @@ def train_linear(optimizer, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_r
         else:
             data_loss, dscores = multiclass_hinge(scores, y[rows], delta, weights)
         if sample_weight is not None:   # from the minibatch's weighted mean to the estimate above
+            assert weights is not None
             scale = np.sum(weights) / (len(rows) * np.mean(sample_weight))
-            data_loss, dscores = data_loss * scale, dscores * scale.astype(dscores.dtype)
+            data_loss, dscores = float(data_loss * scale), dscores * scale.astype(dscores.dtype)
         value, dW = _with_penalty(W, X[rows], data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
         t = optimizer.step_count
         lr = optimizer.schedule(t) if optimizer.schedule is not None else optimizer.lr

@@ -224,10 +224,12 @@ def test_softmax_of_zero_weights_is_log_c(C, dtype):
     assert loss == pytest.approx(np.log(C), rel=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(10000, 3073, 10), (10000, 65, 10), (3000, 300, 100)],
+                         ids=["cifar-class-vectors", "digits-class-vectors", "per-class"])
 @pytest.mark.parametrize("loss", LOSSES)
-def test_bitwise_identical_across_threads_and_runs(loss, dtype):
+def test_bitwise_identical_across_threads_and_runs(loss, shape, dtype):
     fast = LOSSES[loss][0]
-    W, X, y = data(10000, 3073, 10, dtype)
+    W, X, y = data(*shape, dtype)
     previous = fastopt.get_num_threads()
     try:
         results = []
@@ -239,6 +241,38 @@ def test_bitwise_identical_across_threads_and_runs(loss, dtype):
     for value, dW in results[1:]:
         assert value == results[0][0]
         assert np.array_equal(dW, results[0][1])
+
+
+VECTOR_BYTES = {"baseline": 16, "avx2": 32, "avx512": 64}
+
+
+def class_vector_shapes(isa, dtype):
+    """(N, D, C) for the class-vectorized kernel (C up to 4 vectors of classes): every
+    count of class vectors, full and with one class in the last vector; the first C
+    past it (the per-class kernel); N with whole row blocks and a tail (blocks hold up
+    to 16 rows); D = 1, odd, and a row stride of 4 KiB (rows copied to a padded stride)."""
+    lanes = VECTOR_BYTES[isa] // np.dtype(dtype).itemsize
+    classes = sorted({c for v in range(1, 5) for c in (v * lanes, (v - 1) * lanes + 1) if c >= 2} | {4 * lanes + 1})
+    aliasing_D = 4096 // np.dtype(dtype).itemsize
+    return [(N, D, C) for C in classes for N, D in ((53, 7), (1, 65), (37, 1), (21, aliasing_D))]
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_class_vectorized_kernel_matches_reference(loss, dtype, isa, threads):
+    """Every vector body and tail of the class-vectorized kernel (and the switch to
+    the per-class one), with weights and the intercept row, against the reference."""
+    fast, ref = LOSSES[loss]
+    tol = loss_tolerance(dtype)
+    for N, D, C in class_vector_shapes(isa, dtype):
+        W, X, y = data(N, D, C, dtype)
+        weights = np.random.default_rng(N + C).uniform(0.1, 2.0, N)
+        Wb = np.vstack([W, np.linspace(-1, 1, C, dtype=dtype)])  # the last row: intercepts
+        for args, kwargs in (((W, X, y, 1e-2), {}),
+                             ((Wb, X, y, 1e-2), dict(sample_weight=weights, unpenalized_rows=1, intercept=True))):
+            value, dW = fast(*args, **kwargs)
+            ref_value, ref_dW = ref(*args, **kwargs)
+            np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
+            np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
 
 
 def test_read_only_and_non_contiguous_inputs():

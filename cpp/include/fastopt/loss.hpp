@@ -38,9 +38,22 @@ struct LinearLossArgs {
   std::size_t N, D, C;
   double delta;
   double n_total;  // the data loss's denominator
+  // The class-vectorized kernel reads a minibatch in place: row r of the chunk
+  // is row rows[r] of X (and of y, weights); null: row r itself. The per-class
+  // kernel takes gathered rows instead (rows is null).
+  const std::int64_t* rows = nullptr;
 };
 using LinearChunkKernel = double (*)(const LinearLossArgs& a, std::size_t row_begin, std::size_t row_end,
                                      void* dWT_partial);
+
+// The class-vectorized chunk, for few classes (C <= kMaxClassVectors · lanes):
+// the same loss and gradient, with W in its own layout, padded: a.WT holds W_P
+// (D × P, P = C rounded up to whole vectors, zeros beyond C) and a.bias P
+// intercepts (or null). A row's C scores are CV = P / lanes vectors, Σ_d
+// x_d · W_P[d] with x_d broadcast: no horizontal sums, no transpose of W; its
+// loss and dS stay in those registers, and dWP_partial (D × P, then P for the
+// intercepts) receives Σ_i x_iᵀ·dS_i. Lanes beyond C are 0 in the gradient.
+constexpr std::size_t kMaxClassVectors = 4;
 
 // Penalty of n weights: returns its value (accumulated in double); when grad is
 // not null, writes the gradient (l2: 2·reg·w, l1: reg·sign(w), elastic_net:
@@ -51,6 +64,8 @@ using PenaltyKernel = double (*)(PenaltyKind kind, const void* W, std::size_t n,
 struct LossKernels {
   LossRowsKernel rows[2];  // indexed by DType
   LinearChunkKernel linear_chunk[2];
+  LinearChunkKernel class_vector_chunk[2];
+  std::size_t lanes[2];  // vector lanes of float, double: P is C rounded up to a multiple
   PenaltyKernel penalty[2];
 };
 

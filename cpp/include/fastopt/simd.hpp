@@ -47,4 +47,45 @@ __attribute__((always_inline)) inline T reduce_add(vec_t<T> v) {
   return s;
 }
 
+// Horizontal max and sum by halving: log2(lanes) steps instead of a chain of
+// lanes − 1 dependent ones (also a fixed order per ISA). The max of lanes
+// holding NaN is unspecified (NaN or another lane).
+template <class T, std::size_t Bytes>
+struct Halving {
+  typedef T full __attribute__((vector_size(Bytes)));
+  typedef T half __attribute__((vector_size(Bytes / 2)));
+  static void split(full v, half& lo, half& hi) {
+    std::memcpy(&lo, &v, Bytes / 2);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + Bytes / 2, Bytes / 2);
+  }
+  __attribute__((always_inline)) static T max(full v) {
+    if constexpr (Bytes == 2 * sizeof(T)) {
+      return v[0] > v[1] ? v[0] : v[1];
+    } else {
+      half lo, hi;
+      split(v, lo, hi);
+      return Halving<T, Bytes / 2>::max(lo > hi ? lo : hi);
+    }
+  }
+  __attribute__((always_inline)) static T sum(full v) {
+    if constexpr (Bytes == 2 * sizeof(T)) {
+      return v[0] + v[1];
+    } else {
+      half lo, hi;
+      split(v, lo, hi);
+      return Halving<T, Bytes / 2>::sum(lo + hi);
+    }
+  }
+};
+
+template <class T>
+__attribute__((always_inline)) inline T tree_max(vec_t<T> v) {
+  return Halving<T, kVectorBytes>::max(v);
+}
+
+template <class T>
+__attribute__((always_inline)) inline T tree_sum(vec_t<T> v) {
+  return Halving<T, kVectorBytes>::sum(v);
+}
+
 }  // namespace fastopt::simd

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "fastopt/isa_namespace.hpp"
@@ -70,6 +71,35 @@ __attribute__((always_inline)) inline vec_t<T> exp_vec(vec_t<T> x) {
   vec_t<T> scale;
   std::memcpy(&scale, &exponent, sizeof scale);
   return p * scale;
+}
+
+// ln x for a vector of positive normal x (softmax sums are in [1, C]): x =
+// m·2^e with m in [√½, √2), ln m = 2·atanh(z) = 2·Σ_k z^(2k+1)/(2k+1) with
+// z = (m − 1)/(m + 1), |z| <= 0.1716: terms through z^11 (float) or z^23
+// (double) leave the truncation below half an ulp. NaN and +inf pass through.
+template <class T>
+__attribute__((always_inline)) inline vec_t<T> log_vec(vec_t<T> x) {
+  using K = ExpConstants<T>;
+  using Int = typename K::Int;
+  typedef Int int_vec __attribute__((vector_size(kVectorBytes)));
+  constexpr int kTerms = sizeof(T) == 4 ? 6 : 12;
+  int_vec bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  int_vec exponent = (bits >> K::kMantissa) - K::kBias;
+  const int_vec mantissa_bits = (bits & ((Int(1) << K::kMantissa) - 1)) | (Int(K::kBias) << K::kMantissa);
+  vec_t<T> m;  // in [1, 2)
+  std::memcpy(&m, &mantissa_bits, sizeof m);
+  const auto high = m > T(1.4142135623730951);
+  m = high ? m * T(0.5) : m;
+  exponent -= high;  // true is −1: one more power of two
+  const vec_t<T> z = (m - T(1)) / (m + T(1));
+  const vec_t<T> z2 = z * z;
+  vec_t<T> p = vec_t<T>{} + T(1) / T(2 * kTerms - 1);
+  for (int k = kTerms - 2; k >= 0; --k) p = p * z2 + T(1) / T(2 * k + 1);
+  const vec_t<T> e = __builtin_convertvector(exponent, vec_t<T>);
+  const vec_t<T> result = e * K::kLn2Hi + (e * K::kLn2Lo + T(2) * z * p);
+  const T infinity = std::numeric_limits<T>::infinity();
+  return (x != x) | (x == infinity) ? x : result;
 }
 
 // x[i] = e^x[i] for i < n. The last partial vector goes through the same
@@ -319,33 +349,49 @@ void class_indices(vec_t<T> (&index)[CV]) {
     for (size_t c = 0; c < L; ++c) index[v][c] = T(v * L + c);
 }
 
-// Softmax of one row held in s (lanes >= C ignored) → s = dS = w·(p − onehot)/n.
-// Returns w·loss.
-template <class T, int CV>
-__attribute__((always_inline)) inline double softmax_in_registers(vec_t<T> (&s)[CV], const vec_t<T> (&index)[CV],
-                                                                  size_t C, std::int64_t label, double w, T n) {
-  constexpr size_t L = Vec<T>::lanes;
-  const T classes = T(C), target = T(label), lowest = -std::numeric_limits<T>::infinity(), zero = T(0);
-  vec_t<T> highest = vec_t<T>{} + lowest;
-  for (int v = 0; v < CV; ++v) {
-    const vec_t<T> valid = index[v] < classes ? s[v] : vec_t<T>{} + lowest;
-    highest = valid > highest ? valid : highest;
+// The softmax of RB rows held in s (lanes >= C ignored) → s = dS = w·(p − onehot)/n.
+// Returns Σ_r w_r·loss_r. Each row's max and Σ exp are horizontal; the logs of
+// the sums and the scale factors are computed for all rows at once, in vectors.
+template <class T, int CV, int RB>
+__attribute__((always_inline)) inline double softmax_in_registers(vec_t<T> (&s)[RB][CV],
+                                                                  const vec_t<T> (&index)[CV], size_t C,
+                                                                  const std::int64_t (&label)[RB],
+                                                                  const double (&weight)[RB], T n) {
+  constexpr size_t L = Vec<T>::lanes, padded = (RB + L - 1) / L * L;
+  const T classes = T(C), lowest = -std::numeric_limits<T>::infinity(), zero = T(0);
+  T sum[padded], scale[padded], shifted_label[RB];
+  for (size_t r = RB; r < padded; ++r) sum[r] = scale[r] = T(1);
+  for (int r = 0; r < RB; ++r) {
+    vec_t<T> highest = vec_t<T>{} + lowest;
+    for (int v = 0; v < CV; ++v) {
+      const vec_t<T> valid = index[v] < classes ? s[r][v] : vec_t<T>{} + lowest;
+      highest = valid > highest ? valid : highest;
+    }
+    const T max = tree_max<T>(highest);
+    shifted_label[r] = s[r][label[r] / L][label[r] % L] - max;
+    vec_t<T> total = {};
+    for (int v = 0; v < CV; ++v) {
+      const vec_t<T> e = exp_vec<T>(s[r][v] - max);
+      s[r][v] = index[v] < classes ? e : vec_t<T>{} + zero;
+      total += s[r][v];
+    }
+    sum[r] = tree_sum<T>(total);
+    scale[r] = T(weight[r]) / n;  // dS = scale·(e / sum − onehot)
   }
-  const T max = tree_max<T>(highest);
-  T row[CV * L];
-  for (int v = 0; v < CV; ++v) store(row + v * L, s[v]);
-  const T shifted_label = row[label] - max;
-  vec_t<T> total = {};
-  for (int v = 0; v < CV; ++v) {
-    const vec_t<T> e = exp_vec<T>(s[v] - max);
-    s[v] = index[v] < classes ? e : vec_t<T>{} + zero;
-    total += s[v];
+  T log_sum[padded], per_sum[padded];
+  for (size_t r = 0; r < padded; r += L) {
+    const vec_t<T> sums = load(sum + r);
+    store(log_sum + r, log_vec<T>(sums));
+    store(per_sum + r, load(scale + r) / sums);
   }
-  const T sum = tree_sum<T>(total);
-  const T scale = T(w) / n;            // dS = scale·(e / sum − onehot)
-  const T per_sum = scale / sum;
-  for (int v = 0; v < CV; ++v) s[v] = index[v] == target ? s[v] * per_sum - scale : s[v] * per_sum;
-  return w * (std::log(static_cast<double>(sum)) - static_cast<double>(shifted_label));
+  double loss = 0.0;
+  for (int r = 0; r < RB; ++r) {
+    const T target = T(label[r]);
+    for (int v = 0; v < CV; ++v)
+      s[r][v] = index[v] == target ? s[r][v] * per_sum[r] - scale[r] : s[r][v] * per_sum[r];
+    loss += weight[r] * (static_cast<double>(log_sum[r]) - static_cast<double>(shifted_label[r]));
+  }
+  return loss;
 }
 
 // Weston–Watkins hinge of one row held in s → s = dS, as hinge_row. Returns w·loss.
@@ -411,13 +457,19 @@ double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&i
       for (int v = 0; v < CV; ++v) s[r][v] += xd * w[v];
     }
   }
-  double loss = 0.0;
   const T n = T(a.n_total);
+  std::int64_t label[RB];
+  double weight[RB];
   for (int r = 0; r < RB; ++r) {
-    const double weight = a.weights == nullptr ? 1.0 : a.weights[row[r]];
-    const std::int64_t label = a.y[row[r]];
-    loss += a.kind == LossKind::softmax ? softmax_in_registers<T, CV>(s[r], index, a.C, label, weight, n)
-                                        : hinge_in_registers<T, CV>(s[r], index, a.C, label, weight, T(a.delta), n);
+    label[r] = a.y[row[r]];
+    weight[r] = a.weights == nullptr ? 1.0 : a.weights[row[r]];
+  }
+  double loss = 0.0;
+  if (a.kind == LossKind::softmax) {
+    loss = softmax_in_registers<T, CV, RB>(s, index, a.C, label, weight, n);
+  } else {
+    for (int r = 0; r < RB; ++r)
+      loss += hinge_in_registers<T, CV>(s[r], index, a.C, label[r], weight[r], T(a.delta), n);
   }
   for (size_t d = 0; d < D; ++d) {
     for (int v = 0; v < CV; ++v) {
@@ -451,6 +503,16 @@ double class_vector_rows(const LinearLossArgs& a, size_t row_begin, size_t row_e
   double loss = 0.0;
   size_t r = row_begin;
   for (; r + RB <= row_end; r += RB) loss += class_vector_block<T, CV, RB>(a, r, index, dWP, packed);
+  // The last rows in blocks of 8, 4, 2, 1 (as fit under RB): a block of one row
+  // reads all of W for one multiply-add per load.
+  const auto tail = [&](auto rows) {
+    constexpr int B = decltype(rows)::value;
+    if constexpr (B < RB)
+      for (; r + B <= row_end; r += B) loss += class_vector_block<T, CV, B>(a, r, index, dWP, packed);
+  };
+  tail(std::integral_constant<int, 8>{});
+  tail(std::integral_constant<int, 4>{});
+  tail(std::integral_constant<int, 2>{});
   for (; r < row_end; ++r) loss += class_vector_block<T, CV, 1>(a, r, index, dWP, packed);
   return loss;
 }

@@ -48,7 +48,7 @@ int threads_for(std::size_t total_elements, std::size_t work_items);
 // the region and rethrown on the calling thread once all iterations are done.
 template <class Body>
 void parallel_for(std::int64_t n, int threads, const Body& body) {
-  if (threads <= 1) {  // no parallel region: its fork/join costs microseconds, as much as a small step
+  if (threads <= 1 || n <= 1) {  // no parallel region: its fork/join costs microseconds, as much as a small step
     for (std::int64_t i = 0; i < n; ++i) body(i);
     return;
   }

@@ -168,7 +168,8 @@ def gpt2_small_shapes() -> list[tuple[int, ...]]:
     return shapes + [(d,), (d,)]
 
 
-PARAMETER_LISTS: dict[str, Callable[[], list[tuple[int, ...]]]] = {"16M": lambda: [(16 * 2**20,)], "resnet50": resnet50_shapes, "gpt2-small": gpt2_small_shapes}
+PARAMETER_LISTS: dict[str, Callable[[], list[tuple[int, ...]]]] = {
+    "16M": lambda: [(16 * 2**20,)], "resnet50": resnet50_shapes, "gpt2-small": gpt2_small_shapes}
 
 # Bytes per parameter of an Adam step on 16-bit parameters (parameter read and
 # written, gradient read, each moment read and written, the copy written), and

@@ -31,7 +31,8 @@ from .training import Seed, SplitMix64, train_linear
 
 _Estimator = TypeVar("_Estimator", bound="_LinearEstimator")
 
-LOSSES: dict[str, Callable[..., tuple[float, FloatArray]]] = {"softmax": softmax_loss, "svm": svm_loss}   # by the name train_linear takes
+# By the name train_linear takes.
+LOSSES: dict[str, Callable[..., tuple[float, FloatArray]]] = {"softmax": softmax_loss, "svm": svm_loss}
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "LinearSVMClassifier",
            "make_optimizer", "OPTIMIZERS", "NotFittedError", "DataConversionWarning", "ConvergenceWarning",
@@ -233,9 +234,10 @@ class _LinearEstimator:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         for name in ("fit_intercept", "early_stopping", "warm_start"):
             _core.as_bool(getattr(self, name), name)
-        checks: list[tuple[str, Any, Callable[[float], bool], str]] = [("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
-                  ("tol", self.tol, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
-                  ("validation_fraction", self.validation_fraction, lambda x: 0 < x < 1, "in (0, 1)")]
+        checks: list[tuple[str, Any, Callable[[float], bool], str]] = [
+            ("l1_ratio", self.l1_ratio, lambda x: 0 <= x <= 1, "in [0, 1]"),
+            ("tol", self.tol, lambda x: 0 <= x < np.inf, "a finite number >= 0"),
+            ("validation_fraction", self.validation_fraction, lambda x: 0 < x < 1, "in (0, 1)")]
         if not callable(self.learning_rate):
             checks.append(("learning_rate", self.learning_rate, lambda x: 0 <= x < np.inf, "a finite number >= 0"))
         if not (isinstance(self.reg, str) and self.reg == "auto"):

@@ -132,7 +132,8 @@ class _Optimizer(torch.optim.Optimizer):
             raise TypeError("param_copies must be a dict {float32 parameter: float16/bfloat16 tensor}, got "
                             f"{type(param_copies).__name__}")
         self._copies = dict(param_copies or {})
-        self._fastopt_view: Optional[tuple[list[tuple[str, ...]], _core.TorchView]] = None  # (the state names each group needs, _core.TorchView)
+        # (the state names each group needs, the native view)
+        self._fastopt_view: Optional[tuple[list[tuple[str, ...]], _core.TorchView]] = None
         # Steps from several threads run one at a time: a step creates state in
         # Python and replaces the cached view around the native call.
         self._step_lock = threading.RLock()

@@ -83,18 +83,19 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
                          const std::int64_t* y, std::size_t N, std::size_t D, std::size_t C, double delta,
                          PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW, const std::int64_t* rows,
                          const LossWeights& weights, bool intercept) {
-  // Two layouts of W and of the chunks' partial gradients: Wᵀ (C × D) for the
-  // per-class dot products, or W padded to P classes (D × P) for the
-  // class-vectorized kernel; the intercepts follow either (C, or P, values).
+  // Two layouts of W: Wᵀ (C × D) for the per-class dot products, or W padded
+  // to P classes (D × P) for the class-vectorized kernel; the intercepts follow
+  // either (C, or P, values). Both kernels add their gradient into dWᵀ (C × D).
   const bool by_class = by_class_vectors(k, dt, C);
   const std::size_t P = by_class ? (C + k.lanes[dt] - 1) / k.lanes[dt] * k.lanes[dt] : C;
   const LinearChunkKernel chunk_kernel = by_class ? k.class_vector_chunk[dt] : k.linear_chunk[dt];
-  const Chunks chunks = linear_chunks(N, P, D, sizeof(T));
+  const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
   const std::size_t CD = C * D, PD = P * D;
-  const std::size_t part = PD + (intercept ? P : 0);  // a chunk's partial: dW's layout, then the intercepts'
+  const std::size_t w_size = (by_class ? PD : CD) + (intercept ? P : 0);  // W in the kernel's layout
+  const std::size_t part = CD + (intercept ? P : 0);  // a chunk's partial: dWᵀ (C × D), then the intercepts'
   const std::size_t W_rows = D + (intercept ? 1 : 0);
-  T* WL = workspace<T, kWeightsSlot>(part + chunks.count * part);  // W in the kernel's layout
-  T* partials = WL + part;
+  T* WL = workspace<T, kWeightsSlot>(w_size + chunks.count * part);
+  T* partials = WL + w_size;
   if (by_class) {
     for (std::size_t d = 0; d < W_rows; ++d) {
       std::copy(W + d * C, W + (d + 1) * C, WL + d * P);
@@ -152,15 +153,10 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   const std::size_t penalized = std::min(W_rows, weights.penalized_rows) * C;
   loss += k.penalty[dt](penalty_kind, W, penalized, reg, l1_ratio, dW);
   std::fill(dW + penalized, dW + W_rows * C, T(0));
-  if (by_class) {
-    for (std::size_t d = 0; d < W_rows; ++d)
-      for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[d * P + c] + dW[d * C + c];
-  } else {
-    for (std::size_t d = 0; d < D; ++d)
-      for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[c * D + d] + dW[d * C + c];
-    if (intercept)
-      for (std::size_t c = 0; c < C; ++c) dW[CD + c] = sum[CD + c] + dW[CD + c];
-  }
+  for (std::size_t d = 0; d < D; ++d)
+    for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[c * D + d] + dW[d * C + c];
+  if (intercept)
+    for (std::size_t c = 0; c < C; ++c) dW[CD + c] = sum[CD + c] + dW[CD + c];
   return loss;
 }
 

@@ -248,12 +248,14 @@ VECTOR_BYTES = {"baseline": 16, "avx2": 32, "avx512": 64}
 
 def class_vector_shapes(isa, dtype):
     """(N, D, C) for the class-vectorized kernel (C up to 4 vectors of classes): every
-    count of class vectors, full and with one class in the last vector; the first C
+    count of class vectors, full and with one class in the last vector, and C = 2, 5,
+    12 (the gradient's class blocks, with 4, 2 and 1 vectors of D at once); the first C
     past it (the per-class kernel); N with whole row blocks (up to 16 rows) and tails
     of every block size below (31 = 16 + 8 + 4 + 2 + 1); D = 1, odd, and a row stride
     of 4 KiB (rows copied to a padded stride)."""
     lanes = VECTOR_BYTES[isa] // np.dtype(dtype).itemsize
-    classes = sorted({c for v in range(1, 5) for c in (v * lanes, (v - 1) * lanes + 1) if c >= 2} | {4 * lanes + 1})
+    classes = sorted({c for v in range(1, 5) for c in (v * lanes, (v - 1) * lanes + 1) if c >= 2}
+                     | {2, 5, 12, 4 * lanes + 1})  # and gradient class blocks of 2, 5 and 12
     aliasing_D = 4096 // np.dtype(dtype).itemsize
     return [(N, D, C) for C in classes for N, D in ((31, 7), (1, 65), (45, 1), (21, aliasing_D))]
 

@@ -211,24 +211,43 @@ void dot_block(const T* X, size_t D, const T* WT, T* S, size_t lds) {
   }
 }
 
-// dWT[c][d] += Σ_r dS[r][c]·X[r][d] for CB classes over `rows` rows.
+// dWT[c][d] += Σ_r dS[r][c]·x_r[d] for CB classes over `rows` rows (x: row pointers),
+// vectorized over D; CB accumulators stay in registers across the rows.
 template <class T, int CB>
-void axpy_block(const T* X, size_t rows, size_t D, const T* dS, size_t lds, T* dWT) {
+void axpy_block(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, T* dWT) {
   constexpr size_t L = Vec<T>::lanes;
+  // With few classes, DV vectors of D at once: CB·DV independent accumulator
+  // chains, enough to cover the FMA latency (two classes alone would wait on it).
+  constexpr int DV = CB >= 8 ? 1 : (CB >= 4 ? 2 : 4);
   size_t d = 0;
+  if constexpr (DV > 1) {
+    for (; d + DV * L <= D; d += DV * L) {
+      vec_t<T> acc[DV][CB];
+      for (int k = 0; k < DV; ++k)
+        for (int c = 0; c < CB; ++c) acc[k][c] = load(dWT + c * D + d + k * L);
+      for (size_t r = 0; r < rows; ++r) {
+        for (int k = 0; k < DV; ++k) {
+          const vec_t<T> xv = load(x[r] + d + k * L);
+          for (int c = 0; c < CB; ++c) acc[k][c] += dS[r * lds + c] * xv;
+        }
+      }
+      for (int k = 0; k < DV; ++k)
+        for (int c = 0; c < CB; ++c) store(dWT + c * D + d + k * L, acc[k][c]);
+    }
+  }
   for (; d + L <= D; d += L) {
     vec_t<T> acc[CB];
     for (int c = 0; c < CB; ++c) acc[c] = load(dWT + c * D + d);
     for (size_t r = 0; r < rows; ++r) {
-      const vec_t<T> x = load(X + r * D + d);
-      for (int c = 0; c < CB; ++c) acc[c] += dS[r * lds + c] * x;
+      const vec_t<T> xv = load(x[r] + d);
+      for (int c = 0; c < CB; ++c) acc[c] += dS[r * lds + c] * xv;
     }
     for (int c = 0; c < CB; ++c) store(dWT + c * D + d, acc[c]);
   }
   for (; d < D; ++d) {
     for (int c = 0; c < CB; ++c) {
       T a = dWT[c * D + d];
-      for (size_t r = 0; r < rows; ++r) a += dS[r * lds + c] * X[r * D + d];
+      for (size_t r = 0; r < rows; ++r) a += dS[r * lds + c] * x[r][d];
       dWT[c * D + d] = a;
     }
   }
@@ -262,8 +281,8 @@ template <class T>
 struct AxpyBlock {
   template <int CB>
   struct Of {
-    static void run(const T* X, size_t rows, size_t D, const T* dS, size_t lds, T* dWT) {
-      axpy_block<T, CB>(X, rows, D, dS, lds, dWT);
+    static void run(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, T* dWT) {
+      axpy_block<T, CB>(x, rows, D, dS, lds, dWT);
     }
   };
 };
@@ -283,12 +302,21 @@ void tile_scores(const T* X, size_t rows, size_t D, const T* WT, size_t C, T* S)
   for (; r < rows; ++r) dot_rows<T, 1>(X + r * D, D, WT, C, S + r * C);
 }
 
+// dWT (C × D) += Σ_r dS_rᵀ·x_r over `rows` rows given by pointers; dS has row stride
+// lds. Classes go in blocks of Block (at most kAxpyClasses, and at most the
+// classes a caller's dS rows can hold).
+template <class T, int Block = kAxpyClasses>
+void rows_gradient(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, size_t C, T* dWT) {
+  size_t c = 0;
+  for (; c + Block <= C; c += Block) axpy_block<T, Block>(x, rows, D, dS + c, lds, dWT + c * D);
+  if (c < C) remainder_block<Block, AxpyBlock<T>::template Of>(int(C - c), x, rows, D, dS + c, lds, dWT + c * D);
+}
+
 template <class T>
 void tile_gradient(const T* X, size_t rows, size_t D, const T* dS, size_t C, T* dWT) {
-  size_t c = 0;
-  for (; c + kAxpyClasses <= C; c += kAxpyClasses) axpy_block<T, kAxpyClasses>(X, rows, D, dS + c, C, dWT + c * D);
-  if (c < C)
-    remainder_block<kAxpyClasses, AxpyBlock<T>::template Of>(int(C - c), X, rows, D, dS + c, C, dWT + c * D);
+  const T* x[64];  // tile_rows: at most 64
+  for (size_t r = 0; r < rows; ++r) x[r] = X + r * D;
+  rows_gradient(x, rows, D, dS, C, C, dWT);
 }
 
 // Rows per tile: the tile of X (read twice) should sit in L2.
@@ -339,11 +367,6 @@ struct ClassVectors {
   // Rows per register block: RB·CV score vectors plus CV of W in 32 (AVX-512)
   // or 16 registers.
   static constexpr int RB = std::max(1, (kVectorBytes == 64 ? 16 : 8) / CV);
-  // Gradient rows updated at once: DB·CV accumulators next to the RB·CV of dS.
-  // Each accumulator is a chain of RB dependent multiply-adds; DB·CV chains
-  // side by side keep the FMA units busy (one chain alone waits on the FMA
-  // latency, which made this phase 3x slower).
-  static constexpr int DB = std::max(1, (kVectorBytes == 64 ? 8 : 4) / CV);
 };
 
 // Lane c of vector v holds class v·L + c: its index, as a vector of T.
@@ -432,10 +455,10 @@ bool rows_alias(size_t D) {
   return D * sizeof(T) % 4096 == 0;
 }
 
-// RB rows from r0: scores, loss and dS in registers, then dWP += Σ_r x_r ⊗ dS_r.
+// RB rows from r0: scores, loss and dS in registers, then dWT += Σ_r dS_rᵀ·x_r.
 // `packed`: scratch for RB rows of D + lanes values, used when rows_alias.
 template <class T, int CV, int RB>
-double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&index)[CV], T* dWP, T* packed) {
+double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&index)[CV], T* dWT, T* packed) {
   constexpr size_t L = Vec<T>::lanes, P = CV * L;
   const size_t D = a.D;
   size_t row[RB];  // the rows of X (and y, weights) this block reads
@@ -476,32 +499,14 @@ double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&i
     for (int r = 0; r < RB; ++r)
       loss += hinge_in_registers<T, CV>(s[r], index, a.C, label[r], weight[r], T(a.delta), n);
   }
-  constexpr int DB = ClassVectors<T, CV>::DB;
-  size_t d = 0;
-  for (; d + DB <= D; d += DB) {
-    vec_t<T> g[DB][CV];
-    for (int k = 0; k < DB; ++k)
-      for (int v = 0; v < CV; ++v) g[k][v] = load(dWP + (d + k) * P + v * L);
-    // Fully unrolled (past GCC's own limit), so that dS stays in registers.
-#pragma GCC unroll 16
-    for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 8
-      for (int k = 0; k < DB; ++k) {
-        const T xd = x[r][d + k];
-        for (int v = 0; v < CV; ++v) g[k][v] += xd * s[r][v];
-      }
-    for (int k = 0; k < DB; ++k)
-      for (int v = 0; v < CV; ++v) store(dWP + (d + k) * P + v * L, g[k][v]);
-  }
-  for (; d < D; ++d) {
-    for (int v = 0; v < CV; ++v) {
-      vec_t<T> g = load(dWP + d * P + v * L);
-      for (int r = 0; r < RB; ++r) g += x[r][d] * s[r][v];
-      store(dWP + d * P + v * L, g);
-    }
-  }
+  // The gradient vectorized over D (all lanes busy, whatever C): dWT += dSᵀ·x,
+  // dS stored for the block at a row stride of P.
+  T dS[RB * P];
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < CV; ++v) store(dS + r * P + v * L, s[r][v]);
+  rows_gradient<T, std::min<int>(kAxpyClasses, P)>(x, RB, D, dS, P, a.C, dWT);
   if (bias != nullptr) {  // the intercepts' gradient: Σ_r dS_r
-    T* dbias = dWP + D * P;
+    T* dbias = dWT + D * a.C;
     for (int v = 0; v < CV; ++v) {
       vec_t<T> g = load(dbias + v * L);
       for (int r = 0; r < RB; ++r) g += s[r][v];
@@ -512,7 +517,7 @@ double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&i
 }
 
 template <class T, int CV>
-double class_vector_rows(const LinearLossArgs& a, size_t row_begin, size_t row_end, T* dWP) {
+double class_vector_rows(const LinearLossArgs& a, size_t row_begin, size_t row_end, T* dWT) {
   constexpr int RB = ClassVectors<T, CV>::RB;
   vec_t<T> index[CV];
   class_indices<T, CV>(index);
@@ -524,30 +529,30 @@ double class_vector_rows(const LinearLossArgs& a, size_t row_begin, size_t row_e
   }
   double loss = 0.0;
   size_t r = row_begin;
-  for (; r + RB <= row_end; r += RB) loss += class_vector_block<T, CV, RB>(a, r, index, dWP, packed);
+  for (; r + RB <= row_end; r += RB) loss += class_vector_block<T, CV, RB>(a, r, index, dWT, packed);
   // The last rows in blocks of 8, 4, 2, 1 (as fit under RB): a block of one row
   // reads all of W for one multiply-add per load.
   const auto tail = [&](auto rows) {
     constexpr int B = decltype(rows)::value;
     if constexpr (B < RB)
-      for (; r + B <= row_end; r += B) loss += class_vector_block<T, CV, B>(a, r, index, dWP, packed);
+      for (; r + B <= row_end; r += B) loss += class_vector_block<T, CV, B>(a, r, index, dWT, packed);
   };
   tail(std::integral_constant<int, 8>{});
   tail(std::integral_constant<int, 4>{});
   tail(std::integral_constant<int, 2>{});
-  for (; r < row_end; ++r) loss += class_vector_block<T, CV, 1>(a, r, index, dWP, packed);
+  for (; r < row_end; ++r) loss += class_vector_block<T, CV, 1>(a, r, index, dWT, packed);
   return loss;
 }
 
 template <class T>
-double class_vector_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, void* dWP_partial) {
+double class_vector_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, void* dWT_partial) {
   constexpr size_t L = Vec<T>::lanes;
-  T* dWP = static_cast<T*>(dWP_partial);
+  T* dWT = static_cast<T*>(dWT_partial);
   switch ((a.C + L - 1) / L) {
-    case 1: return class_vector_rows<T, 1>(a, row_begin, row_end, dWP);
-    case 2: return class_vector_rows<T, 2>(a, row_begin, row_end, dWP);
-    case 3: return class_vector_rows<T, 3>(a, row_begin, row_end, dWP);
-    default: return class_vector_rows<T, 4>(a, row_begin, row_end, dWP);
+    case 1: return class_vector_rows<T, 1>(a, row_begin, row_end, dWT);
+    case 2: return class_vector_rows<T, 2>(a, row_begin, row_end, dWT);
+    case 3: return class_vector_rows<T, 3>(a, row_begin, row_end, dWT);
+    default: return class_vector_rows<T, 4>(a, row_begin, row_end, dWT);
   }
 }
 static_assert(kMaxClassVectors == 4, "class_vector_chunk instantiates 1 .. kMaxClassVectors vectors per row");

@@ -51,8 +51,9 @@ using LinearChunkKernel = double (*)(const LinearLossArgs& a, std::size_t row_be
 // (D × P, P = C rounded up to whole vectors, zeros beyond C) and a.bias P
 // intercepts (or null). A row's C scores are CV = P / lanes vectors, Σ_d
 // x_d · W_P[d] with x_d broadcast: no horizontal sums, no transpose of W; its
-// loss and dS stay in those registers, and dWP_partial (D × P, then P for the
-// intercepts) receives Σ_i x_iᵀ·dS_i. Lanes beyond C are 0 in the gradient.
+// loss and dS stay in those registers. The gradient goes, as the per-class
+// kernel's, into dWT_partial (C × D, vectorized over D), then P values for the
+// intercepts (the first C meaningful).
 constexpr std::size_t kMaxClassVectors = 4;
 
 // Penalty of n weights: returns its value (accumulated in double); when grad is

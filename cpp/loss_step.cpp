@@ -90,9 +90,10 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   const std::size_t P = by_class ? (C + k.lanes[dt] - 1) / k.lanes[dt] * k.lanes[dt] : C;
   const LinearChunkKernel chunk_kernel = by_class ? k.class_vector_chunk[dt] : k.linear_chunk[dt];
   const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
-  const std::size_t CD = C * D, PD = P * D;
+  const std::size_t CD = C * D, PD = P * D, ldw = partial_stride(D, sizeof(T));
   const std::size_t w_size = (by_class ? PD : CD) + (intercept ? P : 0);  // W in the kernel's layout
-  const std::size_t part = CD + (intercept ? P : 0);  // a chunk's partial: dWᵀ (C × D), then the intercepts'
+  // A chunk's partial: dWᵀ (C rows of D, ldw apart), then the intercepts'.
+  const std::size_t part = C * ldw + (intercept ? P : 0);
   const std::size_t W_rows = D + (intercept ? 1 : 0);
   T* WL = workspace<T, kWeightsSlot>(w_size + chunks.count * part);
   T* partials = WL + w_size;
@@ -109,8 +110,8 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   std::fill(partials, partials + chunks.count * part, T(0));
   std::vector<double> losses(chunks.count, 0.0);
   const double n_total = static_cast<double>(N) * weights.mean_weight;
-  const LinearLossArgs args{kind, X, WL, intercept ? WL + PD : nullptr, y, weights.sample_weight, N, D, C, delta,
-                            n_total};
+  const LinearLossArgs args{kind, X, WL, intercept ? WL + PD : nullptr, y, weights.sample_weight, N, D, C, ldw,
+                            delta, n_total};
   // The work is N·D·P multiply-adds twice, not one pass over N·D elements as in an
   // optimizer step (a minibatch of 200 digits, D = 65, is worth two threads).
   const int threads = threads_for(saturating_product(N * std::max<std::size_t>(D, 1), P), chunks.count);
@@ -154,9 +155,9 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   loss += k.penalty[dt](penalty_kind, W, penalized, reg, l1_ratio, dW);
   std::fill(dW + penalized, dW + W_rows * C, T(0));
   for (std::size_t d = 0; d < D; ++d)
-    for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[c * D + d] + dW[d * C + c];
+    for (std::size_t c = 0; c < C; ++c) dW[d * C + c] = sum[c * ldw + d] + dW[d * C + c];
   if (intercept)
-    for (std::size_t c = 0; c < C; ++c) dW[CD + c] = sum[CD + c] + dW[CD + c];
+    for (std::size_t c = 0; c < C; ++c) dW[CD + c] = sum[C * ldw + c] + dW[CD + c];
   return loss;
 }
 

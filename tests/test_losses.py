@@ -249,10 +249,11 @@ VECTOR_BYTES = {"baseline": 16, "avx2": 32, "avx512": 64}
 def class_vector_shapes(isa, dtype):
     """(N, D, C) for the class-vectorized kernel (C up to 4 vectors of classes): every
     count of class vectors, full and with one class in the last vector, and C = 2, 5,
-    12 (the gradient's class blocks, with 4, 2 and 1 vectors of D at once); the first C
-    past it (the per-class kernel); N with whole row blocks (up to 16 rows) and tails
-    of every block size below (31 = 16 + 8 + 4 + 2 + 1); D = 1, odd, and a row stride
-    of 4 KiB (rows copied to a padded stride)."""
+    12 (the gradient's class blocks, with 4, 2 or 1 vectors of D at once: one block up
+    to 12 classes with AVX-512, 8 otherwise, then blocks of 8); the first C past it
+    (the per-class kernel); N with whole row blocks (up to 16 rows) and tails of every
+    block size below (31 = 16 + 8 + 4 + 2 + 1); D = 1, odd, and a row stride of 4 KiB
+    (the gradient's partial sums then have a padded row stride)."""
     lanes = VECTOR_BYTES[isa] // np.dtype(dtype).itemsize
     classes = sorted({c for v in range(1, 5) for c in (v * lanes, (v - 1) * lanes + 1) if c >= 2}
                      | {2, 5, 12, 4 * lanes + 1})  # and gradient class blocks of 2, 5 and 12

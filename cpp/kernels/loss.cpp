@@ -212,19 +212,22 @@ void dot_block(const T* X, size_t D, const T* WT, T* S, size_t lds) {
 }
 
 // dWT[c][d] += Σ_r dS[r][c]·x_r[d] for CB classes over `rows` rows (x: row pointers),
-// vectorized over D; CB accumulators stay in registers across the rows.
+// vectorized over D; CB accumulators stay in registers across the rows. dWT's rows
+// are ldw apart.
 template <class T, int CB>
-void axpy_block(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, T* dWT) {
+void axpy_block(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, T* dWT, size_t ldw) {
   constexpr size_t L = Vec<T>::lanes;
-  // With few classes, DV vectors of D at once: CB·DV independent accumulator
-  // chains, enough to cover the FMA latency (two classes alone would wait on it).
-  constexpr int DV = CB >= 8 ? 1 : (CB >= 4 ? 2 : 4);
+  // DV vectors of D at once: CB·DV independent accumulator chains cover the FMA
+  // latency (two classes alone would wait on it), and each dS value, broadcast
+  // once, feeds DV multiply-adds instead of one (a load per FMA otherwise). With
+  // AVX-512's 32 registers, 2 vectors up to 12 classes (24 accumulators).
+  constexpr int DV = CB <= 3 ? 4 : (CB <= (kVectorBytes == 64 ? 12 : 7) ? 2 : 1);
   size_t d = 0;
   if constexpr (DV > 1) {
     for (; d + DV * L <= D; d += DV * L) {
       vec_t<T> acc[DV][CB];
       for (int k = 0; k < DV; ++k)
-        for (int c = 0; c < CB; ++c) acc[k][c] = load(dWT + c * D + d + k * L);
+        for (int c = 0; c < CB; ++c) acc[k][c] = load(dWT + c * ldw + d + k * L);
       for (size_t r = 0; r < rows; ++r) {
         for (int k = 0; k < DV; ++k) {
           const vec_t<T> xv = load(x[r] + d + k * L);
@@ -232,32 +235,37 @@ void axpy_block(const T* const* x, size_t rows, size_t D, const T* dS, size_t ld
         }
       }
       for (int k = 0; k < DV; ++k)
-        for (int c = 0; c < CB; ++c) store(dWT + c * D + d + k * L, acc[k][c]);
+        for (int c = 0; c < CB; ++c) store(dWT + c * ldw + d + k * L, acc[k][c]);
     }
   }
   for (; d + L <= D; d += L) {
     vec_t<T> acc[CB];
-    for (int c = 0; c < CB; ++c) acc[c] = load(dWT + c * D + d);
+    for (int c = 0; c < CB; ++c) acc[c] = load(dWT + c * ldw + d);
     for (size_t r = 0; r < rows; ++r) {
       const vec_t<T> xv = load(x[r] + d);
       for (int c = 0; c < CB; ++c) acc[c] += dS[r * lds + c] * xv;
     }
-    for (int c = 0; c < CB; ++c) store(dWT + c * D + d, acc[c]);
+    for (int c = 0; c < CB; ++c) store(dWT + c * ldw + d, acc[c]);
   }
   for (; d < D; ++d) {
     for (int c = 0; c < CB; ++c) {
-      T a = dWT[c * D + d];
+      T a = dWT[c * ldw + d];
       for (size_t r = 0; r < rows; ++r) a += dS[r * lds + c] * x[r][d];
-      dWT[c * D + d] = a;
+      dWT[c * ldw + d] = a;
     }
   }
 }
 
 // Register budget (32 zmm with AVX-512, 16 ymm/xmm otherwise):
-// dot: RB×CB accumulators + RB rows of X + 1 of W; axpy: CB accumulators + 2.
+// dot: RB×CB accumulators + RB rows of X + 1 of W; axpy: CB·DV accumulators + DV + 1.
+// The gradient takes up to kAxpyOneBlock classes in one pass over D, more in
+// blocks of kAxpyClasses. Measured with AVX-512 (float32, D = 3073, one thread):
+// blocks of 8 × 2 vectors of D ran 1.1x (C = 16) to 2.4x (C = 64) the speed of
+// blocks of 16 × 1; C = 10 in one block of 10 × 2 ran 1.15x blocks of 8 + 2.
 constexpr int kDotRows = 4;
 constexpr int kDotClasses = kVectorBytes == 64 ? 4 : 2;
-constexpr int kAxpyClasses = kVectorBytes == 64 ? 16 : 8;
+constexpr int kAxpyClasses = 8;
+constexpr int kAxpyOneBlock = kVectorBytes == 64 ? 12 : 8;
 
 // Calls Block<CB> for the last `left` (< MaxCB) classes, so that a class count
 // that is not a multiple of the block takes one more pass, not several.
@@ -281,8 +289,8 @@ template <class T>
 struct AxpyBlock {
   template <int CB>
   struct Of {
-    static void run(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, T* dWT) {
-      axpy_block<T, CB>(x, rows, D, dS, lds, dWT);
+    static void run(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, T* dWT, size_t ldw) {
+      axpy_block<T, CB>(x, rows, D, dS, lds, dWT, ldw);
     }
   };
 };
@@ -303,20 +311,26 @@ void tile_scores(const T* X, size_t rows, size_t D, const T* WT, size_t C, T* S)
 }
 
 // dWT (C × D) += Σ_r dS_rᵀ·x_r over `rows` rows given by pointers; dS has row stride
-// lds. Classes go in blocks of Block (at most kAxpyClasses, and at most the
-// classes a caller's dS rows can hold).
-template <class T, int Block = kAxpyClasses>
-void rows_gradient(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, size_t C, T* dWT) {
+// lds. Up to kAxpyOneBlock classes go in one block, more in blocks of
+// kAxpyClasses. MaxClasses: the most classes a caller's dS rows can hold (a
+// bound for the blocks the compiler instantiates).
+template <class T, int MaxClasses = std::numeric_limits<int>::max()>
+void rows_gradient(const T* const* x, size_t rows, size_t D, const T* dS, size_t lds, size_t C, T* dWT,
+                   size_t ldw) {
+  constexpr int one_block = std::min(kAxpyOneBlock, MaxClasses), block = std::min(kAxpyClasses, MaxClasses);
+  if (C <= size_t(one_block))
+    return remainder_block<one_block + 1, AxpyBlock<T>::template Of>(int(C), x, rows, D, dS, lds, dWT, ldw);
   size_t c = 0;
-  for (; c + Block <= C; c += Block) axpy_block<T, Block>(x, rows, D, dS + c, lds, dWT + c * D);
-  if (c < C) remainder_block<Block, AxpyBlock<T>::template Of>(int(C - c), x, rows, D, dS + c, lds, dWT + c * D);
+  for (; c + block <= C; c += block) axpy_block<T, block>(x, rows, D, dS + c, lds, dWT + c * ldw, ldw);
+  if (c < C) remainder_block<block, AxpyBlock<T>::template Of>(int(C - c), x, rows, D, dS + c, lds, dWT + c * ldw,
+                                                                 ldw);
 }
 
 template <class T>
-void tile_gradient(const T* X, size_t rows, size_t D, const T* dS, size_t C, T* dWT) {
+void tile_gradient(const T* X, size_t rows, size_t D, const T* dS, size_t C, T* dWT, size_t ldw) {
   const T* x[64];  // tile_rows: at most 64
   for (size_t r = 0; r < rows; ++r) x[r] = X + r * D;
-  rows_gradient(x, rows, D, dS, C, C, dWT);
+  rows_gradient(x, rows, D, dS, C, C, dWT, ldw);
 }
 
 // Rows per tile: the tile of X (read twice) should sit in L2.
@@ -333,7 +347,7 @@ double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, v
   const T* WT = static_cast<const T*>(a.WT);
   T* dWT = static_cast<T*>(dWT_partial);
   const T* bias = static_cast<const T*>(a.bias);
-  T* dbias = dWT + a.C * a.D;
+  T* dbias = dWT + a.C * a.ldw;
   const size_t tr = tile_rows<T>(a.D);
   std::vector<T> scores(tr * a.C);
   double loss = 0.0;
@@ -346,7 +360,7 @@ double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, v
         for (size_t c = 0; c < a.C; ++c) scores[r * a.C + c] += bias[c];
     loss += loss_rows<T>(a.kind, scores.data(), a.y + r0, a.weights == nullptr ? nullptr : a.weights + r0, rows,
                          a.C, a.delta, a.n_total, scores.data());
-    tile_gradient(Xt, rows, a.D, scores.data(), a.C, dWT);
+    tile_gradient(Xt, rows, a.D, scores.data(), a.C, dWT, a.ldw);
     if (bias != nullptr)  // the intercepts' gradient: Σ over the rows of dS
       for (size_t r = 0; r < rows; ++r)
         for (size_t c = 0; c < a.C; ++c) dbias[c] += scores[r * a.C + c];
@@ -446,19 +460,9 @@ __attribute__((always_inline)) inline double hinge_in_registers(vec_t<T> (&s)[CV
   return w * loss;
 }
 
-// Rows of X a multiple of 4 KiB apart all fall into the same set of a 4
-// KiB-periodic L1 cache: the RB rows a block reads at once evict each other
-// (D = 1024 floats ran at 0.8 of the speed of D = 1040). Such blocks read a
-// copy of their rows with a padded stride instead.
-template <class T>
-bool rows_alias(size_t D) {
-  return D * sizeof(T) % 4096 == 0;
-}
-
 // RB rows from r0: scores, loss and dS in registers, then dWT += Σ_r dS_rᵀ·x_r.
-// `packed`: scratch for RB rows of D + lanes values, used when rows_alias.
 template <class T, int CV, int RB>
-double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&index)[CV], T* dWT, T* packed) {
+double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&index)[CV], T* dWT) {
   constexpr size_t L = Vec<T>::lanes, P = CV * L;
   const size_t D = a.D;
   size_t row[RB];  // the rows of X (and y, weights) this block reads
@@ -466,11 +470,6 @@ double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&i
   for (int r = 0; r < RB; ++r) {
     row[r] = a.rows != nullptr ? static_cast<size_t>(a.rows[r0 + r]) : r0 + r;
     x[r] = static_cast<const T*>(a.X) + row[r] * D;
-    if (packed != nullptr) {
-      T* copy = packed + r * (D + L);
-      std::copy(x[r], x[r] + D, copy);
-      x[r] = copy;
-    }
   }
   const T* WP = static_cast<const T*>(a.WT);
   const T* bias = static_cast<const T*>(a.bias);
@@ -504,9 +503,9 @@ double class_vector_block(const LinearLossArgs& a, size_t r0, const vec_t<T> (&i
   T dS[RB * P];
   for (int r = 0; r < RB; ++r)
     for (int v = 0; v < CV; ++v) store(dS + r * P + v * L, s[r][v]);
-  rows_gradient<T, std::min<int>(kAxpyClasses, P)>(x, RB, D, dS, P, a.C, dWT);
+  rows_gradient<T, P>(x, RB, D, dS, P, a.C, dWT, a.ldw);
   if (bias != nullptr) {  // the intercepts' gradient: Σ_r dS_r
-    T* dbias = dWT + D * a.C;
+    T* dbias = dWT + a.ldw * a.C;
     for (int v = 0; v < CV; ++v) {
       vec_t<T> g = load(dbias + v * L);
       for (int r = 0; r < RB; ++r) g += s[r][v];
@@ -521,26 +520,20 @@ double class_vector_rows(const LinearLossArgs& a, size_t row_begin, size_t row_e
   constexpr int RB = ClassVectors<T, CV>::RB;
   vec_t<T> index[CV];
   class_indices<T, CV>(index);
-  thread_local std::vector<T> scratch;
-  T* packed = nullptr;
-  if (rows_alias<T>(a.D)) {
-    scratch.resize(RB * (a.D + Vec<T>::lanes));
-    packed = scratch.data();
-  }
   double loss = 0.0;
   size_t r = row_begin;
-  for (; r + RB <= row_end; r += RB) loss += class_vector_block<T, CV, RB>(a, r, index, dWT, packed);
+  for (; r + RB <= row_end; r += RB) loss += class_vector_block<T, CV, RB>(a, r, index, dWT);
   // The last rows in blocks of 8, 4, 2, 1 (as fit under RB): a block of one row
   // reads all of W for one multiply-add per load.
   const auto tail = [&](auto rows) {
     constexpr int B = decltype(rows)::value;
     if constexpr (B < RB)
-      for (; r + B <= row_end; r += B) loss += class_vector_block<T, CV, B>(a, r, index, dWT, packed);
+      for (; r + B <= row_end; r += B) loss += class_vector_block<T, CV, B>(a, r, index, dWT);
   };
   tail(std::integral_constant<int, 8>{});
   tail(std::integral_constant<int, 4>{});
   tail(std::integral_constant<int, 2>{});
-  for (; r < row_end; ++r) loss += class_vector_block<T, CV, 1>(a, r, index, dWT, packed);
+  for (; r < row_end; ++r) loss += class_vector_block<T, CV, 1>(a, r, index, dWT);
   return loss;
 }
 

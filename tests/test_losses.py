@@ -141,6 +141,38 @@ def test_softmax_of_extreme_scores_matches_reference(C, dtype, isa):
     assert np.isnan(value) and np.isnan(dscores[3]).all() and np.isfinite(np.delete(dscores, 3, axis=0)).all()
 
 
+@pytest.mark.parametrize("C", [10, 100])  # the class-vectorized and the per-class kernel
+@pytest.mark.parametrize("loss", LOSSES)
+def test_non_finite_data_gives_the_reference_nan(loss, C, dtype, isa):
+    """An infinite or NaN feature makes that row's scores non-finite: the loss is NaN,
+    as in the reference (the hinge's max(0, NaN) is NaN), whichever kernel runs."""
+    fast, ref = LOSSES[loss]
+    W, X, y = data(37, 20, C, dtype)
+    for bad in (np.inf, -np.inf, np.nan):
+        Xb = X.copy()
+        Xb[5, 3] = bad
+        value, dW = fast(W, Xb, y, 1e-3)
+        with np.errstate(invalid="ignore", over="ignore"):  # the reference's NumPy warns
+            ref_value, ref_dW = ref(W, Xb, y, 1e-3)
+        assert np.isnan(ref_value) and np.isnan(value), (bad, value)
+        assert np.array_equal(np.isnan(dW), np.isnan(ref_dW))
+
+
+@pytest.mark.parametrize("C", [3, 10, 100])
+def test_hinge_of_non_finite_scores_matches_reference(C, dtype, isa):
+    scores = (3 * np.random.default_rng(C).standard_normal((9, C))).astype(dtype)
+    labels = np.arange(9) % C
+    for bad in (np.inf, np.nan):
+        scores_bad = scores.copy()
+        scores_bad[4, (labels[4] + 1) % C] = bad
+        value, _ = fastopt.multiclass_hinge(scores_bad, labels)
+        with np.errstate(invalid="ignore"):
+            ref_value, _ = reference.multiclass_hinge(scores_bad, labels)
+        assert np.isnan(value) == np.isnan(ref_value), (bad, value, ref_value)
+        if not np.isnan(ref_value):
+            assert value == pytest.approx(ref_value, rel=1e-6)
+
+
 @pytest.mark.parametrize("loss", ["softmax", "hinge"])
 def test_scores_losses_match_reference(loss, dtype, isa, threads):
     tol = loss_tolerance(dtype)

@@ -153,7 +153,9 @@ double softmax_rows(const T* s, const std::int64_t* y, const double* weights, si
   return loss;
 }
 
-// Weston–Watkins hinge of one row; the gradient uses the strict margin > 0.
+// Weston–Watkins hinge of one row; the gradient uses the strict margin > 0. A
+// NaN margin (a NaN or infinite score) makes the loss NaN, as max(0, margin)
+// does in the reference, and adds nothing to the gradient (NaN > 0 is false).
 template <class T>
 double hinge_row(const T* s, std::int64_t label, size_t C, T delta, T factor, T n, T* d) {
   const T correct = s[label];
@@ -161,8 +163,9 @@ double hinge_row(const T* s, std::int64_t label, size_t C, T delta, T factor, T 
   T positive = 0;
   for (size_t c = 0; c < C; ++c) {
     const T margin = s[c] - correct + delta;
-    const bool active = static_cast<std::int64_t>(c) != label && margin > T(0);
-    if (active) loss += static_cast<double>(margin);
+    const bool other = static_cast<std::int64_t>(c) != label;
+    const bool active = other && margin > T(0);
+    if (active || (other && margin != margin)) loss += static_cast<double>(margin);
     d[c] = active ? T(1) : T(0);
     positive += d[c];
   }
@@ -436,7 +439,8 @@ __attribute__((always_inline)) inline double softmax_in_registers(vec_t<T> (&s)[
   return loss;
 }
 
-// Weston–Watkins hinge of one row held in s → s = dS, as hinge_row. Returns w·loss.
+// Weston–Watkins hinge of one row held in s → s = dS, as hinge_row (NaN margins
+// included). Returns w·loss.
 template <class T, int CV>
 __attribute__((always_inline)) inline double hinge_in_registers(vec_t<T> (&s)[CV], const vec_t<T> (&index)[CV],
                                                                 size_t C, std::int64_t label, double w, T delta,
@@ -448,8 +452,9 @@ __attribute__((always_inline)) inline double hinge_in_registers(vec_t<T> (&s)[CV
   vec_t<T> positive = {};
   for (int v = 0; v < CV; ++v) {
     const vec_t<T> margin = s[v] - correct + delta;
-    const auto active = (margin > zero) & (index[v] != target) & (index[v] < classes);
-    store(row + v * L, active ? margin : vec_t<T>{} + zero);
+    const auto other = (index[v] != target) & (index[v] < classes);
+    const auto active = (margin > zero) & other;
+    store(row + v * L, (active | (margin != margin)) & other ? margin : vec_t<T>{} + zero);
     s[v] = active ? vec_t<T>{} + one : vec_t<T>{} + zero;
     positive += s[v];
   }

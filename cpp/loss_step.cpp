@@ -195,6 +195,43 @@ double scores_loss(LossKind kind, DType dtype, const void* scores, const std::in
   return loss / static_cast<double>(N);
 }
 
+namespace {
+
+template <class T>
+void linear_scores_typed(const LossKernels& k, int dt, const T* W, const T* X, std::size_t N, std::size_t D,
+                         std::size_t C, bool intercept, T* S) {
+  T* WT = workspace<T, kWeightsSlot>(C * D + (intercept ? C : 0));  // Wᵀ, then the intercepts
+  for (std::size_t d = 0; d < D; ++d)
+    for (std::size_t c = 0; c < C; ++c) WT[c * D + d] = W[d * C + c];
+  if (intercept) std::copy(W + C * D, W + C * D + C, WT + C * D);
+  LinearLossArgs args{};
+  args.X = X;
+  args.WT = WT;
+  args.bias = intercept ? WT + C * D : nullptr;
+  args.N = N;
+  args.D = D;
+  args.C = C;
+  const std::size_t n_chunks = (N + kScoreRowsPerChunk - 1) / kScoreRowsPerChunk;
+  const int threads = threads_for(saturating_product(N * std::max<std::size_t>(D, 1), C), n_chunks);
+  parallel_for(static_cast<std::int64_t>(n_chunks), threads, [&](std::int64_t i) {
+    const std::size_t r0 = static_cast<std::size_t>(i) * kScoreRowsPerChunk;
+    k.scores_chunk[dt](args, r0, std::min(N, r0 + kScoreRowsPerChunk), S);
+  });
+}
+
+}  // namespace
+
+void linear_scores(DType dtype, const void* W, const void* X, std::size_t N, std::size_t D, std::size_t C,
+                   bool intercept, void* S) {
+  const LossKernels& k = active_loss_kernels();
+  if (dtype == DType::f32)
+    linear_scores_typed(k, 0, static_cast<const float*>(W), static_cast<const float*>(X), N, D, C, intercept,
+                        static_cast<float*>(S));
+  else
+    linear_scores_typed(k, 1, static_cast<const double*>(W), static_cast<const double*>(X), N, D, C, intercept,
+                        static_cast<double*>(S));
+}
+
 double penalty(DType dtype, PenaltyKind kind, const void* W, std::size_t n, double reg, double l1_ratio,
                void* grad) {
   return active_loss_kernels().penalty[dtype == DType::f32 ? 0 : 1](kind, W, n, reg, l1_ratio, grad);

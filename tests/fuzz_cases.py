@@ -437,6 +437,15 @@ def _penalty(rng):
     return (lambda x: penalty(**x)), args, specs, []
 
 
+@target
+def _linear_scores(rng):  # the estimators' scores (predict, early stopping's validation)
+    N, D, C = int(rng.choice([1, 5, 300])), 4, 3
+    dt = np.float32 if rng.random() < 0.5 else np.float64
+    args = dict(W=rng.standard_normal((D, C)).astype(dt), X=rng.standard_normal((N, D)).astype(dt))
+    specs = dict(W=Arr("input", drop_row), X=Arr("input", drop_column))
+    return (lambda x: _core.linear_scores(**x)), args, specs, []
+
+
 OPTIMIZERS = {
     "SGD": (optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.0, nesterov=True),
             dict(lr=Real(nonneg), momentum=Real(nonneg), weight_decay=Real(nonneg), nesterov=Flag())),

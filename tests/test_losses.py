@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastopt
-from fastopt import gradcheck, reference
+from fastopt import _core, gradcheck, reference
 
 PENALTIES = ["l2", "l1", "elastic_net"]
 # (N, D, C): every N in {1, 7, 256, 10000}, D in {1, 5, 3073}, C in {2, 3, 10, 17, 64, 100, 1000}.
@@ -309,6 +309,46 @@ def test_class_vectorized_kernel_matches_reference(loss, dtype, isa, threads):
             ref_value, ref_dW = ref(*args, **kwargs)
             np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
             np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
+
+
+@pytest.mark.parametrize("intercept", [False, True])
+def test_linear_scores_match_numpy(intercept, dtype, isa, threads):
+    """The estimators' native scores (predict, early stopping's validation accuracy):
+    rows in tiles of 4 and a tail, classes in dot blocks and a remainder, D with a
+    vector tail, D = 0 and several row chunks; the same bits for any thread count."""
+    tol = loss_tolerance(dtype)
+    for N, D, C in [(1, 1, 1), (7, 5, 3), (31, 65, 10), (2050, 17, 13), (9, 1024, 100), (3, 0, 2)]:
+        rng = np.random.default_rng(N + D + C)
+        X = rng.standard_normal((N, D)).astype(dtype)
+        W = rng.standard_normal((D + intercept, C)).astype(dtype)
+        S = _core.linear_scores(W, X, intercept=intercept)
+        expected = X @ W[:D] + (W[D] if intercept else 0)
+        assert S.dtype == dtype and S.shape == (N, C)
+        np.testing.assert_allclose(S, expected, rtol=tol["rtol"], atol=tol["atol"] * max(D, 1) * 10,
+                                   err_msg=str((N, D, C)))
+        previous = fastopt.get_num_threads()
+        try:
+            fastopt.set_num_threads(1)
+            assert np.array_equal(_core.linear_scores(W, X, intercept=intercept), S)
+        finally:
+            fastopt.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("args, exc, text", [
+    ((None, np.ones((2, 3))), TypeError, "W"),
+    ((np.ones((3, 2)), None), TypeError, "X"),
+    ((np.ones((3, 2), np.float32), np.ones((2, 3))), TypeError, "same dtype"),
+    ((np.ones((4, 2)), np.ones((2, 3))), ValueError, "W has 4 rows"),
+    ((np.ones((3, 0)), np.ones((2, 3))), ValueError, "C = 0"),
+    ((np.ones(3), np.ones((2, 3))), ValueError, "W must be 2-D"),
+    ((np.ones((3, 2)), np.ones((2, 3, 1))), ValueError, "X must be 2-D"),
+    ((np.ones((3, 2), int), np.ones((2, 3))), TypeError, "W"),
+])
+def test_linear_scores_bad_input(args, exc, text):
+    with pytest.raises(exc, match=text):
+        _core.linear_scores(*args)
+    with pytest.raises(TypeError, match="intercept"):
+        _core.linear_scores(np.ones((4, 2)), np.ones((2, 3)), intercept=1)
 
 
 def test_read_only_and_non_contiguous_inputs():

@@ -21,15 +21,11 @@ py::array float_array(py::handle obj, const char* name, int ndim, DType* dtype) 
   return a;
 }
 
-namespace {
-
 void require_same_dtype(DType a, const char* a_name, DType b, const char* b_name) {
   if (a != b)
     throw_type_error(std::string(a_name) + " and " + b_name + " must have the same dtype " +
                      "(float32 or float64); mixed dtypes are not supported");
 }
-
-}  // namespace
 
 Labels labels(py::handle obj, std::size_t N, std::size_t C) {
   if (is_refused_subclass(obj))

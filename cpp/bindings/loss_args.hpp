@@ -17,6 +17,8 @@ namespace fastopt::bindings {
 // C-contiguous and aligned (copied once if it is not: the kernels stream rows
 // and load elements of their type).
 py::array float_array(py::handle obj, const char* name, int ndim, DType* dtype);
+// TypeError naming both arrays unless a == b.
+void require_same_dtype(DType a, const char* a_name, DType b, const char* b_name);
 
 // Integer labels in [0, C), one per row: `values` is a private int64 copy
 // (the kernels index with it, so nobody else may write it); `source` is the

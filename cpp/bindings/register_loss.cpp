@@ -47,6 +47,27 @@ py::tuple scores_loss_binding(LossKind kind, py::handle scores_obj, py::handle y
   return py::make_tuple(loss, dS);
 }
 
+// S = X·W[:D] (+ W[D] with intercept), N × C, W's dtype.
+py::array linear_scores_binding(py::handle W_obj, py::handle X_obj, py::handle intercept_obj) {
+  DType w_dtype, x_dtype;
+  const py::array W = float_array(W_obj, "W", 2, &w_dtype);
+  const py::array X = float_array(X_obj, "X", 2, &x_dtype);
+  require_same_dtype(x_dtype, "X", w_dtype, "W");
+  const bool intercept = to_bool(intercept_obj, "intercept");
+  const auto N = static_cast<std::size_t>(X.shape(0)), D = static_cast<std::size_t>(X.shape(1));
+  const auto C = static_cast<std::size_t>(W.shape(1));
+  if (static_cast<std::size_t>(W.shape(0)) != D + (intercept ? 1 : 0))
+    throw_value_error("X has " + std::to_string(D) + " columns but W has " + std::to_string(W.shape(0)) +
+                      " rows; X is N×D and W is D×C" + (intercept ? " plus the intercepts' row: (D + 1)×C" : ""));
+  if (C == 0) throw_value_error("W has no columns (C = 0)");
+  py::array S(W.dtype(), {X.shape(0), W.shape(1)});
+  if (N > 0) {
+    py::gil_scoped_release release;
+    linear_scores(w_dtype, W.data(), X.data(), N, D, C, intercept, S.mutable_data());
+  }
+  return S;
+}
+
 }  // namespace
 
 void register_loss(py::module_& m) {
@@ -71,6 +92,9 @@ void register_loss(py::module_& m) {
   m.def("multiclass_hinge", [](py::object scores, py::object y, py::object delta) {
     return scores_loss_binding(LossKind::hinge, scores, y, check_delta(delta));
   }, arg("scores"), arg("y"), arg("delta"));
+  m.def("linear_scores", [](py::object W, py::object X, py::object intercept) {
+    return linear_scores_binding(W, X, intercept);
+  }, arg("W"), arg("X"), arg("intercept") = false);
   m.def("penalty", [](py::object W_obj, py::object reg_obj, py::object kind_obj, py::object l1_obj) {
     DType dtype;
     const py::array W = float_array(W_obj, "W", 0, &dtype);

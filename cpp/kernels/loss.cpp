@@ -371,6 +371,17 @@ double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, v
   return loss;
 }
 
+template <class T>
+void scores_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, void* S_) {
+  const T* X = static_cast<const T*>(a.X);
+  const T* bias = static_cast<const T*>(a.bias);
+  T* S = static_cast<T*>(S_);
+  tile_scores(X + row_begin * a.D, row_end - row_begin, a.D, static_cast<const T*>(a.WT), a.C, S + row_begin * a.C);
+  if (bias != nullptr)
+    for (size_t r = row_begin; r < row_end; ++r)
+      for (size_t c = 0; c < a.C; ++c) S[r * a.C + c] += bias[c];
+}
+
 // ------------------------------------------------- class-vectorized (small C)
 
 // With few classes a row's scores fit in CV vectors: s = Σ_d x_d·W_P[d], each
@@ -596,6 +607,7 @@ double penalty_kernel(PenaltyKind kind, const void* W_, size_t n, double reg, do
 const LossKernels kKernels = {
     {loss_rows<float>, loss_rows<double>},
     {linear_chunk<float>, linear_chunk<double>},
+    {scores_chunk<float>, scores_chunk<double>},
     {class_vector_chunk<float>, class_vector_chunk<double>},
     {Vec<float>::lanes, Vec<double>::lanes},
     {penalty_kernel<float>, penalty_kernel<double>},

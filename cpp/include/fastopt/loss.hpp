@@ -72,9 +72,16 @@ inline std::size_t partial_stride(std::size_t D, std::size_t element_size) {
 using PenaltyKernel = double (*)(PenaltyKind kind, const void* W, std::size_t n, double reg, double l1_ratio,
                                  void* grad);
 
+// Scores S[r] = X[r]·W (+ bias) of rows [row_begin, row_end) of X, written to S
+// (row stride C), with a.WT, a.bias as for the per-class chunk (C × D, C
+// intercepts or null); the loss fields of `a` are not read. Each row's scores
+// depend only on that row: the same bits for any chunking or thread count.
+using LinearScoresKernel = void (*)(const LinearLossArgs& a, std::size_t row_begin, std::size_t row_end, void* S);
+
 struct LossKernels {
   LossRowsKernel rows[2];  // indexed by DType
   LinearChunkKernel linear_chunk[2];
+  LinearScoresKernel scores_chunk[2];
   LinearChunkKernel class_vector_chunk[2];
   std::size_t lanes[2];  // vector lanes of float, double: P is C rounded up to a multiple
   PenaltyKernel penalty[2];
@@ -112,5 +119,10 @@ double scores_loss(LossKind kind, DType dtype, const void* scores, const std::in
                    std::size_t C, double delta, void* dscores);
 double penalty(DType dtype, PenaltyKind kind, const void* W, std::size_t n, double reg, double l1_ratio,
                void* grad);
+// S (N × C) = X·W[:D] (+ W[D] with `intercept`): the linear classifier's scores,
+// threaded over rows (a prediction or a validation score without BLAS, whose
+// threads would keep spinning on the cores the next loss call needs).
+void linear_scores(DType dtype, const void* W, const void* X, std::size_t N, std::size_t D, std::size_t C,
+                   bool intercept, void* S);
 
 }  // namespace fastopt

@@ -68,3 +68,15 @@ def test_bad_input():
         minimize(f, np.ones(3), c1=0.95)
     with pytest.raises(ValueError, match="gradient"):
         minimize(lambda x: (0.0, np.ones(2)), np.ones(3))
+
+
+@pytest.mark.parametrize("n", [1, 7, 8192, 8193, 10_250])
+def test_vector_products_on_both_sides_of_the_blas_cutoff(n):
+    """L-BFGS's dot products: the BLAS dot up to _SERIAL_BLAS_DOT entries, NumPy's own
+    loop beyond (BLAS would run them on threads that then spin on the loss's cores)."""
+    from fastopt import lbfgs
+    rng = np.random.default_rng(n)
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    got = lbfgs._dot(a, b)
+    assert isinstance(got, float)
+    assert got == pytest.approx(float(np.sum(a * b)), rel=1e-12, abs=1e-12 * n)

@@ -129,11 +129,18 @@ def minimize(fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray]], x0:
                        nfev=nfev, success=success, message=message)
 
 
+# OpenBLAS (NumPy's wheels) runs a dot product of more than 10,000 entries on several
+# threads, which then spin, waiting for more work, on the cores the next loss
+# evaluation's threads need: a 20,000 × 1,024 fit (W: 10,250 entries) ran 2.7× slower
+# with 2 BLAS threads than with 1. Longer products go through NumPy's own loop.
+_SERIAL_BLAS_DOT = 8192
+
+
 def _dot(a: _Vector, b: _Vector) -> float:
-    """a·b of two float64 vectors, without BLAS: NumPy's BLAS dot runs on several
-    threads above 10,000 entries, and those threads then spin, waiting for more
-    work, on the cores the next loss evaluation's threads need (a 20,000 × 1,024
-    fit ran 2.7× slower with 2 BLAS threads than with 1)."""
+    """a·b of two float64 vectors, never on BLAS threads (einsum costs 2.5 µs where
+    the BLAS dot costs 1.2, so short vectors keep the BLAS dot)."""
+    if a.size <= _SERIAL_BLAS_DOT:
+        return float(a @ b)
     return float(np.einsum("i,i->", a, b))
 
 

@@ -11,7 +11,8 @@ medians of repeated fits):
 * the same objective: fastopt's L-BFGS on the fused softmax loss (penalty
   ``1 / (2 C N) · ||coef||²``, intercept unpenalized) against
   ``LogisticRegression(C=1, tol=1e-8)``: the time scikit-learn takes to its
-  optimum, and the time fastopt takes to an objective at least as low.
+  optimum, and the time fastopt takes to an objective at least as low (medians of
+  5 interleaved rounds on the digits, 3 on the larger sets).
 
 Data: the digits (1797×64), and two ``make_classification`` sets with 10
 classes (50,000×256 and 20,000×1,024 training rows plus 20% held out),
@@ -19,7 +20,7 @@ standardized with the training rows' statistics.
 """
 import time
 import warnings
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -133,33 +134,49 @@ def run_same_objective(quick: bool = False, threads: Sequence[int] = (1, 2),
         def objective(W: FloatArray) -> tuple[float, FloatArray]:
             return softmax_loss(W, Xb, y_index, reg, unpenalized_rows=1)
 
+        def to_target(target: float) -> tuple[Optional[float], float]:
+            """Seconds fastopt's L-BFGS takes to an objective <= target (None: never), and its last value."""
+            reached: list[float] = []
+            start = time.perf_counter()
+
+            def stop_at_target(x: FloatArray, f: float) -> None:
+                if f <= target and not reached:
+                    reached.append(time.perf_counter() - start)
+                    raise StopIteration
+
+            try:
+                result = minimize(objective, np.zeros((Xb.shape[1], len(classes))), max_iter=10_000, tol=0.0,
+                                  ftol=0.0, callback=stop_at_target)
+                final = float(result.fun)
+            except StopIteration:
+                final = target
+            return (reached[0] if reached else None), final
+
         for n in threads:
+            # Medians of interleaved rounds (one fit of 20 ms is at the mercy of the VM's noise);
+            # the target is the first round's optimum (the fits are deterministic).
+            sk_times: list[float] = []
+            fo_times: list[Optional[float]] = []
+            target, final = np.nan, np.nan
             with _Threads(n):
-                time.sleep(0.2)
-                t = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    theirs = LogisticRegression(C=C, tol=1e-8, max_iter=10_000).fit(X_tr, y_tr)
-                sk_time = time.perf_counter() - t
-                target = objective(np.vstack([theirs.coef_.T, theirs.intercept_]))[0]
-                reached: list[float] = []
-                time.sleep(0.2)
-                start = time.perf_counter()
-
-                def stop_at_target(x: FloatArray, f: float) -> None:
-                    if f <= target and not reached:
-                        reached.append(time.perf_counter() - start)
-                        raise StopIteration
-
-                try:
-                    result = minimize(objective, np.zeros((Xb.shape[1], len(classes))), max_iter=10_000, tol=0.0,
-                                      ftol=0.0, callback=stop_at_target)
-                    final = result.fun
-                except StopIteration:
-                    final = target
+                for _ in range(5 if N < 5000 else 3):
+                    time.sleep(0.2)
+                    t = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        theirs = LogisticRegression(C=C, tol=1e-8, max_iter=10_000).fit(X_tr, y_tr)
+                    sk_times.append(time.perf_counter() - t)
+                    if not sk_times[1:]:
+                        target = objective(np.vstack([theirs.coef_.T, theirs.intercept_]))[0]
+                    time.sleep(0.2)
+                    seconds, final = to_target(target)
+                    fo_times.append(seconds)
+            sk_time = float(np.median(sk_times))
+            done = [t for t in fo_times if t is not None]
+            fo_time = float(np.median(done)) if len(done) == len(fo_times) else None
             yield {"data": name, "threads": n, "sklearn_s": sk_time, "objective": target,
-                   "fastopt_s": reached[0] if reached else None, "fastopt_final_gap": final - target,
-                   "speedup": sk_time / reached[0] if reached else None}
+                   "fastopt_s": fo_time, "fastopt_final_gap": final - target,
+                   "speedup": sk_time / fo_time if fo_time else None}
 
 
 DEFAULTS_HEADER = ("| data | threads | estimator | fit (median) | validation accuracy | speed vs LogisticRegression() "

@@ -313,8 +313,8 @@ void tile_scores(const T* X, size_t rows, size_t D, const T* WT, size_t C, T* S)
   for (; r < rows; ++r) dot_rows<T, 1>(X + r * D, D, WT, C, S + r * C);
 }
 
-// dWT (C × D) += Σ_r dS_rᵀ·x_r over `rows` rows given by pointers; dS has row stride
-// lds. Up to kAxpyOneBlock classes go in one block, more in blocks of
+// dWT (C rows of D, ldw apart) += Σ_r dS_rᵀ·x_r over `rows` rows given by pointers; dS
+// has row stride lds. Up to kAxpyOneBlock classes go in one block, more in blocks of
 // kAxpyClasses. MaxClasses: the most classes a caller's dS rows can hold (a
 // bound for the blocks the compiler instantiates).
 template <class T, int MaxClasses = std::numeric_limits<int>::max()>

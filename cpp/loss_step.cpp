@@ -78,6 +78,15 @@ bool by_class_vectors(const LossKernels& k, int dt, std::size_t C) {
   return C <= kMaxClassVectors * k.lanes[dt];
 }
 
+// The per-class kernel's layout of W (D × C, plus the intercepts' row): Wᵀ (C × D),
+// then the C intercepts.
+template <class T>
+void transpose_weights(const T* W, std::size_t D, std::size_t C, bool intercept, T* WT) {
+  for (std::size_t d = 0; d < D; ++d)
+    for (std::size_t c = 0; c < C; ++c) WT[c * D + d] = W[d * C + c];
+  if (intercept) std::copy(W + C * D, W + C * D + C, WT + C * D);
+}
+
 template <class T>
 double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W, const T* X,
                          const std::int64_t* y, std::size_t N, std::size_t D, std::size_t C, double delta,
@@ -103,9 +112,7 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
       std::fill(WL + d * P + C, WL + (d + 1) * P, T(0));
     }
   } else {
-    for (std::size_t d = 0; d < D; ++d)
-      for (std::size_t c = 0; c < C; ++c) WL[c * D + d] = W[d * C + c];
-    if (intercept) std::copy(W + CD, W + CD + C, WL + CD);
+    transpose_weights(W, D, C, intercept, WL);
   }
   std::fill(partials, partials + chunks.count * part, T(0));
   std::vector<double> losses(chunks.count, 0.0);
@@ -200,10 +207,8 @@ namespace {
 template <class T>
 void linear_scores_typed(const LossKernels& k, int dt, const T* W, const T* X, std::size_t N, std::size_t D,
                          std::size_t C, bool intercept, T* S) {
-  T* WT = workspace<T, kWeightsSlot>(C * D + (intercept ? C : 0));  // Wᵀ, then the intercepts
-  for (std::size_t d = 0; d < D; ++d)
-    for (std::size_t c = 0; c < C; ++c) WT[c * D + d] = W[d * C + c];
-  if (intercept) std::copy(W + C * D, W + C * D + C, WT + C * D);
+  T* WT = workspace<T, kWeightsSlot>(C * D + (intercept ? C : 0));
+  transpose_weights(W, D, C, intercept, WT);
   LinearLossArgs args{};
   args.X = X;
   args.WT = WT;

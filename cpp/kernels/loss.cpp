@@ -344,6 +344,13 @@ size_t tile_rows(size_t D) {
   return std::clamp<size_t>(rows - rows % kDotRows, kDotRows, 64);
 }
 
+// S[r][c] += bias[c] for `rows` rows of C scores.
+template <class T>
+void add_bias(T* S, size_t rows, size_t C, const T* bias) {
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < C; ++c) S[r * C + c] += bias[c];
+}
+
 template <class T>
 double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, void* dWT_partial) {
   const T* X = static_cast<const T*>(a.X);
@@ -358,9 +365,7 @@ double linear_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, v
     const size_t rows = std::min(tr, row_end - r0);
     const T* Xt = X + r0 * a.D;
     tile_scores(Xt, rows, a.D, WT, a.C, scores.data());
-    if (bias != nullptr)
-      for (size_t r = 0; r < rows; ++r)
-        for (size_t c = 0; c < a.C; ++c) scores[r * a.C + c] += bias[c];
+    if (bias != nullptr) add_bias(scores.data(), rows, a.C, bias);
     loss += loss_rows<T>(a.kind, scores.data(), a.y + r0, a.weights == nullptr ? nullptr : a.weights + r0, rows,
                          a.C, a.delta, a.n_total, scores.data());
     tile_gradient(Xt, rows, a.D, scores.data(), a.C, dWT, a.ldw);
@@ -377,9 +382,7 @@ void scores_chunk(const LinearLossArgs& a, size_t row_begin, size_t row_end, voi
   const T* bias = static_cast<const T*>(a.bias);
   T* S = static_cast<T*>(S_);
   tile_scores(X + row_begin * a.D, row_end - row_begin, a.D, static_cast<const T*>(a.WT), a.C, S + row_begin * a.C);
-  if (bias != nullptr)
-    for (size_t r = row_begin; r < row_end; ++r)
-      for (size_t c = 0; c < a.C; ++c) S[r * a.C + c] += bias[c];
+  if (bias != nullptr) add_bias(S + row_begin * a.C, row_end - row_begin, a.C, bias);
 }
 
 // ------------------------------------------------- class-vectorized (small C)

@@ -78,6 +78,34 @@ bool by_class_vectors(const LossKernels& k, int dt, std::size_t C) {
   return C <= kMaxClassVectors * k.lanes[dt];
 }
 
+// Whether the class-pair layout runs instead (few classes, D large enough that
+// summing each half of its vectors at the end costs little).
+constexpr std::size_t kClassPairMinD = 256;
+bool by_class_pairs(const LossKernels& k, int dt, std::size_t C, std::size_t D) {
+  return C <= 2 * kMaxClassPairs && k.lanes[dt] >= 4 && D >= kClassPairMinD;
+}
+
+// W (D × C, then the intercepts' row) in the class-pair layout: groups of G rows
+// of W, each as ceil(C / 2) vectors of two classes × G rows (zeros past D and C);
+// then the P intercepts.
+template <class T>
+void pair_weights(const T* W, std::size_t D, std::size_t C, std::size_t L, std::size_t P, bool intercept,
+                         T* WG) {
+  const std::size_t G = L / 2, CG = (C + 1) / 2, groups = (D + G - 1) / G;
+  for (std::size_t g = 0; g < groups; ++g)
+    for (std::size_t j = 0; j < CG; ++j)
+      for (std::size_t h = 0; h < 2; ++h)
+        for (std::size_t i = 0; i < G; ++i) {
+          const std::size_t d = g * G + i, c = 2 * j + h;
+          WG[(g * CG + j) * L + h * G + i] = d < D && c < C ? W[d * C + c] : T(0);
+        }
+  const std::size_t size = groups * CG * L;
+  if (intercept) {
+    std::copy(W + D * C, W + D * C + C, WG + size);
+    std::fill(WG + size + C, WG + size + P, T(0));
+  }
+}
+
 // The per-class kernel's layout of W (D × C, plus the intercepts' row): Wᵀ (C × D),
 // then the C intercepts.
 template <class T>
@@ -92,21 +120,28 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
                          const std::int64_t* y, std::size_t N, std::size_t D, std::size_t C, double delta,
                          PenaltyKind penalty_kind, double reg, double l1_ratio, T* dW, const std::int64_t* rows,
                          const LossWeights& weights, bool intercept) {
-  // Two layouts of W: Wᵀ (C × D) for the per-class dot products, or W padded
-  // to P classes (D × P) for the class-vectorized kernel; the intercepts follow
-  // either (C, or P, values). Both kernels add their gradient into dWᵀ (C × D).
-  const bool by_class = by_class_vectors(k, dt, C);
-  const std::size_t P = by_class ? (C + k.lanes[dt] - 1) / k.lanes[dt] * k.lanes[dt] : C;
-  const LinearChunkKernel chunk_kernel = by_class ? k.class_vector_chunk[dt] : k.linear_chunk[dt];
+  // Three layouts of W: Wᵀ (C × D) for the per-class dot products, W padded to
+  // P classes (D × P) for the class-vectorized kernel, or W_G (pair_weights) for
+  // the class-pair kernel; the intercepts follow (C, or P, values). All kernels
+  // add their gradient into dWᵀ (C × D).
+  const bool by_class = by_class_vectors(k, dt, C), by_pairs = by_class && by_class_pairs(k, dt, C, D);
+  const std::size_t L = k.lanes[dt];
+  const std::size_t P = by_class ? (C + L - 1) / L * L : C;
+  const LinearChunkKernel chunk_kernel =
+      by_pairs ? k.class_pair_chunk[dt] : (by_class ? k.class_vector_chunk[dt] : k.linear_chunk[dt]);
   const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
-  const std::size_t CD = C * D, PD = P * D, ldw = partial_stride(D, sizeof(T));
-  const std::size_t w_size = (by_class ? PD : CD) + (intercept ? P : 0);  // W in the kernel's layout
+  const std::size_t CD = C * D, ldw = partial_stride(D, sizeof(T));
+  // The size of W's part in the kernel's layout; the intercepts follow.
+  const std::size_t layout_size = by_pairs ? (D + L / 2 - 1) / (L / 2) * ((C + 1) / 2) * L : (by_class ? P * D : CD);
+  const std::size_t w_size = layout_size + (intercept ? P : 0);
   // A chunk's partial: dWᵀ (C rows of D, ldw apart), then the intercepts'.
   const std::size_t part = C * ldw + (intercept ? P : 0);
   const std::size_t W_rows = D + (intercept ? 1 : 0);
   T* WL = workspace<T, kWeightsSlot>(w_size + chunks.count * part);
   T* partials = WL + w_size;
-  if (by_class) {
+  if (by_pairs) {
+    pair_weights(W, D, C, L, P, intercept, WL);
+  } else if (by_class) {
     for (std::size_t d = 0; d < W_rows; ++d) {
       std::copy(W + d * C, W + (d + 1) * C, WL + d * P);
       std::fill(WL + d * P + C, WL + (d + 1) * P, T(0));
@@ -117,7 +152,7 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   std::fill(partials, partials + chunks.count * part, T(0));
   std::vector<double> losses(chunks.count, 0.0);
   const double n_total = static_cast<double>(N) * weights.mean_weight;
-  const LinearLossArgs args{kind, X, WL, intercept ? WL + PD : nullptr, y, weights.sample_weight, N, D, C, ldw,
+  const LinearLossArgs args{kind, X, WL, intercept ? WL + layout_size : nullptr, y, weights.sample_weight, N, D, C, ldw,
                             delta, n_total};
   // The work is N·D·P multiply-adds twice, not one pass over N·D elements as in an
   // optimizer step (a minibatch of 200 digits, D = 65, is worth two threads).

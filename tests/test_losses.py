@@ -145,16 +145,17 @@ def test_softmax_of_extreme_scores_matches_reference(C, dtype, isa):
     assert np.isnan(value) and np.isnan(dscores[3]).all() and np.isfinite(np.delete(dscores, 3, axis=0)).all()
 
 
-@pytest.mark.parametrize("C", [10, 100])  # the class-vectorized and the per-class kernel
+# The class-lane, the class-pair and the per-class kernel.
+@pytest.mark.parametrize("D, C", [(20, 10), (261, 10), (20, 100)])
 @pytest.mark.parametrize("loss", LOSSES)
-def test_non_finite_data_gives_the_reference_nan(loss, C, dtype, isa):
+def test_non_finite_data_gives_the_reference_nan(loss, D, C, dtype, isa):
     """An infinite or NaN feature makes that row's scores non-finite: the loss is NaN,
     as in the reference (the hinge's max(0, NaN) is NaN), whichever kernel runs."""
     fast, ref = LOSSES[loss]
-    W, X, y = data(37, 20, C, dtype)
+    W, X, y = data(37, D, C, dtype)
     for bad in (np.inf, -np.inf, np.nan):
         Xb = X.copy()
-        Xb[5, 3] = bad
+        Xb[5, D - 1] = bad  # in the class-pair kernel, the zero-padded last group
         value, dW = fast(W, Xb, y, 1e-3)
         with np.errstate(invalid="ignore", over="ignore"):  # the reference's NumPy warns
             ref_value, ref_dW = ref(W, Xb, y, 1e-3)
@@ -313,6 +314,46 @@ def test_class_vectorized_kernel_matches_reference(loss, dtype, isa, threads):
             ref_value, ref_dW = ref(*args, **kwargs)
             np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
             np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
+
+
+def class_pair_shapes(isa, dtype):
+    """(N, D, C) for the class-pair kernel (few classes, D >= 256, groups of G = lanes/2
+    values of d): every count of class pairs, odd and even C (1 to 10); D = 256 (the
+    switch), D with every tail of a group (G - 1 values at most), D = 1000; N with row
+    blocks and the tails below them (31), several tiles of 64 rows with a tail (150),
+    and one row."""
+    G = VECTOR_BYTES[isa] // np.dtype(dtype).itemsize // 2
+    Ds = sorted({256, 257, 256 + G // 2 + 1, 256 + G - 1, 1000})
+    shapes = [(31, D, C) for C in range(1, 11) for D in Ds]
+    return shapes + [(150, 263, 10), (150, 256, 3), (1, 300, 7)]
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_class_pair_kernel_matches_reference(loss, dtype, isa, threads):
+    """The class-pair layout (a vector holds two classes × G values of d) against
+    the reference in float64, with and without weights and intercepts; and the
+    kernel's switch at D = 256 (D = 255 takes the class-lane kernel) gives the same
+    loss up to rounding."""
+    fast, ref = LOSSES[loss]
+    tol = loss_tolerance(dtype)
+    for N, D, C in class_pair_shapes(isa, dtype):
+        W, X, y = data(N, D, C, dtype)
+        weights = np.random.default_rng(N + C).uniform(0.1, 2.0, N)
+        Wb = np.vstack([W, np.linspace(-1, 1, C, dtype=dtype)])
+        for args, kwargs in (((W, X, y, 1e-2), {}),
+                             ((Wb, X, y, 1e-2), dict(sample_weight=weights, unpenalized_rows=1, intercept=True))):
+            value, dW = fast(*args, **kwargs)
+            ref_value, ref_dW = ref(*(a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+                                      else a for a in args), **kwargs)
+            np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
+            np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
+    W, X, y = data(40, 256, 10, dtype)
+    lanes_value, lanes_dW = fast(W[:255], np.ascontiguousarray(X[:, :255]), y, 1e-2)
+    # One more feature, all zeros, with a zero weight row (no penalty either).
+    padded = np.hstack([X[:, :255], np.zeros((40, 1), dtype)])
+    pairs_value, pairs_dW = fast(np.vstack([W[:255], np.zeros((1, 10), dtype)]), padded, y, 1e-2)
+    np.testing.assert_allclose(pairs_value, lanes_value, **tol)
+    np.testing.assert_allclose(pairs_dW[:255], lanes_dW, **tol)
 
 
 @pytest.mark.parametrize("intercept", [False, True])

@@ -57,6 +57,15 @@ using LinearChunkKernel = double (*)(const LinearLossArgs& a, std::size_t row_be
 // intercepts (the first C meaningful).
 constexpr std::size_t kMaxClassVectors = 4;
 
+// The class-pair chunk, for few classes and large D (C <= 2 · kMaxClassPairs,
+// lanes >= 4): the same loss and gradient with W in a third layout. A vector holds
+// two classes × G = lanes / 2 consecutive rows of W: a.WT holds W_G, for each
+// group g of G rows (zero rows past D) CG = ceil(C / 2) vectors, vector j with
+// W[g·G + i][2j + h] at lane h·G + i; a.bias holds P intercepts as for the
+// class-vectorized chunk. Each x_r[d, d + G) is broadcast to both halves, so a
+// row takes CG multiply-adds per G values of d instead of G · ceil(C / lanes).
+constexpr std::size_t kMaxClassPairs = 5;
+
 // The row stride of a dWT partial: D, or D plus one cache line when rows D
 // elements apart would be a multiple of 4 KiB apart. The gradient reads the
 // rows of X and updates the rows of dWT at the same offset d at once; at such
@@ -83,6 +92,7 @@ struct LossKernels {
   LinearChunkKernel linear_chunk[2];
   LinearScoresKernel scores_chunk[2];
   LinearChunkKernel class_vector_chunk[2];
+  LinearChunkKernel class_pair_chunk[2];
   std::size_t lanes[2];  // vector lanes of float, double: P is C rounded up to a multiple
   PenaltyKernel penalty[2];
 };

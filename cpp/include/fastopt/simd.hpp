@@ -9,6 +9,10 @@
 #include <cstddef>
 #include <cstring>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace fastopt::simd {
 
 #if defined(__AVX512F__)
@@ -38,6 +42,38 @@ __attribute__((always_inline)) inline vec_t<T> load(const T* p) {
 template <class T>
 __attribute__((always_inline)) inline void store(T* p, vec_t<T> v) {
   std::memcpy(p, &v, sizeof v);
+}
+
+// p[0 .. lanes/2) in both halves of a vector. With AVX2 and AVX-512 one load
+// (vbroadcastf128 / vbroadcastf32x8 / vbroadcastf64x4): GCC's own lowering of the
+// shuffle below loads half a vector and shuffles it on port 5, which the
+// multiply-adds need.
+template <class T>
+__attribute__((always_inline)) inline vec_t<T> broadcast_half(const T* p) {
+  vec_t<T> v;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+  if constexpr (sizeof(T) == 4) {
+    // The mask forms: GCC 12's plain ones start from an "undefined" vector that
+    // -Wmaybe-uninitialized reports; an all-ones mask compiles to the same load.
+    const __m512 b = _mm512_maskz_broadcast_f32x8(0xFFFF, _mm256_loadu_ps(reinterpret_cast<const float*>(p)));
+    std::memcpy(&v, &b, sizeof v);
+  } else {
+    const __m512d b = _mm512_maskz_broadcast_f64x4(0xFF, _mm256_loadu_pd(reinterpret_cast<const double*>(p)));
+    std::memcpy(&v, &b, sizeof v);
+  }
+#elif defined(__AVX2__)
+  if constexpr (sizeof(T) == 4) {
+    const __m256 b = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
+    std::memcpy(&v, &b, sizeof v);
+  } else {
+    const __m256d b = _mm256_broadcast_pd(reinterpret_cast<const __m128d*>(p));
+    std::memcpy(&v, &b, sizeof v);
+  }
+#else
+  constexpr std::size_t half = Vec<T>::lanes / 2;
+  for (std::size_t i = 0; i < half; ++i) v[i] = v[i + half] = p[i];
+#endif
+  return v;
 }
 
 template <class T>

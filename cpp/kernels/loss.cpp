@@ -250,12 +250,16 @@ void axpy_block(const T* const* x, size_t rows, size_t D, const T* dS, size_t ld
     }
     for (int c = 0; c < CB; ++c) store(dWT + c * ldw + d, acc[c]);
   }
+  // The last D mod L values: the CB sums side by side (CB independent chains,
+  // and a row's dS values are contiguous), each still summed over the rows in order.
   for (; d < D; ++d) {
-    for (int c = 0; c < CB; ++c) {
-      T a = dWT[c * ldw + d];
-      for (size_t r = 0; r < rows; ++r) a += dS[r * lds + c] * x[r][d];
-      dWT[c * ldw + d] = a;
+    T a[CB];
+    for (int c = 0; c < CB; ++c) a[c] = dWT[c * ldw + d];
+    for (size_t r = 0; r < rows; ++r) {
+      const T xd = x[r][d];
+      for (int c = 0; c < CB; ++c) a[c] += dS[r * lds + c] * xd;
     }
+    for (int c = 0; c < CB; ++c) dWT[c * ldw + d] = a[c];
   }
 }
 

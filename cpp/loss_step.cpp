@@ -89,8 +89,7 @@ bool by_class_pairs(const LossKernels& k, int dt, std::size_t C, std::size_t D) 
 // of W, each as ceil(C / 2) vectors of two classes × G rows (zeros past D and C);
 // then the P intercepts.
 template <class T>
-void pair_weights(const T* W, std::size_t D, std::size_t C, std::size_t L, std::size_t P, bool intercept,
-                         T* WG) {
+void pair_weights(const T* W, std::size_t D, std::size_t C, std::size_t L, std::size_t P, bool intercept, T* WG) {
   const std::size_t G = L / 2, CG = (C + 1) / 2, groups = (D + G - 1) / G;
   for (std::size_t g = 0; g < groups; ++g)
     for (std::size_t j = 0; j < CG; ++j)
@@ -132,7 +131,8 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   const Chunks chunks = linear_chunks(N, C, D, sizeof(T));
   const std::size_t CD = C * D, ldw = partial_stride(D, sizeof(T));
   // The size of W's part in the kernel's layout; the intercepts follow.
-  const std::size_t layout_size = by_pairs ? (D + L / 2 - 1) / (L / 2) * ((C + 1) / 2) * L : (by_class ? P * D : CD);
+  const std::size_t pair_groups = (D + L / 2 - 1) / (L / 2);
+  const std::size_t layout_size = by_pairs ? pair_groups * ((C + 1) / 2) * L : (by_class ? P * D : CD);
   const std::size_t w_size = layout_size + (intercept ? P : 0);
   // A chunk's partial: dWᵀ (C rows of D, ldw apart), then the intercepts'.
   const std::size_t part = C * ldw + (intercept ? P : 0);
@@ -152,8 +152,8 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   std::fill(partials, partials + chunks.count * part, T(0));
   std::vector<double> losses(chunks.count, 0.0);
   const double n_total = static_cast<double>(N) * weights.mean_weight;
-  const LinearLossArgs args{kind, X, WL, intercept ? WL + layout_size : nullptr, y, weights.sample_weight, N, D, C, ldw,
-                            delta, n_total};
+  const T* bias = intercept ? WL + layout_size : nullptr;
+  const LinearLossArgs args{kind, X, WL, bias, y, weights.sample_weight, N, D, C, ldw, delta, n_total};
   // The work is N·D·P multiply-adds twice, not one pass over N·D elements as in an
   // optimizer step (a minibatch of 200 digits, D = 65, is worth two threads).
   const int threads = threads_for(saturating_product(N * std::max<std::size_t>(D, 1), P), chunks.count);

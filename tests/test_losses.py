@@ -302,16 +302,23 @@ def class_vector_shapes(isa, dtype):
 def test_class_vectorized_kernel_matches_reference(loss, dtype, isa, threads):
     """Every vector body and tail of the class-vectorized kernel (and the switch to
     the per-class one), with weights and the intercept row, against the reference."""
+    check_shapes_against_reference(loss, class_vector_shapes(isa, dtype), dtype)
+
+
+def check_shapes_against_reference(loss, shapes, dtype, reference_dtype=None):
+    """The fast loss against the reference (in reference_dtype, default X's) on each
+    (N, D, C): plain, and with sample weights and an unpenalized intercepts' row."""
     fast, ref = LOSSES[loss]
     tol = loss_tolerance(dtype)
-    for N, D, C in class_vector_shapes(isa, dtype):
+    for N, D, C in shapes:
         W, X, y = data(N, D, C, dtype)
         weights = np.random.default_rng(N + C).uniform(0.1, 2.0, N)
         Wb = np.vstack([W, np.linspace(-1, 1, C, dtype=dtype)])  # the last row: intercepts
-        for args, kwargs in (((W, X, y, 1e-2), {}),
-                             ((Wb, X, y, 1e-2), dict(sample_weight=weights, unpenalized_rows=1, intercept=True))):
-            value, dW = fast(*args, **kwargs)
-            ref_value, ref_dW = ref(*args, **kwargs)
+        for (Wk, Xk), kwargs in (((W, X), {}),
+                                 ((Wb, X), dict(sample_weight=weights, unpenalized_rows=1, intercept=True))):
+            value, dW = fast(Wk, Xk, y, 1e-2, **kwargs)
+            rdt = reference_dtype or dtype
+            ref_value, ref_dW = ref(Wk.astype(rdt), Xk.astype(rdt), y, 1e-2, **kwargs)
             np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
             np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
 
@@ -319,7 +326,7 @@ def test_class_vectorized_kernel_matches_reference(loss, dtype, isa, threads):
 def class_pair_shapes(isa, dtype):
     """(N, D, C) for the class-pair kernel (few classes, D >= 256, groups of G = lanes/2
     values of d): every count of class pairs, odd and even C (1 to 10); D = 256 (the
-    switch), D with every tail of a group (G - 1 values at most), D = 1000; N with row
+    switch), D with tails of 1, G/2 + 1 and G - 1 values after the last group, D = 1000; N with row
     blocks and the tails below them (31), several tiles of 64 rows with a tail (150),
     and one row."""
     G = VECTOR_BYTES[isa] // np.dtype(dtype).itemsize // 2
@@ -334,19 +341,9 @@ def test_class_pair_kernel_matches_reference(loss, dtype, isa, threads):
     the reference in float64, with and without weights and intercepts; and the
     kernel's switch at D = 256 (D = 255 takes the class-lane kernel) gives the same
     loss up to rounding."""
-    fast, ref = LOSSES[loss]
+    check_shapes_against_reference(loss, class_pair_shapes(isa, dtype), dtype, np.float64)
+    fast = LOSSES[loss][0]
     tol = loss_tolerance(dtype)
-    for N, D, C in class_pair_shapes(isa, dtype):
-        W, X, y = data(N, D, C, dtype)
-        weights = np.random.default_rng(N + C).uniform(0.1, 2.0, N)
-        Wb = np.vstack([W, np.linspace(-1, 1, C, dtype=dtype)])
-        for args, kwargs in (((W, X, y, 1e-2), {}),
-                             ((Wb, X, y, 1e-2), dict(sample_weight=weights, unpenalized_rows=1, intercept=True))):
-            value, dW = fast(*args, **kwargs)
-            ref_value, ref_dW = ref(*(a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
-                                      else a for a in args), **kwargs)
-            np.testing.assert_allclose(value, ref_value, **tol, err_msg=str((N, D, C, list(kwargs))))
-            np.testing.assert_allclose(dW, ref_dW, **tol, err_msg=str((N, D, C, list(kwargs))))
     W, X, y = data(40, 256, 10, dtype)
     lanes_value, lanes_dW = fast(W[:255], np.ascontiguousarray(X[:, :255]), y, 1e-2)
     # One more feature, all zeros, with a zero weight row (no penalty either).

@@ -142,8 +142,11 @@ def test_version():
 def test_ctrl_c_exits_130_with_one_line():
     import signal
     import time
+    # A job started in the background by a shell without job control inherits SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler: the child gets SIGINT's default back.
     proc = subprocess.Popen([sys.executable, "-u", "-m", "fastopt", "train", "--quiet", "--epochs", "40000",
-                             "--batch-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--batch-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().startswith("data:")    # loaded; training starts
     time.sleep(1)
     proc.send_signal(signal.SIGINT)

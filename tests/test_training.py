@@ -319,6 +319,8 @@ def test_ctrl_c_stops_the_loop_and_leaves_a_consistent_state():
     W = np.zeros((300, 10))
     opt = optim.Adam([W], lr=1e-3)
     rng = SplitMix64(3)
+    # pytest run as a background job may have inherited SIGINT ignored (no KeyboardInterrupt at all)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -326,6 +328,7 @@ def test_ctrl_c_stops_the_loop_and_leaves_a_consistent_state():
             train_linear(opt, X, y, num_iters=10_000_000, batch_size=100, rng=rng)   # hours if not stopped
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     done = opt.step_count
     assert 0 < done < 10_000_000
     # W, the step count and the generator agree with an uninterrupted run of `done` updates

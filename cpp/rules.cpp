@@ -100,7 +100,9 @@ StepCoefficients adam_like(const RuleSpec& r, const double* h, std::int64_t step
   }
   return c;
 }
-StepCoefficients adam(const RuleSpec& r, const double* h, std::int64_t step) { return adam_like(r, h, step, false); }
+StepCoefficients adam(const RuleSpec& r, const double* h, std::int64_t step) {
+  return adam_like(r, h, step, r.value(h, "decoupled_weight_decay") != 0.0);
+}
 StepCoefficients adamw(const RuleSpec& r, const double* h, std::int64_t step) { return adam_like(r, h, step, true); }
 
 // Lion (Chen et al. 2023): p *= 1 - lr·wd; p -= lr·sign(β1·m + (1-β1)·g); m = β2·m + (1-β2)·g
@@ -141,7 +143,7 @@ const std::vector<RuleSpec>& registry() {
       {Rule::adam, "adam", true,
        {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
         {"eps", 1e-8, kPositive, true}, {"weight_decay", 0.0, kNonneg, true}, {"amsgrad", 0.0, kFlag, true},
-        {"maximize", 0.0, kFlag, true}},
+        {"maximize", 0.0, kFlag, true}, {"decoupled_weight_decay", 0.0, kFlag, true}},  // torch's: True is AdamW
        {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr},
         {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
        adam},
@@ -217,7 +219,7 @@ const RuleSpec* find_rule(const std::string& name) {
 StepCoefficients checked_coefficients(const RuleSpec& spec, const double* values, std::int64_t step) {
   for (std::size_t i = 0; i < spec.hypers.size(); ++i) check_range(spec.hypers[i], values[i]);
   StepCoefficients c = spec.coefficients(spec, values, step);
-  c.step = step;
+  c.rounding_step = step;
   return c;
 }
 

@@ -177,8 +177,7 @@ def test_grad_scale_and_found_inf_attributes():
 def test_state_reset_replacement_and_step_edits_between_steps_are_followed():
     """The native view is reused between steps only while the state is the
     optimizer's: resetting, deleting or replacing a parameter's state, editing its
-    step count are all seen, as by torch. (Storage a step has viewed cannot be
-    resized: torch refuses to resize storage that NumPy views.)"""
+    step count are all seen, as by torch."""
     ours_p, theirs_p = make_params(torch.float64), make_params(torch.float64)
     ours, theirs = ft.Adam(ours_p, lr=0.05), torch.optim.Adam(theirs_p, lr=0.05, foreach=False)
     edits = [lambda o, p: o.state.__setitem__(p[0], {}),
@@ -195,9 +194,6 @@ def test_state_reset_replacement_and_step_edits_between_steps_are_followed():
     for a, b in zip(ours_p, theirs_p):
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
         assert ours.state[a]["step"].item() == theirs.state[b]["step"].item()
-    for tensor in (ours.state[ours_p[4]]["exp_avg_sq"], ours.state[ours_p[4]]["step"], ours_p[4].data):
-        with pytest.raises(RuntimeError, match="not resizable"):
-            tensor.resize_(5000)
 
 
 def test_the_view_is_reused_while_nothing_changes(monkeypatch):
@@ -272,7 +268,6 @@ def test_zero_copy_and_no_parameter_sized_allocations():
     (lambda p: ft.Adam(p, fused=True), ValueError, "fused=True is not supported"),
     (lambda p: ft.Adam(p, foreach=True), ValueError, "foreach"),
     (lambda p: ft.SGD(p, differentiable=True), ValueError, "differentiable"),
-    (lambda p: ft.Adam(p, decoupled_weight_decay=True), ValueError, "AdamW"),
     (lambda p: ft.Adam(p, lr=-1), ValueError, "lr"),
     (lambda p: ft.Adam(p, betas=(1.5, 0.9)), ValueError, "beta1"),
     (lambda p: ft.SGD(p, nesterov=True), ValueError, "nesterov"),

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -126,13 +127,37 @@ py::object per_group(py::handle value, std::size_t groups, const char* name) {
   return py::make_tuple(value);
 }
 
+// A step counter of fastopt.optim: a writeable 1-d int64 array with one count
+// per parameter group (steps taken), read for the step numbers (count + 1) and
+// incremented by an applied step before control returns to Python, so an
+// interrupt cannot separate the update from its count.
+py::array_t<std::int64_t> checked_counts(py::handle counts, std::size_t groups) {
+  auto a = py::array_t<std::int64_t>::ensure(counts);
+  if (!a || !counts.is(a) || a.ndim() != 1 || static_cast<std::size_t>(a.shape(0)) != groups || !a.writeable() ||
+      !(a.flags() & py::array::c_style))
+    throw_type_error("counts must be a writeable int64 array with one entry per parameter group");
+  for (std::size_t g = 0; g < groups; ++g)
+    if (a.at(g) < 0 || a.at(g) >= std::numeric_limits<std::int64_t>::max() - 1)
+      throw_value_error("counts[" + std::to_string(g) + "] is out of range");
+  return a;
+}
+
 // The coefficients of each group's step, every value checked before any is used.
+// `step`: the step number of each group, or None with `counts` (checked_counts).
 std::vector<StepCoefficients> group_coefficients(const TensorGroup& grp, py::handle hypers, py::handle step,
-                                                 py::handle seeds) {
+                                                 py::handle seeds, py::handle counts) {
   const RuleSpec& spec = *grp.spec();
   const std::size_t groups = grp.group_count();
   const py::tuple h = per_group(hypers, groups, "hypers");
-  const py::tuple steps = per_group(step, groups, "step");
+  py::tuple steps;
+  if (counts.is_none()) {
+    steps = per_group(step, groups, "step");
+  } else {
+    if (!step.is_none()) throw_type_error("step and counts: give one of them");
+    const auto c = checked_counts(counts, groups);
+    steps = py::tuple(groups);
+    for (std::size_t g = 0; g < groups; ++g) steps[g] = py::int_(c.at(g) + 1);
+  }
   const py::tuple seed = seeds.is_none() ? py::tuple() : py::tuple(per_group(seeds, groups, "stochastic_rounding_seeds"));
   std::vector<StepCoefficients> out;
   for (std::size_t g = 0; g < groups; ++g) {
@@ -142,6 +167,13 @@ std::vector<StepCoefficients> group_coefficients(const TensorGroup& grp, py::han
     grp.require_state_for(g, values.data());
   }
   return out;
+}
+
+// After an applied step: every group's count + 1 (the GIL is held throughout).
+void count_step(py::handle counts, std::size_t groups) {
+  if (counts.is_none()) return;
+  auto a = checked_counts(counts, groups);  // again: Python code may have run during the step
+  for (py::ssize_t g = 0; g < a.shape(0); ++g) a.mutable_at(g) += 1;
 }
 
 }  // namespace
@@ -212,26 +244,33 @@ void register_optim(py::module_& m) {
                   "The checks of the constructor on the parameters alone (before state is allocated).")
       .def("__len__", &TensorGroup::size)
       .def("require_unchanged", &TensorGroup::require_unchanged)
+      .def("release_after_fork", &TensorGroup::release_after_fork,
+           "In a forked child: release the claim of a step a thread of the parent was running.")
       .def("step", [](TensorGroup& grp, py::object hypers, py::object step, py::object grads, py::object skip,
-                      py::object seeds) {
+                      py::object seeds, py::object counts) {
         if (grp.spec() == nullptr) throw_value_error("this group is for the roofline probe only");
-        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds);
+        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds, counts);
         const bool skip_nonfinite = to_bool(skip, "skip_if_nonfinite");
-        return grp.step(grp.spec()->rule, c, grads, skip_nonfinite);
+        const bool applied = grp.step(grp.spec()->rule, c, grads, skip_nonfinite);
+        if (applied) count_step(counts, grp.group_count());
+        return applied;
       }, arg("hypers"), arg("step"), arg("grads"), arg("skip_if_nonfinite"),
-         arg("stochastic_rounding_seeds") = py::none(),
+         arg("stochastic_rounding_seeds") = py::none(), arg("counts") = py::none(),
          "One step of the rule over every tensor; False (nothing changed) when skipping non-finite\n"
          "gradients. With several groups, `hypers`, `step` and `stochastic_rounding_seeds` are lists\n"
-         "with one entry per group (a seed of None: round to nearest even).")
+         "with one entry per group (a seed of None: round to nearest even). With `counts` (an int64\n"
+         "array of each group's steps taken; `step` None) the step numbers are counts + 1, and an\n"
+         "applied step increments counts before it returns.")
       .def("offload_step", [](TensorGroup& grp, py::object hypers, py::object step, py::object grads,
-                              py::object seeds, py::object grad_scale, py::object max_norm) {
+                              py::object seeds, py::object grad_scale, py::object max_norm, py::object counts) {
         if (grp.spec() == nullptr) throw_value_error("this group is for the roofline probe only");
-        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds);
+        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds, counts);
         TensorGroup::GradientPhase phase = checked_phase(grad_scale, max_norm);
         const bool applied = grp.step(grp.spec()->rule, c, grads, true, &phase);
+        if (applied) count_step(counts, grp.group_count());
         return py::make_tuple(applied, phase.norm);
       }, arg("hypers"), arg("step"), arg("grads"), arg("stochastic_rounding_seeds") = py::none(),
-         arg("grad_scale") = 1.0, arg("max_norm") = py::none(),
+         arg("grad_scale") = 1.0, arg("max_norm") = py::none(), arg("counts") = py::none(),
          "The fused offload phase: the global norm of grads * grad_scale (one read pass); if it is\n"
          "not finite, nothing changes; else the step with every gradient multiplied by grad_scale\n"
          "and, with max_norm, by min(1, max_norm / (norm + 1e-6)) (torch's clip_grad_norm_), in the\n"

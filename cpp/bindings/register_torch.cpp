@@ -9,13 +9,19 @@ namespace fastopt::bindings {
 
 void register_torch(py::module_& m) {
   using py::arg;
+  m.def("tensor_array", [](py::object types, py::object tensor, const std::string& name) {
+    return tensor_array(torch_types(types), tensor, name);
+  }, arg("types"), arg("tensor"), arg("name"),
+     "A NumPy array over a torch tensor's memory (private; fastopt.torch's views): checked as a\n"
+     "parameter or state tensor, without Tensor.numpy() (which makes the storage non-resizable).");
   py::class_<TorchView>(m, "TorchView",
                         "fastopt.torch's view of an optimizer's tensors: a step reads the gradients and step\n"
                         "counts of torch tensors with no Python code per tensor (private).")
       .def(py::init<py::object, py::object, const py::sequence&, const py::sequence&, const py::sequence&,
-                    py::object, const py::sequence&, const py::sequence&, const py::sequence&>(),
+                    py::object, const py::sequence&, const py::sequence&, const py::sequence&, const py::sequence&,
+                    py::object>(),
            arg("types"), arg("group"), arg("params"), arg("groups"), arg("positions"), arg("state"),
-           arg("state_tensors"), arg("steps"), arg("copies"))
+           arg("state_tensors"), arg("steps"), arg("fixed_steps"), arg("copies"), arg("counter"))
       .def("step", [](TorchView& view, py::object param_groups, py::object state, py::object hypers,
                       py::object seed, py::object first_steps, py::object grad_scale, py::object max_norm,
                       py::object skip) {
@@ -27,7 +33,10 @@ void register_torch(py::module_& m) {
          arg("grad_scale") = 1.0, arg("max_norm") = py::none(), arg("skip_if_nonfinite") = false,
          "One step, or None (nothing changed) when the view is no longer the optimizer's. Every\n"
          "gradient is multiplied by grad_scale; with max_norm, clipped by the global norm; with\n"
-         "skip_if_nonfinite, nothing changes when a gradient is not finite. Returns (applied, norm).");
+         "skip_if_nonfinite, nothing changes when a gradient is not finite. Returns (applied, norm).")
+      .def_property_readonly("stepped", &TorchView::stepped, "True once a step of this view changed the tensors.")
+      .def("after_fork", &TorchView::after_fork,
+           "In a forked child: release the claim of a step a thread of the parent was running.");
 }
 
 }  // namespace fastopt::bindings

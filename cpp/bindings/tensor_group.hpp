@@ -173,6 +173,10 @@ class TensorGroup {
     TensorGroup& g_;
   };
 
+  // In a forked child no thread of the parent runs: a claim one held at the
+  // fork is released (fastopt's at-fork handlers call this).
+  void release_after_fork() { busy_.store(false); }
+
   // What a step does to the gradients before the rule sees them (the fused
   // offload phase): unscale by `grad_scale` (1/loss scale), and with max_norm >
   // 0 clip by the global norm as torch.nn.utils.clip_grad_norm_ does

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -23,8 +24,11 @@ struct Names {
   PyObject* is_contiguous = PyUnicode_InternFromString("is_contiguous");
   PyObject* numel = PyUnicode_InternFromString("numel");
   PyObject* data_ptr = PyUnicode_InternFromString("data_ptr");
-  PyObject* detach = PyUnicode_InternFromString("detach");
-  PyObject* numpy = PyUnicode_InternFromString("numpy");
+  PyObject* shape = PyUnicode_InternFromString("shape");
+  PyObject* stride = PyUnicode_InternFromString("stride");
+  PyObject* is_neg = PyUnicode_InternFromString("is_neg");
+  PyObject* resolve_neg = PyUnicode_InternFromString("resolve_neg");
+  PyObject* is_inference = PyUnicode_InternFromString("is_inference");
 };
 const Names& names() {
   static const Names n;
@@ -37,7 +41,13 @@ py::object checked(PyObject* result) {
 }
 py::object attr(py::handle obj, PyObject* name) { return checked(PyObject_GetAttr(obj.ptr(), name)); }
 py::object call(py::handle obj, PyObject* name) { return checked(PyObject_CallMethodNoArgs(obj.ptr(), name)); }
+bool call_true(py::handle obj, PyObject* name) { return call(obj, name).ptr() == Py_True; }
 std::string str(py::handle obj) { return py::str(obj).cast<std::string>(); }
+bool equal(py::handle a, py::handle b) {
+  const int r = PyObject_RichCompareBool(a.ptr(), b.ptr(), Py_EQ);
+  if (r < 0) throw py::error_already_set();
+  return r == 1;
+}
 
 void* data_ptr(py::handle t) {
   const py::object v = call(t, names().data_ptr);
@@ -47,7 +57,8 @@ void* data_ptr(py::handle t) {
 }
 
 // The memory of torch tensor `t`, or a TypeError / ValueError naming it
-// (`name()`, built only on the error path).
+// (`name()`, built only on the error path). A tensor with torch's negation bit
+// (torch._neg_view) holds -x as x: refused here (its readers resolve it first).
 template <class Name>
 TensorMemory tensor_memory(py::handle t, const TorchTypes& types, const Name& name) {
   const Names& n = names();
@@ -64,9 +75,12 @@ TensorMemory tensor_memory(py::handle t, const TorchTypes& types, const Name& na
   if (d == 4)
     throw_type_error(name() + " has dtype " + str(dtype) +
                      "; fastopt.torch takes float32, float64, float16 or bfloat16");
-  if (call(t, n.is_contiguous).ptr() != Py_True)
+  if (!call_true(t, n.is_contiguous))
     throw_value_error(name() + " is not contiguous; fastopt.torch updates tensors in place and will not copy "
                       "(an update of a copy would be lost)");
+  if (call_true(t, n.is_neg))
+    throw_value_error(name() + " has torch's negation bit set (a torch._neg_view of other memory); its memory "
+                      "holds the negated values: pass t.resolve_neg()");
   const Py_ssize_t numel = PyLong_AsSsize_t(call(t, n.numel).ptr());
   if (numel < 0) throw py::error_already_set();
   const DType dt = static_cast<DType>(d);
@@ -81,32 +95,102 @@ std::string param_name(std::uint32_t group, std::uint32_t position) {
   return "param_groups[" + std::to_string(group) + "]['params'][" + std::to_string(position) + "]";
 }
 
-// fastopt.torch's (TensorBase, strided, (float32, float64, float16, bfloat16)).
-TorchTypes torch_types(py::handle types_obj) {
-  const py::tuple t = py::reinterpret_borrow<py::tuple>(types_obj);
-  if (t.size() != 3 || !PyType_Check(t[0].ptr())) throw_type_error("types: (TensorBase, strided, dtypes)");
-  TorchTypes types;
-  types.tensor_base = reinterpret_cast<PyTypeObject*>(t[0].ptr());
-  types.strided = t[1];
-  const py::tuple dtypes = t[2];
-  if (dtypes.size() != 4) throw_type_error("types: four dtypes (float32, float64, float16, bfloat16)");
-  for (int i = 0; i < 4; ++i) types.dtypes[i] = dtypes[i];
-  return types;
+// A step count as torch keeps it: a one-element float32/float64 tensor (or an
+// integer one, which torch also accepts). Its kind for read_step / add_step.
+int step_kind(const TorchTypes& types, py::handle step, const std::string& name) {
+  if (!PyObject_TypeCheck(step.ptr(), types.tensor_base))
+    throw_type_error(name + " must be a tensor, as torch keeps it; got " + type_name(step));
+  const py::object dtype = attr(step, names().dtype);
+  int kind = dtype.is(types.dtypes[0]) ? 0 : dtype.is(types.dtypes[1]) ? 1 : dtype.is(types.int_dtypes[0]) ? 2
+             : dtype.is(types.int_dtypes[1]) ? 3 : -1;
+  if (kind < 0) throw_type_error(name + " has dtype " + str(dtype) + "; a step count is a float32, float64, int32 "
+                                 "or int64 tensor");
+  return kind;
+}
+double read_step(const void* p, int kind) {
+  switch (kind) {
+    case 0: { float f; std::memcpy(&f, p, sizeof f); return f; }
+    case 1: { double d; std::memcpy(&d, p, sizeof d); return d; }
+    case 2: { std::int32_t i; std::memcpy(&i, p, sizeof i); return static_cast<double>(i); }
+    default: { std::int64_t i; std::memcpy(&i, p, sizeof i); return static_cast<double>(i); }
+  }
+}
+void add_step(void* p, int kind) {
+  switch (kind) {
+    case 0: { float f; std::memcpy(&f, p, sizeof f); f += 1.0f; std::memcpy(p, &f, sizeof f); break; }
+    case 1: { double d; std::memcpy(&d, p, sizeof d); d += 1.0; std::memcpy(p, &d, sizeof d); break; }
+    case 2: { std::int32_t i; std::memcpy(&i, p, sizeof i); ++i; std::memcpy(p, &i, sizeof i); break; }
+    default: { std::int64_t i; std::memcpy(&i, p, sizeof i); ++i; std::memcpy(p, &i, sizeof i); break; }
+  }
 }
 
 }  // namespace
 
+// fastopt.torch's types tuple (see TorchTypes).
+TorchTypes torch_types(py::handle types_obj) {
+  if (!PyTuple_Check(types_obj.ptr())) throw_type_error("types: a tuple (see fastopt.torch._torch_types)");
+  const py::tuple t = py::reinterpret_borrow<py::tuple>(types_obj);
+  if (t.size() != 7 || !PyType_Check(t[0].ptr())) throw_type_error("types: a tuple (see fastopt.torch._torch_types)");
+  TorchTypes types;
+  types.tensor_base = reinterpret_cast<PyTypeObject*>(t[0].ptr());
+  types.strided = t[1];
+  const py::tuple dtypes = t[2], numpy_dtypes = t[3], ints = t[4];
+  if (dtypes.size() != 4 || numpy_dtypes.size() != 4 || ints.size() != 2)
+    throw_type_error("types: four float dtypes, their NumPy dtypes and two integer dtypes");
+  for (int i = 0; i < 4; ++i) types.dtypes[i] = dtypes[i], types.numpy_dtypes[i] = numpy_dtypes[i];
+  for (int i = 0; i < 2; ++i) types.int_dtypes[i] = ints[i];
+  types.increment_version = t[5];
+  types.inference_mode_enabled = t[6];
+  return types;
+}
+
+TensorLayout::TensorLayout(py::handle t, void* data_)
+    : tensor(py::reinterpret_borrow<py::object>(t)), data(data_), dtype(attr(t, names().dtype)),
+      shape(attr(t, names().shape)), strides(call(t, names().stride)) {}
+
+bool TensorLayout::unchanged() const {
+  const Names& n = names();
+  return data_ptr(tensor) == data && attr(tensor, n.dtype).is(dtype) && equal(attr(tensor, n.shape), shape) &&
+         equal(call(tensor, n.stride), strides) && !call_true(tensor, n.is_neg);
+}
+
+py::array tensor_array(const TorchTypes& types, py::handle t, const std::string& name) {
+  const TensorMemory m = tensor_memory(t, types, [&] { return name; });
+  if (call_true(t, names().is_inference) &&
+      checked(PyObject_CallNoArgs(types.inference_mode_enabled.ptr())).ptr() != Py_True)
+    throw_value_error(name + " is an inference tensor (made under torch.inference_mode()); torch refuses to "
+                      "update it in place outside inference mode, and so does fastopt.torch");
+  const py::object dtype = types.numpy_dtypes[static_cast<int>(m.dtype)];
+  if (dtype.is_none())
+    throw_type_error(name + " is a bfloat16 tensor, which needs the ml_dtypes package: pip install \"fastopt[bf16]\"");
+  std::vector<py::ssize_t> shape;
+  for (py::handle d : attr(t, names().shape)) shape.push_back(d.cast<py::ssize_t>());
+  // An empty tensor may have no address; the array then has memory of its own, never read or written.
+  return py::array(py::reinterpret_borrow<py::dtype>(dtype), shape, m.numel > 0 ? m.data : nullptr, t);
+}
+
 TorchView::TorchView(py::object types, py::object group, const py::sequence& params, const py::sequence& groups,
                      const py::sequence& positions, py::object state, const py::sequence& state_tensors,
-                     const py::sequence& steps, const py::sequence& copies)
+                     const py::sequence& steps, const py::sequence& fixed_steps, const py::sequence& copies,
+                     py::object counter)
     : types_(torch_types(types)), group_obj_(group), group_(&group.cast<TensorGroup&>()), state_(std::move(state)) {
   const std::size_t n = params.size();
   if (n != group_->size() || groups.size() != n || positions.size() != n || state_tensors.size() != n ||
-      steps.size() != n || copies.size() != n)
+      steps.size() != n || fixed_steps.size() != n || copies.size() != n)
     throw_value_error("TorchView: one entry per parameter of the group is needed");
   if (!PyDict_Check(state_.ptr())) throw_type_error("state must be a dict");
+  counter_ = py::array_t<std::int64_t>::ensure(counter);
+  if (!counter_ || !counter.is(counter_) || counter_.ndim() != 0 || !counter_.writeable())
+    throw_type_error("counter must be a writeable 0-d int64 array");
   const RuleSpec& spec = *group_->spec();
   entries_.reserve(n);
+  // The memory each tensor had when the group's arrays were made of it.
+  auto record = [&](py::handle t, const void* expected, std::size_t numel, const std::string& what) {
+    void* data = data_ptr(t);
+    if (numel > 0 && data != expected) throw_value_error(what + " is not the memory of the group's array");
+    layouts_.emplace_back(t, data);
+    written_.append(t);
+  };
   for (std::size_t i = 0; i < n; ++i) {
     Entry e;
     e.param = params[i];
@@ -114,11 +198,7 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     e.position = static_cast<std::uint32_t>(to_int(positions[i], "positions"));
     const std::string name = param_name(e.group, e.position);
     const TensorBuffers& b = group_->buffers(i);
-    auto same_memory = [&](void* data, int slot, const std::string& what) {
-      if (data != b.slot[slot]) throw_value_error(what + " is not the memory of the group's array");
-    };
-    e.param_data = tensor_memory(e.param, types_, [&] { return name; }).data;
-    same_memory(e.param_data, kParam, name);
+    record(e.param, b.slot[kParam], b.n, name);
     PyObject* dict = PyDict_GetItemWithError(state_.ptr(), e.param.ptr());
     if (dict == nullptr && PyErr_Occurred()) throw py::error_already_set();
     e.state = dict == nullptr ? py::none() : py::reinterpret_borrow<py::object>(dict);
@@ -128,33 +208,28 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
       for (std::size_t k = 0; k < spec.states.size(); ++k)
         if (str(item.first) == spec.states[k].name) slot = kFirstState + static_cast<int>(k);
       if (slot < 0) throw_value_error(s_name + ": the rule keeps no such state");
-      void* data = tensor_memory(item.second, types_, [&] { return s_name; }).data;
-      same_memory(data, slot, s_name);
+      record(item.second, b.slot[slot], b.n, s_name);
       e.state_tensors.emplace_back(py::reinterpret_borrow<py::object>(item.first),
                                    py::reinterpret_borrow<py::object>(item.second));
     }
     const py::handle step = steps[i];
-    if (PyObject_TypeCheck(step.ptr(), types_.tensor_base)) {
+    if (!step.is_none()) {
       const std::string s_name = "state['step'] of " + name;
-      const TensorMemory m = tensor_memory(step, types_, [&] { return s_name; });
-      if (m.numel != 1 || (m.dtype != DType::f32 && m.dtype != DType::f64))
-        throw_type_error(s_name + " must be a one-element float32 or float64 tensor, as torch keeps it");
+      e.step_kind = step_kind(types_, step, s_name);
+      if (attr(step, names().is_cpu).ptr() != Py_True || !call_true(step, names().is_contiguous) ||
+          PyLong_AsSsize_t(call(step, names().numel).ptr()) != 1 || call_true(step, names().is_neg))
+        throw_value_error(s_name + " must be a one-element CPU tensor, as torch keeps it");
       e.step_tensor = py::reinterpret_borrow<py::object>(step);
-      e.step_array = call(call(step, names().detach), names().numpy);  // holds its memory (see memory_unchanged)
-      e.step_data = py::reinterpret_borrow<py::array>(e.step_array).mutable_data();
-      e.step_is_double = m.dtype == DType::f64;
+      e.step_data = data_ptr(step);
+      layouts_.emplace_back(step, e.step_data);
+      written_.append(step);
     } else {
       e.step_tensor = py::none();
-      e.fixed_step = to_int(step, "steps");
     }
-    if (copies[i].is_none()) {
-      e.copy = py::none();
-    } else {
-      const std::string c_name = "the copy of " + name;
-      e.copy = copies[i];
-      e.copy_data = tensor_memory(e.copy, types_, [&] { return c_name; }).data;
-      same_memory(e.copy_data, kParamCopy, c_name);
-    }
+    e.fixed = !fixed_steps[i].is_none();
+    if (e.fixed) e.fixed_step = to_int(fixed_steps[i], "fixed_steps");
+    else if (e.step_tensor.is_none()) throw_value_error(name + ": the rule counts steps but there is no state['step']");
+    if (!copies[i].is_none()) record(copies[i], b.slot[kParamCopy], b.n, "the copy of " + name);
     entries_.push_back(std::move(e));
   }
   Py_ssize_t pos = 0;
@@ -184,18 +259,13 @@ bool TorchView::state_unchanged(py::handle state) const {
   return true;
 }
 
-// `p.data = other` or set_() keep a parameter tensor object but move its
-// memory; the step must then update the new memory, as torch's would (a new
-// view is made). The memory itself cannot go away under the view: the group
-// holds NumPy views of every parameter, state and copy, and the view one of
-// every step tensor, which keep their storage alive, and torch refuses to
-// resize a storage NumPy views. State tensors are the optimizer's own, and are
-// not re-checked (a set_() on them would keep updating their old memory).
+// Every parameter, state, step and copy tensor is re-validated by address,
+// dtype, shape and strides before each step: the view's arrays keep the tensor
+// objects alive, not their memory, which share_memory_(), set_(), `.data =`
+// or a storage's resize_() may move (see TensorLayout).
 bool TorchView::memory_unchanged() const {
-  for (const Entry& e : entries_) {
-    if (data_ptr(e.param) != e.param_data) return false;
-    if (!e.copy.is_none() && data_ptr(e.copy) != e.copy_data) return false;
-  }
+  for (const TensorLayout& l : layouts_)
+    if (!l.unchanged()) return false;
   return true;
 }
 
@@ -212,50 +282,59 @@ py::object TorchView::step(py::handle param_groups, py::handle state, py::handle
     if (!PyDict_Check(group.ptr())) return py::none();
     PyObject* list = PyDict_GetItemWithError(group.ptr(), names().params);
     if (list == nullptr && PyErr_Occurred()) throw py::error_already_set();
-    if (list == nullptr || !PyList_Check(list)) return py::none();
-    const py::object params = py::reinterpret_borrow<py::object>(list);
-    for (Py_ssize_t pi = 0; pi < PyList_GET_SIZE(list); ++pi) {
-      const py::object p = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(list, pi));
+    if (list == nullptr || !(PyList_Check(list) || PyTuple_Check(list))) return py::none();
+    const py::object params = py::reinterpret_borrow<py::object>(list);  // held while its items are read
+    const Py_ssize_t size = PySequence_Fast_GET_SIZE(list);
+    for (Py_ssize_t pi = 0; pi < size; ++pi) {
+      // Reading .grad may run Python code (a tensor subclass), which may change the list.
+      if (PySequence_Fast_GET_SIZE(list) != size) return py::none();
+      const py::object p = py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(list, pi));
       py::object grad = attr(p, names().grad);
       if (grad.is_none()) continue;
-      if (k == n || !p.is(entries_[k].param) || static_cast<std::uint32_t>(gi) != entries_[k].group) return py::none();
+      if (k == n || !p.is(entries_[k].param) || static_cast<std::uint32_t>(gi) != entries_[k].group ||
+          static_cast<std::uint32_t>(pi) != entries_[k].position)
+        return py::none();
       grads.push_back(std::move(grad));
       ++k;
     }
   }
   if (k != n || !state_unchanged(state) || !memory_unchanged()) return py::none();
 
-  // Step numbers: torch's state["step"] + 1, or the fixed one.
+  // Step numbers: the rule's (torch's state["step"] + 1, or the fixed one),
+  // and the one stochastic rounding hashes (state["step"] + 1, or the
+  // optimizer's counter + 1), which is new at every step.
   const py::tuple first = first_steps.is_none() ? py::tuple() : py::tuple(py::reinterpret_borrow<py::object>(first_steps));
   if (!first_steps.is_none() && first.size() != n) throw_value_error("first_steps: one entry per parameter");
-  std::vector<std::int64_t> step_of(n);
+  const std::int64_t counter = *counter_.data();
+  if (counter < 0 || counter >= std::numeric_limits<std::int64_t>::max())
+    throw_value_error("the optimizer's step counter is out of range");
+  std::vector<std::int64_t> step_of(n), rounding_of(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Entry& e = entries_[i];
-    if (e.step_tensor.is_none()) {
-      step_of[i] = first_steps.is_none() ? e.fixed_step : to_int(first[i], "first_steps");
-      continue;
+    std::int64_t counted = counter + 1;
+    if (!e.step_tensor.is_none()) {
+      const double v = read_step(e.step_data, e.step_kind);
+      if (!(v >= 0.0 && v < 9007199254740992.0) || v != std::floor(v))
+        throw_value_error("state['step'] of " + param_name(e.group, e.position) + " is " + std::to_string(v) +
+                          ": a step count is a whole number >= 0");
+      counted = static_cast<std::int64_t>(v) + 1;
     }
-    double v;
-    if (e.step_is_double) {
-      std::memcpy(&v, e.step_data, sizeof v);
-    } else {
-      float f;
-      std::memcpy(&f, e.step_data, sizeof f);
-      v = f;
-    }
-    if (!(v >= 0.0 && v < 9007199254740992.0) || v != std::floor(v))
-      throw_value_error("state['step'] of " + param_name(e.group, e.position) + " is " + std::to_string(v) +
-                        ": a step count is a whole number >= 0");
-    step_of[i] = static_cast<std::int64_t>(v) + 1;
+    step_of[i] = !e.fixed ? counted : first_steps.is_none() ? e.fixed_step : to_int(first[i], "first_steps");
+    rounding_of[i] = counted;
   }
 
-  // One set of coefficients per (param group, step number) in use.
+  // One set of coefficients per (param group, step number, rounding step) in use.
   const RuleSpec& spec = *group_->spec();
   if (!PyList_Check(hypers.ptr())) throw_type_error("hypers must be a list with one dict per parameter group");
   const py::list hyper_list = py::reinterpret_borrow<py::list>(hypers);
   std::vector<std::array<double, kMaxHypers>> values(group_->group_count());
   std::vector<bool> have_values(values.size(), false);
-  std::vector<std::pair<std::uint32_t, std::int64_t>> sets;
+  struct Key {
+    std::uint32_t group;
+    std::int64_t step, rounding;
+    bool operator!=(const Key& o) const { return group != o.group || step != o.step || rounding != o.rounding; }
+  };
+  std::vector<Key> sets;
   std::vector<StepCoefficients> coefficients;
   std::vector<TensorBuffers> tensors(n);
   std::size_t last = 0;
@@ -267,14 +346,15 @@ py::object TorchView::step(py::handle param_groups, py::handle state, py::handle
       group_->require_state_for(g, values[g].data());
       have_values[g] = true;
     }
-    const std::pair<std::uint32_t, std::int64_t> key{g, step_of[i]};
+    const Key key{g, step_of[i], rounding_of[i]};
     if (sets.empty() || sets[last] != key) {
       last = 0;
       while (last < sets.size() && sets[last] != key) ++last;
       if (last == sets.size()) {
         sets.push_back(key);
-        coefficients.push_back(checked_coefficients(spec, values[g].data(), key.second));
+        coefficients.push_back(checked_coefficients(spec, values[g].data(), key.step));
         set_rounding(coefficients.back(), seed);
+        coefficients.back().rounding_step = key.rounding;
       }
     }
     tensors[i] = group_->buffers(i);
@@ -284,25 +364,25 @@ py::object TorchView::step(py::handle param_groups, py::handle state, py::handle
   for (std::size_t i = 0; i < n; ++i) {
     const Entry& e = entries_[i];
     auto name = [&] { return "the gradient of " + param_name(e.group, e.position); };
+    // A gradient with the negation bit is read through a resolved copy (it is only read).
+    if (PyObject_TypeCheck(grads[i].ptr(), types_.tensor_base) && call_true(grads[i], names().is_neg))
+      grads[i] = call(grads[i], names().resolve_neg);
     const TensorMemory m = tensor_memory(grads[i], types_, name);
     group_->bind_grad(tensors[i], m.dtype, m.data, m.numel, name);
   }
   const bool applied = group_->step_bound(spec.rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);
   if (applied) {
-    for (const Entry& e : entries_) {
-      if (e.step_tensor.is_none()) continue;
-      if (e.step_is_double) {
-        double v;
-        std::memcpy(&v, e.step_data, sizeof v);
-        v += 1.0;
-        std::memcpy(e.step_data, &v, sizeof v);
-      } else {
-        float f;
-        std::memcpy(&f, e.step_data, sizeof f);
-        f += 1.0f;
-        std::memcpy(e.step_data, &f, sizeof f);
-      }
-    }
+    // The bookkeeping of the update, before any Python code can run: step
+    // counts, the counter, and autograd's version counters (as torch.optim's
+    // in-place updates bump them, so a graph saved before the step refuses to
+    // backpropagate through the old values).
+    stepped_ = true;
+    for (const Entry& e : entries_)
+      if (!e.step_tensor.is_none()) add_step(e.step_data, e.step_kind);
+    *counter_.mutable_data() = counter + 1;
+    PyObject* bumped = PyObject_CallOneArg(types_.increment_version.ptr(), written_.ptr());
+    if (bumped == nullptr) PyErr_Clear();  // cannot fail for these tensors; if it did, the step still stands
+    Py_XDECREF(bumped);
   }
   return py::make_tuple(applied, phase == nullptr ? 0.0 : phase->norm);
 }

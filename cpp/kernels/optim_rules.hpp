@@ -64,7 +64,7 @@ struct ParamStore {
     if constexpr (L::has_copy) copy = slot_at<copy_t>(t, kParamCopy, begin);
     if constexpr (L::stochastic) {
       first = static_cast<std::uint32_t>(begin);
-      key = low_precision::stream_key(c.seed, c.step, t.stream, begin);
+      key = low_precision::stream_key(c.seed, c.rounding_step, t.stream, begin);
     }
   }
 

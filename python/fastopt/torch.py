@@ -29,7 +29,10 @@ of those exist; this is a different one).
 """
 from __future__ import annotations
 
+import math
+import os
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union, overload
 
 import numpy as np
@@ -50,41 +53,49 @@ _Created = list[tuple[dict[str, Any], Optional[str]]]
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
 
 _RULES = {rule["name"]: rule for rule in _core.rules()}
-_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
-                 torch.float16: np.dtype(np.float16)}
+
+# Live optimizers, for the at-fork handler: a child forked while another thread
+# was inside a step inherits its held lock and claim, which no thread of the
+# child will ever release.
+_LIVE: "weakref.WeakSet[_Optimizer]" = weakref.WeakSet()
 
 
-def _bfloat16() -> np.dtype[Any]:
+def _after_fork_in_child() -> None:
+    for opt in list(_LIVE):
+        opt._step_lock = threading.RLock()
+        if opt._fastopt_view is not None:
+            opt._fastopt_view[1].after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _bfloat16() -> Optional[np.dtype[Any]]:
+    """ml_dtypes' bfloat16, or None without ml_dtypes (bfloat16 tensors are then refused)."""
     try:
         import ml_dtypes
-    except ImportError as e:
-        raise TypeError("bfloat16 tensors need the ml_dtypes package: pip install \"fastopt[bf16]\"") from e
+    except ImportError:
+        return None
     dtype: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
     return dtype
 
 
+def _torch_types() -> tuple[Any, ...]:
+    """What the native view compares tensors' attributes with (TorchTypes in torch_view.hpp)."""
+    return (torch._C.TensorBase, torch.strided, (torch.float32, torch.float64, torch.float16, torch.bfloat16),
+            (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), _bfloat16()),
+            (torch.int32, torch.int64), torch._C._increment_version, torch.is_inference_mode_enabled)
+
+
+_TYPES = _torch_types()
+
+
 def _as_numpy(t: object, name: str) -> Array:
-    """A NumPy array sharing ``t``'s memory (no copy: an update through it is the tensor's)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.layout != torch.strided:
-        raise TypeError(f"{name} is a {t.layout} tensor; fastopt.torch takes dense gradients and parameters")
-    if t.device.type != "cpu":
-        raise ValueError(f"{name} is on {t.device}; fastopt.torch updates CPU tensors")
-    if not t.is_contiguous():
-        raise ValueError(f"{name} is not contiguous; fastopt.torch updates tensors in place and will not "
-                         f"copy (an update of a copy would be lost)")
-    t = t.detach()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().view(_bfloat16())
-    if t.dtype not in _NUMPY_DTYPES:
-        raise TypeError(f"{name} has dtype {t.dtype}; fastopt.torch takes float32, float64, float16 or bfloat16")
-    return t.numpy()
-
-
-def _torch_types() -> tuple[Any, Any, tuple[Any, Any, Any, Any]]:
-    """What the native view compares tensors' attributes with."""
-    return (torch._C.TensorBase, torch.strided, (torch.float32, torch.float64, torch.float16, torch.bfloat16))
+    """A NumPy array on ``t``'s memory (no copy: an update through it is the tensor's),
+    or a TypeError / ValueError naming ``name``."""
+    array: Array = _core.tensor_array(_TYPES, t, name)
+    return array
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -137,7 +148,11 @@ class _Optimizer(torch.optim.Optimizer):
         # Steps from several threads run one at a time: a step creates state in
         # Python and replaces the cached view around the native call.
         self._step_lock = threading.RLock()
+        # Steps applied, counted natively: the step number stochastic rounding
+        # hashes for parameters without state["step"] (SGD, Lion).
+        self._rounding_counter = np.zeros((), np.int64)
         super().__init__(params, defaults)
+        _LIVE.add(self)
 
     # --- pickling (torch.optim.Optimizer pickles defaults, state and groups only) ---------------
     def __getstate__(self) -> dict[str, Any]:
@@ -158,6 +173,8 @@ class _Optimizer(torch.optim.Optimizer):
             self._copies = options["param_copies"]
         if not hasattr(self, "_step_lock"):  # unpickled or copied: new machinery
             self._step_lock = threading.RLock()
+            self._rounding_counter = np.zeros((), np.int64)
+            _LIVE.add(self)
         self._fastopt_view = None
 
     # --- the registry's view of a group ----------------------------------------------------------
@@ -188,14 +205,19 @@ class _Optimizer(torch.optim.Optimizer):
     def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
         """Create the state buffers the group's hyperparameters need, as torch names them."""
         hypers = self._rule_hypers(group)
+        new: dict[str, torch.Tensor] = {}  # all allocated before any is set: a failure leaves no partial state
         if self._uses_step_state:  # a 0-d tensor, as torch keeps it
-            state["step"] = torch.zeros((), dtype=_scalar_dtype())
+            new["step"] = torch.zeros((), dtype=_scalar_dtype())
         specs = {s["name"]: s for s in _RULES[self._rule]["states"]}
         for name in _core.needed_states(self._rule, hypers):
             initial = specs[name]["initial"]
-            value = 0.0 if initial is None else float(hypers[initial])
-            state[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p),
-                                          memory_format=torch.preserve_format)
+            value = 0.0 if initial is None else float(self._initial_value(group, initial))
+            new[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p), memory_format=torch.preserve_format)
+        state.update(new)
+
+    def _initial_value(self, group: dict[str, Any], name: str) -> Any:
+        """The hyperparameter a state buffer starts at (Adagrad: torch takes the optimizer's default)."""
+        return _scalar(group[name], name)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``. torch casts floating-point state to the
@@ -271,7 +293,12 @@ class _Optimizer(torch.optim.Optimizer):
         if found_inf is not None and float(found_inf) != 0.0:
             return loss  # GradScaler saw an inf or NaN: no step, as torch's fused optimizers
         grad_scale = getattr(self, "grad_scale", None)
-        unscale = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
+        unscale = 1.0
+        if grad_scale is not None:
+            scale = float(grad_scale)
+            if not (math.isfinite(scale) and scale > 0.0):
+                raise ValueError(f"grad_scale (GradScaler's loss scale) must be finite and > 0, got {scale}")
+            unscale = 1.0 / scale
         self._run(grad_scale=unscale)
         return loss
 
@@ -317,6 +344,7 @@ class _Optimizer(torch.optim.Optimizer):
         if not active:
             return True, 0.0
         created: _Created = []  # state this call created, removed again if the step is refused or skipped
+        view: Optional[_core.TorchView] = None
         try:
             view, first_steps = self._make_view(active, needed_of, created)
             result = view.step(self.param_groups, self.state, hypers_of, seed, first_steps, **phase)
@@ -328,7 +356,12 @@ class _Optimizer(torch.optim.Optimizer):
                 _discard(created)
             return result
         except BaseException:
-            _discard(created)
+            # An exception after the native update (KeyboardInterrupt, say) must
+            # not undo its state: the view says whether the tensors changed.
+            if view is not None and view.stepped:
+                self._fastopt_view = (needed_of, view)
+            else:
+                _discard(created)
             raise
 
     def _make_view(self, active: list[tuple[int, int, torch.Tensor]], needed_of: list[tuple[str, ...]],
@@ -340,11 +373,13 @@ class _Optimizer(torch.optim.Optimizer):
         groups: list[int] = []
         positions: list[int] = []
         state_tensors: list[dict[str, torch.Tensor]] = []
-        steps: list[Union[torch.Tensor, int]] = []
+        steps: list[Optional[torch.Tensor]] = []
+        fixed_steps: list[Optional[int]] = []
         first_steps: list[int] = []
         arrays: dict[str, list[Optional[Array]]] = {name: [] for name in state_names}
         for gi, pi, p in active:
             name = f"param_groups[{gi}]['params'][{pi}]"
+            params.append(_as_numpy(p, name))  # the parameter is checked before its state is made
             state = self.state[p]
             if not isinstance(state, dict):
                 raise TypeError(f"opt.state[{name}] must be a dict, got {type(state).__name__}")
@@ -356,22 +391,23 @@ class _Optimizer(torch.optim.Optimizer):
                                      f"created at the parameter's first step with them set")
                 tensors[s] = state[s] if s in needed_of[gi] else None
                 arrays[s].append(None if tensors[s] is None else _as_numpy(tensors[s], f"state[{s!r}] of {name}"))
-            params.append(_as_numpy(p, name))
             groups.append(gi)
             positions.append(pi)
             state_tensors.append({s: t for s, t in tensors.items() if t is not None})
-            if later is None and not isinstance(state.get("step"), torch.Tensor):
+            step = state.get("step") if self._uses_step_state else None
+            if self._uses_step_state and not isinstance(step, torch.Tensor):
                 raise ValueError(f"state['step'] of {name} must be a tensor, as torch keeps it; got "
-                                 f"{type(state.get('step')).__name__}")
-            steps.append(state["step"] if later is None else later)
+                                 f"{type(step).__name__}")
+            steps.append(step)
+            fixed_steps.append(later)
             first_steps.append(0 if first is None else first)
         native_states = {s: a for s, a in arrays.items() if any(x is not None for x in a)}
         copies = [self._copies.get(p) for _, _, p in active]
         copy_arrays = ([None if c is None else _as_numpy(c, f"the copy of param_groups[{gi}]['params'][{pi}]")
                         for c, (gi, pi, _) in zip(copies, active)] if any(c is not None for c in copies) else None)
         group = _core.TensorGroup(self._rule, params, native_states, None, None, groups, copy_arrays)
-        view = _core.TorchView(_torch_types(), group, [p for _, _, p in active], groups, positions, self.state,
-                               state_tensors, steps, copies)
+        view = _core.TorchView(_TYPES, group, [p for _, _, p in active], groups, positions, self.state,
+                               state_tensors, steps, fixed_steps, copies, self._rounding_counter)
         return view, first_steps
 
 
@@ -428,8 +464,8 @@ class Adam(_BetasOptimizer):
     """``torch.optim.Adam`` on fastopt's kernels (see :class:`fastopt.optim.Adam` for the rule).
 
     State: ``step`` (float32 tensor), ``exp_avg``, ``exp_avg_sq`` and, with
-    amsgrad, ``max_exp_avg_sq``. ``decoupled_weight_decay=True`` is AdamW: use
-    :class:`AdamW`.
+    amsgrad, ``max_exp_avg_sq``. ``decoupled_weight_decay=True`` (per group,
+    as in torch) is AdamW's decoupled weight decay.
     """
 
     _rule = "adam"
@@ -439,22 +475,27 @@ class Adam(_BetasOptimizer):
                  foreach: Optional[bool] = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused: Optional[bool] = None, decoupled_weight_decay: bool = False,
                  **options: Any) -> None:
-        if decoupled_weight_decay is not False:
-            raise ValueError("decoupled_weight_decay=True is AdamW: use fastopt.torch.AdamW")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                        fused=fused)
-        self._check_defaults(defaults)
+                        fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
         super().__init__(params, defaults, **options)
 
-    def _check_defaults(self, defaults: dict[str, Any]) -> None:
-        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:  # checkpoints of torch before decoupled_weight_decay
+            group.setdefault("decoupled_weight_decay", self._decoupled)
+
+    _decoupled = False
 
 
 class AdamW(Adam):
-    """``torch.optim.AdamW`` on fastopt's kernels: decoupled weight decay (default 1e-2)."""
+    """``torch.optim.AdamW`` on fastopt's kernels: decoupled weight decay (default 1e-2).
 
-    _rule = "adamw"
+    As torch's AdamW, this is :class:`Adam` with ``decoupled_weight_decay=True``.
+    """
+
+    _decoupled = True
 
     def __init__(self, params: ParamsT, lr: Number = 1e-3, betas: tuple[Number, Number] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
@@ -462,12 +503,19 @@ class AdamW(Adam):
                  fused: Optional[bool] = None, **options: Any) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
-                         fused=fused, **options)
+                         fused=fused, decoupled_weight_decay=True, **options)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:  # as torch.optim.AdamW: loaded state stays decoupled
+            group["decoupled_weight_decay"] = True
 
 
 class Adagrad(_Optimizer):
     """``torch.optim.Adagrad`` on fastopt's kernels; state (``step``, ``sum``) is
-    created at construction, as torch does."""
+    created at construction, as torch does. As in torch, every ``sum`` starts at
+    the optimizer's ``initial_accumulator_value``: a param group's own value is
+    kept in the group but not used (:class:`fastopt.optim.Adagrad` uses it)."""
 
     _rule = "adagrad"
 
@@ -484,6 +532,10 @@ class Adagrad(_Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 self._init_state(p, group, self.state[p])
+
+    def _initial_value(self, group: dict[str, Any], name: str) -> Any:
+        # torch.optim.Adagrad starts every sum at the optimizer's default, whatever the group says
+        return _scalar(self.defaults[name], name)
 
 
 class RMSprop(_Optimizer):

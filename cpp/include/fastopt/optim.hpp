@@ -100,10 +100,14 @@ struct StepCoefficients {
   bool centered = false;
   bool amsgrad = false;
   // Rounding of float16/bfloat16 parameters: to nearest even, or stochastic
-  // with random bits hash(seed, step, stream, element index) (low_precision.hpp).
+  // with random bits hash(seed, rounding_step, stream, element index)
+  // (low_precision.hpp). rounding_step is the step number (set by
+  // checked_coefficients) unless the caller counts steps another way (torch's
+  // SGD and Lion keep no step: fastopt.torch counts them): it must differ
+  // between steps, or every step would round with the same bits.
   bool stochastic_rounding = false;
   std::uint64_t seed = 0;
-  std::int64_t step = 0;
+  std::int64_t rounding_step = 0;
 };
 
 // Applies a rule to elements [begin, end) of one tensor, single-threaded.

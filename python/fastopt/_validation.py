@@ -14,7 +14,7 @@ from ._typing import FloatArray
 _T = TypeVar("_T")
 
 __all__ = ["NotFittedError", "DataConversionWarning", "ConvergenceWarning", "check_X", "check_y",
-           "check_sample_weight", "not_fitted", "convergence_warning"]
+           "check_sample_weight", "check_feature_names", "not_fitted", "convergence_warning"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -61,12 +61,72 @@ def _is_sparse(X: object) -> bool:
     return type(X).__module__.startswith("scipy.sparse")
 
 
+def _feature_names(X: object) -> Optional[npt.NDArray[Any]]:
+    """The column names of a DataFrame whose names are all strings (scikit-learn's rule), else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "iloc"):
+        return None
+    names = np.asarray(columns, dtype=object)
+    are_str = [isinstance(name, str) for name in names]
+    if names.size and all(are_str):
+        return names
+    if any(are_str):
+        raise TypeError("Feature names are only supported if all input features have string names, but your "
+                        f"input has {sorted({type(n).__name__ for n in names})} as feature name / column name "
+                        "types. Convert them all to strings, e.g. X.columns = X.columns.astype(str).")
+    return None
+
+
+def check_feature_names(estimator: Any, X: object, *, reset: bool) -> None:
+    """scikit-learn's contract for DataFrame input: ``fit`` (``reset``) records
+    ``feature_names_in_`` (or removes it for unnamed input); later calls must
+    pass the same names in the same order (ValueError), and named and unnamed
+    input mixed warn, as scikit-learn does."""
+    names = _feature_names(X)
+    if reset:
+        if names is not None:
+            estimator.feature_names_in_ = names
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is None and names is None:
+        return
+    kind = type(estimator).__name__
+    if names is None:
+        warnings.warn(f"X does not have valid feature names, but {kind} was fitted with feature names",
+                      UserWarning, stacklevel=3)
+    elif fitted is None:
+        warnings.warn(f"X has feature names, but {kind} was fitted without feature names", UserWarning, stacklevel=3)
+    elif len(names) != len(fitted) or not np.array_equal(names, fitted):
+        unseen = [n for n in names if n not in set(fitted)]
+        missing = [n for n in fitted if n not in set(names)]
+        detail = "".join([f"\nFeature names unseen at fit time: {unseen}" if unseen else "",
+                          f"\nFeature names seen at fit time, yet now missing: {missing}" if missing else "",
+                          "\nFeature names must be in the same order as they were in fit." if not (unseen or missing)
+                          else ""])
+        raise ValueError("The feature names should match those that were passed during fit." + detail)
+
+
 def check_X(X: npt.ArrayLike) -> FloatArray:
     """X as a C-contiguous float32 (if given so) or float64 N×D array of finite values."""
     if _is_sparse(X):
         raise TypeError(f"sparse input is not supported: X is a {type(X).__name__}; "
                         "convert it with X.toarray()")
+    if hasattr(X, "iloc") and hasattr(X, "to_numpy"):
+        # pandas, nullable dtypes included (Float64, Int64 with pd.NA): NA becomes NaN, refused below
+        kinds = {np.dtype(d).kind if isinstance(d, np.dtype) else "x" for d in getattr(X, "dtypes", [])}
+        if "x" in kinds:
+            try:
+                X = X.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"X must be numeric: {e}") from e
     X = np.asarray(X)
+    if X.dtype == object:
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"X must hold numbers, got values that are not: {e}") from e
     if X.dtype.kind == "c":
         raise ValueError("Complex data not supported: X has a complex dtype")
     if X.dtype.kind in "USV":

@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core, optim
-from ._validation import (ConvergenceWarning, DataConversionWarning, NotFittedError, check_sample_weight, check_X,
+from ._validation import (ConvergenceWarning, DataConversionWarning, NotFittedError, check_feature_names,
+                          check_sample_weight, check_X,
                           check_y, convergence_warning, not_fitted)
 from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
@@ -320,7 +321,11 @@ class _LinearEstimator:
         which makes the objective scikit-learn's with C = 1."""
         if not isinstance(self.reg, str):
             return self.reg
-        return 1.0 / (2.0 * (n_samples if weights is None else float(np.sum(weights))))
+        total = n_samples if weights is None else float(np.sum(weights))
+        if not 1.0 / (2.0 * total) < np.inf:
+            raise ValueError(f"the sample weights sum to {total:g}, too small for reg='auto' (1 / (2 · their sum) "
+                             "overflows): scale sample_weight up, or set reg")
+        return 1.0 / (2.0 * total)
 
     def _objective(self, W: FloatArray, X: FloatArray, y: IntArray,
                    weights: Optional[FloatArray]) -> tuple[float, FloatArray]:
@@ -354,6 +359,7 @@ class _LinearEstimator:
         self
         """
         self._check_params()
+        check_feature_names(self, X, reset=True)
         X = check_X(X)
         y = check_y(y, len(X), self)
         classes, y_index = np.unique(y, return_inverse=True)
@@ -421,6 +427,8 @@ class _LinearEstimator:
             train, val = self._validation_split(y, rng)
             X_val, y_val = X[val], y[val]
             w_val = None if weights is None else weights[val]
+            if w_val is not None and not w_val.sum() > 0:
+                w_val = None  # a validation split of weight 0: its plain accuracy, as no weighting can be had
             X, y, weights = X[train], y[train], None if weights is None else weights[train]
         opt = make_optimizer(self.optimizer, [W], self.learning_rate)
         reg = self._reg(len(X), weights)
@@ -476,6 +484,7 @@ class _LinearEstimator:
         self
         """
         self._check_params()
+        check_feature_names(self, X, reset=not hasattr(self, "coef_"))
         X = check_X(X)
         y = check_y(y, len(X), self)
         partial = getattr(self, "_partial", None)
@@ -536,6 +545,7 @@ class _LinearEstimator:
         """Scores of every class, N×C."""
         if not hasattr(self, "coef_"):
             raise not_fitted(self)
+        check_feature_names(self, X, reset=False)
         X = check_X(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
@@ -603,7 +613,8 @@ class SoftmaxClassifier(_LinearEstimator):
     n_iter_no_change : int, default 5
     early_stopping : bool, default False
         Minibatch training only: hold out ``validation_fraction`` of every class,
-        stop on its accuracy, and keep the best epoch's weights.
+        stop on its accuracy (weighted by ``sample_weight``; unweighted if the
+        held-out rows all weigh 0), and keep the best epoch's weights.
     validation_fraction : float, default 0.1
     class_weight : None, "balanced" or dict, default None
         Weights of the classes, multiplying ``sample_weight``: "balanced" is
@@ -654,6 +665,10 @@ _FITTED_ATTRIBUTES = """
         The intercepts (not penalized; zeros with ``fit_intercept=False``).
     n_features_in_ : int
         Number of features seen in ``fit``; later calls must match it.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame ``X`` whose names are all strings (only
+        then); later calls must pass the same columns in the same order, as in
+        scikit-learn.
     solver_ : str
         The solver used ("lbfgs" or "sgd").
     n_iter_ : int

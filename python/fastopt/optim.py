@@ -34,9 +34,12 @@ Example
 >>> opt.step([dW])
 True
 """
+import contextlib
 import numbers
+import os
 import threading
-from typing import Any, Callable, Optional, Sequence, Union
+import weakref
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -91,10 +94,29 @@ def _precision_options(state_dtype: str, stochastic_rounding: bool, seed: int) -
     """The checked mixed-precision options shared by fastopt.optim and fastopt.torch."""
     if state_dtype not in ("float32", "param"):
         raise ValueError(f"state_dtype must be 'float32' or 'param', got {state_dtype!r}")
-    seed = _core.as_int(seed, "seed")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    seed = int(seed)
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
     return state_dtype, _core.as_bool(stochastic_rounding, "stochastic_rounding"), seed
+
+
+# Live optimizers, for the at-fork handler: a child forked while another thread
+# was inside a step inherits the held lock and the native claim, which no
+# thread of the child would ever release.
+_LIVE: "weakref.WeakSet[Optimizer]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for opt in list(_LIVE):
+        opt._lock = threading.RLock()
+        if hasattr(opt, "_group"):
+            opt._group.release_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _is_group_list(params: Any) -> bool:
@@ -147,7 +169,10 @@ class Optimizer:
         self._check_hyperparameters(self._resolved(self.defaults))
         self.param_groups: list[dict[str, Any]] = []
         self._schedules: list[Optional[Callable[[int], float]]] = []  # per group: the lr schedule, or None
-        self._group_steps: list[int] = []   # per group: steps taken since the group was added
+        # Per group: steps taken since the group was added. Counted by the native
+        # step itself (an int64 array it increments before returning), so that an
+        # interrupt cannot separate an update from its count.
+        self._counts = np.zeros(0, np.int64)
         self._step = 0
         self.params: tuple[Array, ...] = ()
         self._keys: Optional[list[Any]] = None
@@ -162,6 +187,7 @@ class Optimizer:
             if (grad_keys is None) != (self._keys_of(pending) is None):
                 raise TypeError("grads must have the same structure (list or dict) as params")
         self._install(pending)
+        _LIVE.add(self)
 
     # --- groups ---------------------------------------------------------------------------------
     def _split_copies(self, param_copies: Optional[Arrays],
@@ -288,10 +314,11 @@ class Optimizer:
         # Everything checked: commit.
         self._group = native
         self.params, self._keys, self._state, self._copies = tuple(params), all_keys, state, tuple(copies)
+        counts = np.concatenate([self._counts, np.zeros(len(pending), np.int64)])
         for group, _, _, schedule, _ in pending:
             self.param_groups.append(group)
             self._schedules.append(schedule)
-            self._group_steps.append(0)
+        self._counts = counts
 
     @property
     def state(self) -> dict[str, tuple[Optional[Array], ...]]:
@@ -332,9 +359,24 @@ class Optimizer:
         """TypeError / ValueError naming the first invalid hyperparameter of group ``h``."""
         _core.check_hyperparameters(self._rule, self._rule_hypers(h))
 
-    def _native_step(self, grads: Optional[Arrays], steps: list[int], skip: bool) -> bool:
-        seeds = [self.seed] * len(self.param_groups) if self.stochastic_rounding else None
-        return self._group.step([self._rule_hypers(g) for g in self.param_groups], steps, grads, skip, seeds)
+    @contextlib.contextmanager
+    def _scheduled_lrs(self) -> Iterator[None]:
+        """Sets each scheduled group's lr for the coming step; puts the previous
+        values back if the step raises before it is counted (a refused step, or
+        a schedule's value the checks refuse, changes nothing)."""
+        before = [(group, group["lr"]) for group, schedule in zip(self.param_groups, self._schedules)
+                  if schedule is not None]
+        counts = self._counts.copy()
+        try:
+            for group, schedule, t in zip(self.param_groups, self._schedules, self._counts.tolist()):
+                if schedule is not None:
+                    group["lr"] = schedule(t)
+            yield
+        except BaseException:
+            if np.array_equal(counts, self._counts):  # not counted: not applied
+                for group, lr in before:
+                    group["lr"] = lr
+            raise
 
     def _native_settings(self) -> dict[str, Any]:
         """The rule and its hyperparameters, for loops that step in native code (one group)."""
@@ -363,6 +405,14 @@ class Optimizer:
         return self._group_steps[0]
 
     @property
+    def _group_steps(self) -> list[int]:
+        return [int(t) for t in self._counts]
+
+    @_group_steps.setter
+    def _group_steps(self, steps: Sequence[int]) -> None:
+        self._counts = np.array(steps, dtype=np.int64).reshape(len(self.param_groups))
+
+    @property
     def _step(self) -> int:
         return self._group_steps[0] if self._group_steps else 0
 
@@ -388,14 +438,10 @@ class Optimizer:
         bool
             True if the step was applied.
         """
-        with self._lock:
-            for group, schedule, t in zip(self.param_groups, self._schedules, self._group_steps):
-                if schedule is not None:
-                    group["lr"] = schedule(t)
-            steps = [t + 1 for t in self._group_steps]
-            applied = self._native_step(grads, steps, skip_if_nonfinite)
-            if applied:
-                self._group_steps = steps
+        with self._lock, self._scheduled_lrs():
+            seeds = [self.seed] * len(self.param_groups) if self.stochastic_rounding else None
+            applied: bool = self._group.step([self._rule_hypers(g) for g in self.param_groups], None, grads,
+                                             skip_if_nonfinite, seeds, counts=self._counts)
             return applied
 
     def offload_step(self, grads: Optional[Arrays] = None, *, grad_scale: float = 1.0,
@@ -426,16 +472,10 @@ class Optimizer:
             Whether the step was applied, and the global norm of the unscaled,
             unclipped gradients.
         """
-        with self._lock:
-            for group, schedule, t in zip(self.param_groups, self._schedules, self._group_steps):
-                if schedule is not None:
-                    group["lr"] = schedule(t)
-            steps = [t + 1 for t in self._group_steps]
+        with self._lock, self._scheduled_lrs():
             seeds = [self.seed] * len(self.param_groups) if self.stochastic_rounding else None
-            applied, norm = self._group.offload_step([self._rule_hypers(g) for g in self.param_groups], steps,
-                                                     grads, seeds, grad_scale, max_norm)
-            if applied:
-                self._group_steps = steps
+            applied, norm = self._group.offload_step([self._rule_hypers(g) for g in self.param_groups], None,
+                                                     grads, seeds, grad_scale, max_norm, counts=self._counts)
             return applied, norm
 
     def _planned_lrs(self, updates: int) -> Union[float, list[float]]:
@@ -522,6 +562,11 @@ class Optimizer:
                 raise ValueError(f"state_dict param_groups[{gi}] keys {sorted(group)} do not match "
                                  f"{sorted(set(mine) - {'params'})}")
             self._check_hyperparameters(group)
+            for name in _core.needed_states(self._rule, self._rule_hypers(group)):
+                if any(self._state[name][i] is None for i in indices):
+                    raise ValueError(f"state_dict param_groups[{gi}] sets hyperparameters that need the {name!r} "
+                                     f"state buffer, which this optimizer's group {gi} does not keep; create the "
+                                     f"optimizer with them set to load this state_dict")
             steps = set()
             for i in indices:
                 p = self.params[i]

@@ -37,10 +37,11 @@ BASE_SEED = 8_000_000
 # --------------------------------------------------------------- argument kinds
 
 class Real:
-    """A real-number argument; `valid(x)` says whether a real value is accepted."""
+    """A real-number argument; `valid(x)` says whether a real value is accepted
+    (and None too when `optional`)."""
 
-    def __init__(self, valid, names=None):
-        self.valid, self.names = valid, names
+    def __init__(self, valid, names=None, optional=False):
+        self.valid, self.names, self.optional = valid, names, optional
 
 
 class Int:
@@ -152,7 +153,7 @@ def mutations(spec, value, args, key):
     """(label, new value or callable(value) -> value, expect) for an argument of kind `spec`."""
     out = []
     if isinstance(spec, Real):
-        out += [(label, v, "error") for label, v in BAD_TYPES_NUMBER]
+        out += [(label, v, "any" if v is None and spec.optional else "error") for label, v in BAD_TYPES_NUMBER]
         for v in REALS:
             try:
                 f = float(v)
@@ -481,6 +482,67 @@ def _optimizer_step(rng, name):
 
 for _name in OPTIMIZERS:
     TARGETS[f"optim.{_name}"] = (lambda name: lambda rng: _optimizer_step(rng, name))(_name)
+
+
+@target
+def _optim_param_groups(rng):
+    """Two groups at construction and a third added with add_param_group, stepped together."""
+    n, dt = size_and_dtype(rng)
+    params = [rng.uniform(0.5, 1.5, n).astype(dt) for _ in range(2)]
+    grads = [rng.uniform(-1, 1, n).astype(dt) for _ in range(3)]
+    args = {"params": params, "grads": grads, "added": rng.uniform(0.5, 1.5, n).astype(dt), "lr": 0.05,
+            "weight_decay": 0.01, "momentum": 0.5, "dampening": 0.0}
+    specs = {"grads": Container(), "params[1]": Arr("written", drop_last, alias=("params[0]",),
+                                                    names=("params[1]", "param_groups[1]['params'][0]")),
+             "grads[2]": Arr("grad", drop_last, alias=("params[0]", "added")),
+             "added": Arr("written", drop_last, alias=("params[1]",),
+                          names=("params[2]", "param_groups[2]['params'][0]", "param_groups[1]['params'][0]")),
+             "lr": Real(nonneg), "weight_decay": Real(nonneg), "momentum": Real(nonneg),
+             "dampening": Real(closed_unit)}
+
+    def call(x):
+        opt = optim.SGD([{"params": x["params"][:1]}, {"params": x["params"][1:], "lr": 0.1, "nesterov": True}],
+                        lr=0.01, momentum=0.9)
+        opt.add_param_group({"params": [x["added"]], "lr": x["lr"], "weight_decay": x["weight_decay"],
+                             "momentum": x["momentum"], "dampening": x["dampening"]})
+        opt.step(x["grads"])
+        opt.step(x["grads"])
+    return call, args, specs, ["params", "added"]
+
+
+@target
+def _optim_offload_step(rng):
+    """offload_step in master-weight mode: float32 parameters, float16 gradients and copies."""
+    n = int(rng.choice([0, 1, 7, 33, 2000], p=[0.05, 0.1, 0.4, 0.4, 0.05]))
+    params = [rng.uniform(0.5, 1.5, n).astype(np.float32) for _ in range(2)]
+    args = {"params": params, "grads": [rng.uniform(-1, 1, n).astype(np.float16) for _ in range(2)],
+            "param_copies": [p.astype(np.float16) for p in params], "grad_scale": 0.5, "max_norm": 1.0}
+    specs = {"params": Container(), "grads": Container(), "param_copies": Container(False, names=("param_copies",)),
+             "params[1]": Arr("written", drop_last, alias=("params[0]",)),
+             "grads[1]": Arr("grad", drop_last, alias=("param_copies[0]",), partnered=False),
+             "param_copies[1]": Arr("written", drop_last, alias=("param_copies[0]",), names=("param_copies",)),
+             "grad_scale": Real(positive), "max_norm": Real(positive, optional=True)}
+
+    def call(x):
+        opt = optim.Adam(x["params"], lr=1e-3, param_copies=x["param_copies"])
+        opt.offload_step(x["grads"], grad_scale=x["grad_scale"], max_norm=x["max_norm"])
+    return call, args, specs, ["params", "param_copies"]
+
+
+@target
+def _optim_low_precision(rng):
+    """float16 parameters with float32 state, stochastic rounding with a seed above 2**63."""
+    n = int(rng.choice([0, 1, 7, 33, 2000], p=[0.05, 0.1, 0.4, 0.4, 0.05]))
+    params = [rng.uniform(0.5, 1.5, n).astype(np.float16) for _ in range(2)]
+    args = {"params": params, "grads": [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(2)], "lr": 0.01,
+            "betas": (0.9, 0.99)}
+    specs = {"params": Container(), "grads": Container(), "params[1]": Arr("written", drop_last, alias=("params[0]",)),
+             "grads[1]": Arr("grad", drop_last, partnered=False), "lr": Real(nonneg), "betas": Pair()}
+
+    def call(x):
+        opt = optim.Lion(x["params"], lr=x["lr"], betas=x["betas"], stochastic_rounding=True, seed=2**63 + 5)
+        opt.step(x["grads"])
+    return call, args, specs, ["params"]
 
 
 @target

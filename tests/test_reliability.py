@@ -458,3 +458,172 @@ def test_allocation_failure_inside_a_threaded_loss_is_a_memory_error():
     """)
     assert proc.returncode == 0, proc.stderr
     assert "memory error" in proc.stdout
+
+
+# --- 7. interrupts, refused schedules, forks and checkpoints of fastopt.optim -----------------
+
+class _InterruptAfter:
+    """A native group whose steps run, then raise KeyboardInterrupt (a Ctrl-C that
+    arrives as the native call returns)."""
+
+    def __init__(self, group):
+        self.group = group
+
+    def step(self, *args, **kwargs):
+        self.group.step(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    def offload_step(self, *args, **kwargs):
+        self.group.offload_step(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    def __getattr__(self, name):
+        return getattr(self.group, name)
+
+
+@pytest.mark.parametrize("method", ["step", "offload_step"])
+def test_interrupt_after_the_native_step_leaves_it_counted(method):
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((30, 4))
+    W2 = W.copy()
+    grads = [rng.standard_normal((30, 4)) for _ in range(3)]
+    opt, ref = optim.Adam([W], lr=0.1), optim.Adam([W2], lr=0.1)
+    getattr(opt, method)([grads[0]]), getattr(ref, method)([grads[0]])
+    native = opt._group
+    opt._group = _InterruptAfter(native)
+    with pytest.raises(KeyboardInterrupt):
+        getattr(opt, method)([grads[1]])
+    getattr(ref, method)([grads[1]])
+    opt._group = native
+    assert opt.step_count == ref.step_count == 2
+    getattr(opt, method)([grads[2]]), getattr(ref, method)([grads[2]])
+    np.testing.assert_array_equal(W, W2)
+
+
+def test_a_refused_step_puts_the_scheduled_lr_back():
+    W = np.zeros(4)
+    opt = optim.SGD([W], lr=lambda t: 0.1 - 0.1 * t)   # negative from the third step
+    for _ in range(2):
+        opt.step([np.ones(4)])
+    saved = opt.state_dict()
+    with pytest.raises(ValueError, match="lr"):
+        opt.step([np.ones(4)])
+    assert opt.param_groups[0]["lr"] == 0.0 and opt.step_count == 2
+    checkpoint = opt.state_dict()
+    assert checkpoint["param_groups"][0]["lr"] == saved["param_groups"][0]["lr"]
+    optim.SGD([np.zeros(4)], lr=0.1).load_state_dict(checkpoint)   # the checkpoint still loads
+
+
+def test_load_state_dict_refuses_buffers_this_optimizer_lacks():
+    for cls, key, value in ((optim.SGD, "momentum", 0.9), (optim.Adam, "amsgrad", True),
+                            (optim.RMSprop, "centered", True)):
+        source = cls([np.zeros(4)], lr=0.1, **{key: value})
+        source.step([np.ones(4)])
+        target = cls([np.zeros(4)], lr=0.1)
+        W_before = target.params[0].copy()
+        with pytest.raises(ValueError, match="state buffer"):
+            target.load_state_dict(source.state_dict())
+        assert target.param_groups[0][key] != value and target.step_count == 0
+        target.step([np.ones(4)])                   # still steps
+        assert not np.array_equal(target.params[0], W_before)
+
+
+def test_seeds_up_to_two_to_the_64_are_accepted():
+    p16 = np.full(8, 1.0, np.float16)
+    opt = optim.SGD([p16], lr=1e-4, stochastic_rounding=True, seed=2**64 - 1)
+    opt.step([np.ones(8, np.float16)])
+    assert opt.seed == 2**64 - 1
+    with pytest.raises(ValueError, match="seed"):
+        optim.SGD([np.zeros(2)], seed=2**64)
+    with pytest.raises(TypeError, match="seed"):
+        optim.SGD([np.zeros(2)], seed=1.0)
+
+
+FORK_WITH_HELD_STEP = """
+    import os, threading, time
+    import numpy as np
+    from fastopt import optim
+
+    W = np.zeros(1 << 22)
+    opt = optim.Adam([W], lr=1e-3)
+    g = np.ones_like(W)
+    stop = threading.Event()
+
+    def steps():
+        while not stop.is_set():
+            opt.step([g])
+
+    worker = threading.Thread(target=steps)
+    worker.start()
+    time.sleep(0.05)
+    pids = []
+    for _ in range(5):
+        pid = os.fork()
+        if pid == 0:
+            n = opt.step_count
+            opt.step([g])
+            os._exit(0 if opt.step_count == n + 1 else 3)
+        pids.append(pid)
+        time.sleep(0.01)
+    stop.set()
+    worker.join()
+    for pid in pids:
+        for _ in range(600):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, 9)
+            raise SystemExit("a forked child hung in its first step")
+        assert os.WEXITSTATUS(status) == 0, status
+    print("fork ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_children_forked_during_a_step_can_step():
+    proc = run_python(FORK_WITH_HELD_STEP, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "fork ok" in proc.stdout
+
+
+# --- 8. estimators: DataFrames, weights ---------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::fastopt._validation.ConvergenceWarning")
+def test_dataframes_follow_scikit_learns_feature_name_contract():
+    pd = pytest.importorskip("pandas")
+    X, y = data(200, 4, 3)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    for cls in (SoftmaxClassifier, LinearSVMClassifier):
+        model = cls(max_iter=5).fit(frame, y)
+        assert list(model.feature_names_in_) == ["a", "b", "c", "d"]
+        with pytest.raises(ValueError, match="feature names should match"):
+            model.predict(frame[["b", "a", "c", "d"]])
+        with pytest.warns(UserWarning, match="does not have valid feature names"):
+            np.testing.assert_array_equal(model.predict(frame), model.predict(X))
+        model.fit(X, y)
+        assert not hasattr(model, "feature_names_in_")
+    nullable = frame.astype("Float64")
+    nullable.iloc[3, 2] = pd.NA
+    with pytest.raises(ValueError, match="NaN"):
+        SoftmaxClassifier().fit(nullable, y)
+    model = SoftmaxClassifier(max_iter=5).fit(frame.astype("Float64"), y)
+    assert model.score(frame, y) > 0.3
+
+
+@pytest.mark.filterwarnings("ignore::fastopt._validation.ConvergenceWarning")
+def test_early_stopping_with_a_zero_weight_validation_split():
+    X, y = data(300, 5, 3)
+    model = SoftmaxClassifier(solver="sgd", early_stopping=True, max_iter=5, random_state=0, tol=1.0)
+    _, val = model._validation_split(np.searchsorted(np.unique(y), y), SplitMix64(0))
+    weights = np.ones(len(y))
+    weights[val] = 0.0
+    model.fit(X, y, sample_weight=weights)
+    assert len(model.validation_scores_) > 0 and all(0 <= s <= 1 for s in model.validation_scores_)
+
+
+def test_tiny_sample_weights_name_sample_weight():
+    X, y = data(100, 5, 3)
+    with pytest.raises(ValueError, match="sample_weight"):
+        SoftmaxClassifier().fit(X, y, sample_weight=np.full(100, 1e-320))

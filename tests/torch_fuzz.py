@@ -77,8 +77,65 @@ def edits(r, rng, opt, params):
         lambda: setattr(p, "data", random_tensor(rng, shape, r.choice(DTYPES))),
         lambda: setattr(p, "data", random_tensor(rng, (n + 1,), dtype)),
         lambda: _edit_group(r, opt),
+        lambda: _move_memory(r, opt, p),
+        lambda: _reshape(r, p),
+        lambda: setattr(p, "grad", torch._neg_view(random_tensor(rng, shape, dtype))),
+        lambda: setattr(p, "data", torch._neg_view(p.data)),
+        lambda: _int_step(opt, p),
+        lambda: r.choice(opt.param_groups).__setitem__("params", tuple(r.choice(opt.param_groups)["params"])),
+        lambda: _add_group(r, rng, opt, dtype),
     ]
     r.choice(choices)()
+
+
+def _move_memory(r, opt, p):
+    """What moves a tensor's memory behind the same tensor object: share_memory_(),
+    set_() to other storage, a storage that grows."""
+    state = opt.state.get(p)
+    tensors = [p.data] + ([v for v in state.values() if isinstance(v, torch.Tensor)] if isinstance(state, dict) else [])
+    t = r.choice(tensors)
+    if t.is_shared():  # torch itself crashes resizing a shared-memory storage
+        return
+    r.choice([
+        lambda: t.share_memory_(),
+        lambda: t.set_(t.clone()),
+        lambda: t.resize_(t.numel() + 1000).resize_(t.shape) if t.dim() else t.share_memory_(),
+        lambda: t.untyped_storage().resize_(t.untyped_storage().nbytes() + 4096),
+    ])()
+
+
+def _reshape(r, p):
+    """`.data` over the same memory with other shapes or strides, smaller, or empty."""
+    d = p.data
+    p.data = r.choice([
+        lambda: d.t() if d.dim() == 2 else d,
+        lambda: d.view(-1),
+        lambda: d.view(-1)[: max(0, d.numel() // 2)],
+        lambda: d.view(-1)[:0],
+        lambda: d.view(-1)[1:] if d.numel() > 1 else d,
+    ])()
+
+
+def _int_step(opt, p):
+    state = opt.state.get(p)
+    if isinstance(state, dict) and isinstance(state.get("step"), torch.Tensor):
+        state["step"] = state["step"].to(torch.int64)
+
+
+def _add_group(r, rng, opt, dtype):
+    p = random_tensor(rng, r.choice([(3,), (0,), (2, 5)]), dtype).requires_grad_()
+    p.grad = random_tensor(rng, p.shape, dtype)
+    group = {"params": [p]}
+    if r.random() < 0.5:
+        group["lr"] = r.choice([1e-3, 0.0, -1.0, float("nan")])
+    try:
+        opt.add_param_group(group)
+    except (TypeError, ValueError):
+        pass
+    ADDED.append(p)
+
+
+ADDED = []  # parameters added with add_param_group in this trial: part of what a refused step must not change
 
 
 def _edit_state(r, rng, opt, p):
@@ -114,7 +171,7 @@ def repair(rng, opt, params, dtype, hypers):
     """Undo the edits: valid parameters, fresh gradients, the original hyperparameters,
     and a reset state wherever it was edited (so that later steps can succeed)."""
     for p, shape in zip(params, SHAPES):
-        if p.dtype != dtype or tuple(p.shape) != shape:
+        if p.dtype != dtype or tuple(p.shape) != shape or not p.is_contiguous() or p.is_neg():
             p.data = random_tensor(rng, shape, dtype)
         p.grad = None
         p.grad_dtype = dtype
@@ -122,7 +179,7 @@ def repair(rng, opt, params, dtype, hypers):
         state = opt.state.get(p)
         if state is not None and (not isinstance(state, dict) or any(
                 not isinstance(v, torch.Tensor) or (k != "step" and (v.shape != p.shape or not v.is_contiguous()))
-                or (k == "step" and (v.dtype not in (torch.float32, torch.float64) or v.numel() != 1
+                or (k == "step" and (v.dtype not in (torch.float32, torch.float64, torch.int64) or v.numel() != 1
                                      or not 0 <= float(v) < 2**50))
                 for k, v in state.items())):
             opt.state[p] = {}
@@ -144,7 +201,10 @@ def main(seed, steps):
             options["state_dtype"] = "float32"
         if name in ("SGD", "RMSprop") and r.random() < 0.5:
             options["momentum"] = 0.9
+        if dtype == torch.float32 and r.random() < 0.3:  # master-weight mode: 16-bit copies written by each step
+            options["param_copies"] = {p: p.detach().to(r.choice([torch.float16, torch.bfloat16])) for p in params}
         opt = getattr(ft, name)([{"params": params[:2]}, {"params": params[2:], "lr": 1e-3}], lr=1e-2, **options)
+        ADDED.clear()
         for p in params:
             p.grad = random_tensor(rng, p.shape, dtype)
         hypers = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
@@ -156,7 +216,8 @@ def main(seed, steps):
                     edits(r, rng, opt, params)
                 except RuntimeError:
                     pass  # torch refused the edit itself
-            before = snapshot(opt, params)
+            watched = params + ADDED + list(options.get("param_copies", {}).values())
+            before = snapshot(opt, watched)
             try:
                 if r.random() < 0.2:
                     applied, _ = opt.offload_step(grad_scale=r.choice([1.0, 0.5, 1 / 1024]),
@@ -167,7 +228,7 @@ def main(seed, steps):
                     outcomes["applied"] += 1
             except (TypeError, ValueError) as e:
                 outcomes["refused"] += 1
-                if not unchanged(before, snapshot(opt, params)):
+                if not unchanged(before, snapshot(opt, watched)):
                     problems += 1
                     print(json.dumps({"seed": seed, "trial": trial, "step": step, "class": name,
                                       "problem": f"changed state after {type(e).__name__}: {e}"}))

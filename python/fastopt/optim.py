@@ -36,6 +36,7 @@ True
 """
 import contextlib
 import numbers
+import re
 import os
 import threading
 import weakref
@@ -211,7 +212,7 @@ class Optimizer:
         elif keys:
             raise TypeError("param_copies must be a dict with the same keys as params, not a list")
         if len(copies) != sum(sizes):
-            raise ValueError(f"param_copies has {len(copies)} entries but there are {sum(sizes)} parameters")
+            raise ValueError(f"param_copies has {len(copies)} entries but params has {sum(sizes)} arrays")
         out: list[tuple[Optional[Array], ...]] = []
         start = 0
         for n in sizes:
@@ -229,7 +230,7 @@ class Optimizer:
         pending: list[_Pending] = []
         known = set(self.defaults)
         seen = {id(p) for p in self.params}  # arrays of the groups before
-        for i, (given, group_copies) in enumerate(zip(groups, copies)):
+        for i, (given, group_copies) in enumerate(zip(groups, copies), start=len(self.param_groups)):
             if not isinstance(given, dict):
                 raise TypeError(f"param group {i} must be a dict, got {type(given).__name__}")
             if "params" not in given:
@@ -253,7 +254,13 @@ class Optimizer:
             if schedule is not None:
                 group["lr"] = schedule(0)
             self._check_hyperparameters(group)
-            _core.TensorGroup.check_params(arrays, keys)
+            try:
+                _core.TensorGroup.check_params(arrays, keys)
+            except (TypeError, ValueError) as e:
+                if keys is not None or (len(groups) == 1 and not self.param_groups):
+                    raise
+                # params[j] of the group: name it in torch's terms, with its group
+                raise type(e)(re.sub(r"\bparams\[(\d+)\]", rf"param_groups[{i}]['params'][\1]", str(e))) from None
             group["params"] = arrays
             pending.append((group, arrays, keys, schedule, group_copies))
         return pending

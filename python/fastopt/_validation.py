@@ -120,13 +120,8 @@ def check_X(X: npt.ArrayLike) -> FloatArray:
             try:
                 X = X.to_numpy(dtype=np.float64, na_value=np.nan)
             except (TypeError, ValueError) as e:
-                raise ValueError(f"X must be numeric: {e}") from e
+                raise type(e)(f"X must be numeric: {e}") from e
     X = np.asarray(X)
-    if X.dtype == object:
-        try:
-            X = X.astype(np.float64)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"X must hold numbers, got values that are not: {e}") from e
     if X.dtype.kind == "c":
         raise ValueError("Complex data not supported: X has a complex dtype")
     if X.dtype.kind in "USV":

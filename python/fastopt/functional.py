@@ -20,6 +20,11 @@ float32. Every function also takes, keyword-only:
 - ``stochastic_rounding_seed`` (int, optional): round a float16/bfloat16 ``p``
   stochastically, with random bits hashed from (seed, ``step``, element
   index), instead of to nearest even. Bitwise reproducible for any thread count.
+  The bits must change from one step to the next, or an update smaller than an
+  ulp is rounded the same way every time (most elements never move): the
+  functions with a ``step`` argument vary them through it; for those without
+  one (``sgd``, ``rmsprop``, ``lion``, ``sgd_momentum`` without ``step``) pass
+  a new seed every step, e.g. ``seed + t``.
 - ``p_copy`` (float16/bfloat16 array, optional): master-weight mode. ``p`` is
   float32 and ``g`` may be float16/bfloat16; the updated ``p`` is also written,
   rounded to nearest, into ``p_copy`` in the same pass.

@@ -144,14 +144,21 @@ TorchTypes torch_types(py::handle types_obj) {
   return types;
 }
 
-TensorLayout::TensorLayout(py::handle t, void* data_)
-    : tensor(py::reinterpret_borrow<py::object>(t)), data(data_), dtype(attr(t, names().dtype)),
-      shape(attr(t, names().shape)), strides(call(t, names().stride)) {}
+static Py_ssize_t numel_of(py::handle t) {
+  const Py_ssize_t n = PyLong_AsSsize_t(call(t, names().numel).ptr());
+  if (n < 0 && PyErr_Occurred()) throw py::error_already_set();
+  return n;
+}
+
+TensorLayout::TensorLayout(py::handle t, void* data_, bool full)
+    : tensor(py::reinterpret_borrow<py::object>(t)), data(data_), dtype(attr(t, names().dtype)), numel(numel_of(t)),
+      strides(full ? call(t, names().stride) : py::none()) {}
 
 bool TensorLayout::unchanged() const {
   const Names& n = names();
-  return data_ptr(tensor) == data && attr(tensor, n.dtype).is(dtype) && equal(attr(tensor, n.shape), shape) &&
-         equal(call(tensor, n.stride), strides) && !call_true(tensor, n.is_neg);
+  if (data_ptr(tensor) != data || !attr(tensor, n.dtype).is(dtype) || numel_of(tensor) != numel) return false;
+  if (strides.is_none()) return numel <= 1 || call_true(tensor, n.is_contiguous);  // one element: contiguous
+  return equal(call(tensor, n.stride), strides) && !call_true(tensor, n.is_neg);
 }
 
 py::array tensor_array(const TorchTypes& types, py::handle t, const std::string& name) {
@@ -185,10 +192,10 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
   const RuleSpec& spec = *group_->spec();
   entries_.reserve(n);
   // The memory each tensor had when the group's arrays were made of it.
-  auto record = [&](py::handle t, const void* expected, std::size_t numel, const std::string& what) {
+  auto record = [&](py::handle t, const void* expected, std::size_t numel, const std::string& what, bool full) {
     void* data = data_ptr(t);
     if (numel > 0 && data != expected) throw_value_error(what + " is not the memory of the group's array");
-    layouts_.emplace_back(t, data);
+    layouts_.emplace_back(t, data, full);
     written_.append(t);
   };
   for (std::size_t i = 0; i < n; ++i) {
@@ -198,7 +205,7 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     e.position = static_cast<std::uint32_t>(to_int(positions[i], "positions"));
     const std::string name = param_name(e.group, e.position);
     const TensorBuffers& b = group_->buffers(i);
-    record(e.param, b.slot[kParam], b.n, name);
+    record(e.param, b.slot[kParam], b.n, name, true);
     PyObject* dict = PyDict_GetItemWithError(state_.ptr(), e.param.ptr());
     if (dict == nullptr && PyErr_Occurred()) throw py::error_already_set();
     e.state = dict == nullptr ? py::none() : py::reinterpret_borrow<py::object>(dict);
@@ -208,7 +215,7 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
       for (std::size_t k = 0; k < spec.states.size(); ++k)
         if (str(item.first) == spec.states[k].name) slot = kFirstState + static_cast<int>(k);
       if (slot < 0) throw_value_error(s_name + ": the rule keeps no such state");
-      record(item.second, b.slot[slot], b.n, s_name);
+      record(item.second, b.slot[slot], b.n, s_name, false);
       e.state_tensors.emplace_back(py::reinterpret_borrow<py::object>(item.first),
                                    py::reinterpret_borrow<py::object>(item.second));
     }
@@ -221,7 +228,7 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
         throw_value_error(s_name + " must be a one-element CPU tensor, as torch keeps it");
       e.step_tensor = py::reinterpret_borrow<py::object>(step);
       e.step_data = data_ptr(step);
-      layouts_.emplace_back(step, e.step_data);
+      layouts_.emplace_back(step, e.step_data, false);
       written_.append(step);
     } else {
       e.step_tensor = py::none();
@@ -229,7 +236,7 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     e.fixed = !fixed_steps[i].is_none();
     if (e.fixed) e.fixed_step = to_int(fixed_steps[i], "fixed_steps");
     else if (e.step_tensor.is_none()) throw_value_error(name + ": the rule counts steps but there is no state['step']");
-    if (!copies[i].is_none()) record(copies[i], b.slot[kParamCopy], b.n, "the copy of " + name);
+    if (!copies[i].is_none()) record(copies[i], b.slot[kParamCopy], b.n, "the copy of " + name, true);
     entries_.push_back(std::move(e));
   }
   Py_ssize_t pos = 0;

@@ -46,15 +46,20 @@ struct TensorMemory {
 // a tensor's memory between steps without replacing the tensor object
 // (share_memory_(), set_(), `.data = other`, a pickled state_dict put in a
 // torch.multiprocessing queue): a step uses the view only while every tensor
-// still has this address, dtype, shape and strides and no negation bit.
+// still has this address, dtype and element count and is contiguous (which
+// keeps every write inside the tensor's own memory), and each parameter and
+// copy also has its strides and no negation bit (`p.data = p.data.t()` or a
+// torch._neg_view keep the address). Strides and the count of a contiguous
+// tensor give its shape; reading `shape` itself costs several times more (a
+// new torch.Size per call), and the check runs for every tensor every step.
 struct TensorLayout {
   py::object tensor;
   void* data = nullptr;
   py::object dtype;
-  py::object shape;
-  py::object strides;
+  Py_ssize_t numel = 0;
+  py::object strides;  // parameters and copies: stride() when made; None otherwise
   TensorLayout() = default;
-  TensorLayout(py::handle t, void* data_);
+  TensorLayout(py::handle t, void* data_, bool full);
   bool unchanged() const;
 };
 

@@ -36,8 +36,8 @@ True
 """
 import contextlib
 import numbers
-import re
 import os
+import re
 import threading
 import weakref
 from typing import Any, Callable, Iterator, Optional, Sequence, Union

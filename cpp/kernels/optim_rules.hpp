@@ -1,8 +1,11 @@
-// The update rules' per-element loops, one template each, over a storage
-// layout L (the element types of the parameter, gradient, state and parameter
-// copy, the arithmetic type, the rounding of the parameter). Included by the
-// per-ISA kernel files only: kernels/optim.cpp instantiates the direct layouts
-// (float32, float64), kernels/mixed_precision.cpp the float16/bfloat16 ones.
+// The toolkit of the update rules' per-element loops — a storage layout L (the
+// element types of the parameter, gradient, state and parameter copy, the
+// arithmetic type, the rounding of the parameter), the parameter store, slot
+// access — and each ISA's table of them. The loops themselves, one template per
+// rule, are the FASTOPT_ISA halves of cpp/optim/rules/<name>.hpp, included
+// here. Included by the per-ISA kernel files only: kernels/optim.cpp
+// instantiates the direct layouts (float32, float64),
+// kernels/mixed_precision.cpp the float16/bfloat16 ones.
 //
 // The loops are plain C++ written like the update rules in docs/design.md; the
 // compiler vectorizes them for the target (check with -DFASTOPT_VEC_REPORT=ON).
@@ -79,184 +82,6 @@ struct ParamStore {
   }
 };
 
-// g += wd·p; p -= lr·g
-template <class L, bool kWeightDecay>
-void sgd_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
-  using T = typename L::opmath;
-  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
-  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
-  const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), wd = T(c.weight_decay);
-  const T grad_sign = T(c.grad_sign);  // -1 to maximize (exact: x·±1 rounds to itself)
-  const size_t n = end - begin;
-  for (size_t i = 0; i < n; ++i) {
-    const T param = load(p[i]);
-    T grad = grad_sign * load(g[i]);
-    if constexpr (kWeightDecay) grad += wd * param;
-    store_param(p, i, param - lr * grad);
-  }
-}
-
-// g += wd·p; buf = μ·buf + (1-dampening)·g; p -= lr·(g + μ·buf if nesterov else buf)
-template <class L, bool kWeightDecay, bool kNesterov>
-void sgd_momentum_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
-  using T = typename L::opmath;
-  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
-  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
-  typename L::state* __restrict buf = slot_at<typename L::state>(t, sgd_slots::momentum_buffer, begin);
-  const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), wd = T(c.weight_decay), mu = T(c.momentum);
-  const T grad_sign = T(c.grad_sign);
-  const T damp = T(c.dampening_factor);  // 1 without dampening: exact, so bitwise the undamped rule
-  const size_t n = end - begin;
-  for (size_t i = 0; i < n; ++i) {
-    const T param = load(p[i]);
-    T grad = grad_sign * load(g[i]);
-    if constexpr (kWeightDecay) grad += wd * param;
-    const T b = mu * load(buf[i]) + damp * grad;
-    store(buf + i, b);
-    if constexpr (kNesterov) {
-      store_param(p, i, param - lr * (grad + mu * b));
-    } else {
-      store_param(p, i, param - lr * b);
-    }
-  }
-}
-
-// g += wd·p; sum_sq += g²; p -= clr·g / (sqrt(sum_sq) + eps)
-template <class L, bool kWeightDecay>
-void adagrad_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
-  using T = typename L::opmath;
-  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
-  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
-  typename L::state* __restrict sum_sq = slot_at<typename L::state>(t, adagrad_slots::sum, begin);
-  const ParamStore<L> store_param(t, begin, c);
-  const T clr = T(c.adagrad_lr), wd = T(c.weight_decay), eps = T(c.eps);
-  const T grad_sign = T(c.grad_sign);
-  const size_t n = end - begin;
-  for (size_t i = 0; i < n; ++i) {
-    const T param = load(p[i]);
-    T grad = grad_sign * load(g[i]);
-    if constexpr (kWeightDecay) grad += wd * param;
-    const T s = load(sum_sq[i]) + grad * grad;
-    store(sum_sq + i, s);
-    store_param(p, i, param - clr * grad / (std::sqrt(s) + eps));
-  }
-}
-
-// torch.optim.RMSprop:
-//   g += wd·p; sq = α·sq + (1-α)·g²
-//   centered: ga = α·ga + (1-α)·g; avg = sqrt(sq - ga²) + eps   else avg = sqrt(sq) + eps
-//   momentum: buf = μ·buf + g/avg; p -= lr·buf                  else p -= lr·g/avg
-template <class L, bool kWeightDecay, bool kCentered, bool kMomentum>
-void rmsprop_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
-  using T = typename L::opmath;
-  using S = typename L::state;
-  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
-  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
-  S* __restrict square_avg = slot_at<S>(t, rmsprop_slots::square_avg, begin);
-  S* __restrict momentum_buf = kMomentum ? slot_at<S>(t, rmsprop_slots::momentum_buffer, begin) : nullptr;
-  S* __restrict grad_avg = kCentered ? slot_at<S>(t, rmsprop_slots::grad_avg, begin) : nullptr;
-  const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps), mu = T(c.momentum);
-  const T grad_sign = T(c.grad_sign);
-  const T alpha = T(c.alpha), one_minus_alpha = T(1.0 - c.alpha);
-  const size_t n = end - begin;
-  for (size_t i = 0; i < n; ++i) {
-    const T param = load(p[i]);
-    T grad = grad_sign * load(g[i]);
-    if constexpr (kWeightDecay) grad += wd * param;
-    const T sq = alpha * load(square_avg[i]) + one_minus_alpha * grad * grad;
-    store(square_avg + i, sq);
-    T avg;
-    if constexpr (kCentered) {
-      const T ga = alpha * load(grad_avg[i]) + one_minus_alpha * grad;
-      store(grad_avg + i, ga);
-      avg = std::sqrt(sq - ga * ga) + eps;
-    } else {
-      avg = std::sqrt(sq) + eps;
-    }
-    if constexpr (kMomentum) {
-      const T b = mu * load(momentum_buf[i]) + grad / avg;
-      store(momentum_buf + i, b);
-      store_param(p, i, param - lr * b);
-    } else {
-      store_param(p, i, param - lr * grad / avg);
-    }
-  }
-}
-
-// torch.optim.Adam / AdamW:
-//   p *= 1 - lr·wd (AdamW only; param_decay = 1 for Adam)
-//   g += wd·p (Adam only); m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²
-//   amsgrad: max_v = max(max_v, v), used in place of v below
-//   p -= step_size · m / (sqrt(v) / sqrt(1 - β2^t) + eps),  step_size = lr / (1 - β1^t)
-template <class L, bool kWeightDecay, bool kAmsgrad>
-void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
-  using T = typename L::opmath;
-  using S = typename L::state;
-  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
-  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
-  S* __restrict m = slot_at<S>(t, adam_slots::exp_avg, begin);
-  S* __restrict v = slot_at<S>(t, adam_slots::exp_avg_sq, begin);
-  S* __restrict max_v = kAmsgrad ? slot_at<S>(t, adam_slots::max_exp_avg_sq, begin) : nullptr;
-  const ParamStore<L> store_param(t, begin, c);
-  const T wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
-  const T grad_sign = T(c.grad_sign);
-  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
-  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
-  const T step_size = T(c.step_size), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
-  const size_t n = end - begin;
-  for (size_t i = 0; i < n; ++i) {
-    const T param = load(p[i]) * param_decay;
-    T grad = grad_sign * load(g[i]);
-    if constexpr (kWeightDecay) grad += wd * param;
-    const T mi = beta1 * load(m[i]) + one_minus_beta1 * grad;
-    const T vi = beta2 * load(v[i]) + one_minus_beta2 * grad * grad;
-    store(m + i, mi);
-    store(v + i, vi);
-    T v_used = vi;
-    if constexpr (kAmsgrad) {
-      // NaN-propagating like np.maximum / torch.maximum when v is NaN.
-      const T previous = load(max_v[i]);
-      v_used = previous >= vi ? previous : vi;
-      store(max_v + i, v_used);
-    }
-    const T denom = std::sqrt(v_used) / bias_correction2_sqrt + eps;
-    store_param(p, i, param - step_size * mi / denom);
-  }
-}
-
-// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
-//   p *= 1 - lr·wd (decoupled; param_decay = 1 without weight decay)
-//   p -= lr · sign(β1·m + (1-β1)·g);  m = β2·m + (1-β2)·g
-// sign(0) = 0 and sign(NaN) = NaN, as torch.sign.
-template <class L>
-void lion_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
-  using T = typename L::opmath;
-  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
-  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
-  typename L::state* __restrict m = slot_at<typename L::state>(t, lion_slots::exp_avg, begin);
-  const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), param_decay = T(c.param_decay);
-  const T grad_sign = T(c.grad_sign);
-  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
-  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
-  const size_t n = end - begin;
-  for (size_t i = 0; i < n; ++i) {
-    const T grad = grad_sign * load(g[i]);
-    const T moment = load(m[i]);
-    const T direction = beta1 * moment + one_minus_beta1 * grad;
-    // Flat selects, not a nested ?: (which GCC does not if-convert for SSE2).
-    const T positive = direction > T(0) ? T(1) : T(0);
-    const T negative = direction < T(0) ? T(1) : T(0);
-    T sign = positive - negative;
-    sign = direction != direction ? direction : sign;  // NaN stays NaN
-    store_param(p, i, load(p[i]) * param_decay - lr * sign);
-    store(m + i, beta2 * moment + one_minus_beta2 * grad);
-  }
-}
-
 // Roofline probe: reads every non-null slot and writes all but the gradient,
 // like a step, with one add per buffer. Slots 2.. are filled from 2 upwards.
 template <class L, int kStates>
@@ -276,58 +101,6 @@ void stream_probe_span(const TensorBuffers& t, size_t begin, size_t end, const S
     if constexpr (kStates > 0) store(s0 + i, load(s0[i]) + x);
     if constexpr (kStates > 1) store(s1 + i, load(s1[i]) + x);
     if constexpr (kStates > 2) store(s2 + i, load(s2[i]) + x);
-  }
-}
-
-// Entry points: pick the loop variant once per span.
-template <class L>
-void sgd_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  const bool wd = c.weight_decay != 0.0;
-  if (c.momentum == 0.0) {
-    if (wd) sgd_span<L, true>(t, b, e, c);
-    else sgd_span<L, false>(t, b, e, c);
-  } else if (c.nesterov) {
-    if (wd) sgd_momentum_span<L, true, true>(t, b, e, c);
-    else sgd_momentum_span<L, false, true>(t, b, e, c);
-  } else {
-    if (wd) sgd_momentum_span<L, true, false>(t, b, e, c);
-    else sgd_momentum_span<L, false, false>(t, b, e, c);
-  }
-}
-
-template <class L>
-void adagrad_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  if (c.weight_decay != 0.0) adagrad_span<L, true>(t, b, e, c);
-  else adagrad_span<L, false>(t, b, e, c);
-}
-
-template <class L, bool kWeightDecay>
-void rmsprop_step_wd(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  const bool momentum = c.momentum > 0.0;
-  if (c.centered) {
-    if (momentum) rmsprop_span<L, kWeightDecay, true, true>(t, b, e, c);
-    else rmsprop_span<L, kWeightDecay, true, false>(t, b, e, c);
-  } else {
-    if (momentum) rmsprop_span<L, kWeightDecay, false, true>(t, b, e, c);
-    else rmsprop_span<L, kWeightDecay, false, false>(t, b, e, c);
-  }
-}
-
-template <class L>
-void rmsprop_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  if (c.weight_decay != 0.0) rmsprop_step_wd<L, true>(t, b, e, c);
-  else rmsprop_step_wd<L, false>(t, b, e, c);
-}
-
-template <class L>
-void adam_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  const bool wd = c.weight_decay != 0.0;
-  if (c.amsgrad) {
-    if (wd) adam_span<L, true, true>(t, b, e, c);
-    else adam_span<L, false, true>(t, b, e, c);
-  } else {
-    if (wd) adam_span<L, true, false>(t, b, e, c);
-    else adam_span<L, false, false>(t, b, e, c);
   }
 }
 
@@ -362,15 +135,24 @@ double sum_squares(const void* data, size_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// Every rule's entry point for layout L, by name: table[rule].
+}  // namespace
+}  // namespace FASTOPT_ISA
+}  // namespace fastopt
+
+// Every rule's update loop (the FASTOPT_ISA half of cpp/optim/rules/<name>.hpp):
+// <name>_step<L>, in this namespace, with the toolkit above.
+#include "fastopt/rule_files.hpp"
+
+namespace fastopt {
+namespace FASTOPT_ISA {
+namespace {
+
+// Every rule's entry point for layout L, by name: table[rule] (from rules.list).
 template <class L>
 void fill_rules(SpanKernel* table) {
-  table[static_cast<int>(Rule::sgd)] = sgd_step<L>;
-  table[static_cast<int>(Rule::adagrad)] = adagrad_step<L>;
-  table[static_cast<int>(Rule::rmsprop)] = rmsprop_step<L>;
-  table[static_cast<int>(Rule::adam)] = adam_step<L>;  // decoupled or not: the coefficients say
-  table[static_cast<int>(Rule::adamw)] = adam_step<L>;
-  table[static_cast<int>(Rule::lion)] = lion_span<L>;
+#define FASTOPT_RULE_KERNEL(name) table[static_cast<int>(Rule::name)] = name##_step<L>;
+  FASTOPT_RULES(FASTOPT_RULE_KERNEL)
+#undef FASTOPT_RULE_KERNEL
   table[static_cast<int>(Rule::stream_probe)] = stream_probe_step<L>;
 }
 

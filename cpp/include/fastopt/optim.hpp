@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "fastopt/rule_list.hpp"
+
 namespace fastopt {
 
 // Element types. The optimizer's arithmetic ("opmath") is float32 for f32, f16
@@ -15,15 +17,18 @@ enum class DType : int { f32, f64, f16, bf16, count };
 const char* dtype_name(DType dtype);
 std::size_t dtype_size(DType dtype);
 
-// The update rules of docs/design.md ("Optimizers — update rules"), each
-// defined once in the registry below (rules.cpp) and by one span kernel
-// template in kernels/optim.cpp. stream_probe is not an optimizer: it moves
-// exactly the bytes of a step (reads every slot, writes every slot but the
-// gradient) with trivial arithmetic, to measure the memory roofline.
-enum class Rule : int { sgd, adagrad, rmsprop, adam, adamw, lion, stream_probe, count };
+// The update rules of docs/design.md ("Optimizers — update rules"): one file
+// each, cpp/optim/rules/<name>.hpp, named by cpp/optim/rules/rules.list, from
+// which CMake generates FASTOPT_RULES (fastopt/rule_list.hpp). stream_probe is
+// not an optimizer: it moves exactly the bytes of a step (reads every slot,
+// writes every slot but the gradient) with trivial arithmetic, to measure the
+// memory roofline.
+#define FASTOPT_RULE_ENUM(name) name,
+enum class Rule : int { FASTOPT_RULES(FASTOPT_RULE_ENUM) stream_probe, count };
+#undef FASTOPT_RULE_ENUM
 
 // Buffers of one tensor: the parameter, the gradient (only read), the rule's
-// state buffers in its registry order, and an optional low-precision copy of
+// state buffers in its registry order (state i in slot kFirstState + i), and an optional low-precision copy of
 // the parameter written after the update (master-weight mode). Unused optional
 // slots are null. All slots have length n.
 constexpr int kParam = 0;
@@ -32,23 +37,6 @@ constexpr int kFirstState = 2;
 constexpr int kStateEnd = 5;  // states are slots [kFirstState, kStateEnd)
 constexpr int kParamCopy = 5;
 constexpr int kMaxSlots = 6;
-
-// The state slots of each rule, by name (torch.optim's state names).
-namespace sgd_slots {
-constexpr int momentum_buffer = kFirstState;
-}
-namespace adagrad_slots {
-constexpr int sum = kFirstState;
-}
-namespace rmsprop_slots {
-constexpr int square_avg = kFirstState, momentum_buffer = kFirstState + 1, grad_avg = kFirstState + 2;
-}
-namespace adam_slots {  // adam and adamw
-constexpr int exp_avg = kFirstState, exp_avg_sq = kFirstState + 1, max_exp_avg_sq = kFirstState + 2;
-}
-namespace lion_slots {
-constexpr int exp_avg = kFirstState;
-}
 
 // How a tensor's buffers are stored. The supported combinations
 // (storage_problem() says why any other is refused):

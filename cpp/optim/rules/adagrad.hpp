@@ -1,0 +1,71 @@
+// AdaGrad, as torch.optim.Adagrad (t = step number from 1):
+//   g += wd·p; sum += g²; p -= lr / (1 + (t-1)·lr_decay) · g / (sqrt(sum) + eps)
+// State: sum, starting at initial_accumulator_value.
+#pragma once
+
+#ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
+#include "optim/rules/rule_support.hpp"
+
+namespace fastopt::rules::adagrad {
+using namespace rule_support;
+
+inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
+  require_step(step);
+  StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
+  c.lr = r.value(h, "lr");
+  c.weight_decay = r.value(h, "weight_decay");
+  c.eps = r.value(h, "eps");
+  c.adagrad_lr = c.lr / (1.0 + static_cast<double>(step - 1) * r.value(h, "lr_decay"));
+  return c;
+}
+
+inline RuleSpec spec() {
+  return {Rule::adagrad, "adagrad", true,
+          {{"lr", 1e-2, kNonneg, true}, {"lr_decay", 0.0, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true},
+           {"initial_accumulator_value", 0.0, kNonneg, false}, {"eps", 1e-10, kPositive, true},
+           {"maximize", 0.0, kFlag, true}},
+          {{"sum", "sum_sq", nullptr, "initial_accumulator_value"}},
+          coefficients};
+}
+
+}  // namespace fastopt::rules::adagrad
+
+#else  // ----------------------------------------------------- the update loop, per ISA
+
+namespace fastopt {
+namespace FASTOPT_ISA {
+namespace {
+
+// g += wd·p; sum_sq += g²; p -= clr·g / (sqrt(sum_sq) + eps)
+template <class L, bool kWeightDecay>
+void adagrad_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  using T = typename L::opmath;
+  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
+  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
+  typename L::state* __restrict sum_sq = slot_at<typename L::state>(t, kFirstState, begin);  // sum
+  const ParamStore<L> store_param(t, begin, c);
+  const T clr = T(c.adagrad_lr), wd = T(c.weight_decay), eps = T(c.eps);
+  const T grad_sign = T(c.grad_sign);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) {
+    const T param = load(p[i]);
+    T grad = grad_sign * load(g[i]);
+    if constexpr (kWeightDecay) grad += wd * param;
+    const T s = load(sum_sq[i]) + grad * grad;
+    store(sum_sq + i, s);
+    store_param(p, i, param - clr * grad / (std::sqrt(s) + eps));
+  }
+}
+
+template <class L>
+void adagrad_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  if (c.weight_decay != 0.0) adagrad_span<L, true>(t, b, e, c);
+  else adagrad_span<L, false>(t, b, e, c);
+}
+
+}  // namespace
+}  // namespace FASTOPT_ISA
+}  // namespace fastopt
+
+#endif

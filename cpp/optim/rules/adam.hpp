@@ -1,0 +1,114 @@
+// Adam, as torch.optim.Adam (t = step number from 1):
+//   decoupled_weight_decay: p *= 1 - lr·wd   (torch's AdamW)   else g += wd·p
+//   m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²
+//   amsgrad: max_v = max(max_v, v), used in place of v below
+//   p -= step_size · m / (sqrt(v) / sqrt(1 - β2^t) + eps),  step_size = lr / (1 - β1^t)
+// State: exp_avg, exp_avg_sq; max_exp_avg_sq (amsgrad).
+#pragma once
+
+#ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
+#include <cmath>
+
+#include "optim/rules/rule_support.hpp"
+
+namespace fastopt::rules::adam {
+using namespace rule_support;
+
+// Adam's scalars; AdamW's (adamw.hpp) with decoupled = true.
+inline StepCoefficients adam_like(const RuleSpec& r, const double* h, std::int64_t step, bool decoupled) {
+  require_step(step);
+  StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
+  c.lr = r.value(h, "lr");
+  c.beta1 = r.value(h, "beta1");
+  c.beta2 = r.value(h, "beta2");
+  c.eps = r.value(h, "eps");
+  c.amsgrad = r.value(h, "amsgrad") != 0.0;
+  const double t = static_cast<double>(step);
+  c.step_size = c.lr / (1.0 - std::pow(c.beta1, t));
+  c.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(c.beta2, t));
+  const double wd = r.value(h, "weight_decay");
+  if (decoupled) {
+    c.param_decay = 1.0 - c.lr * wd;
+  } else {
+    c.weight_decay = wd;
+  }
+  return c;
+}
+
+inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
+  return adam_like(r, h, step, r.value(h, "decoupled_weight_decay") != 0.0);
+}
+
+inline RuleSpec spec() {
+  return {Rule::adam, "adam", true,
+          {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
+           {"eps", 1e-8, kPositive, true}, {"weight_decay", 0.0, kNonneg, true}, {"amsgrad", 0.0, kFlag, true},
+           {"maximize", 0.0, kFlag, true}, {"decoupled_weight_decay", 0.0, kFlag, true}},
+          {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr},
+           {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
+          coefficients};
+}
+
+}  // namespace fastopt::rules::adam
+
+#else  // ----------------------------------------------------- the update loop, per ISA
+
+namespace fastopt {
+namespace FASTOPT_ISA {
+namespace {
+
+template <class L, bool kWeightDecay, bool kAmsgrad>
+void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  using T = typename L::opmath;
+  using S = typename L::state;
+  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
+  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
+  S* __restrict m = slot_at<S>(t, kFirstState, begin);
+  S* __restrict v = slot_at<S>(t, kFirstState + 1, begin);
+  S* __restrict max_v = kAmsgrad ? slot_at<S>(t, kFirstState + 2, begin) : nullptr;
+  const ParamStore<L> store_param(t, begin, c);
+  const T wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
+  const T grad_sign = T(c.grad_sign);
+  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
+  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
+  const T step_size = T(c.step_size), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) {
+    const T param = load(p[i]) * param_decay;
+    T grad = grad_sign * load(g[i]);
+    if constexpr (kWeightDecay) grad += wd * param;
+    const T mi = beta1 * load(m[i]) + one_minus_beta1 * grad;
+    const T vi = beta2 * load(v[i]) + one_minus_beta2 * grad * grad;
+    store(m + i, mi);
+    store(v + i, vi);
+    T v_used = vi;
+    if constexpr (kAmsgrad) {
+      // NaN-propagating like np.maximum / torch.maximum when v is NaN.
+      const T previous = load(max_v[i]);
+      v_used = previous >= vi ? previous : vi;
+      store(max_v + i, v_used);
+    }
+    const T denom = std::sqrt(v_used) / bias_correction2_sqrt + eps;
+    store_param(p, i, param - step_size * mi / denom);
+  }
+}
+
+// Decoupled or not: the coefficients say (param_decay, weight_decay).
+template <class L>
+void adam_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  const bool wd = c.weight_decay != 0.0;
+  if (c.amsgrad) {
+    if (wd) adam_span<L, true, true>(t, b, e, c);
+    else adam_span<L, false, true>(t, b, e, c);
+  } else {
+    if (wd) adam_span<L, true, false>(t, b, e, c);
+    else adam_span<L, false, false>(t, b, e, c);
+  }
+}
+
+}  // namespace
+}  // namespace FASTOPT_ISA
+}  // namespace fastopt
+
+#endif

@@ -1,0 +1,69 @@
+// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
+//   p *= 1 - lr·wd (decoupled); p -= lr · sign(β1·m + (1-β1)·g); m = β2·m + (1-β2)·g
+// sign(0) = 0 and sign(NaN) = NaN, as torch.sign. Defaults of DeepSpeed's CPU
+// Lion and lion-pytorch. State: exp_avg.
+#pragma once
+
+#ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
+#include "optim/rules/rule_support.hpp"
+
+namespace fastopt::rules::lion {
+using namespace rule_support;
+
+inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t) {
+  StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
+  c.lr = r.value(h, "lr");
+  c.beta1 = r.value(h, "beta1");
+  c.beta2 = r.value(h, "beta2");
+  c.param_decay = 1.0 - c.lr * r.value(h, "weight_decay");
+  return c;
+}
+
+inline RuleSpec spec() {
+  return {Rule::lion, "lion", false,
+          {{"lr", 1e-4, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.99, kUnit, true},
+           {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
+          {{"exp_avg", "m", nullptr, nullptr}},
+          coefficients};
+}
+
+}  // namespace fastopt::rules::lion
+
+#else  // ----------------------------------------------------- the update loop, per ISA
+
+namespace fastopt {
+namespace FASTOPT_ISA {
+namespace {
+
+template <class L>
+void lion_step(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  using T = typename L::opmath;
+  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
+  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
+  typename L::state* __restrict m = slot_at<typename L::state>(t, kFirstState, begin);  // exp_avg
+  const ParamStore<L> store_param(t, begin, c);
+  const T lr = T(c.lr), param_decay = T(c.param_decay);
+  const T grad_sign = T(c.grad_sign);
+  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
+  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) {
+    const T grad = grad_sign * load(g[i]);
+    const T moment = load(m[i]);
+    const T direction = beta1 * moment + one_minus_beta1 * grad;
+    // Flat selects, not a nested ?: (which GCC does not if-convert for SSE2).
+    const T positive = direction > T(0) ? T(1) : T(0);
+    const T negative = direction < T(0) ? T(1) : T(0);
+    T sign = positive - negative;
+    sign = direction != direction ? direction : sign;  // NaN stays NaN
+    store_param(p, i, load(p[i]) * param_decay - lr * sign);
+    store(m + i, beta2 * moment + one_minus_beta2 * grad);
+  }
+}
+
+}  // namespace
+}  // namespace FASTOPT_ISA
+}  // namespace fastopt
+
+#endif

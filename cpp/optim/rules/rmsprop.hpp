@@ -1,0 +1,105 @@
+// RMSProp, as torch.optim.RMSprop (eps outside the square root):
+//   g += wd·p; sq = α·sq + (1-α)·g²
+//   centered: ga = α·ga + (1-α)·g; avg = sqrt(sq - ga²) + eps   else avg = sqrt(sq) + eps
+//   momentum: buf = μ·buf + g/avg; p -= lr·buf                  else p -= lr·g/avg
+// State: square_avg; momentum_buffer (momentum > 0); grad_avg (centered).
+#pragma once
+
+#ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
+#include "optim/rules/rule_support.hpp"
+
+namespace fastopt::rules::rmsprop {
+using namespace rule_support;
+
+inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t) {
+  StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
+  c.lr = r.value(h, "lr");
+  c.alpha = r.value(h, "alpha");
+  c.eps = r.value(h, "eps");
+  c.weight_decay = r.value(h, "weight_decay");
+  c.momentum = r.value(h, "momentum");
+  c.centered = r.value(h, "centered") != 0.0;
+  return c;
+}
+
+inline RuleSpec spec() {
+  return {Rule::rmsprop, "rmsprop", false,
+          {{"lr", 1e-2, kNonneg, true}, {"alpha", 0.99, kClosed, true}, {"eps", 1e-8, kPositive, true},
+           {"weight_decay", 0.0, kNonneg, true}, {"momentum", 0.0, kNonneg, true}, {"centered", 0.0, kFlag, true},
+           {"maximize", 0.0, kFlag, true}},
+          {{"square_avg", "square_avg", nullptr, nullptr},
+           {"momentum_buffer", "momentum_buf", "momentum", nullptr},
+           {"grad_avg", "grad_avg", "centered", nullptr}},
+          coefficients};
+}
+
+}  // namespace fastopt::rules::rmsprop
+
+#else  // ----------------------------------------------------- the update loop, per ISA
+
+namespace fastopt {
+namespace FASTOPT_ISA {
+namespace {
+
+template <class L, bool kWeightDecay, bool kCentered, bool kMomentum>
+void rmsprop_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  using T = typename L::opmath;
+  using S = typename L::state;
+  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
+  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
+  S* __restrict square_avg = slot_at<S>(t, kFirstState, begin);
+  S* __restrict momentum_buf = kMomentum ? slot_at<S>(t, kFirstState + 1, begin) : nullptr;
+  S* __restrict grad_avg = kCentered ? slot_at<S>(t, kFirstState + 2, begin) : nullptr;
+  const ParamStore<L> store_param(t, begin, c);
+  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps), mu = T(c.momentum);
+  const T grad_sign = T(c.grad_sign);
+  const T alpha = T(c.alpha), one_minus_alpha = T(1.0 - c.alpha);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) {
+    const T param = load(p[i]);
+    T grad = grad_sign * load(g[i]);
+    if constexpr (kWeightDecay) grad += wd * param;
+    const T sq = alpha * load(square_avg[i]) + one_minus_alpha * grad * grad;
+    store(square_avg + i, sq);
+    T avg;
+    if constexpr (kCentered) {
+      const T ga = alpha * load(grad_avg[i]) + one_minus_alpha * grad;
+      store(grad_avg + i, ga);
+      avg = std::sqrt(sq - ga * ga) + eps;
+    } else {
+      avg = std::sqrt(sq) + eps;
+    }
+    if constexpr (kMomentum) {
+      const T b = mu * load(momentum_buf[i]) + grad / avg;
+      store(momentum_buf + i, b);
+      store_param(p, i, param - lr * b);
+    } else {
+      store_param(p, i, param - lr * grad / avg);
+    }
+  }
+}
+
+template <class L, bool kWeightDecay>
+void rmsprop_step_wd(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  const bool momentum = c.momentum > 0.0;
+  if (c.centered) {
+    if (momentum) rmsprop_span<L, kWeightDecay, true, true>(t, b, e, c);
+    else rmsprop_span<L, kWeightDecay, true, false>(t, b, e, c);
+  } else {
+    if (momentum) rmsprop_span<L, kWeightDecay, false, true>(t, b, e, c);
+    else rmsprop_span<L, kWeightDecay, false, false>(t, b, e, c);
+  }
+}
+
+template <class L>
+void rmsprop_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  if (c.weight_decay != 0.0) rmsprop_step_wd<L, true>(t, b, e, c);
+  else rmsprop_step_wd<L, false>(t, b, e, c);
+}
+
+}  // namespace
+}  // namespace FASTOPT_ISA
+}  // namespace fastopt
+
+#endif

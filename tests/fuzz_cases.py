@@ -377,6 +377,30 @@ def _lion(rng):
     return (lambda x: fastopt.lion(**x)), args, specs, ["p", "m"]
 
 
+@target
+def _adamax(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "m", "u"))
+    args = dict(a, step=3, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m", "u")),
+                 m=Arr("written", drop_last, alias=("p",)), u=Arr("written", drop_last, alias=("m",)),
+                 step=step_spec(), lr=Real(nonneg), beta1=Real(unit), beta2=Real(unit), eps=Real(nonneg),
+                 weight_decay=Real(nonneg))
+    return (lambda x: fastopt.adamax(**x)), args, specs, ["p", "m", "u"]
+
+
+@target
+def _radam(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "m", "v"))
+    args = dict(a, step=7, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, decoupled_weight_decay=True)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m", "v")),
+                 m=Arr("written", drop_last, alias=("p",)), v=Arr("written", drop_last, alias=("m",)),
+                 step=step_spec(), lr=Real(nonneg), beta1=Real(unit), beta2=Real(unit), eps=Real(nonneg),
+                 weight_decay=Real(nonneg), decoupled_weight_decay=Flag())
+    return (lambda x: fastopt.radam(**x)), args, specs, ["p", "m", "v"]
+
+
 def drop_column(v):
     return v[:, :-1]
 
@@ -460,6 +484,11 @@ OPTIMIZERS = {
              dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
     "AdamW": (optim.AdamW, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False),
               dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
+    "Adamax": (optim.Adamax, dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1),
+               dict(lr=Real(nonneg), betas=Pair(), eps=Real(nonneg), weight_decay=Real(nonneg))),
+    "RAdam": (optim.RAdam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, decoupled_weight_decay=False),
+              dict(lr=Real(nonneg), betas=Pair(), eps=Real(nonneg), weight_decay=Real(nonneg),
+                   decoupled_weight_decay=Flag())),
     "Lion": (optim.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.1),
              dict(lr=Real(nonneg), betas=Pair(), weight_decay=Real(nonneg))),
 }
@@ -536,7 +565,9 @@ def _optim_low_precision(rng):
     params = [rng.uniform(0.5, 1.5, n).astype(np.float16) for _ in range(2)]
     args = {"params": params, "grads": [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(2)], "lr": 0.01,
             "betas": (0.9, 0.99)}
-    specs = {"params": Container(), "grads": Container(), "params[1]": Arr("written", drop_last, alias=("params[0]",)),
+    # params[1] of another float dtype is fine: each array has its own (float32 with float32 gradients)
+    specs = {"params": Container(), "grads": Container(),
+             "params[1]": Arr("written", drop_last, alias=("params[0]",), partnered=False),
              "grads[1]": Arr("grad", drop_last, partnered=False), "lr": Real(nonneg), "betas": Pair()}
 
     def call(x):

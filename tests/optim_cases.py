@@ -78,10 +78,18 @@ CASES = [
     Case("adamw-max", "adamw", ("m", "v"), kwargs=dict(lr=0.01, weight_decay=0.05, maximize=True), uses_step=True),
     Case("lion-max", "lion", ("m",), kwargs=dict(lr=0.01, weight_decay=0.1, maximize=True)),
     Case("lion-wd", "lion", ("m",), kwargs=dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1)),
+    Case("adamax", "adamax", ("m", "u"), kwargs=dict(lr=0.01), uses_step=True),
+    Case("adamax-wd-max", "adamax", ("m", "u"), kwargs=dict(lr=0.01, beta1=0.8, weight_decay=0.05, maximize=True),
+         uses_step=True),
+    # RAdam: rho_t > 5 from step 6 with beta2 = 0.999 (the cases run steps 1-6 and later ones)
+    Case("radam", "radam", ("m", "v"), kwargs=dict(lr=0.01), uses_step=True),
+    Case("radam-wd", "radam", ("m", "v"), kwargs=dict(lr=0.01, weight_decay=0.05), uses_step=True),
+    Case("radam-decoupled-max", "radam", ("m", "v"),
+         kwargs=dict(lr=0.01, weight_decay=0.05, decoupled_weight_decay=True, maximize=True), uses_step=True),
 ]
 
 # Buffers that must stay non-negative (squared averages) start positive.
-_POSITIVE = {"sum_sq", "square_avg", "v", "max_v"}
+_POSITIVE = {"sum_sq", "square_avg", "v", "max_v", "u"}
 
 
 def make_problem(case, n, dtype, seed=0, shape=None):

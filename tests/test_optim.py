@@ -48,8 +48,15 @@ SETUPS = [
      dict(lr=0.1, maximize=True), [("sum", "sum_sq", True)]),
     ("lion-wd", optim.Lion, dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.1),
      reference.lion, dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1), [("exp_avg", "m", True)]),
+    ("adamax-wd", optim.Adamax, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
+     reference.adamax, dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.1),
+     [("exp_avg", "m", True), ("exp_inf", "u", True)]),
+    ("radam-decoupled", optim.RAdam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+     reference.radam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+     [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
 ]
-USES_STEP = {reference.adagrad, reference.adam, reference.adamw, reference.sgd_momentum}
+USES_STEP = {reference.adagrad, reference.adam, reference.adamw, reference.sgd_momentum, reference.adamax,
+             reference.radam}
 
 
 def tensors(dtype, seed=0):

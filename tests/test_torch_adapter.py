@@ -20,6 +20,9 @@ OPTIONS = {
     "Adagrad": [dict(), dict(lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.2), dict(maximize=True)],
     "RMSprop": [dict(), dict(momentum=0.9), dict(centered=True, weight_decay=0.01),
                 dict(centered=True, momentum=0.5, maximize=True)],
+    "Adamax": [dict(), dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.99)), dict(maximize=True)],
+    "RAdam": [dict(), dict(lr=1e-2, weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True),
+              dict(maximize=True, betas=(0.8, 0.99))],
 }
 CASES = [(name, opts) for name, sets in OPTIONS.items() for opts in sets]
 IDS = [f"{name}-{i}" for name, sets in OPTIONS.items() for i in range(len(sets))]

@@ -45,6 +45,11 @@ OPTIMIZERS: dict[str, _OptimizerCase] = {
               (optim.AdamW, dict(lr=1e-3)), ("AdamW", dict(lr=1e-3))),
     "lion": (fast.lion, reference.lion, ("m",), (), dict(lr=1e-4), False,
              (optim.Lion, dict(lr=1e-4)), (None, {})),  # torch.optim has no Lion
+    # torch has no fused kernel for these: its fastest is foreach
+    "adamax": (fast.adamax, reference.adamax, ("m", "u"), (), dict(lr=2e-3), True,
+               (optim.Adamax, dict(lr=2e-3)), ("Adamax", dict(lr=2e-3))),
+    "radam": (fast.radam, reference.radam, ("m", "v"), (), dict(lr=1e-3), True,
+              (optim.RAdam, dict(lr=1e-3)), ("RAdam", dict(lr=1e-3))),
 }
 
 

@@ -33,7 +33,7 @@ from . import _core
 from ._typing import Array
 from typing import Optional
 
-__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion"]
+__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam"]
 
 
 def sgd(p: Array, g: Array, *, lr: float, weight_decay: float = 0.0, maximize: bool = False,
@@ -282,3 +282,82 @@ def lion(p: Array, g: Array, m: Array, *, lr: float = 1e-4, beta1: float = 0.9, 
     _core.step("lion", {"p": p, "g": g, "p_copy": p_copy, "m": m},
                {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay, "maximize": maximize},
                stochastic_rounding_seed=stochastic_rounding_seed)
+
+
+def adamax(p: Array, g: Array, m: Array, u: Array, *, step: int, lr: float = 2e-3, beta1: float = 0.9,
+           beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, maximize: bool = False,
+           p_copy: Optional[Array] = None, stochastic_rounding_seed: Optional[int] = None) -> None:
+    """Adamax step (Adam with the infinity norm), as ``torch.optim.Adamax``, in place.
+
+    Update rule (``step`` counts from 1)::
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        u = maximum(beta2 * u, abs(g) + eps)
+        p -= lr / (1 - beta1**step) * m / u
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    m, u : numpy.ndarray
+        First moment and exponentially weighted infinity norm (torch's
+        ``exp_avg`` and ``exp_inf``), updated in place; start at zero.
+    step : int
+        Number of this step, >= 1 (used for bias correction).
+    lr : float, default 2e-3
+    beta1, beta2 : float, default 0.9, 0.999
+        Decay rates, in [0, 1).
+    eps : float, default 1e-8
+        Added to ``abs(g)``, >= 0.
+    weight_decay : float, default 0
+        Coupled L2 penalty (added to the gradient).
+    """
+    _core.step("adamax", {"p": p, "g": g, "p_copy": p_copy, "m": m, "u": u},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
+                "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
+
+
+def radam(p: Array, g: Array, m: Array, v: Array, *, step: int, lr: float = 1e-3, beta1: float = 0.9,
+          beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False,
+          maximize: bool = False, p_copy: Optional[Array] = None,
+          stochastic_rounding_seed: Optional[int] = None) -> None:
+    """RAdam step (Liu et al. 2020, rectified Adam), as ``torch.optim.RAdam``, in place.
+
+    Update rule (``step`` = t counts from 1)::
+
+        p *= 1 - lr * weight_decay               if decoupled_weight_decay
+        g = g + weight_decay * p                 otherwise
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t)
+        m_hat = m / (1 - beta1**t)
+        if rho_t > 5:
+            r = sqrt((rho_t - 4) (rho_t - 2) rho_inf / ((rho_inf - 4) (rho_inf - 2) rho_t))
+            p -= m_hat * lr * (sqrt(1 - beta2**t) / (sqrt(v) + eps)) * r
+        else:
+            p -= m_hat * lr
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    m, v : numpy.ndarray
+        First and second moment estimates, updated in place; start at zero.
+    step : int
+        Number of this step, >= 1.
+    lr : float, default 1e-3
+    beta1, beta2 : float, default 0.9, 0.999
+        Moment decay rates, in [0, 1).
+    eps : float, default 1e-8
+        Added to ``sqrt(v)``, >= 0.
+    weight_decay : float, default 0
+    decoupled_weight_decay : bool, default False
+        AdamW-style decay of the parameters instead of the coupled L2 term.
+    """
+    _core.step("radam", {"p": p, "g": g, "p_copy": p_copy, "m": m, "v": v},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
+                "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)

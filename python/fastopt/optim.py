@@ -59,7 +59,7 @@ LearningRate = Union[float, Callable[[int], float]]
 _Pending = tuple[dict[str, Any], tuple[Array, ...], Optional[list[Any]], Optional[Callable[[int], float]],
                  tuple[Optional[Array], ...]]
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam"]
 
 # The native registry of update rules: name -> {"hypers": [...], "states": [...], ...}.
 RULES = {rule["name"]: rule for rule in _core.rules()}
@@ -807,4 +807,71 @@ class Lion(_BetasOptimizer):
     def __init__(self, params: Params, lr: LearningRate = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
         defaults = dict(lr=lr, betas=_betas(betas), weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, **options)
+
+
+class Adamax(_BetasOptimizer):
+    """Adamax (Adam with the infinity norm), as ``torch.optim.Adamax``.
+
+    Update rule (``t`` = step number from 1)::
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        u = maximum(beta2 * u, abs(g) + eps)
+        p -= lr / (1 - beta1**t) * m / u
+
+    State: ``exp_avg`` (m) and ``exp_inf`` (u), torch's names.
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 2e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+    """
+
+    _rule = "adamax"
+
+    def __init__(self, params: Params, lr: LearningRate = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, **options)
+
+
+class RAdam(_BetasOptimizer):
+    """RAdam (Liu et al. 2020, rectified Adam), as ``torch.optim.RAdam``.
+
+    Update rule (``t`` = step number from 1)::
+
+        p *= 1 - lr * weight_decay         if decoupled_weight_decay, else g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        rho_inf = 2 / (1 - beta2) - 1;  rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t)
+        m_hat = m / (1 - beta1**t)
+        rho_t > 5:  p -= m_hat * lr * (sqrt(1 - beta2**t) / (sqrt(v) + eps)) * r,
+                    r = sqrt((rho_t - 4) (rho_t - 2) rho_inf / ((rho_inf - 4) (rho_inf - 2) rho_t))
+        otherwise:  p -= m_hat * lr
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    decoupled_weight_decay : bool, default False
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+    """
+
+    _rule = "radam"
+
+    def __init__(self, params: Params, lr: LearningRate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
+                 maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)

@@ -1,6 +1,6 @@
 """Drop-in ``torch.optim`` optimizers that run fastopt's kernels on CPU tensors.
 
-``fastopt.torch.SGD / Adagrad / RMSprop / Adam / AdamW / Lion`` are subclasses
+``fastopt.torch.SGD / Adagrad / RMSprop / Adam / AdamW / Adamax / RAdam / Lion`` are subclasses
 of ``torch.optim.Optimizer`` with torch's constructor arguments, defaults,
 parameter groups and state layout (``opt.state[p]["exp_avg"]``, ``"step"`` as
 a float32 tensor), so ``state_dict()`` is interchangeable with torch.optim's
@@ -50,7 +50,7 @@ Number = Union[float, torch.Tensor]
 # State a refused or skipped step created: (state dict, key), key None for all of it.
 _Created = list[tuple[dict[str, Any], Optional[str]]]
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam"]
 
 _RULES = {rule["name"]: rule for rule in _core.rules()}
 
@@ -566,5 +566,42 @@ class Lion(_BetasOptimizer):
     def __init__(self, params: ParamsT, lr: Number = 1e-4, betas: tuple[Number, Number] = (0.9, 0.99),
                  weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Adamax(_BetasOptimizer):
+    """``torch.optim.Adamax`` on fastopt's kernels (see :class:`fastopt.optim.Adamax` for the rule).
+
+    State: ``step`` (float32 tensor), ``exp_avg``, ``exp_inf``.
+    """
+
+    _rule = "adamax"
+
+    def __init__(self, params: ParamsT, lr: Number = 2e-3, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize,
+                        differentiable=differentiable, capturable=capturable)
+        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
+        super().__init__(params, defaults, **options)
+
+
+class RAdam(_BetasOptimizer):
+    """``torch.optim.RAdam`` on fastopt's kernels (see :class:`fastopt.optim.RAdam` for the rule).
+
+    State: ``step`` (float32 tensor), ``exp_avg``, ``exp_avg_sq``.
+    """
+
+    _rule = "radam"
+
+    def __init__(self, params: ParamsT, lr: Number = 1e-3, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
+                 foreach: Optional[bool] = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
+                        capturable=capturable, differentiable=differentiable)
         _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
         super().__init__(params, defaults, **options)

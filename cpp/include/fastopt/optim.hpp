@@ -81,8 +81,11 @@ struct StepCoefficients {
   double beta1 = 0.0, beta2 = 0.0;
   double eps = 0.0;
   double adagrad_lr = 0.0;             // lr / (1 + (step - 1) * lr_decay)
-  double step_size = 0.0;              // adam: lr / (1 - beta1^step)
-  double bias_correction2_sqrt = 1.0;  // adam: sqrt(1 - beta2^step)
+  double step_size = 0.0;              // adam, adamax: lr / (1 - beta1^step)
+  double bias_correction1 = 1.0;       // radam: 1 - beta1^step
+  double bias_correction2_sqrt = 1.0;  // adam, radam: sqrt(1 - beta2^step)
+  double rectification = 1.0;          // radam: the variance rectification r_t (when rectified)
+  bool rectified = false;              // radam: rho_t > 5
   double param_decay = 1.0;            // adamw, lion: p *= 1 - lr * wd before the step
   bool nesterov = false;
   bool centered = false;

@@ -106,3 +106,39 @@ def lion(p: FloatArray, g: FloatArray, m: FloatArray, *, lr: float = 1e-4, beta1
     update = np.sign(beta1 * m + (1 - beta1) * g)
     p -= lr * update
     m[...] = beta2 * m + (1 - beta2) * g
+
+
+def adamax(p: FloatArray, g: FloatArray, m: FloatArray, u: FloatArray, *, step: int, lr: float = 2e-3,
+           beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+           maximize: bool = False) -> None:
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    m[...] = beta1 * m + (1 - beta1) * g
+    u[...] = np.maximum(beta2 * u, np.abs(g) + eps)
+    step_size = lr / (1 - beta1 ** step)
+    p -= step_size * m / u
+
+
+def radam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, *, step: int, lr: float = 1e-3,
+          beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+          decoupled_weight_decay: bool = False, maximize: bool = False) -> None:
+    if maximize:
+        g = -g
+    if decoupled_weight_decay:
+        p *= 1 - lr * weight_decay
+    elif weight_decay != 0:
+        g = g + weight_decay * p
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * beta2 ** step / bias_correction2
+    m_hat = m / bias_correction1
+    if rho_t > 5:
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        p -= m_hat * lr * (math.sqrt(bias_correction2) / (np.sqrt(v) + eps)) * rect
+    else:
+        p -= m_hat * lr

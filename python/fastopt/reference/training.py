@@ -82,6 +82,10 @@ def optimizer_update(optimizer: Any, dW: FloatArray, lr: float, step: int) -> No
                                  step=step, **hypers)
     elif rule == "lion":
         ref_optim.lion(W, dW, state["exp_avg"], **hypers)
+    elif rule == "adamax":
+        ref_optim.adamax(W, dW, state["exp_avg"], state["exp_inf"], step=step, **hypers)
+    elif rule == "radam":
+        ref_optim.radam(W, dW, state["exp_avg"], state["exp_avg_sq"], step=step, **hypers)
     else:
         raise ValueError(f"no reference for rule {rule!r}")
 

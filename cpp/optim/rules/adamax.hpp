@@ -1,0 +1,80 @@
+// Adamax (Kingma & Ba 2015, section 7.1), as torch.optim.Adamax (t = step number from 1):
+//   g += wd·p; m = β1·m + (1-β1)·g; u = max(β2·u, |g| + eps)
+//   p -= lr / (1 - β1^t) · m / u
+// max propagates NaN, as torch.maximum. State: exp_avg, exp_inf.
+#pragma once
+
+#ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
+#include <cmath>
+
+#include "optim/rules/rule_support.hpp"
+
+namespace fastopt::rules::adamax {
+using namespace rule_support;
+
+inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
+  require_step(step);
+  StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
+  c.lr = r.value(h, "lr");
+  c.beta1 = r.value(h, "beta1");
+  c.beta2 = r.value(h, "beta2");
+  c.eps = r.value(h, "eps");
+  c.weight_decay = r.value(h, "weight_decay");
+  c.step_size = c.lr / (1.0 - std::pow(c.beta1, static_cast<double>(step)));
+  return c;
+}
+
+inline RuleSpec spec() {
+  return {Rule::adamax, "adamax", true,
+          {{"lr", 2e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
+           {"eps", 1e-8, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
+          {{"exp_avg", "m", nullptr, nullptr}, {"exp_inf", "u", nullptr, nullptr}},
+          coefficients};
+}
+
+}  // namespace fastopt::rules::adamax
+
+#else  // ----------------------------------------------------- the update loop, per ISA
+
+namespace fastopt {
+namespace FASTOPT_ISA {
+namespace {
+
+template <class L, bool kWeightDecay>
+void adamax_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  using T = typename L::opmath;
+  using S = typename L::state;
+  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
+  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
+  S* __restrict m = slot_at<S>(t, kFirstState, begin);      // exp_avg
+  S* __restrict u = slot_at<S>(t, kFirstState + 1, begin);  // exp_inf
+  const ParamStore<L> store_param(t, begin, c);
+  const T wd = T(c.weight_decay), eps = T(c.eps), step_size = T(c.step_size);
+  const T grad_sign = T(c.grad_sign);
+  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1), beta2 = T(c.beta2);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) {
+    const T param = load(p[i]);
+    T grad = grad_sign * load(g[i]);
+    if constexpr (kWeightDecay) grad += wd * param;
+    const T mi = beta1 * load(m[i]) + one_minus_beta1 * grad;
+    const T a = beta2 * load(u[i]), b = std::fabs(grad) + eps;
+    const T ui = a >= b ? a : (b >= a ? b : a + b);  // NaN if either is (a + b), as np.maximum
+    store(m + i, mi);
+    store(u + i, ui);
+    store_param(p, i, param - step_size * mi / ui);
+  }
+}
+
+template <class L>
+void adamax_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  if (c.weight_decay != 0.0) adamax_span<L, true>(t, b, e, c);
+  else adamax_span<L, false>(t, b, e, c);
+}
+
+}  // namespace
+}  // namespace FASTOPT_ISA
+}  // namespace fastopt
+
+#endif

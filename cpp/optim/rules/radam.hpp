@@ -1,0 +1,113 @@
+// RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and
+// Beyond"), as torch.optim.RAdam (t = step number from 1):
+//   decoupled_weight_decay: p *= 1 - lr·wd   else g += wd·p
+//   m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²
+//   ρ∞ = 2/(1-β2) - 1; ρt = ρ∞ - 2t·β2^t/(1-β2^t)
+//   ρt > 5: p -= m/(1-β1^t) · lr · (sqrt(1-β2^t) / (sqrt(v) + eps)) · r,
+//           r = sqrt((ρt-4)(ρt-2)ρ∞ / ((ρ∞-4)(ρ∞-2)ρt))
+//   else:   p -= m/(1-β1^t) · lr
+// State: exp_avg, exp_avg_sq.
+#pragma once
+
+#ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
+#include <cmath>
+
+#include "optim/rules/rule_support.hpp"
+
+namespace fastopt::rules::radam {
+using namespace rule_support;
+
+inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
+  require_step(step);
+  StepCoefficients c;
+  c.grad_sign = maximize_sign(r, h);
+  c.lr = r.value(h, "lr");
+  c.beta1 = r.value(h, "beta1");
+  c.beta2 = r.value(h, "beta2");
+  c.eps = r.value(h, "eps");
+  const double wd = r.value(h, "weight_decay");
+  if (r.value(h, "decoupled_weight_decay") != 0.0) {
+    c.param_decay = 1.0 - c.lr * wd;
+  } else {
+    c.weight_decay = wd;
+  }
+  const double t = static_cast<double>(step);
+  const double beta2_t = std::pow(c.beta2, t);
+  const double bias_correction2 = 1.0 - beta2_t;
+  c.bias_correction1 = 1.0 - std::pow(c.beta1, t);
+  c.bias_correction2_sqrt = std::sqrt(bias_correction2);
+  const double rho_inf = 2.0 / (1.0 - c.beta2) - 1.0;
+  const double rho_t = rho_inf - 2.0 * t * beta2_t / bias_correction2;
+  c.rectified = rho_t > 5.0;
+  if (c.rectified)
+    c.rectification = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+  return c;
+}
+
+inline RuleSpec spec() {
+  return {Rule::radam, "radam", true,
+          {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
+           {"eps", 1e-8, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true},
+           {"decoupled_weight_decay", 0.0, kFlag, true}},
+          {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr}},
+          coefficients};
+}
+
+}  // namespace fastopt::rules::radam
+
+#else  // ----------------------------------------------------- the update loop, per ISA
+
+namespace fastopt {
+namespace FASTOPT_ISA {
+namespace {
+
+template <class L, bool kWeightDecay, bool kRectified>
+void radam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  using T = typename L::opmath;
+  using S = typename L::state;
+  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
+  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
+  S* __restrict m = slot_at<S>(t, kFirstState, begin);      // exp_avg
+  S* __restrict v = slot_at<S>(t, kFirstState + 1, begin);  // exp_avg_sq
+  const ParamStore<L> store_param(t, begin, c);
+  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
+  const T grad_sign = T(c.grad_sign);
+  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
+  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
+  const T bias_correction1 = T(c.bias_correction1), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
+  const T rect = T(c.rectification);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) {
+    const T param = load(p[i]) * param_decay;
+    T grad = grad_sign * load(g[i]);
+    if constexpr (kWeightDecay) grad += wd * param;
+    const T mi = beta1 * load(m[i]) + one_minus_beta1 * grad;
+    const T vi = beta2 * load(v[i]) + one_minus_beta2 * grad * grad;
+    store(m + i, mi);
+    store(v + i, vi);
+    const T m_hat = mi / bias_correction1;
+    if constexpr (kRectified) {
+      store_param(p, i, param - m_hat * lr * (bias_correction2_sqrt / (std::sqrt(vi) + eps)) * rect);
+    } else {
+      store_param(p, i, param - m_hat * lr);
+    }
+  }
+}
+
+template <class L>
+void radam_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  const bool wd = c.weight_decay != 0.0;
+  if (c.rectified) {
+    if (wd) radam_span<L, true, true>(t, b, e, c);
+    else radam_span<L, false, true>(t, b, e, c);
+  } else {
+    if (wd) radam_span<L, true, false>(t, b, e, c);
+    else radam_span<L, false, false>(t, b, e, c);
+  }
+}
+
+}  // namespace
+}  // namespace FASTOPT_ISA
+}  // namespace fastopt
+
+#endif

@@ -48,6 +48,8 @@ OPTIMIZERS: dict[str, Callable[[list[Array], LearningRate], Optimizer]] = {
     "adam": lambda params, lr: optim.Adam(params, lr=lr),
     "adamw": lambda params, lr: optim.AdamW(params, lr=lr),
     "lion": lambda params, lr: optim.Lion(params, lr=lr),
+    "adamax": lambda params, lr: optim.Adamax(params, lr=lr),
+    "radam": lambda params, lr: optim.RAdam(params, lr=lr),
 }
 
 
@@ -589,7 +591,7 @@ class SoftmaxClassifier(_LinearEstimator):
         SGDClassifier). "auto" picks "lbfgs" when the objective is smooth (the
         l2 penalty) and X has at most ``LBFGS_MAX_VALUES`` (2**27) values, else
         "sgd"; the choice is in ``solver_``.
-    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lion"}, default "adam"
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam"}, default "adam"
         The minibatch optimizer.
     learning_rate : float or callable, default 0.01
         A number or a :mod:`fastopt.schedules` schedule (``t`` = updates so far).

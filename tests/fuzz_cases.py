@@ -401,6 +401,29 @@ def _radam(rng):
     return (lambda x: fastopt.radam(**x)), args, specs, ["p", "m", "v"]
 
 
+@target
+def _adadelta(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "square_avg", "acc_delta"))
+    args = dict(a, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.1)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("square_avg",)),
+                 square_avg=Arr("written", drop_last, alias=("p",)), acc_delta=Arr("written", drop_last, alias=("p",)),
+                 lr=Real(nonneg), rho=Real(closed_unit), eps=Real(nonneg), weight_decay=Real(nonneg))
+    return (lambda x: fastopt.adadelta(**x)), args, specs, ["p", "square_avg", "acc_delta"]
+
+
+@target
+def _rprop(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "prev", "step_size"))
+    args = dict(a, etaminus=0.5, etaplus=1.2, step_size_min=1e-6, step_size_max=50.0)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("prev",)),
+                 prev=Arr("written", drop_last, alias=("p",)), step_size=Arr("written", drop_last, alias=("prev",)),
+                 etaminus=Real(lambda x: 0 < x < 1), etaplus=Real(lambda x: 1 < x < math.inf),
+                 step_size_min=Real(nonneg), step_size_max=Real(nonneg))
+    return (lambda x: fastopt.rprop(**x)), args, specs, ["p", "prev", "step_size"]
+
+
 def drop_column(v):
     return v[:, :-1]
 
@@ -489,6 +512,8 @@ OPTIMIZERS = {
     "RAdam": (optim.RAdam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, decoupled_weight_decay=False),
               dict(lr=Real(nonneg), betas=Pair(), eps=Real(nonneg), weight_decay=Real(nonneg),
                    decoupled_weight_decay=Flag())),
+    "Adadelta": (optim.Adadelta, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.1),
+                 dict(lr=Real(nonneg), rho=Real(closed_unit), eps=Real(nonneg), weight_decay=Real(nonneg))),
     "Lion": (optim.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.1),
              dict(lr=Real(nonneg), betas=Pair(), weight_decay=Real(nonneg))),
 }

@@ -86,10 +86,16 @@ CASES = [
     Case("radam-wd", "radam", ("m", "v"), kwargs=dict(lr=0.01, weight_decay=0.05), uses_step=True),
     Case("radam-decoupled-max", "radam", ("m", "v"),
          kwargs=dict(lr=0.01, weight_decay=0.05, decoupled_weight_decay=True, maximize=True), uses_step=True),
+    Case("adadelta", "adadelta", ("square_avg", "acc_delta"), kwargs=dict(lr=0.5)),
+    Case("adadelta-wd-max", "adadelta", ("square_avg", "acc_delta"),
+         kwargs=dict(lr=0.5, rho=0.8, weight_decay=0.05, maximize=True)),
+    Case("rprop", "rprop", ("prev", "step_size"), kwargs=dict()),
+    Case("rprop-bounds-max", "rprop", ("prev", "step_size"),
+         kwargs=dict(etaminus=0.3, etaplus=1.5, step_size_min=0.01, step_size_max=0.8, maximize=True)),
 ]
 
 # Buffers that must stay non-negative (squared averages) start positive.
-_POSITIVE = {"sum_sq", "square_avg", "v", "max_v", "u"}
+_POSITIVE = {"sum_sq", "square_avg", "v", "max_v", "u", "acc_delta", "step_size"}
 
 
 def make_problem(case, n, dtype, seed=0, shape=None):

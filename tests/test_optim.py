@@ -51,6 +51,11 @@ SETUPS = [
     ("adamax-wd", optim.Adamax, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
      reference.adamax, dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.1),
      [("exp_avg", "m", True), ("exp_inf", "u", True)]),
+    ("adadelta-wd", optim.Adadelta, dict(lr=0.5, rho=0.8, weight_decay=0.1), reference.adadelta,
+     dict(lr=0.5, rho=0.8, weight_decay=0.1), [("square_avg", "square_avg", True), ("acc_delta", "acc_delta", True)]),
+    ("rprop", optim.Rprop, dict(lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-3, 1.0)), reference.rprop,
+     dict(lr=0.05, etaminus=0.4, etaplus=1.3, step_size_min=1e-3, step_size_max=1.0),
+     [("prev", "prev", True), ("step_size", "step_size", True)]),
     ("radam-decoupled", optim.RAdam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
      reference.radam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
      [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
@@ -70,8 +75,11 @@ def gradients(dtype, step):
 
 
 def reference_steps(setup, params, steps, lr_at=None):
-    _, _, _, ref_fn, ref_kwargs, state_spec = setup
-    state = [{arg: np.zeros_like(p) for _, arg, _ in state_spec} for p in params]
+    _, cls, kwargs, ref_fn, ref_kwargs, state_spec = setup
+    # each buffer starts where the registry says (Rprop's step_size at lr; most at 0)
+    initial = {s["name"]: s["initial"] for s in optim.RULES[cls._rule]["states"]}
+    state = [{arg: np.full_like(p, 0.0 if initial[name] is None else kwargs.get(initial[name], 0.0))
+              for name, arg, _ in state_spec} for p in params]
     for t in range(1, steps + 1):
         kwargs = dict(ref_kwargs)
         if lr_at is not None:

@@ -13,9 +13,11 @@ RULES = {r["name"]: r for r in _core.rules()}
 # The public function of each rule, and its defaults that deliberately differ
 # from the rule's (sgd_momentum is SGD with momentum on by default).
 FUNCTIONS = {"sgd": fastopt.sgd, "adagrad": fastopt.adagrad, "rmsprop": fastopt.rmsprop, "adam": fastopt.adam,
-             "adamw": fastopt.adamw, "lion": fastopt.lion, "adamax": fastopt.adamax, "radam": fastopt.radam}
+             "adamw": fastopt.adamw, "lion": fastopt.lion, "adamax": fastopt.adamax, "radam": fastopt.radam,
+             "adadelta": fastopt.adadelta, "rprop": fastopt.rprop}
 CLASSES = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam,
-           "adamw": optim.AdamW, "lion": optim.Lion, "adamax": optim.Adamax, "radam": optim.RAdam}
+           "adamw": optim.AdamW, "lion": optim.Lion, "adamax": optim.Adamax, "radam": optim.RAdam,
+           "adadelta": optim.Adadelta, "rprop": optim.Rprop}
 
 
 def test_every_rule_has_a_function_a_class_and_a_reference():

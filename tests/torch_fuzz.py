@@ -17,7 +17,7 @@ import torch
 import fastopt.torch as ft
 
 SHAPES = [(6, 3), (5,), (40,), (2, 2)]
-CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam"]
+CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop"]
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 

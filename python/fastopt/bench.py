@@ -50,6 +50,10 @@ OPTIMIZERS: dict[str, _OptimizerCase] = {
                (optim.Adamax, dict(lr=2e-3)), ("Adamax", dict(lr=2e-3))),
     "radam": (fast.radam, reference.radam, ("m", "v"), (), dict(lr=1e-3), True,
               (optim.RAdam, dict(lr=1e-3)), ("RAdam", dict(lr=1e-3))),
+    "adadelta": (fast.adadelta, reference.adadelta, ("square_avg", "acc_delta"), (), dict(lr=1.0), False,
+                 (optim.Adadelta, dict(lr=1.0)), ("Adadelta", dict(lr=1.0))),
+    "rprop": (fast.rprop, reference.rprop, ("prev", "step_size"), (), dict(), False,
+              (optim.Rprop, dict()), ("Rprop", dict())),
 }
 
 

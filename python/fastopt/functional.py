@@ -33,7 +33,8 @@ from . import _core
 from ._typing import Array
 from typing import Optional
 
-__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam"]
+__all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam", "adadelta",
+           "rprop"]
 
 
 def sgd(p: Array, g: Array, *, lr: float, weight_decay: float = 0.0, maximize: bool = False,
@@ -361,3 +362,68 @@ def radam(p: Array, g: Array, m: Array, v: Array, *, step: int, lr: float = 1e-3
                {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
                 "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize},
                step, stochastic_rounding_seed=stochastic_rounding_seed)
+
+
+def adadelta(p: Array, g: Array, square_avg: Array, acc_delta: Array, *, lr: float = 1.0, rho: float = 0.9,
+             eps: float = 1e-6, weight_decay: float = 0.0, maximize: bool = False, p_copy: Optional[Array] = None,
+             stochastic_rounding_seed: Optional[int] = None) -> None:
+    """Adadelta step (Zeiler 2012), as ``torch.optim.Adadelta``, in place.
+
+    Update rule::
+
+        g = g + weight_decay * p
+        square_avg = rho * square_avg + (1 - rho) * g * g
+        delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+        acc_delta = rho * acc_delta + (1 - rho) * delta * delta
+        p -= lr * delta
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    square_avg, acc_delta : numpy.ndarray
+        Running averages of the squared gradients and updates, updated in place; start at zero.
+    lr : float, default 1.0
+    rho : float, default 0.9
+        Decay of the averages, in [0, 1].
+    eps : float, default 1e-6
+        >= 0.
+    weight_decay : float, default 0
+    """
+    _core.step("adadelta", {"p": p, "g": g, "p_copy": p_copy, "square_avg": square_avg, "acc_delta": acc_delta},
+               {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize},
+               stochastic_rounding_seed=stochastic_rounding_seed)
+
+
+def rprop(p: Array, g: Array, prev: Array, step_size: Array, *, lr: float = 1e-2, etaminus: float = 0.5,
+          etaplus: float = 1.2, step_size_min: float = 1e-6, step_size_max: float = 50.0, maximize: bool = False,
+          p_copy: Optional[Array] = None, stochastic_rounding_seed: Optional[int] = None) -> None:
+    """Rprop step (Riedmiller & Braun 1993), as ``torch.optim.Rprop``, in place.
+
+    Update rule::
+
+        s = g * prev
+        f = etaplus where s > 0, etaminus where s < 0, 1 where s == 0
+        step_size = clip(step_size * f, step_size_min, step_size_max)
+        g = 0 where f == etaminus
+        p -= sign(g) * step_size
+        prev = g
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    prev : numpy.ndarray
+        The previous step's gradient, updated in place; starts at zero.
+    step_size : numpy.ndarray
+        Each element's step size, updated in place; starts at ``lr``.
+    lr : float, default 1e-2
+        Only the value ``step_size`` starts at (not read here).
+    etaminus, etaplus : float, default 0.5, 1.2
+        Factors of the step size, 0 < etaminus < 1 < etaplus.
+    step_size_min, step_size_max : float, default 1e-6, 50
+    """
+    _core.step("rprop", {"p": p, "g": g, "p_copy": p_copy, "prev": prev, "step_size": step_size},
+               {"lr": lr, "etaminus": etaminus, "etaplus": etaplus, "step_size_min": step_size_min,
+                "step_size_max": step_size_max, "maximize": maximize},
+               stochastic_rounding_seed=stochastic_rounding_seed)

@@ -59,7 +59,8 @@ LearningRate = Union[float, Callable[[int], float]]
 _Pending = tuple[dict[str, Any], tuple[Array, ...], Optional[list[Any]], Optional[Callable[[int], float]],
                  tuple[Optional[Array], ...]]
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta",
+           "Rprop"]
 
 # The native registry of update rules: name -> {"hypers": [...], "states": [...], ...}.
 RULES = {rule["name"]: rule for rule in _core.rules()}
@@ -875,3 +876,81 @@ class RAdam(_BetasOptimizer):
         defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012), as ``torch.optim.Adadelta``.
+
+    Update rule::
+
+        g = g + weight_decay * p
+        square_avg = rho * square_avg + (1 - rho) * g * g
+        delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+        acc_delta = rho * acc_delta + (1 - rho) * delta * delta
+        p -= lr * delta
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1.0
+    rho : float, default 0.9
+    eps : float, default 1e-6
+    weight_decay : float, default 0
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+    """
+
+    _rule = "adadelta"
+
+    def __init__(self, params: Params, lr: LearningRate = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, **options)
+
+
+def _pair(value: Any, name: str) -> tuple[float, float]:
+    """``value`` as a tuple of two numbers; TypeError unless it is a pair."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair, got {value!r}")
+    return tuple(value)
+
+
+class Rprop(Optimizer):
+    """Rprop (Riedmiller & Braun 1993), as ``torch.optim.Rprop``.
+
+    Update rule, per element (``step_size`` starts at ``lr``)::
+
+        s = g * prev
+        f = etaplus if s > 0 else etaminus if s < 0 else 1
+        step_size = clip(step_size * f, step_size_min, step_size_max)
+        g = 0 if f == etaminus
+        p -= sign(g) * step_size
+        prev = g
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-2
+        The initial step size.
+    etas : tuple of float, default (0.5, 1.2)
+        (etaminus, etaplus), 0 < etaminus < 1 < etaplus.
+    step_sizes : tuple of float, default (1e-6, 50)
+        (step_size_min, step_size_max).
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+    """
+
+    _rule = "rprop"
+
+    def __init__(self, params: Params, lr: LearningRate = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50.0), *, maximize: bool = False,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, etas=_pair(etas, "etas"), step_sizes=_pair(step_sizes, "step_sizes"),
+                        maximize=maximize)
+        super().__init__(params, defaults, **options)
+
+    def _rule_hypers(self, h: dict[str, Any]) -> dict[str, Any]:
+        hypers = {k: v for k, v in h.items() if k not in ("params", "etas", "step_sizes")}
+        hypers["etaminus"], hypers["etaplus"] = _pair(h["etas"], "etas")
+        hypers["step_size_min"], hypers["step_size_max"] = _pair(h["step_sizes"], "step_sizes")
+        return hypers

@@ -1,6 +1,7 @@
 """Drop-in ``torch.optim`` optimizers that run fastopt's kernels on CPU tensors.
 
-``fastopt.torch.SGD / Adagrad / RMSprop / Adam / AdamW / Adamax / RAdam / Lion`` are subclasses
+``fastopt.torch.SGD / Adagrad / RMSprop / Adam / AdamW / Adamax / RAdam / Adadelta / Rprop / Lion``
+are subclasses
 of ``torch.optim.Optimizer`` with torch's constructor arguments, defaults,
 parameter groups and state layout (``opt.state[p]["exp_avg"]``, ``"step"`` as
 a float32 tensor), so ``state_dict()`` is interchangeable with torch.optim's
@@ -50,7 +51,7 @@ Number = Union[float, torch.Tensor]
 # State a refused or skipped step created: (state dict, key), key None for all of it.
 _Created = list[tuple[dict[str, Any], Optional[str]]]
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop"]
 
 _RULES = {rule["name"]: rule for rule in _core.rules()}
 
@@ -605,3 +606,48 @@ class RAdam(_BetasOptimizer):
                         capturable=capturable, differentiable=differentiable)
         _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
         super().__init__(params, defaults, **options)
+
+
+class Adadelta(_Optimizer):
+    """``torch.optim.Adadelta`` on fastopt's kernels (see :class:`fastopt.optim.Adadelta` for the rule).
+
+    State: ``step`` (float32 tensor), ``square_avg``, ``acc_delta``.
+    """
+
+    _rule = "adadelta"
+
+    def __init__(self, params: ParamsT, lr: Number = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0, foreach: Optional[bool] = None, *, capturable: bool = False,
+                 maximize: bool = False, differentiable: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, capturable=capturable,
+                        maximize=maximize, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Rprop(_Optimizer):
+    """``torch.optim.Rprop`` on fastopt's kernels (see :class:`fastopt.optim.Rprop` for the rule).
+
+    State: ``step`` (float32 tensor), ``prev``, ``step_size`` (created at the
+    first step at the group's ``lr``, as torch does).
+    """
+
+    _rule = "rprop"
+
+    def __init__(self, params: ParamsT, lr: Number = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50), *, capturable: bool = False,
+                 foreach: Optional[bool] = None, maximize: bool = False, differentiable: bool = False,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, capturable=capturable, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+    def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
+        hypers = super()._rule_hypers(group)
+        for key, names in (("etas", ("etaminus", "etaplus")), ("step_sizes", ("step_size_min", "step_size_max"))):
+            pair = group[key]
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"{key} must be a pair, got {pair!r}")
+            hypers[names[0]], hypers[names[1]] = _scalar(pair[0], names[0]), _scalar(pair[1], names[1])
+        return hypers

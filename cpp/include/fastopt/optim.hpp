@@ -77,7 +77,7 @@ struct StepCoefficients {
   double weight_decay = 0.0;  // coupled L2: g += wd * p (0 for AdamW)
   double momentum = 0.0;      // sgd, rmsprop
   double dampening_factor = 1.0;  // sgd: 1 - dampening (1 at the first step)
-  double alpha = 0.0;         // rmsprop smoothing constant
+  double alpha = 0.0;         // rmsprop smoothing constant; adadelta's rho
   double beta1 = 0.0, beta2 = 0.0;
   double eps = 0.0;
   double adagrad_lr = 0.0;             // lr / (1 + (step - 1) * lr_decay)
@@ -86,6 +86,8 @@ struct StepCoefficients {
   double bias_correction2_sqrt = 1.0;  // adam, radam: sqrt(1 - beta2^step)
   double rectification = 1.0;          // radam: the variance rectification r_t (when rectified)
   bool rectified = false;              // radam: rho_t > 5
+  double etaminus = 0.0, etaplus = 0.0;            // rprop: the step sizes' factors
+  double step_size_min = 0.0, step_size_max = 0.0; // rprop: their bounds
   double param_decay = 1.0;            // adamw, lion: p *= 1 - lr * wd before the step
   bool nesterov = false;
   bool centered = false;

@@ -142,3 +142,31 @@ def radam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, *, step: i
         p -= m_hat * lr * (math.sqrt(bias_correction2) / (np.sqrt(v) + eps)) * rect
     else:
         p -= m_hat * lr
+
+
+def adadelta(p: FloatArray, g: FloatArray, square_avg: FloatArray, acc_delta: FloatArray, *, lr: float = 1.0,
+             rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, maximize: bool = False) -> None:
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    square_avg[...] = rho * square_avg + (1 - rho) * g * g
+    delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
+    acc_delta[...] = rho * acc_delta + (1 - rho) * delta * delta
+    p -= lr * delta
+
+
+def rprop(p: FloatArray, g: FloatArray, prev: FloatArray, step_size: FloatArray, *, lr: float = 1e-2,
+          etaminus: float = 0.5, etaplus: float = 1.2, step_size_min: float = 1e-6, step_size_max: float = 50.0,
+          maximize: bool = False) -> None:
+    """``lr`` is only the value ``step_size`` starts at."""
+    if maximize:
+        g = -g
+    t = p.dtype.type if p.dtype == np.float64 else np.float32   # the arithmetic's type
+    s = g * prev
+    factor = np.where(s > 0, t(etaplus), np.where(s < 0, t(etaminus), t(1)))
+    factor = np.where(np.isnan(s), s, factor)                   # NaN stays NaN, as torch.sign
+    step_size[...] = np.clip(step_size * factor, step_size_min, step_size_max)
+    g = np.where(factor == t(etaminus), t(0), g)
+    p -= np.sign(g) * step_size
+    prev[...] = g

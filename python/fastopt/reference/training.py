@@ -84,6 +84,10 @@ def optimizer_update(optimizer: Any, dW: FloatArray, lr: float, step: int) -> No
         ref_optim.lion(W, dW, state["exp_avg"], **hypers)
     elif rule == "adamax":
         ref_optim.adamax(W, dW, state["exp_avg"], state["exp_inf"], step=step, **hypers)
+    elif rule == "adadelta":
+        ref_optim.adadelta(W, dW, state["square_avg"], state["acc_delta"], **hypers)
+    elif rule == "rprop":
+        ref_optim.rprop(W, dW, state["prev"], state["step_size"], **hypers)
     elif rule == "radam":
         ref_optim.radam(W, dW, state["exp_avg"], state["exp_avg_sq"], step=step, **hypers)
     else:

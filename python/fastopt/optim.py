@@ -612,11 +612,16 @@ class Optimizer:
                 mine.update(group)
 
 
+def _pair(value: Any, name: str) -> tuple[float, float]:
+    """``value`` as a tuple of two numbers (torch's betas, etas, step_sizes); TypeError unless it is a pair."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair, got {value!r}")
+    return tuple(value)
+
+
 def _betas(betas: Any) -> tuple[float, float]:
     """``betas`` as a tuple ``(beta1, beta2)``; TypeError unless it is a pair."""
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return tuple(betas)
+    return _pair(betas, "betas (beta1, beta2)")
 
 
 class SGD(Optimizer):
@@ -906,13 +911,6 @@ class Adadelta(Optimizer):
                  weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
-
-
-def _pair(value: Any, name: str) -> tuple[float, float]:
-    """``value`` as a tuple of two numbers; TypeError unless it is a pair."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{name} must be a pair, got {value!r}")
-    return tuple(value)
 
 
 class Rprop(Optimizer):

@@ -91,12 +91,35 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
       kernel[t] = kernels.mixed[layout][static_cast<int>(rule)];
     }
   }
+  // A rule with per-tensor state gives each tensor its own coefficients, made
+  // (and its scalars advanced) here, before any update; the scalars are written
+  // once every tensor's were accepted.
+  std::vector<const StepCoefficients*> coef(count);
+  std::vector<StepCoefficients> own;
+  const RuleSpec* spec = rule == Rule::stream_probe ? nullptr : &rule_spec(rule);
+  const auto per_tensor = spec == nullptr ? nullptr : spec->per_tensor;
+  if (per_tensor != nullptr) {
+    for (std::size_t t = 0; t < count; ++t)
+      for (std::size_t i = 0; i < spec->states.size(); ++i)
+        if (spec->is_scalar(i) && tensors[t].scalar[spec->scalar_index(i)] == nullptr)
+          throw std::invalid_argument(std::string("run_step: a tensor has no '") + spec->states[i].name + "' state");
+    own.reserve(count);
+    std::vector<TensorScalars> scalars;
+    scalars.reserve(count);
+    for (std::size_t t = 0; t < count; ++t) {
+      own.push_back(coefficients[tensors[t].group]);
+      scalars.emplace_back(tensors[t]);
+      per_tensor(own.back(), scalars.back());
+    }
+    for (std::size_t t = 0; t < count; ++t) scalars[t].store(tensors[t]);
+  }
+  for (std::size_t t = 0; t < count; ++t) coef[t] = own.empty() ? &coefficients[tensors[t].group] : &own[t];
   const std::size_t total = total_elements(tensors, count);
   if (total < kParallelMinElements || num_threads() == 1) {
     // Same blocks as the threaded path, so the result does not depend on it.
     for (std::size_t t = 0; t < count; ++t)
       for (std::size_t b = 0; b < tensors[t].n; b += kBlockElements)
-        kernel[t](tensors[t], b, std::min(tensors[t].n, b + kBlockElements), coefficients[tensors[t].group]);
+        kernel[t](tensors[t], b, std::min(tensors[t].n, b + kBlockElements), *coef[t]);
     return;
   }
   const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
@@ -104,7 +127,7 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
   const auto n_items = static_cast<std::int64_t>(items.size());
   parallel_for(n_items, threads, [&](std::int64_t i) {
     const WorkItem& w = items[static_cast<std::size_t>(i)];
-    kernel[w.tensor](tensors[w.tensor], w.begin, w.end, coefficients[tensors[w.tensor].group]);
+    kernel[w.tensor](tensors[w.tensor], w.begin, w.end, *coef[w.tensor]);
   });
 }
 

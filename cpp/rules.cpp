@@ -24,8 +24,24 @@ namespace {
 
 // The registry, in rules.list's order: each rule's entry is the
 // registry half of cpp/optim/rules/<name>.hpp.
+// What every entry must satisfy for the bindings and kernels to hold its
+// state: checked once, when the registry is built.
+const RuleSpec& well_formed(const RuleSpec& r) {
+  std::size_t elementwise = 0, scalars = 0;
+  for (const StateSpec& s : r.states) {
+    if (s.shape == StateShape::elementwise && scalars > 0)
+      throw std::logic_error(std::string(r.name) + ": elementwise states come before per-tensor ones");
+    (s.shape == StateShape::elementwise ? elementwise : scalars) += 1;
+  }
+  if (r.hypers.size() > static_cast<std::size_t>(kMaxHypers) || std::strcmp(r.hypers.at(0).name, "lr") != 0 ||
+      elementwise > static_cast<std::size_t>(kStateEnd - kFirstState) ||
+      scalars > static_cast<std::size_t>(kMaxScalars) || (scalars > 0) != (r.per_tensor != nullptr))
+    throw std::logic_error(std::string(r.name) + ": an entry the registry cannot hold (optim.hpp's limits)");
+  return r;
+}
+
 const std::vector<RuleSpec>& registry() {
-#define FASTOPT_RULE_SPEC(name) rules::name::spec(),
+#define FASTOPT_RULE_SPEC(name) well_formed(rules::name::spec()),
   static const std::vector<RuleSpec> rules = {FASTOPT_RULES(FASTOPT_RULE_SPEC)};
 #undef FASTOPT_RULE_SPEC
   return rules;
@@ -67,6 +83,37 @@ double RuleSpec::value(const double* values, const char* hyper) const {
 
 bool RuleSpec::needs_state(std::size_t i, const double* values) const {
   return states[i].needed_when == nullptr || value(values, states[i].needed_when) != 0.0;
+}
+
+int RuleSpec::scalar_index(std::size_t i) const {
+  int k = 0;
+  for (std::size_t j = 0; j < i; ++j) k += is_scalar(j) ? 1 : 0;
+  return k;
+}
+
+TensorScalars::TensorScalars(const TensorBuffers& t) {
+  for (int k = 0; k < kMaxScalars; ++k) {
+    if (t.scalar[k] == nullptr) continue;
+    dtype[k] = t.scalar_dtype[k];
+    value[k] = dtype[k] == DType::f64 ? *static_cast<const double*>(t.scalar[k]) : *static_cast<const float*>(t.scalar[k]);
+  }
+}
+
+void TensorScalars::store(const TensorBuffers& t) const {
+  for (int k = 0; k < kMaxScalars; ++k) {
+    if (t.scalar[k] == nullptr) continue;
+    if (dtype[k] == DType::f64) *static_cast<double*>(t.scalar[k]) = value[k];
+    else *static_cast<float*>(t.scalar[k]) = static_cast<float>(value[k]);
+  }
+}
+
+void TensorScalars::set(int k, double x) {
+  value[k] = dtype[k] == DType::f64 ? x : static_cast<double>(static_cast<float>(x));
+}
+
+double TensorScalars::scale(int k, double factor) {
+  if (dtype[k] == DType::f64) return value[k] *= factor;
+  return value[k] = static_cast<double>(static_cast<float>(value[k]) * static_cast<float>(factor));
 }
 
 const std::vector<RuleSpec>& rule_specs() { return registry(); }

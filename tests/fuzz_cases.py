@@ -74,9 +74,17 @@ class Arr:
     such mutation). `alias`: keys of written arrays it could be made to share.
     """
 
-    def __init__(self, role, shrink=None, alias=(), partnered=True, any_ndim=False, names=None):
+    def __init__(self, role, shrink=None, alias=(), partnered=True, any_ndim=False, names=None, optional=False):
         self.role, self.shrink, self.alias, self.partnered = role, shrink, alias, partnered
-        self.any_ndim, self.names = any_ndim, names
+        self.any_ndim, self.names, self.optional = any_ndim, names, optional
+
+
+class ScalarState:
+    """A per-tensor state: one number in a writeable float32 or float64 ndarray (0-d as torch
+    keeps it; any shape of size 1). `alias`: keys of written arrays it could be made to share."""
+
+    def __init__(self, alias=(), names=None):
+        self.alias, self.names = alias, names
 
 
 class Weights:
@@ -200,6 +208,18 @@ def mutations(spec, value, args, key):
         out += label_mutations(spec, value, args)
     elif isinstance(spec, Arr):
         out += array_mutations(spec, value, args, key)
+    elif isinstance(spec, ScalarState):
+        out += [("None", None, "error"), ("float", 0.5, "error"), ("list", lambda v: [float(v)], "error"),
+                ("1-element 1-d", lambda v: v.reshape(1), "any"), ("two elements", lambda v: np.resize(v, 2), "error"),
+                ("empty", lambda v: v.reshape(1)[:0], "error"), ("float16", lambda v: v.astype(np.float16), "error"),
+                ("other float", lambda v: v.astype(np.float64 if v.dtype == np.float32 else np.float32), "any"),
+                ("int64", lambda v: v.astype(np.int64), "error"), ("bool", lambda v: v.astype(bool), "error"),
+                ("big-endian", lambda v: v.astype(v.dtype.newbyteorder(">")), "error"),
+                ("read-only", read_only, "error"), ("misaligned", misaligned, "error"),
+                ("masked", lambda v: np.ma.masked_array(v), "error"), ("NaN", lambda v: np.full_like(v, np.nan), "any")]
+        for other_key in spec.alias:
+            if args[other_key].nbytes >= value.itemsize:
+                out.append((f"shares memory with {other_key}", ("alias", other_key), "error"))
     return out
 
 
@@ -226,7 +246,8 @@ def array_mutations(spec, a, args, key):
     # Arrays of 0 or 1 elements are contiguous whatever their strides, and empty ones share no memory.
     layout = "error" if strict and a.size > 1 else "any"
     other = np.float64 if a.dtype == np.float32 else np.float32
-    out = [("None", None, "error"), ("list", lambda v: v.tolist(), "error"), ("scalar", 1.0, "error"),
+    out = [("None", None, "any" if spec.optional else "error"), ("list", lambda v: v.tolist(), "error"),
+           ("scalar", 1.0, "error"),
            ("0-d", lambda v: np.array(1.0, v.dtype), "any" if spec.any_ndim else "error"), # float16 is a storage type of optimizer buffers (valid in some combinations only)
            ("float16", lambda v: v.astype(np.float16), "any" if strict else "error"),
            ("int16", lambda v: v.astype(np.int16), "error"),
@@ -424,6 +445,35 @@ def _rprop(rng):
     return (lambda x: fastopt.rprop(**x)), args, specs, ["p", "prev", "step_size"]
 
 
+@target
+def _nadam(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "m", "v"))
+    mu_product = np.array(0.5, np.float64 if rng.random() < 0.5 else np.float32)
+    args = dict(a, mu_product=mu_product, step=4, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1,
+                momentum_decay=4e-3, decoupled_weight_decay=False)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m", "v")),
+                 m=Arr("written", drop_last, alias=("p",)), v=Arr("written", drop_last, alias=("m",)),
+                 mu_product=ScalarState(alias=("p", "m")), step=step_spec(), lr=Real(nonneg), beta1=Real(unit),
+                 beta2=Real(unit), eps=Real(nonneg), weight_decay=Real(nonneg), momentum_decay=Real(nonneg),
+                 decoupled_weight_decay=Flag())
+    return (lambda x: fastopt.nadam(**x)), args, specs, ["p", "m", "v", "mu_product"]
+
+
+@target
+def _asgd(rng):
+    n, dt = size_and_dtype(rng)
+    a = arrays_like(rng, n, dt, ("p", "g", "ax"))
+    scalar = np.float64 if rng.random() < 0.5 else np.float32
+    args = dict(a, eta=np.array(0.01, scalar), mu=np.array(0.5, scalar), step=3, lr=1e-2, lambd=1e-4, alpha=0.75,
+                t0=1.0, weight_decay=0.1)
+    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("ax",)),
+                 ax=Arr("written", drop_last, alias=("p",)), eta=ScalarState(alias=("p", "ax")),
+                 mu=ScalarState(alias=("eta", "ax")), step=step_spec(), lr=Real(nonneg), lambd=Real(nonneg),
+                 alpha=Real(nonneg), t0=Real(nonneg), weight_decay=Real(nonneg))
+    return (lambda x: fastopt.asgd(**x)), args, specs, ["p", "ax", "eta", "mu"]
+
+
 def drop_column(v):
     return v[:, :-1]
 
@@ -516,6 +566,13 @@ OPTIMIZERS = {
                  dict(lr=Real(nonneg), rho=Real(closed_unit), eps=Real(nonneg), weight_decay=Real(nonneg))),
     "Lion": (optim.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.1),
              dict(lr=Real(nonneg), betas=Pair(), weight_decay=Real(nonneg))),
+    "NAdam": (optim.NAdam, dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, momentum_decay=4e-3,
+                                decoupled_weight_decay=True),
+              dict(lr=Real(nonneg), betas=Pair(), eps=Real(nonneg), weight_decay=Real(nonneg),
+                   momentum_decay=Real(nonneg), decoupled_weight_decay=Flag())),
+    "ASGD": (optim.ASGD, dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1.0, weight_decay=0.1),
+             dict(lr=Real(nonneg), lambd=Real(nonneg), alpha=Real(nonneg), t0=Real(nonneg),
+                  weight_decay=Real(nonneg))),
 }
 
 
@@ -574,7 +631,9 @@ def _optim_offload_step(rng):
     specs = {"params": Container(), "grads": Container(), "param_copies": Container(False, names=("param_copies",)),
              "params[1]": Arr("written", drop_last, alias=("params[0]",)),
              "grads[1]": Arr("grad", drop_last, alias=("param_copies[0]",), partnered=False),
-             "param_copies[1]": Arr("written", drop_last, alias=("param_copies[0]",), names=("param_copies",)),
+             # None: that parameter has no copy (valid)
+             "param_copies[1]": Arr("written", drop_last, alias=("param_copies[0]",), names=("param_copies",),
+                                    optional=True),
              "grad_scale": Real(positive), "max_norm": Real(positive, optional=True)}
 
     def call(x):
@@ -760,6 +819,8 @@ def make_case(seed):
                 if source.nbytes >= current.size * 8 else source
         elif current.shape == source.shape and current.dtype == source.dtype:
             value = source
+        elif current.ndim == 0:  # a per-tensor number over the first bytes of an array
+            value = source.reshape(-1).view(np.uint8)[:current.itemsize].view(current.dtype).reshape(())
         else:   # X over W's memory: the rows of X that fit
             flat = source.reshape(-1).view(np.uint8)
             cols = current.shape[1]

@@ -92,10 +92,23 @@ CASES = [
     Case("rprop", "rprop", ("prev", "step_size"), kwargs=dict()),
     Case("rprop-bounds-max", "rprop", ("prev", "step_size"),
          kwargs=dict(etaminus=0.3, etaplus=1.5, step_size_min=0.01, step_size_max=0.8, maximize=True)),
+    # Per-tensor state (0-d arrays): NAdam's mu_product, ASGD's eta and mu.
+    Case("nadam-wd", "nadam", ("m", "v", "mu_product"), kwargs=dict(lr=0.01, weight_decay=0.05), uses_step=True),
+    Case("nadam-decoupled-max", "nadam", ("m", "v", "mu_product"),
+         kwargs=dict(lr=0.01, weight_decay=0.05, momentum_decay=0.05, decoupled_weight_decay=True, maximize=True),
+         uses_step=True),
+    Case("asgd-averaging", "asgd", ("ax", "eta", "mu"), kwargs=dict(lr=0.05, lambd=0.01, t0=2, weight_decay=0.05),
+         uses_step=True),
+    Case("asgd-max", "asgd", ("ax", "eta", "mu1"), kwargs=dict(lr=0.05, maximize=True), uses_step=True),
 ]
 
 # Buffers that must stay non-negative (squared averages) start positive.
 _POSITIVE = {"sum_sq", "square_avg", "v", "max_v", "u", "acc_delta", "step_size"}
+
+
+# Per-tensor states: one number (a 0-d array, float64 for float64 parameters,
+# else float32) and where it starts. "mu1" is ASGD's mu before averaging starts.
+_PER_TENSOR = {"mu_product": 0.6, "eta": 0.05, "mu": 0.25, "mu1": 1.0}
 
 
 def make_problem(case, n, dtype, seed=0, shape=None):
@@ -106,7 +119,9 @@ def make_problem(case, n, dtype, seed=0, shape=None):
     grads = [rng.standard_normal(shape).astype(dtype) for _ in range(3)]
     state = {}
     for name in case.state_names():
-        if name in _POSITIVE:
+        if name in _PER_TENSOR:
+            state[name] = np.array(_PER_TENSOR[name], np.float64 if dtype == np.float64 else np.float32)
+        elif name in _POSITIVE:
             state[name] = rng.uniform(0.5, 1.5, shape).astype(dtype)
         elif name == "grad_avg":
             state[name] = (0.1 * rng.standard_normal(shape)).astype(dtype)

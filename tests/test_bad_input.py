@@ -11,7 +11,9 @@ N = 64
 
 def fresh(dtype=np.float32):
     rng = np.random.default_rng(0)
-    return {k: rng.uniform(0.5, 1.5, N).astype(dtype) for k in ("p", "g", "m", "v", "max_v", "buf", "ga")}
+    arrays = {k: rng.uniform(0.5, 1.5, N).astype(dtype) for k in ("p", "g", "m", "v", "max_v", "buf", "ga")}
+    arrays.update(mp=np.array(0.5, np.float32), eta=np.array(0.01, np.float32), mu=np.array(0.5, np.float64))
+    return arrays
 
 
 def misaligned(n):
@@ -81,6 +83,26 @@ CASES = [
      ValueError, "momentum_buf"),
     ("rmsprop-grad-avg", lambda a: fastopt.rmsprop(a["p"], a["g"], a["v"], centered=True),
      ValueError, "grad_avg"),
+    # per-tensor state: one float32/float64 number, written, sharing memory with nothing
+    ("nadam-mu_product-missing", lambda a: fastopt.nadam(a["p"], a["g"], a["m"], a["v"], None, step=1),
+     TypeError, "mu_product"),
+    ("nadam-mu_product-float16", lambda a: fastopt.nadam(a["p"], a["g"], a["m"], a["v"], a["mp"].astype(np.float16),
+                                                         step=1), TypeError, "mu_product"),
+    ("nadam-mu_product-two", lambda a: fastopt.nadam(a["p"], a["g"], a["m"], a["v"], a["m"][:2], step=1),
+     ValueError, "mu_product must hold one number"),
+    ("nadam-mu_product-read-only", lambda a: fastopt.nadam(a["p"], a["g"], a["m"], a["v"], read_only(a["mp"]),
+                                                           step=1), ValueError, "mu_product"),
+    ("nadam-mu_product-in-m", lambda a: fastopt.nadam(a["p"], a["g"], a["m"], a["v"], a["m"][:1], step=1),
+     ValueError, "share memory"),
+    ("nadam-mu_product-reaches-one", lambda a: fastopt.nadam(a["p"], a["g"], a["m"], a["v"], np.array(1.0, np.float32), beta1=1 - 1e-10,
+                                                             momentum_decay=1e6, step=1), ValueError, "mu_product"),
+    ("nadam-momentum-decay", lambda a: fastopt.nadam(a["p"], a["g"], a["m"], a["v"], a["mp"], momentum_decay=-1,
+                                                     step=1), ValueError, "momentum_decay"),
+    ("asgd-eta-is-mu", lambda a: fastopt.asgd(a["p"], a["g"], a["m"], a["eta"], a["eta"], step=1),
+     ValueError, "share memory"),
+    ("asgd-mu-int", lambda a: fastopt.asgd(a["p"], a["g"], a["m"], a["eta"], np.array(1), step=1), TypeError, "mu"),
+    ("asgd-t0-negative", lambda a: fastopt.asgd(a["p"], a["g"], a["m"], a["eta"], a["mu"], t0=-1.0, step=1),
+     ValueError, "t0"),
     ("rmsprop-grad-avg-shape",
      lambda a: fastopt.rmsprop(a["p"], a["g"], a["v"], centered=True, grad_avg=a["ga"][:3]),
      ValueError, "grad_avg"),
@@ -231,3 +253,20 @@ def test_empty_arrays_are_no_ops():
     fastopt.adam(e, e.copy(), e.copy(), e.copy(), step=1)
     opt = optim.Adam([np.zeros(0), np.ones(3)])
     assert opt.step([np.zeros(0), np.ones(3)])
+
+
+def test_refused_per_tensor_state_changes_no_tensor():
+    """The per-tensor numbers of every tensor are advanced only once all were accepted."""
+    params, grads = ten_tensors()
+    opt = optim.NAdam(params, betas=(1 - 1e-10, 0.999), momentum_decay=1e6)   # mu_t rounds to 1 in float32
+    for mu_product in opt.state["mu_product"]:
+        mu_product[...] = 0.5
+    opt.state["mu_product"][7][...] = 1.0   # this tensor's product would reach 1
+    before = snapshot(opt)
+    with pytest.raises(ValueError, match="mu_product"):
+        opt.step(grads)
+    after = snapshot(opt)
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0]))
+    for name in before[1]:
+        assert all(np.array_equal(a, b) for a, b in zip(before[1][name], after[1][name])), name
+    assert opt.step_count == 0

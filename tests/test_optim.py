@@ -59,9 +59,15 @@ SETUPS = [
     ("radam-decoupled", optim.RAdam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
      reference.radam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
      [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
+    ("nadam-wd", optim.NAdam, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.01),
+     reference.nadam, dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.1, momentum_decay=0.01),
+     [("exp_avg", "m", True), ("exp_avg_sq", "v", True), ("mu_product", "mu_product", True)]),
+    ("asgd", optim.ASGD, dict(lr=0.05, lambd=0.01, t0=5, weight_decay=0.05), reference.asgd,
+     dict(lr=0.05, lambd=0.01, t0=5, weight_decay=0.05),
+     [("ax", "ax", True), ("eta", "eta", True), ("mu", "mu", True)]),
 ]
 USES_STEP = {reference.adagrad, reference.adam, reference.adamw, reference.sgd_momentum, reference.adamax,
-             reference.radam}
+             reference.radam, reference.nadam, reference.asgd}
 
 
 def tensors(dtype, seed=0):
@@ -76,10 +82,18 @@ def gradients(dtype, step):
 
 def reference_steps(setup, params, steps, lr_at=None):
     _, cls, kwargs, ref_fn, ref_kwargs, state_spec = setup
-    # each buffer starts where the registry says (Rprop's step_size at lr; most at 0)
-    initial = {s["name"]: s["initial"] for s in optim.RULES[cls._rule]["states"]}
-    state = [{arg: np.full_like(p, 0.0 if initial[name] is None else kwargs.get(initial[name], 0.0))
-              for name, arg, _ in state_spec} for p in params]
+    # each buffer starts where the registry says (Rprop's step_size at lr; most at 0), per-tensor
+    # ones as 0-d arrays (float64 for float64 parameters, else float32)
+    specs = {s["name"]: s for s in optim.RULES[cls._rule]["states"]}
+
+    def start(name, p):
+        spec = specs[name]
+        value = spec["start"] if spec["initial"] is None else kwargs.get(spec["initial"], 0.0)
+        if spec["shape"] == "tensor":
+            return np.array(value, np.float64 if p.dtype == np.float64 else np.float32)
+        return np.full_like(p, value)
+
+    state = [{arg: start(name, p) for name, arg, _ in state_spec} for p in params]
     for t in range(1, steps + 1):
         kwargs = dict(ref_kwargs)
         if lr_at is not None:
@@ -221,14 +235,20 @@ def test_matches_torch_optim(setup):
         pytest.skip(f"torch.optim has no {cls.__name__}")
     params = tensors(np.float64)
     tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
-    topt = torch_cls(tparams, **kwargs)
-    opt = cls(params, **kwargs)
-    for t in range(1, 11):
-        grads = gradients(np.float64, t)
-        for tp, g in zip(tparams, grads):
-            tp.grad = torch.tensor(g)
-        topt.step()
-        opt.step(grads)
+    previous = torch.get_default_dtype()
+    # float64 parameters keep float64 per-tensor state in fastopt.optim, as torch does under this default
+    torch.set_default_dtype(torch.float64)
+    try:
+        topt = torch_cls(tparams, **kwargs)
+        opt = cls(params, **kwargs)
+        for t in range(1, 11):
+            grads = gradients(np.float64, t)
+            for tp, g in zip(tparams, grads):
+                tp.grad = torch.tensor(g)
+            topt.step()
+            opt.step(grads)
+    finally:
+        torch.set_default_dtype(previous)
     for p, tp in zip(params, tparams):
         # torch computes a few expressions in another order (lerp, addcdiv); same math.
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name)

@@ -27,7 +27,7 @@ def low_problem(case, n, dtype, state_dtype, grad_dtype, seed=0):
     """A case's problem with its arrays stored as asked (values rounded from float32)."""
     p, grads, state = make_problem(case, n, np.float32, seed=seed)
     return (p.astype(dtype), [g.astype(grad_dtype) for g in grads],
-            {k: v.astype(state_dtype) for k, v in state.items()})
+            {k: v if v.ndim == 0 else v.astype(state_dtype) for k, v in state.items()})  # 0-d: per-tensor
 
 
 def assert_bitwise(a, b, what):

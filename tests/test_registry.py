@@ -14,10 +14,10 @@ RULES = {r["name"]: r for r in _core.rules()}
 # from the rule's (sgd_momentum is SGD with momentum on by default).
 FUNCTIONS = {"sgd": fastopt.sgd, "adagrad": fastopt.adagrad, "rmsprop": fastopt.rmsprop, "adam": fastopt.adam,
              "adamw": fastopt.adamw, "lion": fastopt.lion, "adamax": fastopt.adamax, "radam": fastopt.radam,
-             "adadelta": fastopt.adadelta, "rprop": fastopt.rprop}
+             "adadelta": fastopt.adadelta, "rprop": fastopt.rprop, "nadam": fastopt.nadam, "asgd": fastopt.asgd}
 CLASSES = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam,
            "adamw": optim.AdamW, "lion": optim.Lion, "adamax": optim.Adamax, "radam": optim.RAdam,
-           "adadelta": optim.Adadelta, "rprop": optim.Rprop}
+           "adadelta": optim.Adadelta, "rprop": optim.Rprop, "nadam": optim.NAdam, "asgd": optim.ASGD}
 
 
 def test_every_rule_has_a_function_a_class_and_a_reference():
@@ -31,11 +31,14 @@ def test_every_rule_has_a_function_a_class_and_a_reference():
 def test_registry_entries_are_well_formed(name):
     rule = RULES[name]
     hypers = [h["name"] for h in rule["hypers"]]
-    assert hypers[0] == "lr" and len(hypers) == len(set(hypers)) <= 8
+    assert hypers[0] == "lr" and len(hypers) == len(set(hypers)) <= 12
+    shapes = [state["shape"] for state in rule["states"]]
     for state in rule["states"]:
         assert state["needed_when"] in (None, *hypers)
         assert state["initial"] in (None, *hypers)
-    assert 1 <= len(rule["states"]) <= 3
+    # elementwise states first (slots), then at most two per-tensor numbers
+    assert shapes == sorted(shapes, key=["elementwise", "tensor"].index)
+    assert 1 <= shapes.count("elementwise") <= 3 and shapes.count("tensor") <= 2
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -59,6 +62,29 @@ def test_class_defaults_are_the_registry_defaults(name):
             assert p.default == defaults[p.name], p.name
     opt = CLASSES[name]([np.zeros(3)])
     assert opt._native_settings()["rule"] == name
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_torch_class_defaults_are_the_registry_defaults(name):
+    torch = pytest.importorskip("torch")
+    import fastopt.torch as ft
+    # AdamW is torch's Adam with decoupled_weight_decay=True: the adamw rule's defaults are its own
+    rule_of = {cls: "adamw" if cls.__name__ == "AdamW" else cls._rule for cls in (getattr(ft, n) for n in ft.__all__)}
+    classes = [cls for cls, rule in rule_of.items() if rule == name]
+    assert classes, f"fastopt.torch has no class for {name}"
+    defaults = {h["name"]: h["default"] for h in RULES[name]["hypers"]}
+    pairs = {"betas": ("beta1", "beta2"), "etas": ("etaminus", "etaplus"),
+             "step_sizes": ("step_size_min", "step_size_max")}
+    for cls in classes:
+        torch_defaults = getattr(torch.optim, cls.__name__, None)
+        for p in inspect.signature(cls).parameters.values():
+            if p.name in pairs:
+                assert tuple(p.default) == tuple(defaults[k] for k in pairs[p.name]), (cls.__name__, p.name)
+            elif p.name in defaults and p.name != "decoupled_weight_decay":
+                assert p.default == defaults[p.name], (cls.__name__, p.name)
+            if torch_defaults is not None and p.name in inspect.signature(torch_defaults).parameters:
+                assert p.default == inspect.signature(torch_defaults).parameters[p.name].default, \
+                    (cls.__name__, p.name, "differs from torch.optim")
 
 
 def test_states_follow_the_hyperparameters():

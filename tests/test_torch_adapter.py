@@ -25,6 +25,9 @@ OPTIONS = {
               dict(maximize=True, betas=(0.8, 0.99))],
     "Adadelta": [dict(), dict(lr=0.5, rho=0.8, weight_decay=0.1), dict(maximize=True, eps=1e-4)],
     "Rprop": [dict(), dict(lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-3, 1.0)), dict(maximize=True)],
+    "NAdam": [dict(), dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.01),
+              dict(weight_decay=0.1, decoupled_weight_decay=True, maximize=True, betas=(0.8, 0.99))],
+    "ASGD": [dict(), dict(lr=0.05, lambd=0.01, alpha=0.5, t0=10, weight_decay=0.05), dict(maximize=True, t0=0)],
 }
 CASES = [(name, opts) for name, sets in OPTIONS.items() for opts in sets]
 IDS = [f"{name}-{i}" for name, sets in OPTIONS.items() for i in range(len(sets))]

@@ -17,7 +17,9 @@ import torch
 import fastopt.torch as ft
 
 SHAPES = [(6, 3), (5,), (40,), (2, 2)]
-CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop"]
+CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
+           "ASGD"]
+PER_TENSOR = {"mu_product", "eta", "mu"}  # state kept as one number (a 0-d tensor)
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 
@@ -178,7 +180,9 @@ def repair(rng, opt, params, dtype, hypers):
         p.grad = random_tensor(rng, shape, dtype)
         state = opt.state.get(p)
         if state is not None and (not isinstance(state, dict) or any(
-                not isinstance(v, torch.Tensor) or (k != "step" and (v.shape != p.shape or not v.is_contiguous()))
+                not isinstance(v, torch.Tensor)
+                or (k not in PER_TENSOR | {"step"} and (v.shape != p.shape or not v.is_contiguous()))
+                or (k in PER_TENSOR and (v.dtype not in (torch.float32, torch.float64) or v.numel() != 1))
                 or (k == "step" and (v.dtype not in (torch.float32, torch.float64, torch.int64) or v.numel() != 1
                                      or not 0 <= float(v) < 2**50))
                 for k, v in state.items())):

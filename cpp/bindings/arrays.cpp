@@ -273,6 +273,15 @@ py::array check_like(py::handle obj, const ArgName& name, bool writable, const p
   return a;
 }
 
+py::array check_scalar_state(py::handle obj, const ArgName& name, DType* dtype, std::vector<ByteRange>* ranges) {
+  py::array a = as_ndarray(obj, name);
+  *dtype = float_dtype_of(a, name);
+  if (a.size() != 1)
+    throw_value_error(name.str() + " must hold one number (a 0-d array), got shape " + shape_str(a));
+  check_layout(a, name, /*writable=*/true, ranges);
+  return a;
+}
+
 CheckedArray::CheckedArray(py::array a, ArgName n, bool w)
     : array(std::move(a)),
       data(const_cast<void*>(array.data())),

@@ -75,6 +75,10 @@ ByteRange byte_range(const py::array& a, const ArgName& name);
 // byte range.
 py::array check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
                      const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges);
+// A per-tensor state (StateShape::tensor): a writeable, aligned float32 or
+// float64 ndarray holding one number (0-d, as torch keeps it, or any shape of
+// size 1). Appends its byte range.
+py::array check_scalar_state(py::handle obj, const ArgName& name, DType* dtype, std::vector<ByteRange>* ranges);
 // The same checks for the parameter itself (writeable).
 py::array check_param(py::handle obj, const ArgName& name, DType* dtype, std::vector<ByteRange>* ranges);
 

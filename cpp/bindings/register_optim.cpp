@@ -26,9 +26,11 @@ struct SlotArg {
 };
 
 // One tensor: slot 0 is the parameter, slot 1 the (read-only) gradient, then
-// the states; kParamCopy the optional low-precision copy. The caller's
+// the elementwise states; kParamCopy the optional low-precision copy;
+// `scalars` the per-tensor states, in the rule's order. The caller's
 // arguments hold a reference to every array for the whole call.
-void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoefficients& c) {
+void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoefficients& c,
+                const std::vector<SlotArg>& scalars = {}) {
   std::vector<ByteRange> ranges;
   TensorBuffers t;
   const ArgName param_name{slots[kParam].name};
@@ -56,6 +58,11 @@ void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoeffici
     }
   }
   require_storage(t.storage, named);
+  std::vector<py::array> scalar_arrays;
+  for (std::size_t k = 0; k < scalars.size(); ++k) {
+    scalar_arrays.push_back(check_scalar_state(scalars[k].obj, ArgName{scalars[k].name}, &t.scalar_dtype[k], &ranges));
+    t.scalar[k] = scalar_arrays.back().mutable_data();
+  }
   require_disjoint(ranges);
   t.n = static_cast<std::size_t>(param.size());
   py::gil_scoped_release release;
@@ -82,19 +89,19 @@ void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::
     PyObject* v = PyDict_GetItemString(arrays.ptr(), key);
     return v == nullptr ? py::handle(Py_None) : py::handle(v);
   };
-  std::vector<SlotArg> slots{{"p", get("p"), true}, {"g", get("g"), true}};
+  std::vector<SlotArg> slots{{"p", get("p"), true}, {"g", get("g"), true}}, scalars;
   for (std::size_t i = 0; i < spec.states.size(); ++i) {
     const StateSpec& s = spec.states[i];
     const bool used = spec.needs_state(i, values.data());
     if (used && s.needed_when != nullptr && get(s.arg).is_none())
       throw_value_error(std::string(s.arg) + " is required when " + s.needed_when + " is set");
-    slots.push_back({s.arg, get(s.arg), used});
+    (spec.is_scalar(i) ? scalars : slots).push_back({s.arg, get(s.arg), used});
   }
   if (!get("p_copy").is_none()) {
     slots.resize(kParamCopy, SlotArg{"", py::none(), false});
     slots.push_back({"p_copy", get("p_copy"), true});
   }
-  run_single(spec.rule, slots, c);
+  run_single(spec.rule, slots, c, scalars);
 }
 
 // The state buffers of a group by torch's names: {name: [one array per parameter] or None}.
@@ -104,11 +111,14 @@ std::vector<StateArrays> named_states(const RuleSpec& spec, py::handle states_ob
   std::vector<StateArrays> out;
   for (auto item : states) {
     const std::string name = py::str(item.first);
-    int slot = -1;
+    int slot = -1, scalar = -1;
     for (std::size_t i = 0; i < spec.states.size(); ++i)
-      if (name == spec.states[i].name) slot = kFirstState + static_cast<int>(i);
-    if (slot < 0) throw_value_error(std::string(spec.name) + " keeps no state named '" + name + "'");
-    out.push_back({slot, name, py::reinterpret_borrow<py::object>(item.second)});
+      if (name == spec.states[i].name) {
+        if (spec.is_scalar(i)) scalar = spec.scalar_index(i);
+        else slot = kFirstState + static_cast<int>(i);
+      }
+    if (slot < 0 && scalar < 0) throw_value_error(std::string(spec.name) + " keeps no state named '" + name + "'");
+    out.push_back({slot, name, py::reinterpret_borrow<py::object>(item.second), scalar});
   }
   return out;
 }

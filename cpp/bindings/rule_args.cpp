@@ -72,7 +72,9 @@ py::list describe_rules() {
     }
     for (const StateSpec& s : r.states)
       states.append(py::dict(py::arg("name") = s.name, py::arg("arg") = s.arg,
-                             py::arg("needed_when") = or_none(s.needed_when), py::arg("initial") = or_none(s.initial)));
+                             py::arg("needed_when") = or_none(s.needed_when), py::arg("initial") = or_none(s.initial),
+                             py::arg("shape") = s.shape == StateShape::tensor ? "tensor" : "elementwise",
+                             py::arg("start") = s.start));
     out.append(py::dict(py::arg("name") = r.name, py::arg("uses_step") = r.uses_step, py::arg("hypers") = hypers,
                         py::arg("states") = states));
   }

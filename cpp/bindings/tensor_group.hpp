@@ -19,13 +19,15 @@
 
 namespace fastopt::bindings {
 
-// One state buffer of every tensor: its slot, its name, and a sequence with
+// One state buffer of every tensor: its slot (elementwise states) or scalar
+// index (per-tensor states, -1 for the others), its name, and a sequence with
 // one entry per parameter: an array, or None where the tensor's group does not
 // keep this buffer (None for the whole sequence: no tensor keeps it).
 struct StateArrays {
   int slot;
   std::string name;
   py::object arrays;
+  int scalar = -1;
 };
 
 // A fixed set of tensors and their optimizer state, checked once; a step over
@@ -60,7 +62,8 @@ class TensorGroup {
     if (!copies.is_none() && copy_of.size() != n) throw_value_error("param_copies must have one entry per parameter");
     std::vector<py::tuple> state_of;
     for (const StateArrays& s : states_) {
-      if (s.slot < kFirstState || s.slot >= kStateEnd) throw_value_error("at most 3 state buffers");
+      if (s.scalar >= kMaxScalars || (s.scalar < 0 && (s.slot < kFirstState || s.slot >= kStateEnd)))
+        throw_value_error("at most 3 state buffers and 2 per-tensor states");
       state_of.push_back(s.arrays.is_none() ? py::tuple() : py::tuple(s.arrays));
       if (!s.arrays.is_none() && state_of.back().size() != n)
         throw_value_error(s.name + " must have one array per parameter");
@@ -92,6 +95,12 @@ class TensorGroup {
         if (s.arrays.is_none() || state_of[k][i].is_none()) continue;
         const ArgName s_name = name(s.name.c_str(), i);
         DType dtype;
+        if (s.scalar >= 0) {
+          py::array a = check_scalar_state(state_of[k][i], s_name, &t.scalar_dtype[s.scalar], &ranges);
+          t.scalar[s.scalar] = a.mutable_data();
+          held_.emplace_back(a, s_name, true);
+          continue;
+        }
         py::array a = check_like(state_of[k][i], s_name, true, p, p_name, &dtype, &ranges);
         if (named.state != nullptr && dtype != t.storage.state)
           throw_type_error(s_name.str() + " has dtype " + dtype_name(dtype) + " but " + named.state_name.str() +
@@ -140,11 +149,14 @@ class TensorGroup {
     for (std::size_t i = 0; i < spec_->states.size(); ++i) {
       if (!spec_->needs_state(i, values)) continue;
       for (const TensorBuffers& t : tensors_) {
-        if (t.group != group || t.slot[kFirstState + i] != nullptr) continue;
+        const void* held = spec_->is_scalar(i) ? t.scalar[spec_->scalar_index(i)] : t.slot[kFirstState + i];
+        if (t.group != group || held != nullptr) continue;
         throw_value_error(std::string("parameter group ") + std::to_string(group) + " has no '" +
-                          spec_->states[i].name + "' state buffer, needed when " +
-                          (spec_->states[i].needed_when ? spec_->states[i].needed_when : "") +
-                          " is set; create the optimizer (or add the group) with it set");
+                          spec_->states[i].name + "' state buffer" +
+                          (spec_->states[i].needed_when
+                               ? std::string(", needed when ") + spec_->states[i].needed_when +
+                                     " is set; create the optimizer (or add the group) with it set"
+                               : std::string()));
       }
     }
   }

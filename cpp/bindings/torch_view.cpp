@@ -211,11 +211,18 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     e.state = dict == nullptr ? py::none() : py::reinterpret_borrow<py::object>(dict);
     for (auto item : py::reinterpret_borrow<py::dict>(state_tensors[i])) {
       const std::string s_name = "state['" + str(item.first) + "'] of " + name;
-      int slot = -1;
-      for (std::size_t k = 0; k < spec.states.size(); ++k)
-        if (str(item.first) == spec.states[k].name) slot = kFirstState + static_cast<int>(k);
-      if (slot < 0) throw_value_error(s_name + ": the rule keeps no such state");
-      record(item.second, b.slot[slot], b.n, s_name, false);
+      const void* memory = nullptr;
+      std::size_t numel = 0;
+      bool found = false;
+      for (std::size_t k = 0; k < spec.states.size(); ++k) {
+        if (str(item.first) != spec.states[k].name) continue;
+        const bool scalar = spec.is_scalar(k);
+        found = true;
+        memory = scalar ? b.scalar[spec.scalar_index(k)] : b.slot[kFirstState + static_cast<int>(k)];
+        numel = scalar ? 1 : b.n;
+      }
+      if (!found) throw_value_error(s_name + ": the rule keeps no such state");
+      record(item.second, memory, numel, s_name, false);
       e.state_tensors.emplace_back(py::reinterpret_borrow<py::object>(item.first),
                                    py::reinterpret_borrow<py::object>(item.second));
     }

@@ -54,7 +54,19 @@ OPTIMIZERS: dict[str, _OptimizerCase] = {
                  (optim.Adadelta, dict(lr=1.0)), ("Adadelta", dict(lr=1.0))),
     "rprop": (fast.rprop, reference.rprop, ("prev", "step_size"), (), dict(), False,
               (optim.Rprop, dict()), ("Rprop", dict())),
+    "nadam": (fast.nadam, reference.nadam, ("m", "v", "mu_product"), (), dict(lr=2e-3), True,
+              (optim.NAdam, dict(lr=2e-3)), ("NAdam", dict(lr=2e-3))),
+    "asgd": (fast.asgd, reference.asgd, ("ax", "eta", "mu"), (), dict(lr=1e-2), True,
+             (optim.ASGD, dict(lr=1e-2)), ("ASGD", dict(lr=1e-2))),
 }
+# Per-tensor state (one number per tensor, not a buffer) and where it starts.
+_PER_TENSOR = {"mu_product": 1.0, "eta": 1e-2, "mu": 1.0}
+
+
+def _new_state(p: Array, names: Sequence[str]) -> list[Array]:
+    """A step's state arrays for ``p``: zeros like it, a 0-d array for a per-tensor number."""
+    scalar = np.float64 if p.dtype == np.float64 else np.float32
+    return [np.array(_PER_TENSOR[n], scalar) if n in _PER_TENSOR else np.zeros_like(p) for n in names]
 
 
 @dataclass
@@ -101,7 +113,8 @@ def optimizer_workloads(names: Optional[Sequence[str]] = None, dtypes: Sequence[
                 grads = [rng.standard_normal(s).astype(dtype) for s in tensor_shapes]
                 n_total = sum(p.size for p in params)
                 itemsize = np.dtype(dtype).itemsize
-                n_buffers = 2 + len(positional)
+                buffers = [n for n in positional if n not in _PER_TENSOR]
+                n_buffers = 2 + len(buffers)
                 label = (_size_label(tensor_shapes[0][0]) if len(params) == 1
                          else f"{len(params)}x{_size_label(tensor_shapes[0][0])}")
                 w = Workload(f"{name} {np.dtype(dtype).name} {label}",
@@ -116,21 +129,22 @@ def optimizer_workloads(names: Optional[Sequence[str]] = None, dtypes: Sequence[
 
                 if len(params) == 1:
                     p, g = params[0], grads[0]
-                    state = [np.zeros_like(p) for _ in positional]
+                    state = _new_state(p, positional)
                     w.candidates["fastopt"] = lambda p=p, g=g, s=state: fast_fn(p, g, *s, **kw())
-                    w.candidates["probe"] = lambda p=p, g=g, s=state: _core.stream_probe(p, g, s)
+                    probe_state = [np.zeros_like(p) for _ in buffers]
+                    w.candidates["probe"] = lambda p=p, g=g, s=probe_state: _core.stream_probe(p, g, s)
                     if include_reference:
-                        ref_p, ref_s = p.copy(), [np.zeros_like(p) for _ in positional]
+                        ref_p, ref_s = p.copy(), _new_state(p, positional)
                         w.candidates["numpy"] = lambda: ref_fn(ref_p, g, *ref_s, **kw())
                 else:
                     opt = opt_cls(params, **opt_kwargs)
                     w.candidates["fastopt"] = lambda opt=opt, grads=grads: opt.step(grads)
-                    group = _core.TensorGroup.probe(params, [[np.zeros_like(p) for p in params] for _ in positional],
+                    group = _core.TensorGroup.probe(params, [[np.zeros_like(p) for p in params] for _ in buffers],
                                                     grads)
                     w.candidates["probe"] = group.stream_probe
                     if include_reference:
                         ref_ps = [p.copy() for p in params]
-                        ref_ss = [[np.zeros_like(p) for _ in positional] for p in params]
+                        ref_ss = [_new_state(p, positional) for p in params]
 
                         def ref_multi(ref_ps: list[Array] = ref_ps, ref_ss: list[list[Array]] = ref_ss,
                                       grads: list[Array] = grads) -> None:

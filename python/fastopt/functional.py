@@ -34,7 +34,7 @@ from ._typing import Array
 from typing import Optional
 
 __all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam", "adadelta",
-           "rprop"]
+           "rprop", "nadam", "asgd"]
 
 
 def sgd(p: Array, g: Array, *, lr: float, weight_decay: float = 0.0, maximize: bool = False,
@@ -427,3 +427,92 @@ def rprop(p: Array, g: Array, prev: Array, step_size: Array, *, lr: float = 1e-2
                {"lr": lr, "etaminus": etaminus, "etaplus": etaplus, "step_size_min": step_size_min,
                 "step_size_max": step_size_max, "maximize": maximize},
                stochastic_rounding_seed=stochastic_rounding_seed)
+
+
+def nadam(p: Array, g: Array, m: Array, v: Array, mu_product: Array, *, step: int, lr: float = 2e-3,
+          beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+          momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False,
+          p_copy: Optional[Array] = None, stochastic_rounding_seed: Optional[int] = None) -> None:
+    """NAdam step (Dozat 2016, Adam with Nesterov momentum), as ``torch.optim.NAdam``, in place.
+
+    Update rule (``step`` = t counts from 1)::
+
+        p *= 1 - lr * weight_decay               if decoupled_weight_decay
+        g = g + weight_decay * p                 otherwise
+        mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        mu_product *= mu_t                       (in mu_product's dtype)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        denom = sqrt(v / (1 - beta2**t)) + eps
+        p += -lr * (1 - mu_t) / (1 - mu_product) * g / denom
+        p += -lr * mu_next / (1 - mu_product * mu_next) * m / denom
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    m, v : numpy.ndarray
+        First and second moment estimates, updated in place; start at zero.
+    mu_product : numpy.ndarray
+        The product of the momentum factors so far: one number (a 0-d float32
+        or float64 array, as torch keeps it), updated in place; starts at 1.
+    step : int
+        Number of this step, >= 1.
+    lr : float, default 2e-3
+    beta1, beta2 : float, default 0.9, 0.999
+        Moment decay rates, in [0, 1).
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    momentum_decay : float, default 4e-3
+        How fast the momentum factor approaches beta1, >= 0.
+    decoupled_weight_decay : bool, default False
+        AdamW-style decay of the parameters instead of the coupled L2 term.
+    """
+    _core.step("nadam", {"p": p, "g": g, "p_copy": p_copy, "m": m, "v": v, "mu_product": mu_product},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
+                "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay,
+                "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
+
+
+def asgd(p: Array, g: Array, ax: Array, eta: Array, mu: Array, *, step: int, lr: float = 1e-2,
+         lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0,
+         maximize: bool = False, p_copy: Optional[Array] = None,
+         stochastic_rounding_seed: Optional[int] = None) -> None:
+    """Averaged SGD step (Polyak & Juditsky 1992), as ``torch.optim.ASGD``, in place.
+
+    Update rule (``step`` = t counts from 1; ``eta`` and ``mu`` as they are before the step)::
+
+        g = g + weight_decay * p
+        p = p * (1 - lambd * eta) - eta * g
+        ax = p                                   if mu == 1
+        ax += (p - ax) * mu                      otherwise
+        eta = lr / (1 + lambd * lr * t) ** alpha    (for the next step)
+        mu = 1 / max(1, t - t0)
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    ax : numpy.ndarray
+        The averaged parameters, updated in place; start at zero.
+    eta, mu : numpy.ndarray
+        This step's learning rate and averaging weight: one number each (0-d
+        float32 or float64 arrays, as torch keeps them), updated in place for
+        the next step; ``eta`` starts at ``lr``, ``mu`` at 1.
+    step : int
+        Number of this step, >= 1.
+    lr : float, default 1e-2
+    lambd : float, default 1e-4
+        Decay of the learning rate, >= 0.
+    alpha : float, default 0.75
+        Power of the learning rate's decay, >= 0.
+    t0 : float, default 1e6
+        The step at which averaging starts, >= 0.
+    weight_decay : float, default 0
+    """
+    _core.step("asgd", {"p": p, "g": g, "p_copy": p_copy, "ax": ax, "eta": eta, "mu": mu},
+               {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0, "weight_decay": weight_decay,
+                "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)

@@ -60,10 +60,12 @@ _Pending = tuple[dict[str, Any], tuple[Array, ...], Optional[list[Any]], Optiona
                  tuple[Optional[Array], ...]]
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta",
-           "Rprop"]
+           "Rprop", "NAdam", "ASGD"]
 
 # The native registry of update rules: name -> {"hypers": [...], "states": [...], ...}.
 RULES = {rule["name"]: rule for rule in _core.rules()}
+# Each rule's state shapes: name -> "elementwise" (the parameter's shape) or "tensor" (one number).
+_SHAPES = {rule: {s["name"]: s["shape"] for s in spec["states"]} for rule, spec in RULES.items()}
 
 # float16 and bfloat16: the parameter dtypes whose state is float32 by default.
 _LOW_PRECISION_KINDS = {"float16", "bfloat16"}
@@ -278,18 +280,26 @@ class Optimizer:
     def _new_state(self, group: dict[str, Any], arrays: tuple[Array, ...]) -> dict[str, tuple[Optional[Array], ...]]:
         """The state buffers a group's hyperparameters need, per name: one array per parameter."""
         hypers = self._rule_hypers(group)
-        initial = {s["name"]: s["initial"] for s in RULES[self._rule]["states"]}
+        specs = {s["name"]: s for s in RULES[self._rule]["states"]}
         needed = _core.needed_states(self._rule, hypers)
         state: dict[str, tuple[Optional[Array], ...]] = {}
         for name in self._state:
             if name not in needed:
                 state[name] = (None,) * len(arrays)
                 continue
-            start = 0.0 if initial[name] is None else float(hypers[initial[name]])
-            state[name] = tuple(np.full(p.shape, start, dtype=self._state_dtype_for(p)) for p in arrays)
+            spec = specs[name]
+            start = spec["start"] if spec["initial"] is None else float(hypers[spec["initial"]])
+            state[name] = tuple(np.full(self._state_shape(name, p), start, dtype=self._state_dtype_for(p, name))
+                                for p in arrays)
         return state
 
-    def _state_dtype_for(self, p: Array) -> npt.DTypeLike:
+    def _state_shape(self, name: str, p: Array) -> tuple[int, ...]:
+        """The shape of state buffer ``name`` of parameter ``p``: ``p``'s, or () for a per-tensor number."""
+        return () if _SHAPES[self._rule][name] == "tensor" else p.shape
+
+    def _state_dtype_for(self, p: Array, name: str = "") -> npt.DTypeLike:
+        if name and _SHAPES[self._rule][name] == "tensor":  # a per-tensor number: float64 only for float64 p
+            return np.float64 if p.dtype == np.float64 else np.float32
         if p.dtype.name in _LOW_PRECISION_KINDS and self._state_dtype == "float32":
             return np.float32
         return p.dtype
@@ -594,9 +604,9 @@ class Optimizer:
                     if type(value) is not np.ndarray:
                         raise TypeError(f"state_dict state[{i}][{name!r}] must be a numpy.ndarray, "
                                         f"got {type(value).__name__}")
-                    if value.shape != p.shape or value.dtype != buffer.dtype:
+                    if value.shape != buffer.shape or value.dtype != buffer.dtype:
                         raise ValueError(f"state_dict state[{i}][{name!r}] has shape {value.shape} and "
-                                         f"dtype {value.dtype}; expected {p.shape} and {buffer.dtype}")
+                                         f"dtype {value.dtype}; expected {buffer.shape} and {buffer.dtype}")
                     saved[i, name] = value
             if len(steps) > 1:
                 raise ValueError(f"state_dict holds different step counts within param_groups[{gi}]")
@@ -952,3 +962,79 @@ class Rprop(Optimizer):
         hypers["etaminus"], hypers["etaplus"] = _pair(h["etas"], "etas")
         hypers["step_size_min"], hypers["step_size_max"] = _pair(h["step_sizes"], "step_sizes")
         return hypers
+
+
+class NAdam(_BetasOptimizer):
+    """NAdam (Dozat 2016, Adam with Nesterov momentum), as ``torch.optim.NAdam``.
+
+    Update rule (``t`` = step number from 1)::
+
+        p *= 1 - lr * weight_decay         if decoupled_weight_decay, else g = g + weight_decay * p
+        mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay));  mu_next likewise at t + 1
+        mu_product *= mu_t                 (one number per parameter)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        denom = sqrt(v / (1 - beta2**t)) + eps
+        p += -lr * (1 - mu_t) / (1 - mu_product) * g / denom
+             - lr * mu_next / (1 - mu_product * mu_next) * m / denom
+
+    State: ``exp_avg``, ``exp_avg_sq`` and ``mu_product`` (a 0-d array per
+    parameter: float64 for float64 parameters, else float32, as torch keeps it
+    under the matching default dtype).
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 2e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    momentum_decay : float, default 4e-3
+    decoupled_weight_decay : bool, default False
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+    """
+
+    _rule = "nadam"
+
+    def __init__(self, params: Params, lr: LearningRate = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=_betas(betas), eps=eps, weight_decay=weight_decay,
+                        momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+                        maximize=maximize)
+        super().__init__(params, defaults, **options)
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak & Juditsky 1992), as ``torch.optim.ASGD``.
+
+    Update rule (``t`` = step number from 1; ``eta`` and ``mu`` as before the step)::
+
+        g = g + weight_decay * p
+        p = p * (1 - lambd * eta) - eta * g
+        ax = p  if mu == 1,  else  ax += (p - ax) * mu
+        eta = lr / (1 + lambd * lr * t) ** alpha;  mu = 1 / max(1, t - t0)
+
+    State: ``ax`` (the averaged parameters), ``eta`` and ``mu`` (0-d arrays
+    per parameter, float64 for float64 parameters, else float32; ``eta``
+    starts at ``lr``, ``mu`` at 1).
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-2
+    lambd : float, default 1e-4
+    alpha : float, default 0.75
+    t0 : float, default 1e6
+    weight_decay : float, default 0
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+    """
+
+    _rule = "asgd"
+
+    def __init__(self, params: Params, lr: LearningRate = 1e-2, lambd: float = 1e-4, alpha: float = 0.75,
+                 t0: float = 1e6, weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, **options)

@@ -1,7 +1,7 @@
 """Drop-in ``torch.optim`` optimizers that run fastopt's kernels on CPU tensors.
 
-``fastopt.torch.SGD / Adagrad / RMSprop / Adam / AdamW / Adamax / RAdam / Adadelta / Rprop / Lion``
-are subclasses
+``fastopt.torch.SGD / Adagrad / RMSprop / Adam / AdamW / Adamax / RAdam / NAdam / Adadelta / Rprop /
+ASGD / Lion`` are subclasses
 of ``torch.optim.Optimizer`` with torch's constructor arguments, defaults,
 parameter groups and state layout (``opt.state[p]["exp_avg"]``, ``"step"`` as
 a float32 tensor), so ``state_dict()`` is interchangeable with torch.optim's
@@ -51,7 +51,8 @@ Number = Union[float, torch.Tensor]
 # State a refused or skipped step created: (state dict, key), key None for all of it.
 _Created = list[tuple[dict[str, Any], Optional[str]]]
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
+           "ASGD"]
 
 _RULES = {rule["name"]: rule for rule in _core.rules()}
 
@@ -212,8 +213,12 @@ class _Optimizer(torch.optim.Optimizer):
         specs = {s["name"]: s for s in _RULES[self._rule]["states"]}
         for name in _core.needed_states(self._rule, hypers):
             initial = specs[name]["initial"]
-            value = 0.0 if initial is None else float(self._initial_value(group, initial))
-            new[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p), memory_format=torch.preserve_format)
+            value = specs[name]["start"] if initial is None else float(self._initial_value(group, initial))
+            if specs[name]["shape"] == "tensor":  # one number per parameter: a 0-d tensor, as torch keeps it
+                new[name] = torch.tensor(value, dtype=_scalar_dtype())
+            else:
+                new[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p),
+                                            memory_format=torch.preserve_format)
         state.update(new)
 
     def _initial_value(self, group: dict[str, Any], name: str) -> Any:
@@ -223,10 +228,12 @@ class _Optimizer(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``. torch casts floating-point state to the
         parameter's dtype: with ``state_dtype="float32"`` the saved float32 values
-        are put back. A step saved as a number (old checkpoints) becomes a
+        are put back, and a per-tensor number (NAdam's ``mu_product``, ASGD's
+        ``eta`` and ``mu``) keeps its saved float32 or float64 dtype. A step saved as a number (old checkpoints) becomes a
         tensor, as torch.optim.Adam makes it."""
         super().load_state_dict(state_dict)
         saved = state_dict["state"]
+        per_tensor = {st["name"] for st in _RULES[self._rule]["states"] if st["shape"] == "tensor"}
         index = 0
         for group in self.param_groups:
             for p in group["params"]:
@@ -241,6 +248,10 @@ class _Optimizer(torch.optim.Optimizer):
                             state[key] = torch.tensor(float(value), dtype=_scalar_dtype())
                         continue
                     wanted = self._state_dtype_for(p)
+                    if key in per_tensor:  # torch casts it to the parameter's dtype; it keeps its own
+                        original = entry.get(key)
+                        kept = original.dtype if isinstance(original, torch.Tensor) else None
+                        wanted = kept if kept in (torch.float32, torch.float64) else _scalar_dtype()
                     if isinstance(value, torch.Tensor) and value.dtype != wanted:
                         original = entry.get(key)
                         source = original if isinstance(original, torch.Tensor) else value
@@ -651,3 +662,42 @@ class Rprop(_Optimizer):
                 raise TypeError(f"{key} must be a pair, got {pair!r}")
             hypers[names[0]], hypers[names[1]] = _scalar(pair[0], names[0]), _scalar(pair[1], names[1])
         return hypers
+
+
+class NAdam(_BetasOptimizer):
+    """``torch.optim.NAdam`` on fastopt's kernels (see :class:`fastopt.optim.NAdam` for the rule).
+
+    State: ``step`` and ``mu_product`` (0-d tensors of torch's scalar dtype:
+    float32, or float64 under a float64 default dtype), ``exp_avg``,
+    ``exp_avg_sq``.
+    """
+
+    _rule = "nadam"
+
+    def __init__(self, params: ParamsT, lr: Number = 2e-3, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: Optional[bool] = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
+        super().__init__(params, defaults, **options)
+
+
+class ASGD(_Optimizer):
+    """``torch.optim.ASGD`` on fastopt's kernels (see :class:`fastopt.optim.ASGD` for the rule).
+
+    State: ``step``, ``eta`` and ``mu`` (0-d tensors of torch's scalar dtype),
+    ``ax``.
+    """
+
+    _rule = "asgd"
+
+    def __init__(self, params: ParamsT, lr: Number = 1e-2, lambd: float = 1e-4, alpha: float = 0.75,
+                 t0: float = 1e6, weight_decay: float = 0.0, foreach: Optional[bool] = None, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)

@@ -28,15 +28,19 @@ enum class Rule : int { FASTOPT_RULES(FASTOPT_RULE_ENUM) stream_probe, count };
 #undef FASTOPT_RULE_ENUM
 
 // Buffers of one tensor: the parameter, the gradient (only read), the rule's
-// state buffers in its registry order (state i in slot kFirstState + i), and an optional low-precision copy of
-// the parameter written after the update (master-weight mode). Unused optional
-// slots are null. All slots have length n.
+// elementwise state buffers in its registry order (state i in slot
+// kFirstState + i), and an optional low-precision copy of the parameter written
+// after the update (master-weight mode). Unused optional slots are null. All
+// slots have length n. A rule's per-tensor state (StateShape::tensor: one
+// number per tensor, such as NAdam's running product of momentum factors) is
+// in `scalar`, each a float32 or float64 number (torch keeps a 0-d tensor).
 constexpr int kParam = 0;
 constexpr int kGrad = 1;
 constexpr int kFirstState = 2;
 constexpr int kStateEnd = 5;  // states are slots [kFirstState, kStateEnd)
 constexpr int kParamCopy = 5;
 constexpr int kMaxSlots = 6;
+constexpr int kMaxScalars = 2;
 
 // How a tensor's buffers are stored. The supported combinations
 // (storage_problem() says why any other is refused):
@@ -63,6 +67,8 @@ StorageProblem storage_problem(const Storage& s, bool has_copy);
 
 struct TensorBuffers {
   void* slot[kMaxSlots] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  void* scalar[kMaxScalars] = {nullptr, nullptr};
+  DType scalar_dtype[kMaxScalars] = {DType::f32, DType::f32};  // f32 or f64
   std::size_t n = 0;
   Storage storage;
   std::uint32_t group = 0;   // index of this tensor's StepCoefficients in a step
@@ -83,12 +89,20 @@ struct StepCoefficients {
   double adagrad_lr = 0.0;             // lr / (1 + (step - 1) * lr_decay)
   double step_size = 0.0;              // adam, adamax: lr / (1 - beta1^step)
   double bias_correction1 = 1.0;       // radam: 1 - beta1^step
+  double bias_correction2 = 1.0;       // nadam: 1 - beta2^step
   double bias_correction2_sqrt = 1.0;  // adam, radam: sqrt(1 - beta2^step)
   double rectification = 1.0;          // radam: the variance rectification r_t (when rectified)
   bool rectified = false;              // radam: rho_t > 5
   double etaminus = 0.0, etaplus = 0.0;            // rprop: the step sizes' factors
   double step_size_min = 0.0, step_size_max = 0.0; // rprop: their bounds
-  double param_decay = 1.0;            // adamw, lion: p *= 1 - lr * wd before the step
+  double param_decay = 1.0;            // adamw, lion, nadam, radam: p *= 1 - lr * wd before the step
+  // nadam: the momentum factors of this step and the next (per step); and, per
+  // tensor, the multipliers of g and m in p += (a·g + b·m) / denom.
+  double mu = 0.0, mu_next = 0.0;
+  double grad_coefficient = 0.0, momentum_coefficient = 0.0;
+  // asgd: lambd; eta and ax's averaging weight (per tensor, from its state);
+  // the values its state takes for the next step (per step).
+  double lambd = 0.0, eta = 0.0, average_weight = 1.0, next_eta = 0.0, next_average_weight = 1.0;
   bool nesterov = false;
   bool centered = false;
   bool amsgrad = false;
@@ -170,14 +184,39 @@ struct HyperSpec {
   bool per_step;  // false: used only when the state is created (initial_accumulator_value)
 };
 
+// The shape of a state buffer, relative to its parameter.
+enum class StateShape : int {
+  elementwise,  // one value per element: the parameter's shape
+  tensor,       // one number per tensor (torch: a 0-d tensor), float32 or float64
+};
+
 struct StateSpec {
   const char* name;         // torch.optim's state key: "exp_avg"
   const char* arg;          // the functional API's argument: "m"
   const char* needed_when;  // nullptr: always; else the hyperparameter that must be nonzero
-  const char* initial;      // nullptr: starts at 0; else the hyperparameter it starts at
+  const char* initial;      // nullptr: starts at `start`; else the hyperparameter it starts at
+  StateShape shape = StateShape::elementwise;
+  double start = 0.0;
 };
 
-constexpr int kMaxHypers = 8;
+constexpr int kMaxHypers = 12;
+
+// A tensor's per-tensor state as numbers: value k is the rule's k-th
+// StateShape::tensor state. Arithmetic on it runs in its dtype, as torch's
+// in-place ops on a 0-d tensor do. The driver reads every tensor's scalars,
+// lets the rule advance them, and writes them back only when every tensor's
+// were accepted: a refused step changes nothing.
+struct TensorScalars {
+  double value[kMaxScalars] = {0.0, 0.0};
+  DType dtype[kMaxScalars] = {DType::f32, DType::f32};
+  explicit TensorScalars(const TensorBuffers& t);
+  void store(const TensorBuffers& t) const;
+  double get(int k) const { return value[k]; }
+  void set(int k, double x);  // rounded to the scalar's dtype
+  // x *= factor in the scalar's dtype (float32: the factor rounded to float32
+  // first, as torch multiplies a float32 tensor by a Python number); the new x.
+  double scale(int k, double factor);
+};
 
 struct RuleSpec {
   Rule rule;
@@ -189,11 +228,20 @@ struct RuleSpec {
   // precomputes the scalars of step `step`. std::invalid_argument naming the
   // hyperparameter on a value the ranges allow but the rule does not.
   StepCoefficients (*coefficients)(const RuleSpec& spec, const double* values, std::int64_t step);
+  // Rules with per-tensor state: before a tensor's update, advances its
+  // scalars and completes its copy of the step's coefficients (the driver
+  // calls it once per tensor and step, before any update); std::invalid_argument
+  // on a state the rule cannot step from. nullptr for the other rules.
+  void (*per_tensor)(StepCoefficients& c, TensorScalars& s) = nullptr;
 
   int hyper_index(const char* hyper) const;  // -1 if absent
   double value(const double* values, const char* hyper) const;
   // Whether state i is used with these hyperparameter values.
   bool needs_state(std::size_t i, const double* values) const;
+  // Where state i lives: slot kFirstState + i (elementwise states, which come
+  // first), or scalar i - (number of elementwise states).
+  bool is_scalar(std::size_t i) const { return states[i].shape == StateShape::tensor; }
+  int scalar_index(std::size_t i) const;
 };
 
 // The optimizer rules, in Rule order (stream_probe is not one).

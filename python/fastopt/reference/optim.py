@@ -170,3 +170,42 @@ def rprop(p: FloatArray, g: FloatArray, prev: FloatArray, step_size: FloatArray,
     g = np.where(factor == t(etaminus), t(0), g)
     p -= np.sign(g) * step_size
     prev[...] = g
+
+
+def nadam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, mu_product: FloatArray, *, step: int,
+          lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+          momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False) -> None:
+    """``mu_product`` is a 0-d array (float32 or float64) multiplied in its own dtype, as torch does."""
+    if maximize:
+        g = -g
+    if decoupled_weight_decay:
+        p *= 1 - lr * weight_decay
+    elif weight_decay != 0:
+        g = g + weight_decay * p
+    mu = beta1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    mu_product *= mu
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    denom = np.sqrt(v / (1 - beta2 ** step)) + eps
+    p += (-lr * (1 - mu) / (1 - float(mu_product))) * (g / denom)
+    p += (-lr * mu_next / (1 - float(mu_product) * mu_next)) * (m / denom)
+
+
+def asgd(p: FloatArray, g: FloatArray, ax: FloatArray, eta: FloatArray, mu: FloatArray, *, step: int,
+         lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0,
+         maximize: bool = False) -> None:
+    """``eta`` and ``mu`` are 0-d arrays (float32 or float64): this step uses them, then they are
+    set for the next one."""
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    eta_now, mu_now = float(eta), float(mu)
+    p[...] = p * (1 - lambd * eta_now) + (-eta_now) * g
+    if mu_now != 1:
+        ax += (p - ax) * mu_now
+    else:
+        ax[...] = p
+    eta[...] = lr / (1 + lambd * lr * step) ** alpha
+    mu[...] = 1 / max(1, step - t0)

@@ -116,14 +116,20 @@ def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Ar
     any supported dtypes, computed in float32 (float64 arrays stay float64).
 
     ``states`` are the positional state arrays; keyword arrays in ``hypers``
-    (``max_v``, ``momentum_buf``, ``grad_avg``) are state too. ``step`` is passed
+    (``max_v``, ``momentum_buf``, ``grad_avg``) are state too. Per-tensor
+    states (0-d arrays) keep their dtype. ``step`` is passed
     to ``update`` when it takes one, and numbers the random bits of stochastic
     rounding (0 when not given).
     """
     opmath = np.float64 if p.dtype == np.float64 else np.float32
+
+    def widened(a: Array) -> Array:
+        # Per-tensor states (0-d arrays: NAdam's mu_product) keep their own dtype, as in the kernels.
+        return a if a.ndim == 0 else a.astype(opmath)
+
     p32 = p.astype(opmath)
-    states32 = [s.astype(opmath) for s in states]
-    kw32 = {k: (v.astype(opmath) if isinstance(v, np.ndarray) else v) for k, v in hypers.items()}
+    states32 = [widened(s) for s in states]
+    kw32 = {k: (widened(v) if isinstance(v, np.ndarray) else v) for k, v in hypers.items()}
     if "step" in inspect.signature(update).parameters:
         kw32["step"] = step
     update(p32, g.astype(opmath), *states32, **kw32)

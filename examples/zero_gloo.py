@@ -9,6 +9,12 @@ whole batch.
 
     python examples/zero_gloo.py --world-size 2            # processes on this machine
     torchrun --nproc-per-node 2 examples/zero_gloo.py       # the same, started by torchrun
+    python examples/zero_gloo.py --optimizer muon           # Muon for the weights, AdamW for the biases
+
+With ``--optimizer muon`` each rank's shard is a ``fastopt.torch.Muon`` over
+whole matrices (ZeroRedundancyOptimizer shards tensors, never splits one), so
+each weight is orthogonalized on the rank that holds it; the reference is one
+process running the same optimizer on the whole batch.
 
 Across machines, start one process per rank with torchrun
 (``--nnodes 2 --node-rank i --master-addr HOST --master-port PORT``): the
@@ -46,19 +52,31 @@ def batches(world_size):
     return X, y
 
 
-def train(rank, world_size, out=None, shard=True):
-    """One rank: DDP + ZeroRedundancyOptimizer(fastopt.torch.AdamW) (or fastopt's AdamW
-    on every rank, ``shard=False``). Rank 0 saves the parameters and the consolidated
-    optimizer state to ``out``."""
+def optimizer_setup(model, optimizer):
+    """(parameter groups, fastopt.torch class, its arguments) of ``optimizer``: "adamw", or
+    "muon" (Muon for the weight matrices, AdamW for the biases; the Newton–Schulz
+    iteration in float64 so that the runs agree to rounding)."""
+    if optimizer == "adamw":
+        return list(model.parameters()), fastopt.torch.AdamW, dict(lr=1e-2, weight_decay=0.1)
+    weights = [p for p in model.parameters() if p.dim() >= 2]
+    biases = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": weights}, {"params": biases, "use_muon": False, "lr": 1e-2}]
+    return groups, fastopt.torch.Muon, dict(lr=2e-2, weight_decay=0.1, ns_dtype=torch.float64)
+
+
+def train(rank, world_size, out=None, shard=True, optimizer="adamw"):
+    """One rank: DDP + ZeroRedundancyOptimizer(fastopt.torch.AdamW or Muon) (or the
+    optimizer on every rank, ``shard=False``). Rank 0 saves the parameters and the
+    consolidated optimizer state to ``out``."""
     # A rank that fails makes the others time out after two minutes instead of gloo's thirty.
     dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=datetime.timedelta(seconds=120))
     torch.set_num_threads(1)
     model = DDP(make_model())
+    groups, cls, kwargs = optimizer_setup(model.module, optimizer)
     if shard:
-        opt = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=fastopt.torch.AdamW, lr=1e-2,
-                                      weight_decay=0.1)
+        opt = ZeroRedundancyOptimizer(groups, optimizer_class=cls, **kwargs)
     else:
-        opt = fastopt.torch.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+        opt = cls(groups, **kwargs)
     X, y = batches(world_size)
     rows = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
     for t in range(STEPS):
@@ -83,16 +101,20 @@ def train(rank, world_size, out=None, shard=True):
     dist.destroy_process_group()
 
 
-def _spawned(rank, world_size, port, out, shard):
+def _spawned(rank, world_size, port, out, shard, optimizer):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size))
-    train(rank, world_size, out, shard)
+    train(rank, world_size, out, shard, optimizer)
 
 
-def single_process_reference(world_size):
-    """torch.optim.AdamW on the whole batch in one process."""
+def single_process_reference(world_size, optimizer="adamw"):
+    """torch.optim.AdamW (or fastopt's Muon) on the whole batch in one process."""
     model = make_model()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    else:
+        groups, cls, kwargs = optimizer_setup(model, optimizer)
+        opt = cls(groups, **kwargs)
     X, y = batches(world_size)
     for t in range(STEPS):
         opt.zero_grad()
@@ -101,12 +123,12 @@ def single_process_reference(world_size):
     return [p.detach() for p in model.parameters()]
 
 
-def run(world_size, port=29511, shard=True):
+def run(world_size, port=29511, shard=True, optimizer="adamw"):
     """Spawn `world_size` ranks on localhost; returns (max |difference| from the single-process
     reference, the consolidated state_dict)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rank0.pt")
-        ranks = mp.spawn(_spawned, args=(world_size, port, out, shard), nprocs=world_size, join=False)
+        ranks = mp.spawn(_spawned, args=(world_size, port, out, shard, optimizer), nprocs=world_size, join=False)
         deadline = time.monotonic() + 300
         while not ranks.join(timeout=5):  # raises if a rank failed
             if time.monotonic() > deadline:
@@ -114,7 +136,7 @@ def run(world_size, port=29511, shard=True):
                     process.kill()
                 raise TimeoutError(f"{world_size} ranks did not finish in 300 s")
         saved = torch.load(out)
-    reference = single_process_reference(world_size)
+    reference = single_process_reference(world_size, optimizer)
     diff = max(float((a - b).abs().max()) for a, b in zip(saved["params"], reference))
     return diff, saved["state_dict"]
 
@@ -122,12 +144,14 @@ def run(world_size, port=29511, shard=True):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--world-size", type=int, default=2)
+    parser.add_argument("--optimizer", choices=["adamw", "muon"], default="adamw")
     args = parser.parse_args()
     if "RANK" in os.environ:  # started by torchrun
-        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), optimizer=args.optimizer)
         return
-    diff, state_dict = run(args.world_size)
-    print(f"{args.world_size} processes: max |difference| from one process with torch.optim.AdamW = {diff:.2e}; "
+    diff, state_dict = run(args.world_size, optimizer=args.optimizer)
+    reference = "torch.optim.AdamW" if args.optimizer == "adamw" else "fastopt.torch.Muon"
+    print(f"{args.world_size} processes: max |difference| from one process with {reference} = {diff:.2e}; "
           f"consolidated state for {len(state_dict['state'])} parameters")
 
 

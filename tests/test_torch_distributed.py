@@ -36,3 +36,12 @@ def test_zero_redundancy_optimizer_matches_one_process(world_size):
 def test_ddp_with_a_fastopt_optimizer_matches_one_process():
     diff, state_dict = example().run(2, port=29530, shard=False)
     assert diff < 1e-12 and len(state_dict["state"]) == 4
+
+
+def test_zero_redundancy_optimizer_with_muon_matches_one_process():
+    """Muon for the weight matrices, AdamW for the biases, sharded by whole tensors."""
+    diff, state_dict = example().run(2, port=29540, optimizer="muon")
+    assert diff < 1e-12
+    assert len(state_dict["state"]) == 4
+    kinds = sorted(tuple(sorted(s)) for s in state_dict["state"].values())
+    assert kinds == [("exp_avg", "exp_avg_sq", "step")] * 2 + [("momentum_buffer",)] * 2

@@ -439,6 +439,76 @@ def run_torch(quick: bool = False, budget: Optional[float] = None) -> Iterator[d
                **{f"speedup_vs_{k}": v / t for k, v in med.items() if k != "fastopt"}}
 
 
+def muon_workloads(seed: int = 0) -> Iterator[Workload]:
+    """One Muon step on GPT-2 small's hidden matrices (the 48 attention and MLP
+    weights, 85M parameters): :class:`fastopt.torch.Muon` (same-shape matrices
+    batched; and one group per matrix, unbatched) against torch.optim.Muon, all
+    with the Newton–Schulz iteration in bfloat16 on torch's BLAS; and the whole
+    model with one fastopt.torch.Muon (AdamW for embeddings, norms and biases)
+    against torch.optim.Muon plus torch's fused AdamW."""
+    torch = _torch()
+    if torch is None or not hasattr(torch.optim, "Muon"):
+        return
+    import fastopt.torch as ft
+    torch.set_num_threads(_core.get_num_threads())
+    gen = torch.Generator().manual_seed(seed)
+    shapes = gpt2_small_shapes()
+    hidden = [s for s in shapes[2:] if len(s) == 2]  # the embeddings are not hidden matrices
+    grads = {s: torch.randn(s, generator=gen) for s in set(shapes)}
+
+    def tensors(of: Sequence[tuple[int, ...]]) -> list[Any]:
+        out = [torch.randn(s, generator=gen).requires_grad_() for s in of]
+        for t in out:
+            t.grad = grads[tuple(t.shape)].clone()
+        return out
+
+    n = sum(int(np.prod(s)) for s in hidden)
+    w = Workload(f"muon gpt2-small hidden matrices ({len(hidden)} matrices, {n / 1e6:.1f}M)",
+                 bytes_moved=0, parameters=n)
+    ours = ft.Muon(tensors(hidden), lr=0.02)
+    unbatched = ft.Muon([{"params": [t]} for t in tensors(hidden)], lr=0.02)
+    theirs = torch.optim.Muon(tensors(hidden), lr=0.02)
+    w.candidates = {"fastopt": ours.step, "fastopt-unbatched": unbatched.step, "torch": theirs.step}
+    yield w
+
+    n = sum(int(np.prod(s)) for s in shapes)
+    w = Workload(f"muon + adamw gpt2-small whole model ({len(shapes)} tensors, {n / 1e6:.1f}M)",
+                 bytes_moved=0, parameters=n)
+    params = tensors(shapes)
+    matrices = [p for i, p in enumerate(params) if i >= 2 and p.dim() == 2]
+    rest = [p for i, p in enumerate(params) if i < 2 or p.dim() != 2]
+    groups: list[dict[str, Any]] = [{"params": matrices}, {"params": rest, "use_muon": False, "lr": 3e-4}]
+    combined = ft.Muon(groups, lr=0.02)
+    params = tensors(shapes)
+    matrices = [p for i, p in enumerate(params) if i >= 2 and p.dim() == 2]
+    rest = [p for i, p in enumerate(params) if i < 2 or p.dim() != 2]
+    t_muon = torch.optim.Muon(matrices, lr=0.02)
+    t_adamw = torch.optim.AdamW(rest, lr=3e-4, betas=(0.9, 0.95), eps=1e-10, fused=True)
+
+    def torch_pair() -> None:
+        t_muon.step()
+        t_adamw.step()
+    w.candidates = {"fastopt": combined.step, "torch": torch_pair}
+    yield w
+
+
+def run_muon(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
+    """Measure the Muon workloads: one row each."""
+    for w in muon_workloads():
+        med = measure(w.candidates, budget=budget if budget is not None else 1.0, rounds=3 if quick else 7)
+        t = med["fastopt"]
+        yield {"workload": w.name, "fastopt_s": t, **{f"{k}_s": v for k, v in med.items() if k != "fastopt"},
+               **{f"speedup_vs_{k}": v / t for k, v in med.items() if k != "fastopt"}}
+
+
+MUON_HEADER = ("| workload | fastopt.torch.Muon (median) | vs fastopt unbatched | vs torch |\n|---|---|---|---|")
+
+
+def format_muon_row(row: dict[str, Any]) -> str:
+    return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | "
+            f"{_ratio(row.get('speedup_vs_fastopt-unbatched'))} | {_ratio(row.get('speedup_vs_torch'))} |")
+
+
 TORCH_HEADER = ("| workload | fastopt.torch (median) | GB/s | vs torch fused | vs torch foreach | vs DeepSpeedCPUAdam |"
                 "\n|---|---|---|---|---|---|")
 
@@ -709,10 +779,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--optimizer", action="append", choices=sorted(OPTIMIZERS),
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
-    parser.add_argument("--only", choices=["optim", "precision", "torch", "offload", "loss", "train", "linear"],
+    parser.add_argument("--only", choices=["optim", "precision", "torch", "offload", "loss", "train", "linear",
+                                           "muon"],
                         help="only these workloads: optimizers, mixed precision, fastopt.torch, the offload "
-                             "phase, losses, the training loop, or the linear classifiers against "
-                             "scikit-learn (not part of a full run: it takes minutes)")
+                             "phase, losses, the training loop, or (not part of a full run: each takes "
+                             "minutes) the linear classifiers against scikit-learn, Muon against torch's")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -730,7 +801,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return out
 
     results: dict[str, list[dict[str, Any]]] = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": [],
-               "linear_defaults": [], "linear_same_objective": []}
+               "linear_defaults": [], "linear_same_objective": [], "muon": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
                                       format_row)
@@ -776,6 +847,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             results["linear_same_objective"] = table(bench_linear.SAME_HEADER,
                                                      bench_linear.run_same_objective(quick=args.quick),
                                                      bench_linear.format_same_row)
+    if args.only == "muon":
+        if _torch() is None or not hasattr(_torch().optim, "Muon"):
+            print("Muon workloads skipped: they need torch with torch.optim.Muon")
+        else:
+            results["muon"] = table(MUON_HEADER, run_muon(quick=args.quick, budget=args.budget), format_muon_row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), **results}, f, indent=2)

@@ -18,7 +18,7 @@ import fastopt.torch as ft
 
 SHAPES = [(6, 3), (5,), (40,), (2, 2)]
 CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
-           "ASGD"]
+           "ASGD", "Muon"]
 PER_TENSOR = {"mu_product", "eta", "mu"}  # state kept as one number (a 0-d tensor)
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
@@ -206,8 +206,14 @@ def main(seed, steps):
         if name in ("SGD", "RMSprop") and r.random() < 0.5:
             options["momentum"] = 0.9
         if dtype == torch.float32 and r.random() < 0.3:  # master-weight mode: 16-bit copies written by each step
-            options["param_copies"] = {p: p.detach().to(r.choice([torch.float16, torch.bfloat16])) for p in params}
-        opt = getattr(ft, name)([{"params": params[:2]}, {"params": params[2:], "lr": 1e-3}], lr=1e-2, **options)
+            options["param_copies"] = {p: p.detach().to(r.choice([torch.float16, torch.bfloat16]))
+                                       for p in params if name != "Muon" or p.dim() < 2}
+        if name == "Muon":  # Muon for the matrices, AdamW for the vectors
+            groups = [{"params": [p for p in params if p.dim() >= 2]},
+                      {"params": [p for p in params if p.dim() < 2], "lr": 1e-3, "use_muon": False}]
+        else:
+            groups = [{"params": params[:2]}, {"params": params[2:], "lr": 1e-3}]
+        opt = getattr(ft, name)(groups, lr=1e-2, **options)
         ADDED.clear()
         for p in params:
             p.grad = random_tensor(rng, p.shape, dtype)
@@ -223,7 +229,7 @@ def main(seed, steps):
             watched = params + ADDED + list(options.get("param_copies", {}).values())
             before = snapshot(opt, watched)
             try:
-                if r.random() < 0.2:
+                if r.random() < 0.2 and name != "Muon":  # Muon has no offload phase
                     applied, _ = opt.offload_step(grad_scale=r.choice([1.0, 0.5, 1 / 1024]),
                                                   max_norm=r.choice([None, 1.0]))
                     outcomes["applied" if applied else "skipped"] += 1

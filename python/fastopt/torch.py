@@ -765,6 +765,40 @@ class _NewtonSchulzBatch:
         return X.mT if self.transposed else X
 
 
+def _check_dense(t: Any, name: str, written: bool) -> None:
+    """A Muon step's tensor: a dense floating-point CPU tensor (written ones without the
+    negation bit, and not inference tensors outside inference mode); else TypeError / ValueError."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+    if t.layout != torch.strided:
+        raise TypeError(f"{name} is sparse; Muon needs dense tensors")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} has dtype {t.dtype}; Muon needs a floating-point tensor")
+    if t.device.type != "cpu":
+        raise ValueError(f"{name} is on {t.device}; fastopt.torch steps CPU tensors")
+    if written and (t.is_neg() or t.is_conj()):
+        raise ValueError(f"{name} is a negated or conjugated view; it is updated in place")
+    if written and t.is_inference() and not torch.is_inference_mode_enabled():
+        raise ValueError(f"{name} is an inference tensor; torch refuses to update it in place outside "
+                         "inference mode")
+
+
+def _overlap(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two strided tensors' memory ranges intersect (a conservative test)."""
+    if a.numel() == 0 or b.numel() == 0:
+        return False
+
+    def span(t: torch.Tensor) -> tuple[int, int]:
+        lo = hi = t.data_ptr()
+        for size, stride in zip(t.shape, t.stride()):
+            (lo, hi) = (lo + (size - 1) * stride * t.element_size(), hi) if stride < 0 else \
+                (lo, hi + (size - 1) * stride * t.element_size())
+        return lo, hi + t.element_size()
+
+    (a0, a1), (b0, b1) = span(a), span(b)
+    return a0 < b1 and b0 < a1
+
+
 def _muon_matrix(shape: Any) -> tuple[int, int]:
     """The matrix a weight is orthogonalized as: (shape[0], the product of the rest)."""
     return int(shape[0]), int(math.prod(shape[1:]))
@@ -970,19 +1004,26 @@ class Muon(_BetasOptimizer):
                 name = f"param_groups[{gi}]['params'][{pi}]"
                 if p.dim() < 2:
                     raise ValueError(f"{name} has {p.dim()} dimension(s); Muon orthogonalizes matrices")
-                if p.device.type != "cpu" or g.device.type != "cpu":
-                    raise ValueError(f"{name}: fastopt.torch steps CPU tensors")
-                if g.layout != torch.strided:
-                    raise TypeError(f"the gradient of {name} is sparse; Muon needs a dense gradient")
-                if g.shape != p.shape or not g.is_floating_point() or not p.is_floating_point():
-                    raise ValueError(f"the gradient of {name} has shape {tuple(g.shape)} and dtype {g.dtype}; "
-                                     f"expected a floating-point tensor of the parameter's shape {tuple(p.shape)}")
+                _check_dense(p, name, written=True)
+                _check_dense(g, f"the gradient of {name}", written=False)
+                if g.shape != p.shape:
+                    raise ValueError(f"the gradient of {name} has shape {tuple(g.shape)}; expected the "
+                                     f"parameter's {tuple(p.shape)}")
                 state = self.state[p]
-                buf = state.get("momentum_buffer") if isinstance(state, dict) else None
-                if not isinstance(state, dict) or (buf is not None and (
-                        not isinstance(buf, torch.Tensor) or buf.shape != p.shape or not buf.is_floating_point())):
-                    raise ValueError(f"state['momentum_buffer'] of {name} must be a floating-point tensor of the "
-                                     "parameter's shape")
+                if not isinstance(state, dict):
+                    raise TypeError(f"opt.state[{name}] must be a dict, got {type(state).__name__}")
+                if "momentum_buffer" in state:
+                    buf = state["momentum_buffer"]
+                    what = f"state['momentum_buffer'] of {name}"
+                    _check_dense(buf, what, written=True)
+                    if buf.shape != p.shape:
+                        raise ValueError(f"{what} has shape {tuple(buf.shape)}; expected the parameter's "
+                                         f"{tuple(p.shape)}")
+                    for other, other_name in ((p, name), (g, f"the gradient of {name}")):
+                        if _overlap(buf, other):
+                            raise ValueError(f"{what} and {other_name} share memory; the buffer is written")
+                if _overlap(p, g):
+                    raise ValueError(f"{name} and its gradient share memory; the parameter is written")
                 params.append(p)
             if params:
                 work.append((group, params))
@@ -995,8 +1036,9 @@ class Muon(_BetasOptimizer):
         for p, buf in new.items():
             self.state[p]["momentum_buffer"] = buf
         bufs = [self.state[p]["momentum_buffer"] for p in params]
-        grads = [p.grad.to(b.dtype) * unscale if unscale != 1.0 else p.grad.to(b.dtype)  # type: ignore[union-attr]
-                 for p, b in zip(params, bufs)]
+        grads = [p.grad.resolve_neg().to(b.dtype) for p, b in zip(params, bufs)]  # type: ignore[union-attr]
+        if unscale != 1.0:
+            grads = [g * unscale for g in grads]
         torch._foreach_lerp_(bufs, grads, 1 - momentum)
         nesterov = group["nesterov"]
 

@@ -1031,6 +1031,11 @@ class Muon(_BetasOptimizer):
 
     def _muon_group_step(self, group: dict[str, Any], params: list[torch.Tensor], unscale: float) -> None:
         lr, weight_decay, momentum = _scalar(group["lr"], "lr"), group["weight_decay"], group["momentum"]
+        # torch.optim.Muon keeps a tensor lr a tensor: its products with lr run in lr's dtype.
+        lr_tensor = group["lr"] if isinstance(group["lr"], torch.Tensor) else None
+
+        def times_lr(factor: float) -> float:
+            return float(lr_tensor * factor) if lr_tensor is not None else lr * factor
         new = {p: torch.zeros_like(p, dtype=self._state_dtype_for(p), memory_format=torch.preserve_format)
                for p in params if "momentum_buffer" not in self.state[p]}
         for p, buf in new.items():
@@ -1053,7 +1058,8 @@ class Muon(_BetasOptimizer):
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, p in enumerate(params):
             by_shape.setdefault(_muon_matrix(p.shape), []).append(i)
-        torch._foreach_mul_(params, 1 - lr * weight_decay)
+        decay = float(1 - lr_tensor * weight_decay) if lr_tensor is not None else 1 - lr * weight_decay
+        torch._foreach_mul_(params, decay)
         coefficients = tuple(float(x) for x in group["ns_coefficients"])
         for (rows, cols), index in by_shape.items():
             if len(index) == 1:
@@ -1070,8 +1076,8 @@ class Muon(_BetasOptimizer):
                     update_into(i, batch.matrix(j), (rows, cols))
                 O = batch.orthogonalize(coefficients, group["ns_steps"], group["eps"])  # type: ignore[arg-type]
             if group["adjust_lr_fn"] == "match_rms_adamw":
-                adjusted = lr * 0.2 * math.sqrt(max(rows, cols))
+                adjusted = times_lr(0.2 * math.sqrt(max(rows, cols)))
             else:
-                adjusted = lr * math.sqrt(max(1, rows / cols))
+                adjusted = times_lr(math.sqrt(max(1, rows / cols)))
             torch._foreach_add_([params[i] for i in index],
                                 [O[j].reshape(params[i].shape) for j, i in enumerate(index)], alpha=-adjusted)

@@ -474,6 +474,23 @@ def _asgd(rng):
     return (lambda x: fastopt.asgd(**x)), args, specs, ["p", "ax", "eta", "mu"]
 
 
+@target
+def _lbfgs_direction(rng):
+    n, dt = size_and_dtype(rng)
+    m = int(rng.integers(1, 4))
+    a = arrays_like(rng, n, dt, ("g", "d"))
+    s_list = [rng.uniform(0.5, 1.5, n).astype(dt) for _ in range(m)]
+    y_list = [rng.uniform(0.5, 1.5, n).astype(dt) for _ in range(m)]
+    args = dict(a, s=s_list, y=y_list, rho=[0.5] * m, h=1.0)
+    specs = dict(g=Arr("grad", drop_last, alias=("d",)), d=Arr("written", drop_last),
+                 s=Container(names=("s", "y", "rho")), y=Container(names=("s", "y", "rho")),
+                 rho=Container(names=("s", "y", "rho")),
+                 **{"s[0]": Arr("grad", drop_last, alias=("d",), names=("s", "d")),
+                    "y[0]": Arr("grad", drop_last, alias=("d",), names=("y", "d"))},
+                 h=Real(math.isfinite))
+    return (lambda x: _core.lbfgs_direction(**x)), args, specs, ["d"]
+
+
 def drop_column(v):
     return v[:, :-1]
 

@@ -69,9 +69,10 @@ def test_torch_class_defaults_are_the_registry_defaults(name):
     torch = pytest.importorskip("torch")
     import fastopt.torch as ft
     # AdamW is torch's Adam with decoupled_weight_decay=True: the adamw rule's defaults are its own
-    # (Muon steps its AdamW groups with the adam rule; its own arguments are torch.optim.Muon's)
+    # (Muon steps its AdamW groups with the adam rule, its own arguments are torch.optim.Muon's;
+    # LBFGS is no rule of the registry)
     rule_of = {cls: "adamw" if cls.__name__ == "AdamW" else cls._rule
-               for cls in (getattr(ft, n) for n in ft.__all__) if cls.__name__ != "Muon"}
+               for cls in (getattr(ft, n) for n in ft.__all__) if cls.__name__ not in ("Muon", "LBFGS")}
     classes = [cls for cls, rule in rule_of.items() if rule == name]
     assert classes, f"fastopt.torch has no class for {name}"
     defaults = {h["name"]: h["default"] for h in RULES[name]["hypers"]}

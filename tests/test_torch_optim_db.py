@@ -12,8 +12,8 @@ common_optimizers = pytest.importorskip("torch.testing._internal.common_optimize
 ft = importlib.import_module("fastopt.torch")
 
 # torch.optim's classes fastopt.torch does not have: SparseAdam (sparse gradients), and
-# Adafactor and LBFGS, not built yet.
-ABSENT = {"SparseAdam", "Adafactor", "LBFGS"}
+# Adafactor, not built yet.
+ABSENT = {"SparseAdam", "Adafactor"}
 
 
 def _inputs():
@@ -34,7 +34,28 @@ def _params(name):
     return [torch.randn(s, generator=g, dtype=torch.float64).requires_grad_() for s in shapes]
 
 
-@pytest.mark.parametrize("name, kwargs", _inputs())
+@pytest.mark.parametrize("name, kwargs", [p for p in _inputs() if p.values[0] == "LBFGS"])
+def test_lbfgs_trajectory_equals_torch(name, kwargs):
+    """LBFGS steps with a closure and one group (torch's only form)."""
+    target = torch.linspace(-1, 1, 24, dtype=torch.float64).reshape(6, 4)
+
+    def run(module, params):
+        opt = module.LBFGS(params, **kwargs)
+
+        def closure():
+            opt.zero_grad()
+            loss = (params[0] - target).pow(4).sum() + (params[1] + params[0][:5, 0]).square().sum()
+            loss.backward()
+            return loss
+        return [float(opt.step(closure).detach()) for _ in range(5)]
+
+    ours_p, theirs_p = _params(name)[:2], _params(name)[:2]
+    assert run(ft, ours_p) == pytest.approx(run(torch.optim, theirs_p), rel=1e-9)
+    for a, b in zip(ours_p, theirs_p):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs", [p for p in _inputs() if p.values[0] != "LBFGS"])
 def test_trajectory_equals_torch(name, kwargs):
     def make(module, params):
         lr = kwargs.get("lr", None)

@@ -186,6 +186,60 @@ void count_step(py::handle counts, std::size_t groups) {
   for (py::ssize_t g = 0; g < a.shape(0); ++g) a.mutable_at(g) += 1;
 }
 
+// L-BFGS's two-loop recursion into `d` (optim.hpp, lbfgs_direction): g, every
+// s_i and y_i read, float32 or float64 like d, d's shape, contiguous; d written
+// and sharing memory with none of them; one finite number per pair in rho.
+py::list lbfgs_direction_binding(py::handle g, py::handle s_obj, py::handle y_obj, py::handle rho_obj,
+                                 py::handle h_obj, py::handle d_obj) {
+  std::vector<ByteRange> written, read;
+  DType dtype;
+  const ArgName d_name{"d"};
+  const py::array d = check_param(d_obj, d_name, &dtype, &written);
+  if (dtype != DType::f32 && dtype != DType::f64)
+    throw_type_error(std::string("d must have dtype float32 or float64, got ") + dtype_name(dtype));
+  auto vector = [&](py::handle obj, const ArgName& name) {
+    DType dt;
+    py::array a = check_like(obj, name, false, d, d_name, &dt, &read);
+    if (dt != dtype)
+      throw_type_error(name.str() + " has dtype " + dtype_name(dt) + " but d has dtype " + dtype_name(dtype));
+    return a;
+  };
+  auto sequence = [](py::handle obj, const char* name) {
+    if (!(PyList_Check(obj.ptr()) || PyTuple_Check(obj.ptr())))
+      throw_type_error(std::string(name) + " must be a list, got " + type_name(obj));
+    return py::tuple(py::reinterpret_borrow<py::object>(obj));
+  };
+  const py::tuple s_items = sequence(s_obj, "s"), y_items = sequence(y_obj, "y"), rho_items = sequence(rho_obj, "rho");
+  const std::size_t m = s_items.size();
+  if (y_items.size() != m || rho_items.size() != m)
+    throw_value_error("s, y and rho must have one entry per correction pair (" + std::to_string(m) + " in s, " +
+                      std::to_string(y_items.size()) + " in y, " + std::to_string(rho_items.size()) + " in rho)");
+  std::vector<py::array> held{vector(g, ArgName{"g"})};
+  std::vector<const void*> s_data(m), y_data(m);
+  std::vector<double> rho(m), al(m);
+  for (std::size_t i = 0; i < m; ++i) {
+    held.push_back(vector(s_items[i], ArgName("s", static_cast<std::ptrdiff_t>(i))));
+    s_data[i] = held.back().data();
+    held.push_back(vector(y_items[i], ArgName("y", static_cast<std::ptrdiff_t>(i))));
+    y_data[i] = held.back().data();
+    const std::string rho_name = "rho[" + std::to_string(i) + "]";
+    rho[i] = to_double(rho_items[i], rho_name.c_str());
+    if (!std::isfinite(rho[i])) throw_value_error(rho_name + " must be finite");
+  }
+  const double h = to_double(h_obj, "h");
+  if (!std::isfinite(h)) throw_value_error("h must be finite");
+  for (const ByteRange& r : read) require_outside(r, written);
+  const std::size_t n = static_cast<std::size_t>(d.size());
+  void* out = const_cast<void*>(d.data());
+  {
+    py::gil_scoped_release release;
+    lbfgs_direction(dtype, n, held[0].data(), s_data.data(), y_data.data(), rho.data(), m, h, out, al.data());
+  }
+  py::list result;
+  for (double a : al) result.append(a);
+  return result;
+}
+
 }  // namespace
 
 void register_optim(py::module_& m) {
@@ -215,6 +269,10 @@ void register_optim(py::module_& m) {
     return out;
   }, arg("rule"), arg("hypers"), "Names of the state buffers the rule uses with these hyperparameters.");
 
+  m.def("lbfgs_direction", &lbfgs_direction_binding, arg("g"), arg("s"), arg("y"), arg("rho"), arg("h"), arg("d"),
+        "L-BFGS's search direction d = -H·g by the two-loop recursion (torch.optim.LBFGS's), in place\n"
+        "into d; s, y: the correction pairs oldest first, rho[i] = 1/(y_i·s_i), h the initial scaling.\n"
+        "Returns al (one number per pair). Bitwise the same for any thread count and ISA.");
   m.def("stream_probe", [](py::object p, py::object g, py::object states_obj) {
     if (!(py::isinstance<py::list>(states_obj) || py::isinstance<py::tuple>(states_obj)))
       throw_type_error("states must be a list of arrays, got " + type_name(states_obj));

@@ -28,6 +28,69 @@ bool all_finite(const void* data, size_t n) {
   return acc == T(0);
 }
 
+template <class T>
+double sum_products(const T* __restrict x, const T* __restrict z, size_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (size_t j = 0; j < 8; ++j) acc[j] += double(z[i + j]) * double(x[i + j]);
+  for (size_t j = 0; i + j < n; ++j) acc[j] += double(z[i + j]) * double(x[i + j]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// The passes of L-BFGS's two-loop recursion: the update of x and a dot product
+// with the new x in one pass, eight running double sums as sum_squares.
+template <class T>
+double neg_copy_dot(void* x_, const void* g_, const void* z_, size_t n) {
+  T* __restrict x = static_cast<T*>(x_);
+  const T* __restrict g = static_cast<const T*>(g_);
+  const T* __restrict z = static_cast<const T*>(z_);
+  if (z == nullptr) {
+    for (size_t i = 0; i < n; ++i) x[i] = -g[i];
+    return 0.0;
+  }
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (size_t j = 0; j < 8; ++j) {
+      x[i + j] = -g[i + j];
+      acc[j] += double(z[i + j]) * double(x[i + j]);
+    }
+  for (size_t j = 0; i + j < n; ++j) {
+    x[i + j] = -g[i + j];
+    acc[j] += double(z[i + j]) * double(x[i + j]);
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+template <class T>
+double axpy_scale_dot(void* x_, double a_, const void* y_, double h_, const void* z_, size_t n) {
+  T* __restrict x = static_cast<T*>(x_);
+  const T* __restrict y = static_cast<const T*>(y_);
+  const T* __restrict z = static_cast<const T*>(z_);
+  const T a = T(a_), h = T(h_);
+  if (y == nullptr) {  // x = x·h alone (no correction pair yet)
+    for (size_t i = 0; i < n; ++i) x[i] = x[i] * h;
+    return z == nullptr ? 0.0 : sum_products(x, z, n);
+  }
+  if (z == nullptr) {  // the last pass: no dot product follows
+    for (size_t i = 0; i < n; ++i) x[i] = (x[i] + a * y[i]) * h;
+    return 0.0;
+  }
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (size_t j = 0; j < 8; ++j) {
+      x[i + j] = (x[i + j] + a * y[i + j]) * h;
+      acc[j] += double(z[i + j]) * double(x[i + j]);
+    }
+  for (size_t j = 0; i + j < n; ++j) {
+    x[i + j] = (x[i + j] + a * y[i + j]) * h;
+    acc[j] += double(z[i + j]) * double(x[i + j]);
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 OptimKernels make_kernels() {
   OptimKernels k{};
   fill_rules<Layout<float, float, float>>(k.span[static_cast<int>(DType::f32)]);
@@ -36,6 +99,10 @@ OptimKernels make_kernels() {
   k.all_finite[static_cast<int>(DType::f64)] = all_finite<double>;
   k.sum_squares[static_cast<int>(DType::f32)] = sum_squares<float>;
   k.sum_squares[static_cast<int>(DType::f64)] = sum_squares<double>;
+  k.neg_copy_dot[static_cast<int>(DType::f32)] = neg_copy_dot<float>;
+  k.neg_copy_dot[static_cast<int>(DType::f64)] = neg_copy_dot<double>;
+  k.axpy_scale_dot[static_cast<int>(DType::f32)] = axpy_scale_dot<float>;
+  k.axpy_scale_dot[static_cast<int>(DType::f64)] = axpy_scale_dot<double>;
   FASTOPT_CONCAT(fill_mixed_precision_kernels_, FASTOPT_ISA)(k);  // float16 / bfloat16 storage
   return k;
 }

@@ -501,6 +501,59 @@ def run_muon(quick: bool = False, budget: Optional[float] = None) -> Iterator[di
                **{f"speedup_vs_{k}": v / t for k, v in med.items() if k != "fastopt"}}
 
 
+def lbfgs_workloads(sizes: Sequence[int] = (2**20, 16 * 2**20), history: int = 10,
+                    seed: int = 0) -> Iterator[Workload]:
+    """L-BFGS's two-loop recursion over ``history`` pairs of float32 vectors: fastopt's
+    native fused passes against torch.optim.LBFGS's loop of torch operations."""
+    torch = _torch()
+    if torch is None:
+        return
+    torch.set_num_threads(_core.get_num_threads())
+    gen = torch.Generator().manual_seed(seed)
+    for n in sizes:
+        g = torch.randn(n, generator=gen)
+        s = [torch.randn(n, generator=gen) for _ in range(history)]
+        y = [si + 0.1 * torch.randn(n, generator=gen) for si in s]
+        ro = [1.0 / yi.dot(si) for si, yi in zip(s, y)]
+        h = ro[-1] * 0 + 0.5
+        d = torch.empty(n)
+        arrays = (g.numpy(), [t.numpy() for t in s], [t.numpy() for t in y], [float(r) for r in ro], d.numpy())
+        # every pass reads or writes n floats: 2 per pair and loop in fastopt, 4 in torch's
+        w = Workload(f"lbfgs direction float32 {_size_label(n)}, history {history}",
+                     bytes_moved=4 * n * (4 * history + 3), parameters=n)
+
+        def fastopt_direction(a: Any = arrays) -> None:
+            _core.lbfgs_direction(a[0], a[1], a[2], a[3], 0.5, a[4])
+
+        def torch_direction(g: Any = g, s: Any = s, y: Any = y, ro: Any = ro, h: Any = h) -> None:
+            al: list[Any] = [None] * len(s)
+            q = g.neg()
+            for i in range(len(s) - 1, -1, -1):
+                al[i] = s[i].dot(q) * ro[i]
+                q.add_(y[i], alpha=-al[i])
+            r = torch.mul(q, h)
+            for i in range(len(s)):
+                be_i = y[i].dot(r) * ro[i]
+                r.add_(s[i], alpha=al[i] - be_i)
+        w.candidates = {"fastopt": fastopt_direction, "torch": torch_direction}
+        yield w
+
+
+def run_lbfgs(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
+    for w in lbfgs_workloads(sizes=(2**20,) if quick else (2**20, 16 * 2**20)):
+        med = measure(w.candidates, budget=budget if budget is not None else 1.0)
+        yield {"workload": w.name, "fastopt_s": med["fastopt"], "torch_s": med["torch"],
+               "speedup_vs_torch": med["torch"] / med["fastopt"]}
+
+
+LBFGS_HEADER = "| workload | fastopt (median) | torch.optim.LBFGS's loop | speed-up |\n|---|---|---|---|"
+
+
+def format_lbfgs_row(row: dict[str, Any]) -> str:
+    return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {_fmt_time(row['torch_s'])} | "
+            f"{row['speedup_vs_torch']:.1f}× |")
+
+
 MUON_HEADER = ("| workload | fastopt.torch.Muon (median) | vs fastopt unbatched | vs torch |\n|---|---|---|---|")
 
 
@@ -780,10 +833,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
     parser.add_argument("--only", choices=["optim", "precision", "torch", "offload", "loss", "train", "linear",
-                                           "muon"],
+                                           "muon", "lbfgs"],
                         help="only these workloads: optimizers, mixed precision, fastopt.torch, the offload "
                              "phase, losses, the training loop, or (not part of a full run: each takes "
-                             "minutes) the linear classifiers against scikit-learn, Muon against torch's")
+                             "minutes) the linear classifiers against scikit-learn, Muon against torch's; "
+                             "or L-BFGS's two-loop recursion against torch's")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -801,7 +855,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return out
 
     results: dict[str, list[dict[str, Any]]] = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": [],
-               "linear_defaults": [], "linear_same_objective": [], "muon": []}
+               "linear_defaults": [], "linear_same_objective": [], "muon": [],
+               "lbfgs": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
                                       format_row)
@@ -852,6 +907,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("Muon workloads skipped: they need torch with torch.optim.Muon")
         else:
             results["muon"] = table(MUON_HEADER, run_muon(quick=args.quick, budget=args.budget), format_muon_row)
+    if args.only == "lbfgs":
+        if _torch() is None:
+            print("L-BFGS workloads skipped: torch is not installed")
+        else:
+            results["lbfgs"] = table(LBFGS_HEADER, run_lbfgs(quick=args.quick, budget=args.budget), format_lbfgs_row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), **results}, f, indent=2)

@@ -126,6 +126,13 @@ using AllFiniteKernel = bool (*)(const void* x, std::size_t n);
 // running sums, element i into sum i mod 8, combined in order).
 using SumSquaresKernel = double (*)(const void* x, std::size_t n);
 
+// L-BFGS's two-loop recursion, one fused pass per correction pair
+// (lbfgs_direction below). x = -g, and Σ z[i]·x[i]; or x = (x + a·y)·h, and
+// Σ z[i]·x[i] (z null: 0), the sums in double in the order of sum_squares (eight
+// running sums): the same for every ISA.
+using NegCopyDotKernel = double (*)(void* x, const void* g, const void* z, std::size_t n);
+using AxpyScaleDotKernel = double (*)(void* x, double a, const void* y, double h, const void* z, std::size_t n);
+
 // Storages that are not direct ("mixed": a float16/bfloat16 buffer, or the
 // parameter copy) have kernels of their own: the rule's loop with widening
 // loads and rounding stores (kernels/optim_rules.hpp). They are numbered:
@@ -155,6 +162,8 @@ struct OptimKernels {
   SpanKernel mixed[kMixedLayouts][static_cast<int>(Rule::count)];  // [mixed_layout][Rule]
   AllFiniteKernel all_finite[static_cast<int>(DType::count)];     // [DType]
   SumSquaresKernel sum_squares[static_cast<int>(DType::count)];   // [DType]
+  NegCopyDotKernel neg_copy_dot[2];                                // [DType f32/f64]
+  AxpyScaleDotKernel axpy_scale_dot[2];                            // [DType f32/f64]
 };
 void fill_mixed_precision_kernels_baseline(OptimKernels& k);
 void fill_mixed_precision_kernels_avx2(OptimKernels& k);
@@ -269,6 +278,20 @@ StepCoefficients coefficients_at(const RuleSettings& s, double lr, std::int64_t 
 // threads. Releases nothing: callers release the GIL.
 constexpr std::size_t kBlockElements = 8192;
 void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const StepCoefficients* coefficients);
+
+// The L-BFGS search direction d = -H·g by the two-loop recursion (Nocedal &
+// Wright, Alg. 7.4), as torch.optim.LBFGS computes it: m correction pairs
+// (s_i, y_i) oldest first with rho_i = 1/(y_i·s_i), the initial scaling h
+// (H_diag):
+//   q = -g;  for i = m-1..0: al_i = rho_i·(s_i·q); q -= al_i·y_i
+//   r = h·q; for i = 0..m-1: be_i = rho_i·(y_i·r); r += (al_i - be_i)·s_i;  d = r
+// Every vector has n elements of `dtype` (f32 or f64); d may not overlap the
+// others. One fused pass per pair and loop (the update of one pair with the
+// dot product of the next), threaded over fixed blocks whose partial sums are
+// added in block order: bitwise the same for any thread count and ISA. al (m
+// values) is written too.
+void lbfgs_direction(DType dtype, std::size_t n, const void* g, const void* const* s, const void* const* y,
+                     const double* rho, std::size_t m, double h, void* d, double* al);
 
 // True when slot `slot` (kGrad, or a slot stored like the parameter) of every
 // tensor holds only finite values.

@@ -26,6 +26,10 @@ non-contiguous or non-CPU tensors, and ``foreach`` / ``fused`` /
 ``capturable`` / ``differentiable`` set to True (torch's own implementations
 of those exist; this is a different one).
 
+:class:`Muon` (torch.optim.Muon, with AdamW groups in the same optimizer)
+and :class:`LBFGS` (torch.optim.LBFGS) follow torch's algorithms with their
+own machinery (see their docstrings).
+
 ``import fastopt`` never imports torch; ``import fastopt.torch`` does.
 """
 from __future__ import annotations

@@ -199,3 +199,15 @@ def test_bad_gradient_changes_nothing():
     for k, s in opt.state.items():
         for n, v in s.items():
             assert torch.equal(v, before[1][k][n])
+
+
+def test_batch_buffers_follow_the_parameters_with_gradients():
+    """The buffers kept between steps are those of the batches the last step had."""
+    params = make([(12, 8)] * 4 + [(8, 12)] * 2)
+    opt = ft.Muon(params, lr=0.02)
+    run(opt, params, 1)
+    assert sorted(k[:3] for k in opt._ns_batches) == [(2, 8, 12), (4, 12, 8)]
+    for p in params[2:4]:
+        p.grad = None
+    opt.step()
+    assert sorted(k[:3] for k in opt._ns_batches) == [(2, 8, 12), (2, 12, 8)]

@@ -989,8 +989,12 @@ class Muon(_BetasOptimizer):
         with self._step_lock:
             work = self._muon_work()
             self._run_locked({"grad_scale": unscale})
+            used: set[tuple[int, int, int, torch.dtype]] = set()
             for group, params in work:
-                self._muon_group_step(group, params, unscale)
+                used |= self._muon_group_step(group, params, unscale)
+            # Buffers of batches this step did not have (the parameters with gradients changed) go.
+            for key in set(self._ns_batches) - used:
+                del self._ns_batches[key]
         return loss
 
     def _muon_work(self) -> list[tuple[dict[str, Any], list[torch.Tensor]]]:
@@ -1033,7 +1037,10 @@ class Muon(_BetasOptimizer):
                 work.append((group, params))
         return work
 
-    def _muon_group_step(self, group: dict[str, Any], params: list[torch.Tensor], unscale: float) -> None:
+    def _muon_group_step(self, group: dict[str, Any], params: list[torch.Tensor],
+                         unscale: float) -> set[tuple[int, int, int, torch.dtype]]:
+        """One Muon step of a group's parameters with gradients; returns the batch buffers it used."""
+        used = set()
         lr, weight_decay, momentum = _scalar(group["lr"], "lr"), group["weight_decay"], group["momentum"]
         # torch.optim.Muon keeps a tensor lr a tensor: its products with lr run in lr's dtype.
         lr_tensor = group["lr"] if isinstance(group["lr"], torch.Tensor) else None
@@ -1073,6 +1080,7 @@ class Muon(_BetasOptimizer):
                 O = _zeropower(X, coefficients, group["ns_steps"], group["eps"])  # type: ignore[arg-type]
             else:
                 key = (len(index), rows, cols, self._ns_dtype)
+                used.add(key)
                 batch = self._ns_batches.get(key)
                 if batch is None:
                     batch = self._ns_batches[key] = _NewtonSchulzBatch(len(index), rows, cols, self._ns_dtype)
@@ -1085,6 +1093,7 @@ class Muon(_BetasOptimizer):
                 adjusted = times_lr(math.sqrt(max(1, rows / cols)))
             torch._foreach_add_([params[i] for i in index],
                                 [O[j].reshape(params[i].shape) for j, i in enumerate(index)], alpha=-adjusted)
+        return used
 
 
 # ---------------------------------------------------------------------------------------- LBFGS

@@ -15,11 +15,13 @@ import sys
 import torch
 
 import fastopt.torch as ft
+from fastopt import _core
 
 SHAPES = [(6, 3), (5,), (40,), (2, 2)]
 CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
            "ASGD", "Muon"]
-PER_TENSOR = {"mu_product", "eta", "mu"}  # state kept as one number (a 0-d tensor)
+# state kept as one number (a 0-d tensor), from the registry
+PER_TENSOR = {st["name"] for rule in _core.rules() for st in rule["states"] if st["shape"] == "tensor"}
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 

@@ -59,14 +59,20 @@ OPTIMIZERS: dict[str, _OptimizerCase] = {
     "asgd": (fast.asgd, reference.asgd, ("ax", "eta", "mu"), (), dict(lr=1e-2), True,
              (optim.ASGD, dict(lr=1e-2)), ("ASGD", dict(lr=1e-2))),
 }
-# Per-tensor state (one number per tensor, not a buffer) and where it starts.
-_PER_TENSOR = {"mu_product": 1.0, "eta": 1e-2, "mu": 1.0}
+# The registry's per-tensor states (one number per tensor, not a buffer), by functional
+# argument: (the constant it starts at, the hyperparameter it starts at or None).
+_PER_TENSOR = {st["arg"]: (st["start"], st["initial"]) for rule in _core.rules() for st in rule["states"]
+               if st["shape"] == "tensor"}
 
 
-def _new_state(p: Array, names: Sequence[str]) -> list[Array]:
+def _new_state(p: Array, names: Sequence[str], hypers: dict[str, float]) -> list[Array]:
     """A step's state arrays for ``p``: zeros like it, a 0-d array for a per-tensor number."""
     scalar = np.float64 if p.dtype == np.float64 else np.float32
-    return [np.array(_PER_TENSOR[n], scalar) if n in _PER_TENSOR else np.zeros_like(p) for n in names]
+
+    def number(name: str) -> Array:
+        start, initial = _PER_TENSOR[name]
+        return np.array(start if initial is None else hypers[initial], scalar)
+    return [number(n) if n in _PER_TENSOR else np.zeros_like(p) for n in names]
 
 
 @dataclass
@@ -129,12 +135,12 @@ def optimizer_workloads(names: Optional[Sequence[str]] = None, dtypes: Sequence[
 
                 if len(params) == 1:
                     p, g = params[0], grads[0]
-                    state = _new_state(p, positional)
+                    state = _new_state(p, positional, kwargs)
                     w.candidates["fastopt"] = lambda p=p, g=g, s=state: fast_fn(p, g, *s, **kw())
                     probe_state = [np.zeros_like(p) for _ in buffers]
                     w.candidates["probe"] = lambda p=p, g=g, s=probe_state: _core.stream_probe(p, g, s)
                     if include_reference:
-                        ref_p, ref_s = p.copy(), _new_state(p, positional)
+                        ref_p, ref_s = p.copy(), _new_state(p, positional, kwargs)
                         w.candidates["numpy"] = lambda: ref_fn(ref_p, g, *ref_s, **kw())
                 else:
                     opt = opt_cls(params, **opt_kwargs)
@@ -144,7 +150,7 @@ def optimizer_workloads(names: Optional[Sequence[str]] = None, dtypes: Sequence[
                     w.candidates["probe"] = group.stream_probe
                     if include_reference:
                         ref_ps = [p.copy() for p in params]
-                        ref_ss = [_new_state(p, positional) for p in params]
+                        ref_ss = [_new_state(p, positional, kwargs) for p in params]
 
                         def ref_multi(ref_ps: list[Array] = ref_ps, ref_ss: list[list[Array]] = ref_ss,
                                       grads: list[Array] = grads) -> None:

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fastopt/optim.hpp"
@@ -30,6 +31,46 @@ std::size_t total_elements(const TensorBuffers* tensors, std::size_t count) {
   std::size_t total = 0;
   for (std::size_t t = 0; t < count; ++t) total += tensors[t].n;
   return total;
+}
+
+// A multi-pass rule (RuleSpec::passes): every pass over all tensors' work
+// items, each tensor with its own zeroed scratch. Items write only their own
+// scratch slots and elements, so any thread may run any item.
+void run_passes(const RuleSpec& spec, const std::vector<SpanKernel>& kernel, const TensorBuffers* tensors,
+                std::size_t count, const StepCoefficients* coefficients) {
+  std::vector<TensorBuffers> own(tensors, tensors + count);
+  std::vector<std::size_t> offset(count + 1, 0);
+  std::uint32_t groups = 0;
+  for (std::size_t t = 0; t < count; ++t) {
+    offset[t + 1] = offset[t] + (own[t].n > 0 ? spec.passes.scratch(own[t]) : 0);
+    groups = std::max(groups, own[t].group + 1);
+  }
+  std::vector<double> scratch(offset[count], 0.0);
+  for (std::size_t t = 0; t < count; ++t) own[t].scratch = scratch.data() + offset[t];
+  std::vector<StepCoefficients> coef(coefficients, coefficients + groups);
+  const std::size_t total = total_elements(tensors, count);
+  std::vector<WorkItem> items;
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  for (int pass = 0; pass < spec.passes.count; ++pass) {
+    for (StepCoefficients& c : coef) c.pass = pass;
+    items.clear();
+    for (std::size_t t = 0; t < count; ++t) {
+      if (own[t].n == 0) continue;  // nothing to update, no state to advance
+      ranges.clear();
+      spec.passes.items(own[t], pass, ranges);
+      for (const auto& r : ranges) items.push_back({t, r.first, r.second});
+    }
+    const auto n_items = static_cast<std::int64_t>(items.size());
+    auto one = [&](std::int64_t i) {
+      const WorkItem& w = items[static_cast<std::size_t>(i)];
+      kernel[w.tensor](own[w.tensor], w.begin, w.end, coef[own[w.tensor].group]);
+    };
+    if (total < kParallelMinElements || num_threads() == 1 || n_items < 2) {
+      for (std::int64_t i = 0; i < n_items; ++i) one(i);
+    } else {
+      parallel_for(n_items, threads_for(total, items.size()), one);
+    }
+  }
 }
 
 }  // namespace
@@ -91,12 +132,16 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
       kernel[t] = kernels.mixed[layout][static_cast<int>(rule)];
     }
   }
+  const RuleSpec* spec = rule == Rule::stream_probe ? nullptr : &rule_spec(rule);
+  if (spec != nullptr && spec->is_multi_pass()) {
+    run_passes(*spec, kernel, tensors, count, coefficients);
+    return;
+  }
   // A rule with per-tensor state gives each tensor its own coefficients, made
   // (and its scalars advanced) here, before any update; the scalars are written
   // once every tensor's were accepted.
   std::vector<const StepCoefficients*> coef(count);
   std::vector<StepCoefficients> own;
-  const RuleSpec* spec = rule == Rule::stream_probe ? nullptr : &rule_spec(rule);
   const auto per_tensor = spec == nullptr ? nullptr : spec->per_tensor;
   if (per_tensor != nullptr) {
     for (std::size_t t = 0; t < count; ++t)

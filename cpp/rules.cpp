@@ -27,12 +27,20 @@ namespace {
 // What every entry must satisfy for the bindings and kernels to hold its
 // state: checked once, when the registry is built.
 const RuleSpec& well_formed(const RuleSpec& r) {
-  std::size_t elementwise = 0, scalars = 0;
+  std::size_t elementwise = 0, scalars = 0;  // states in slots, and per-tensor ones
+  bool factored = false;
   for (const StateSpec& s : r.states) {
-    if (s.shape == StateShape::elementwise && scalars > 0)
-      throw std::logic_error(std::string(r.name) + ": elementwise states come before per-tensor ones");
-    (s.shape == StateShape::elementwise ? elementwise : scalars) += 1;
+    if (s.shape != StateShape::tensor && scalars > 0)
+      throw std::logic_error(std::string(r.name) + ": states kept in slots come before per-tensor ones");
+    (s.shape == StateShape::tensor ? scalars : elementwise) += 1;
+    factored = factored || s.shape == StateShape::row || s.shape == StateShape::col ||
+               s.shape == StateShape::unfactored;
   }
+  // Factored state has no elementwise update: its rule reduces over whole tensors.
+  if (factored && !r.is_multi_pass())
+    throw std::logic_error(std::string(r.name) + ": factored state needs a multi-pass rule");
+  if (r.is_multi_pass() && (r.passes.scratch == nullptr || r.passes.items == nullptr || r.per_tensor != nullptr))
+    throw std::logic_error(std::string(r.name) + ": a multi-pass rule gives its scratch size and work items, and keeps no per-tensor state");
   if (r.hypers.size() > static_cast<std::size_t>(kMaxHypers) || std::strcmp(r.hypers.at(0).name, "lr") != 0 ||
       elementwise > static_cast<std::size_t>(kStateEnd - kFirstState) ||
       scalars > static_cast<std::size_t>(kMaxScalars) || (scalars > 0) != (r.per_tensor != nullptr))
@@ -63,6 +71,12 @@ void check_range(const HyperSpec& h, double x) {
       break;
     case Range::flag:
       if (!(x == 0.0 || x == 1.0)) bad_value(h.name, "a bool", x);
+      break;
+    case Range::nonpositive:
+      if (!(x <= 0.0 && std::isfinite(x))) bad_value(h.name, "a finite number <= 0", x);
+      break;
+    case Range::optional_nonnegative:
+      if (!(std::isnan(x) || (x >= 0.0 && std::isfinite(x)))) bad_value(h.name, "None or a finite number >= 0", x);
       break;
   }
 }
@@ -114,6 +128,58 @@ void TensorScalars::set(int k, double x) {
 double TensorScalars::scale(int k, double factor) {
   if (dtype[k] == DType::f64) return value[k] *= factor;
   return value[k] = static_cast<double>(static_cast<float>(value[k]) * static_cast<float>(factor));
+}
+
+const char* state_shape_name(StateShape shape) {
+  switch (shape) {
+    case StateShape::elementwise: return "elementwise";
+    case StateShape::tensor: return "tensor";
+    case StateShape::row: return "row";
+    case StateShape::col: return "col";
+    case StateShape::unfactored: return "unfactored";
+  }
+  return "?";
+}
+
+bool keeps_state(StateShape shape, std::size_t ndim) {
+  switch (shape) {
+    case StateShape::row:
+    case StateShape::col: return ndim >= 2;
+    case StateShape::unfactored: return ndim < 2;
+    default: return true;
+  }
+}
+
+bool keeps_state(StateShape shape, const TensorBuffers& t) { return keeps_state(shape, t.slices > 0 ? 2 : 1); }
+
+std::vector<std::size_t> state_dims(StateShape shape, const std::size_t* dims, std::size_t ndim) {
+  if (shape == StateShape::tensor) return {};
+  std::vector<std::size_t> out(dims, dims + ndim);
+  if (shape == StateShape::row && ndim >= 2) out[ndim - 1] = 1;
+  if (shape == StateShape::col && ndim >= 2) out[ndim - 2] = 1;
+  return out;
+}
+
+std::size_t state_length(StateShape shape, const TensorBuffers& t) {
+  const bool matrix = t.slices > 0;
+  switch (shape) {
+    case StateShape::elementwise: return t.n;
+    case StateShape::tensor: return 1;
+    case StateShape::row: return matrix ? t.slices * t.rows : 0;
+    case StateShape::col: return matrix ? t.slices * t.cols : 0;
+    case StateShape::unfactored: return matrix ? 0 : t.n;
+  }
+  return 0;
+}
+
+void set_matrix_view(TensorBuffers& t, const std::size_t* dims, std::size_t ndim) {
+  t.slices = t.rows = t.cols = 0;
+  if (ndim < 2) return;
+  t.slices = 1;
+  for (std::size_t d = 0; d + 2 < ndim; ++d)
+    if (__builtin_mul_overflow(t.slices, dims[d], &t.slices)) throw std::invalid_argument("a parameter's shape overflows");
+  t.rows = dims[ndim - 2];
+  t.cols = dims[ndim - 1];
 }
 
 const std::vector<RuleSpec>& rule_specs() { return registry(); }

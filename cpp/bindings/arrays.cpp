@@ -60,6 +60,8 @@ bool is_bool(py::handle obj) {
   return is_instance(obj, numpy_bool());
 }
 
+}  // namespace
+
 std::string shape_str(const py::array& a) {
   std::ostringstream s;
   s << "(";
@@ -67,6 +69,8 @@ std::string shape_str(const py::array& a) {
   s << (a.ndim() == 1 ? ",)" : ")");
   return s.str();
 }
+
+namespace {
 
 int array_flags(const py::array& a) { return py::detail::array_proxy(a.ptr())->flags; }
 
@@ -270,6 +274,30 @@ py::array check_like(py::handle obj, const ArgName& name, bool writable, const p
     throw_value_error(name.str() + " has shape " + shape_str(a) + " but " + ref_name.str() +
                       " has shape " + shape_str(ref));
   check_layout(a, name, writable, ranges);
+  return a;
+}
+
+std::vector<std::size_t> dims_of(const py::array& a) {
+  std::vector<std::size_t> dims(static_cast<std::size_t>(a.ndim()));
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) dims[static_cast<std::size_t>(i)] = static_cast<std::size_t>(a.shape(i));
+  return dims;
+}
+
+py::array check_state(py::handle obj, const ArgName& name, StateShape shape, const py::array& ref,
+                      const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges) {
+  if (shape == StateShape::elementwise) return check_like(obj, name, true, ref, ref_name, dtype, ranges);
+  py::array a = as_ndarray(obj, name);
+  *dtype = optim_dtype_of(a, name);
+  const std::vector<std::size_t> ref_dims = dims_of(ref);
+  const std::vector<std::size_t> want = state_dims(shape, ref_dims.data(), ref_dims.size());
+  if (dims_of(a) != want) {
+    std::string expected = "(";
+    for (std::size_t i = 0; i < want.size(); ++i) expected += (i ? ", " : "") + std::to_string(want[i]);
+    expected += want.size() == 1 ? ",)" : ")";
+    throw_value_error(name.str() + " has shape " + shape_str(a) + " but a " + state_shape_name(shape) +
+                      " state of " + ref_name.str() + " (shape " + shape_str(ref) + ") has shape " + expected);
+  }
+  check_layout(a, name, /*writable=*/true, ranges);
   return a;
 }
 

@@ -75,6 +75,15 @@ ByteRange byte_range(const py::array& a, const ArgName& name);
 // byte range.
 py::array check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
                      const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges);
+// A state buffer of shape `shape` (optim.hpp, StateShape) of the parameter
+// `ref`: as check_like, with the shape state_dims() gives. Not for
+// StateShape::tensor (check_scalar_state).
+py::array check_state(py::handle obj, const ArgName& name, StateShape shape, const py::array& ref,
+                      const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges);
+// "(3, 4)", "(5,)" or "()".
+std::string shape_str(const py::array& a);
+// The dimensions of an array, for optim.hpp's shape functions.
+std::vector<std::size_t> dims_of(const py::array& a);
 // A per-tensor state (StateShape::tensor): a writeable, aligned float32 or
 // float64 ndarray holding one number (0-d, as torch keeps it, or any shape of
 // size 1). Appends its byte range.

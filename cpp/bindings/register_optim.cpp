@@ -23,6 +23,7 @@ struct SlotArg {
   const char* name;
   py::handle obj;
   bool used;  // false: an optional buffer this step does not need (left unchecked)
+  StateShape shape = StateShape::elementwise;
 };
 
 // One tensor: slot 0 is the parameter, slot 1 the (read-only) gradient, then
@@ -36,14 +37,28 @@ void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoeffici
   const ArgName param_name{slots[kParam].name};
   const py::array param = check_param(slots[kParam].obj, param_name, &t.storage.param, &ranges);
   t.slot[kParam] = const_cast<void*>(param.data());
+  const std::vector<std::size_t> dims = dims_of(param);
+  set_matrix_view(t, dims.data(), dims.size());
   std::vector<py::array> arrays(slots.size());
   TensorArrays named{&param, param_name};
   t.storage.state = t.storage.param == DType::f64 ? DType::f64 : DType::f32;  // until a state array says
   for (std::size_t s = 1; s < slots.size(); ++s) {
     if (!slots[s].used) continue;
     const ArgName name{slots[s].name};
+    const StateShape shape = slots[s].shape;
+    if (!keeps_state(shape, t)) {  // a factored state, or its stand-in, that this parameter's shape has not
+      if (!slots[s].obj.is_none())
+        throw_value_error(name.str() + " must be None: a " + state_shape_name(shape) + " state is kept by parameters of " +
+                          (shape == StateShape::unfactored ? "fewer than 2" : "2 or more") + " dimensions, and " +
+                          param_name.str() + " has shape " + shape_str(param));
+      continue;
+    }
+    if (shape != StateShape::elementwise && slots[s].obj.is_none())
+      throw_value_error(name.str() + " is required for " + param_name.str() + " of shape " + shape_str(param));
     DType dtype;
-    arrays[s] = check_like(slots[s].obj, name, /*writable=*/s != kGrad, param, param_name, &dtype, &ranges);
+    arrays[s] = s >= kFirstState && s < kStateEnd
+                    ? check_state(slots[s].obj, name, shape, param, param_name, &dtype, &ranges)
+                    : check_like(slots[s].obj, name, /*writable=*/s != kGrad, param, param_name, &dtype, &ranges);
     t.slot[s] = const_cast<void*>(arrays[s].data());
     if (s == kGrad) {
       t.storage.grad = dtype, named.grad = &arrays[s], named.grad_name = name;
@@ -95,7 +110,7 @@ void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::
     const bool used = spec.needs_state(i, values.data());
     if (used && s.needed_when != nullptr && get(s.arg).is_none())
       throw_value_error(std::string(s.arg) + " is required when " + s.needed_when + " is set");
-    (spec.is_scalar(i) ? scalars : slots).push_back({s.arg, get(s.arg), used});
+    (spec.is_scalar(i) ? scalars : slots).push_back({s.arg, get(s.arg), used, s.shape});
   }
   if (!get("p_copy").is_none()) {
     slots.resize(kParamCopy, SlotArg{"", py::none(), false});

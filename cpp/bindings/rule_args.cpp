@@ -1,5 +1,6 @@
 #include "rule_args.hpp"
 
+#include <cmath>
 #include <string>
 
 namespace fastopt::bindings {
@@ -38,7 +39,9 @@ std::array<double, kMaxHypers> hyper_values(const RuleSpec& spec, py::handle hyp
     if (i == spec.hypers.size())
       throw_value_error(std::string(spec.name) + " has no hyperparameter " + py::repr(key).cast<std::string>());
     const HyperSpec& h = spec.hypers[i];
-    values[i] = h.range == Range::flag ? (to_bool(value, h.name) ? 1.0 : 0.0) : to_double(value, h.name);
+    if (h.range == Range::flag) values[i] = to_bool(value, h.name) ? 1.0 : 0.0;
+    else if (h.range == Range::optional_nonnegative && value == Py_None) values[i] = std::nan("");
+    else values[i] = to_double(value, h.name);
     given[i] = true;
   }
   for (std::size_t i = 0; i < spec.hypers.size(); ++i)
@@ -54,6 +57,8 @@ const char* range_name(Range r) {
     case Range::unit_open: return "[0, 1)";
     case Range::unit_closed: return "[0, 1]";
     case Range::flag: return "flag";
+    case Range::nonpositive: return "nonpositive";
+    case Range::optional_nonnegative: return "optional nonnegative";
   }
   return "?";
 }
@@ -65,15 +70,16 @@ py::list describe_rules() {
   for (const RuleSpec& r : rule_specs()) {
     py::list hypers, states;
     for (const HyperSpec& h : r.hypers) {
-      const py::object value = h.range == Range::flag ? py::object(py::bool_(h.default_value != 0.0))
-                                                      : py::object(py::float_(h.default_value));
+      const py::object value = h.range == Range::flag        ? py::object(py::bool_(h.default_value != 0.0))
+                               : std::isnan(h.default_value) ? py::object(py::none())
+                                                             : py::object(py::float_(h.default_value));
       hypers.append(py::dict(py::arg("name") = h.name, py::arg("default") = value,
                              py::arg("range") = range_name(h.range), py::arg("per_step") = h.per_step));
     }
     for (const StateSpec& s : r.states)
       states.append(py::dict(py::arg("name") = s.name, py::arg("arg") = s.arg,
                              py::arg("needed_when") = or_none(s.needed_when), py::arg("initial") = or_none(s.initial),
-                             py::arg("shape") = s.shape == StateShape::tensor ? "tensor" : "elementwise",
+                             py::arg("shape") = state_shape_name(s.shape),
                              py::arg("start") = s.start));
     out.append(py::dict(py::arg("name") = r.name, py::arg("uses_step") = r.uses_step, py::arg("hypers") = hypers,
                         py::arg("states") = states));

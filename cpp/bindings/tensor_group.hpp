@@ -76,6 +76,8 @@ class TensorGroup {
       py::array p = check_param(params[i], p_name, &t.storage.param, &ranges);
       t.slot[kParam] = p.mutable_data();
       t.n = static_cast<std::size_t>(p.size());
+      const std::vector<std::size_t> dims = dims_of(p);
+      set_matrix_view(t, dims.data(), dims.size());
       t.stream = i;
       if (!groups.is_none()) {
         const std::string group_name = "groups[" + std::to_string(i) + "]";
@@ -101,7 +103,13 @@ class TensorGroup {
           held_.emplace_back(a, s_name, true);
           continue;
         }
-        py::array a = check_like(state_of[k][i], s_name, true, p, p_name, &dtype, &ranges);
+        const StateShape shape =
+            spec_ == nullptr ? StateShape::elementwise : spec_->states[static_cast<std::size_t>(s.slot - kFirstState)].shape;
+        if (!keeps_state(shape, t))
+          throw_value_error(s_name.str() + " must be None: a " + state_shape_name(shape) + " state is kept by parameters of " +
+                            (shape == StateShape::unfactored ? "fewer than 2" : "2 or more") + " dimensions, and " +
+                            p_name.str() + " has shape " + shape_str(p));
+        py::array a = check_state(state_of[k][i], s_name, shape, p, p_name, &dtype, &ranges);
         if (named.state != nullptr && dtype != t.storage.state)
           throw_type_error(s_name.str() + " has dtype " + dtype_name(dtype) + " but " + named.state_name.str() +
                            " has dtype " + dtype_name(t.storage.state) + ": all state buffers have one dtype");
@@ -150,7 +158,7 @@ class TensorGroup {
       if (!spec_->needs_state(i, values)) continue;
       for (const TensorBuffers& t : tensors_) {
         const void* held = spec_->is_scalar(i) ? t.scalar[spec_->scalar_index(i)] : t.slot[kFirstState + i];
-        if (t.group != group || held != nullptr) continue;
+        if (t.group != group || held != nullptr || !keeps_state(spec_->states[i].shape, t)) continue;
         throw_value_error(std::string("parameter group ") + std::to_string(group) + " has no '" +
                           spec_->states[i].name + "' state buffer" +
                           (spec_->states[i].needed_when

@@ -219,7 +219,7 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
         const bool scalar = spec.is_scalar(k);
         found = true;
         memory = scalar ? b.scalar[spec.scalar_index(k)] : b.slot[kFirstState + static_cast<int>(k)];
-        numel = scalar ? 1 : b.n;
+        numel = state_length(spec.states[k].shape, b);
       }
       if (!found) throw_value_error(s_name + ": the rule keeps no such state");
       record(item.second, memory, numel, s_name, false);

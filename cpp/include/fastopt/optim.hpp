@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fastopt/rule_list.hpp"
@@ -30,10 +31,12 @@ enum class Rule : int { FASTOPT_RULES(FASTOPT_RULE_ENUM) stream_probe, count };
 // Buffers of one tensor: the parameter, the gradient (only read), the rule's
 // elementwise state buffers in its registry order (state i in slot
 // kFirstState + i), and an optional low-precision copy of the parameter written
-// after the update (master-weight mode). Unused optional slots are null. All
-// slots have length n. A rule's per-tensor state (StateShape::tensor: one
-// number per tensor, such as NAdam's running product of momentum factors) is
-// in `scalar`, each a float32 or float64 number (torch keeps a 0-d tensor).
+// after the update (master-weight mode). Unused optional slots are null. The
+// parameter, gradient and copy have length n; a state buffer has
+// state_length(its shape) elements. A rule's per-tensor state
+// (StateShape::tensor: one number per tensor, such as NAdam's running product
+// of momentum factors) is in `scalar`, each a float32 or float64 number (torch
+// keeps a 0-d tensor).
 constexpr int kParam = 0;
 constexpr int kGrad = 1;
 constexpr int kFirstState = 2;
@@ -71,9 +74,16 @@ struct TensorBuffers {
   DType scalar_dtype[kMaxScalars] = {DType::f32, DType::f32};  // f32 or f64
   std::size_t n = 0;
   Storage storage;
+  // A parameter of two or more dimensions (..., rows, cols) is also a stack of
+  // `slices` matrices (factored state): n = slices·rows·cols. slices == 0 for
+  // fewer dimensions.
+  std::size_t slices = 0, rows = 0, cols = 0;
   std::uint32_t group = 0;   // index of this tensor's StepCoefficients in a step
   std::uint64_t stream = 0;  // stochastic rounding: the tensor's number in the hash
+  double* scratch = nullptr;  // set by the driver for multi-pass rules (RuleSpec::passes)
 };
+// rows and cols of a parameter with these dimensions (outermost first).
+void set_matrix_view(TensorBuffers& t, const std::size_t* dims, std::size_t ndim);
 
 // Scalars of one step, computed once per call in double; kernels cast them to
 // the array dtype, so elementwise math runs in float32 for float32 arrays.
@@ -103,6 +113,12 @@ struct StepCoefficients {
   // asgd: lambd; eta and ax's averaging weight (per tensor, from its state);
   // the values its state takes for the next step (per step).
   double lambd = 0.0, eta = 0.0, average_weight = 1.0, next_eta = 0.0, next_average_weight = 1.0;
+  // adafactor: the second moment's weight 1 - β̂2_t = t^beta2_decay; the relative
+  // step size ρ_t = min(lr, 1/√t); eps1 (NaN: the parameter dtype's machine
+  // epsilon), eps2 and the clipping threshold d.
+  double beta2_weight = 1.0, relative_step = 0.0, eps1 = 0.0, eps2 = 0.0, clip_threshold = 1.0;
+  // Multi-pass rules (RuleSpec::passes): the pass this call belongs to.
+  int pass = 0;
   bool nesterov = false;
   bool centered = false;
   bool amsgrad = false;
@@ -184,6 +200,8 @@ enum class Range : int {
   unit_open,    // [0, 1)
   unit_closed,  // [0, 1]
   flag,         // 0 or 1 (a bool on the Python side)
+  nonpositive,  // finite, <= 0
+  optional_nonnegative,  // finite, >= 0, or None (NaN here): the rule's own default
 };
 
 struct HyperSpec {
@@ -197,7 +215,21 @@ struct HyperSpec {
 enum class StateShape : int {
   elementwise,  // one value per element: the parameter's shape
   tensor,       // one number per tensor (torch: a 0-d tensor), float32 or float64
+  // Factored (Adafactor's second moment): a parameter of two or more dimensions
+  // (..., m, n) keeps a row vector (..., m, 1) and a column vector (..., 1, n);
+  // one of fewer dimensions keeps an elementwise buffer instead.
+  row,
+  col,
+  unfactored,  // the parameter's shape, kept only by parameters of fewer than 2 dimensions
 };
+const char* state_shape_name(StateShape shape);
+// Whether a parameter of `ndim` dimensions keeps a state of this shape.
+bool keeps_state(StateShape shape, std::size_t ndim);
+// The dimensions of such a state buffer (for StateShape::tensor: none, one number).
+std::vector<std::size_t> state_dims(StateShape shape, const std::size_t* dims, std::size_t ndim);
+bool keeps_state(StateShape shape, const TensorBuffers& t);
+// Its number of elements for a tensor's buffers (0 when the tensor keeps none).
+std::size_t state_length(StateShape shape, const TensorBuffers& t);
 
 struct StateSpec {
   const char* name;         // torch.optim's state key: "exp_avg"
@@ -242,6 +274,20 @@ struct RuleSpec {
   // calls it once per tensor and step, before any update); std::invalid_argument
   // on a state the rule cannot step from. nullptr for the other rules.
   void (*per_tensor)(StepCoefficients& c, TensorScalars& s) = nullptr;
+  // Rules whose update needs whole-tensor reductions (Adafactor's norms and
+  // factored means) run as `passes.count` passes over every tensor instead of
+  // one. Pass k calls the rule's kernel with StepCoefficients::pass = k on each
+  // work item `passes.items(t, k)` gives (a tensor's items may run on any
+  // thread, in any order; an item [0, 0) is a per-tensor step between passes);
+  // the kernel keeps its partial results in t.scratch (`passes.scratch(t)`
+  // doubles per tensor, zeroed), one slot per item, and combines them in a
+  // fixed order: the result is the same for any thread count.
+  struct Passes {
+    int count = 0;
+    std::size_t (*scratch)(const TensorBuffers& t) = nullptr;
+    void (*items)(const TensorBuffers& t, int pass, std::vector<std::pair<std::size_t, std::size_t>>& out) = nullptr;
+  };
+  Passes passes = {};
 
   int hyper_index(const char* hyper) const;  // -1 if absent
   double value(const double* values, const char* hyper) const;
@@ -250,6 +296,7 @@ struct RuleSpec {
   // Where state i lives: slot kFirstState + i (elementwise states, which come
   // first), or scalar i - (number of elementwise states).
   bool is_scalar(std::size_t i) const { return states[i].shape == StateShape::tensor; }
+  bool is_multi_pass() const { return passes.count > 0; }
   int scalar_index(std::size_t i) const;
 };
 

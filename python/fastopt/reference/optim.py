@@ -209,3 +209,74 @@ def asgd(p: FloatArray, g: FloatArray, ax: FloatArray, eta: FloatArray, mu: Floa
         ax[...] = p
     eta[...] = lr / (1 + lambd * lr * step) ** alpha
     mu[...] = 1 / max(1, step - t0)
+
+
+# Adafactor's sums run in double in the kernels' fixed order; these give that order.
+_ROW_BLOCK = 64    # rows of a matrix per block of the column sums
+_CHUNK = 8192      # a vector's elements per "row"
+
+
+def _row_sums_of_squares(x: FloatArray) -> FloatArray:
+    """Σ x² of each row of a 2-D array, in double: eight running sums (element j
+    into sum j mod 8), combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))."""
+    rows, n = x.shape
+    sq = np.zeros((rows, -(-n // 8) * 8))
+    sq[:, :n] = x.astype(np.float64) ** 2
+    s = np.cumsum(sq.reshape(rows, -1, 8), axis=1)[:, -1, :] if n else np.zeros((rows, 8))
+    return ((s[:, 0] + s[:, 1]) + (s[:, 2] + s[:, 3])) + ((s[:, 4] + s[:, 5]) + (s[:, 6] + s[:, 7]))
+
+
+def _in_order(x: FloatArray) -> float:
+    """x[0] + x[1] + ... left to right."""
+    return float(np.cumsum(x)[-1]) if x.size else 0.0
+
+
+def _as_rows(x: FloatArray, matrix: bool) -> FloatArray:
+    """A matrix stack as its rows; a vector as rows of _CHUNK elements (zero-padded)."""
+    if matrix:
+        return x.reshape(-1, x.shape[-1])
+    flat = np.zeros(-(-x.size // _CHUNK) * _CHUNK, x.dtype)
+    flat[:x.size] = x.reshape(-1)
+    return flat.reshape(-1, _CHUNK)
+
+
+def _lerp(a: FloatArray, b: FloatArray, w: np.floating) -> FloatArray:
+    """torch's lerp."""
+    return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+
+
+def adafactor(p: FloatArray, g: FloatArray, row_var: Optional[FloatArray], col_var: Optional[FloatArray],
+              variance: Optional[FloatArray], *, step: int, lr: float = 1e-2, beta2_decay: float = -0.8,
+              eps1: Optional[float] = None, eps2: float = 1e-3, d: float = 1.0, weight_decay: float = 0.0,
+              maximize: bool = False) -> None:
+    """A parameter of two or more dimensions (..., m, n) keeps ``row_var`` (..., m, 1) and
+    ``col_var`` (..., 1, n); one of fewer keeps ``variance``. float32 or float64 arrays."""
+    T = p.dtype.type
+    if p.size == 0:
+        return
+    if eps1 is None:
+        eps1 = float(np.finfo(p.dtype).eps)
+    if maximize:
+        g = -g
+    w = T(step ** beta2_decay)
+    rho = min(lr, 1 / step ** 0.5)
+    matrix = p.ndim >= 2
+    rms_p = math.sqrt(_in_order(_row_sums_of_squares(_as_rows(p, matrix)))) / p.size ** 0.5
+    alpha = max(eps2, rms_p) * rho
+    if matrix:
+        m, n = p.shape[-2:]
+        G = g.reshape(-1, m, n)
+        R, C = row_var.reshape(-1, m), col_var.reshape(-1, n)
+        R[...] = _lerp(R, (_row_sums_of_squares(G.reshape(-1, n)) / n).astype(T).reshape(R.shape), w)
+        sq = np.zeros((G.shape[0], -(-m // _ROW_BLOCK) * _ROW_BLOCK, n))
+        sq[:, :m] = G.astype(np.float64) ** 2
+        blocks = np.cumsum(sq.reshape(G.shape[0], -1, _ROW_BLOCK, n), axis=2)[:, :, -1] if m else sq[:, :1]
+        C[...] = _lerp(C, (np.cumsum(blocks, axis=1)[:, -1] / m).astype(T), w)
+        mean = np.maximum((np.cumsum(R.astype(np.float64), axis=1)[:, -1] / m).astype(T), T(eps1))
+        V = ((R[:, :, None] * C[:, None, :]) / mean[:, None, None]).reshape(p.shape)
+    else:
+        variance[...] = _lerp(variance, g * g, w)
+        V = variance
+    U = (1 / np.sqrt(np.maximum(V, T(eps1 * eps1)))) * g
+    denom = max(1.0, math.sqrt(_in_order(_row_sums_of_squares(_as_rows(U, matrix)))) / (p.size ** 0.5 * d))
+    p[...] = p * T(1 - lr * weight_decay) + T(-alpha / denom) * U

@@ -14,10 +14,12 @@ RULES = {r["name"]: r for r in _core.rules()}
 # from the rule's (sgd_momentum is SGD with momentum on by default).
 FUNCTIONS = {"sgd": fastopt.sgd, "adagrad": fastopt.adagrad, "rmsprop": fastopt.rmsprop, "adam": fastopt.adam,
              "adamw": fastopt.adamw, "lion": fastopt.lion, "adamax": fastopt.adamax, "radam": fastopt.radam,
-             "adadelta": fastopt.adadelta, "rprop": fastopt.rprop, "nadam": fastopt.nadam, "asgd": fastopt.asgd}
+             "adadelta": fastopt.adadelta, "rprop": fastopt.rprop, "nadam": fastopt.nadam, "asgd": fastopt.asgd,
+             "adafactor": fastopt.adafactor}
 CLASSES = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam,
            "adamw": optim.AdamW, "lion": optim.Lion, "adamax": optim.Adamax, "radam": optim.RAdam,
-           "adadelta": optim.Adadelta, "rprop": optim.Rprop, "nadam": optim.NAdam, "asgd": optim.ASGD}
+           "adadelta": optim.Adadelta, "rprop": optim.Rprop, "nadam": optim.NAdam, "asgd": optim.ASGD,
+           "adafactor": optim.Adafactor}
 
 
 def test_every_rule_has_a_function_a_class_and_a_reference():
@@ -36,9 +38,14 @@ def test_registry_entries_are_well_formed(name):
     for state in rule["states"]:
         assert state["needed_when"] in (None, *hypers)
         assert state["initial"] in (None, *hypers)
-    # elementwise states first (slots), then at most two per-tensor numbers
-    assert shapes == sorted(shapes, key=["elementwise", "tensor"].index)
-    assert 1 <= shapes.count("elementwise") <= 3 and shapes.count("tensor") <= 2
+    # states in slots first (elementwise, or factored: row, col and the unfactored stand-in),
+    # then at most two per-tensor numbers
+    slots = [s for s in shapes if s != "tensor"]
+    assert shapes == slots + ["tensor"] * shapes.count("tensor")
+    assert 1 <= len(slots) <= 3 and shapes.count("tensor") <= 2
+    assert set(slots) <= {"elementwise", "row", "col", "unfactored"}
+    factored = [s for s in slots if s != "elementwise"]
+    assert factored in ([], ["row", "col", "unfactored"])
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -58,6 +65,8 @@ def test_class_defaults_are_the_registry_defaults(name):
     for p in signature.parameters.values():
         if p.name == "betas":
             assert p.default == (defaults["beta1"], defaults["beta2"])
+        elif p.name == "eps" and "eps1" in defaults:
+            assert p.default == (defaults["eps1"], defaults["eps2"])
         elif p.name in defaults:
             assert p.default == defaults[p.name], p.name
     opt = CLASSES[name]([np.zeros(3)])
@@ -78,6 +87,8 @@ def test_torch_class_defaults_are_the_registry_defaults(name):
     defaults = {h["name"]: h["default"] for h in RULES[name]["hypers"]}
     pairs = {"betas": ("beta1", "beta2"), "etas": ("etaminus", "etaplus"),
              "step_sizes": ("step_size_min", "step_size_max")}
+    if "eps1" in defaults:
+        pairs["eps"] = ("eps1", "eps2")
     for cls in classes:
         torch_defaults = getattr(torch.optim, cls.__name__, None)
         for p in inspect.signature(cls).parameters.values():

@@ -11,9 +11,8 @@ pytest.importorskip("expecttest")
 common_optimizers = pytest.importorskip("torch.testing._internal.common_optimizers")
 ft = importlib.import_module("fastopt.torch")
 
-# torch.optim's classes fastopt.torch does not have: SparseAdam (sparse gradients), and
-# Adafactor, not built yet.
-ABSENT = {"SparseAdam", "Adafactor"}
+# torch.optim's class fastopt.torch does not have: SparseAdam (sparse gradients).
+ABSENT = {"SparseAdam"}
 
 
 def _inputs():

@@ -8,7 +8,7 @@ penalties and :mod:`fastopt.gradcheck` numerical gradient checking.
 from . import _core
 from ._config import (available_isas, compiled_isas, config, get_isa, get_num_threads, set_isa,
                       set_num_threads, show_config, _apply_environment)
-from .functional import (adadelta, adagrad, adam, adamax, adamw, asgd, lion, nadam, radam, rmsprop, rprop, sgd,
+from .functional import (adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lion, nadam, radam, rmsprop, rprop, sgd,
                          sgd_momentum)
 from .losses import multiclass_hinge, softmax_cross_entropy, softmax_loss, svm_loss
 from . import datasets, gradcheck, lbfgs, linear, optim, reference, regularization, schedules, search, training
@@ -17,7 +17,7 @@ __version__ = _core.__version__
 
 __all__ = [
     "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam", "adadelta", "rprop",
-    "nadam", "asgd", "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge",
+    "nadam", "asgd", "adafactor", "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge",
     "optim", "reference", "regularization", "gradcheck", "schedules", "lbfgs", "linear", "datasets",
     "training", "search",
     "show_config", "config", "get_isa", "set_isa", "available_isas", "compiled_isas",

@@ -34,7 +34,7 @@ from ._typing import Array
 from typing import Optional
 
 __all__ = ["sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam", "adadelta",
-           "rprop", "nadam", "asgd"]
+           "rprop", "nadam", "asgd", "adafactor"]
 
 
 def sgd(p: Array, g: Array, *, lr: float, weight_decay: float = 0.0, maximize: bool = False,
@@ -515,4 +515,61 @@ def asgd(p: Array, g: Array, ax: Array, eta: Array, mu: Array, *, step: int, lr:
     _core.step("asgd", {"p": p, "g": g, "p_copy": p_copy, "ax": ax, "eta": eta, "mu": mu},
                {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0, "weight_decay": weight_decay,
                 "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
+
+
+def adafactor(p: Array, g: Array, row_var: Optional[Array], col_var: Optional[Array], variance: Optional[Array],
+              *, step: int, lr: float = 1e-2, beta2_decay: float = -0.8, eps1: Optional[float] = None,
+              eps2: float = 1e-3, d: float = 1.0, weight_decay: float = 0.0, maximize: bool = False,
+              p_copy: Optional[Array] = None, stochastic_rounding_seed: Optional[int] = None) -> None:
+    """Adafactor step (Shazeer & Stern 2018), as ``torch.optim.Adafactor``, in place.
+
+    Update rule (``step`` = t counts from 1; RMS(x) = ||x|| / sqrt(x.size))::
+
+        w = t ** beta2_decay;  rho = min(lr, 1 / sqrt(t))
+        alpha = max(eps2, RMS(p)) * rho
+        p *= 1 - lr * weight_decay
+        p of 2 or more dims (..., m, n), per matrix:
+            row_var = lerp(row_var, mean(g * g, axis=-1), w)
+            col_var = lerp(col_var, mean(g * g, axis=-2), w)
+            V = row_var * col_var / max(mean(row_var, axis=-2), eps1)
+        p of fewer dims:
+            variance = lerp(variance, g * g, w);  V = variance
+        U = g / sqrt(max(V, eps1**2))
+        p -= alpha / max(1, RMS(U) / d) * U
+
+    The norms and means are whole-tensor sums in double, in a fixed order: the
+    result is bitwise the same for any thread count and instruction set.
+
+    Parameters
+    ----------
+    p, g : numpy.ndarray
+        Parameters (updated in place) and gradient (read only).
+    row_var, col_var : numpy.ndarray or None
+        For a parameter of shape (..., m, n): the factored second moment, of
+        shapes (..., m, 1) and (..., 1, n), updated in place; start at zero.
+        None for a parameter of fewer than 2 dimensions.
+    variance : numpy.ndarray or None
+        For a parameter of fewer than 2 dimensions: its second moment (its
+        shape), updated in place; starts at zero. None otherwise.
+    step : int
+        Number of this step, >= 1.
+    lr : float, default 1e-2
+        The largest relative step size, and the weight decay's factor.
+    beta2_decay : float, default -0.8
+        The second moment's decay exponent, <= 0.
+    eps1 : float or None, default None
+        Floor of the second moment estimate (squared) and of the row mean;
+        None: the parameter dtype's machine epsilon.
+    eps2 : float, default 1e-3
+        Floor of RMS(p) in the step size.
+    d : float, default 1
+        Clipping threshold of RMS(U), >= 1.
+    weight_decay : float, default 0
+        Decoupled: p *= 1 - lr * weight_decay.
+    """
+    _core.step("adafactor", {"p": p, "g": g, "p_copy": p_copy, "row_var": row_var, "col_var": col_var,
+                             "variance": variance},
+               {"lr": lr, "beta2_decay": beta2_decay, "eps1": eps1, "eps2": eps2, "d": d,
+                "weight_decay": weight_decay, "maximize": maximize},
                step, stochastic_rounding_seed=stochastic_rounding_seed)

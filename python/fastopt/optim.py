@@ -59,7 +59,7 @@ LearningRate = Union[float, Callable[[int], float]]
 _Pending = tuple[dict[str, Any], tuple[Array, ...], Optional[list[Any]], Optional[Callable[[int], float]],
                  tuple[Optional[Array], ...]]
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta",
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta", "Adafactor",
            "Rprop", "NAdam", "ASGD"]
 
 # The native registry of update rules: name -> {"hypers": [...], "states": [...], ...}.
@@ -69,6 +69,20 @@ _SHAPES = {rule: {s["name"]: s["shape"] for s in spec["states"]} for rule, spec 
 
 # float16 and bfloat16: the parameter dtypes whose state is float32 by default.
 _LOW_PRECISION_KINDS = {"float16", "bfloat16"}
+
+
+def state_shape(kind: str, shape: tuple[int, ...]) -> Optional[tuple[int, ...]]:
+    """The shape of a state buffer of kind ``kind`` (the registry's ``shape``) of a parameter of
+    shape ``shape``; None when such a parameter keeps no buffer of this kind."""
+    if kind == "tensor":
+        return ()
+    if kind in ("row", "col"):
+        if len(shape) < 2:
+            return None
+        return shape[:-1] + (1,) if kind == "row" else shape[:-2] + (1,) + shape[-1:]
+    if kind == "unfactored" and len(shape) >= 2:
+        return None
+    return tuple(shape)
 
 
 def _as_tuple(params: Any, name: str) -> tuple[tuple[Any, ...], Optional[list[Any]]]:
@@ -289,13 +303,14 @@ class Optimizer:
                 continue
             spec = specs[name]
             start = spec["start"] if spec["initial"] is None else float(hypers[spec["initial"]])
-            state[name] = tuple(np.full(self._state_shape(name, p), start, dtype=self._state_dtype_for(p, name))
-                                for p in arrays)
+            shapes = [self._state_shape(name, p) for p in arrays]
+            state[name] = tuple(None if shape is None else np.full(shape, start, dtype=self._state_dtype_for(p, name))
+                                for p, shape in zip(arrays, shapes))
         return state
 
-    def _state_shape(self, name: str, p: Array) -> tuple[int, ...]:
-        """The shape of state buffer ``name`` of parameter ``p``: ``p``'s, or () for a per-tensor number."""
-        return () if _SHAPES[self._rule][name] == "tensor" else p.shape
+    def _state_shape(self, name: str, p: Array) -> Optional[tuple[int, ...]]:
+        """The shape of state buffer ``name`` of parameter ``p`` (None: ``p`` keeps no such buffer)."""
+        return state_shape(_SHAPES[self._rule][name], p.shape)
 
     def _state_dtype_for(self, p: Array, name: str = "") -> npt.DTypeLike:
         if name and _SHAPES[self._rule][name] == "tensor":  # a per-tensor number: float64 only for float64 p
@@ -581,7 +596,8 @@ class Optimizer:
                                  f"{sorted(set(mine) - {'params'})}")
             self._check_hyperparameters(group)
             for name in _core.needed_states(self._rule, self._rule_hypers(group)):
-                if any(self._state[name][i] is None for i in indices):
+                if any(self._state[name][i] is None and self._state_shape(name, self.params[i]) is not None
+                       for i in indices):
                     raise ValueError(f"state_dict param_groups[{gi}] sets hyperparameters that need the {name!r} "
                                      f"state buffer, which this optimizer's group {gi} does not keep; create the "
                                      f"optimizer with them set to load this state_dict")
@@ -1038,3 +1054,59 @@ class ASGD(Optimizer):
                  t0: float = 1e6, weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
         defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
+
+
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer & Stern 2018), as ``torch.optim.Adafactor``: second moments
+    factored into row and column vectors, so its state is sublinear in a matrix's size.
+
+    Update rule (``t`` = step number from 1; RMS(x) = ||x|| / sqrt(x.size))::
+
+        w = t ** beta2_decay;  rho = min(lr, 1 / sqrt(t));  alpha = max(eps2, RMS(p)) * rho
+        p *= 1 - lr * weight_decay
+        p of 2 or more dims (..., m, n), per matrix:
+            row_var = lerp(row_var, mean(g * g, axis=-1), w);  col_var likewise over axis -2
+            V = row_var * col_var / max(mean(row_var, axis=-2), eps1)
+        p of fewer dims:  variance = lerp(variance, g * g, w);  V = variance
+        U = g / sqrt(max(V, eps1**2))
+        p -= alpha / max(1, RMS(U) / d) * U
+
+    State: ``row_var`` (..., m, 1) and ``col_var`` (..., 1, n) for parameters of
+    two or more dimensions, ``variance`` for the others (None where not kept).
+    The norms and means are sums in a fixed order: bitwise the same for any
+    thread count and instruction set.
+
+    Parameters
+    ----------
+    params : list or dict of numpy.ndarray
+    lr : float, default 1e-2
+        The largest relative step size, and the weight decay's factor.
+    beta2_decay : float, default -0.8
+    eps : tuple of (float or None, float), default (None, 1e-3)
+        eps1 (None: the parameter dtype's machine epsilon) and eps2.
+    d : float, default 1
+        Clipping threshold, >= 1.
+    weight_decay : float, default 0
+    **options
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+    """
+
+    _rule = "adafactor"
+
+    def __init__(self, params: Params, lr: LearningRate = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[Optional[float], float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
+                 maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=_eps_pair(eps), d=d, weight_decay=weight_decay,
+                        maximize=maximize)
+        super().__init__(params, defaults, **options)
+
+    def _rule_hypers(self, h: dict[str, Any]) -> dict[str, Any]:
+        hypers = {k: v for k, v in h.items() if k not in ("params", "eps")}
+        hypers["eps1"], hypers["eps2"] = _eps_pair(h["eps"])
+        return hypers
+
+
+def _eps_pair(eps: Any) -> tuple[Optional[float], float]:
+    """Adafactor's (eps1, eps2); eps1 may be None."""
+    eps1, eps2 = _pair(eps, "eps")
+    return eps1, eps2

@@ -45,7 +45,7 @@ import torch
 
 from . import _core
 from ._typing import Array
-from .optim import _precision_options
+from .optim import _eps_pair, _precision_options, state_shape
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -56,7 +56,7 @@ Number = Union[float, torch.Tensor]
 _Created = list[tuple[dict[str, Any], Optional[str]]]
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
-           "ASGD", "Muon", "LBFGS"]
+           "ASGD", "Adafactor", "Muon", "LBFGS"]
 
 _RULES = {rule["name"]: rule for rule in _core.rules()}
 
@@ -218,8 +218,13 @@ class _Optimizer(torch.optim.Optimizer):
         for name in _core.needed_states(self._rule, hypers):
             initial = specs[name]["initial"]
             value = specs[name]["start"] if initial is None else float(self._initial_value(group, initial))
+            shape = state_shape(specs[name]["shape"], tuple(p.shape))
+            if shape is None:  # not kept for a parameter of this shape (Adafactor's factored state)
+                continue
             if specs[name]["shape"] == "tensor":  # one number per parameter: a 0-d tensor, as torch keeps it
                 new[name] = torch.tensor(value, dtype=_scalar_dtype())
+            elif shape != tuple(p.shape):
+                new[name] = torch.full(shape, value, dtype=self._state_dtype_for(p))
             else:
                 new[name] = torch.full_like(p, value, dtype=self._state_dtype_for(p),
                                             memory_format=torch.preserve_format)
@@ -392,6 +397,7 @@ class _Optimizer(torch.optim.Optimizer):
         """The native view over ``active`` [(group index, position, param)], creating missing
         state; and the step numbers its first step uses (None: the view's own)."""
         state_names = [s["name"] for s in _RULES[self._rule]["states"]]
+        kinds = {s["name"]: s["shape"] for s in _RULES[self._rule]["states"]}
         params: list[Array] = []
         groups: list[int] = []
         positions: list[int] = []
@@ -409,6 +415,10 @@ class _Optimizer(torch.optim.Optimizer):
             first, later = self._prepare(p, self.param_groups[gi], state, set(needed_of[gi]), created)
             tensors: dict[str, Optional[torch.Tensor]] = {}
             for s in state_names:
+                if s in needed_of[gi] and state_shape(kinds[s], tuple(p.shape)) is None:
+                    tensors[s] = None  # not kept for a parameter of this shape
+                    arrays[s].append(None)
+                    continue
                 if s in needed_of[gi] and state.get(s) is None:
                     raise ValueError(f"{name} has no '{s}' state, which these hyperparameters need; it is "
                                      f"created at the parameter's first step with them set")
@@ -712,6 +722,34 @@ class ASGD(_Optimizer):
                         maximize=maximize, differentiable=differentiable, capturable=capturable)
         _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
         super().__init__(params, defaults, **options)
+
+
+class Adafactor(_Optimizer):
+    """``torch.optim.Adafactor`` on fastopt's kernels (see :class:`fastopt.optim.Adafactor` for
+    the rule): one native call per step, its norms and means in a fixed order.
+
+    State: ``step`` (a 0-d tensor of torch's scalar dtype); ``row_var`` (..., m, 1) and
+    ``col_var`` (..., 1, n) for parameters of two or more dimensions, ``variance`` for
+    the others. ``eps=(None, eps2)`` uses each parameter's dtype's machine epsilon as
+    eps1 (torch takes the first parameter's dtype for its whole group).
+    """
+
+    _rule = "adafactor"
+
+    def __init__(self, params: ParamsT, lr: Number = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[Optional[float], float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
+                 foreach: Optional[bool] = None, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+    def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
+        hypers = super()._rule_hypers(group)
+        eps1, eps2 = _eps_pair(group["eps"])
+        hypers["eps1"] = None if eps1 is None else _scalar(eps1, "eps1")
+        hypers["eps2"] = _scalar(eps2, "eps2")
+        return hypers
 
 
 # ----------------------------------------------------------------------------------------- Muon

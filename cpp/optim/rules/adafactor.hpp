@@ -14,11 +14,11 @@
 // RMS(p) and RMS(U) are whole-tensor reductions and R, C means over rows and
 // columns, so the step runs in passes (RuleSpec::passes), each over row blocks
 // of the matrices (chunks of kBlockElements for vectors):
-//   0  Σg² per row and per block of each column, Σp² per row   (vectors: V, Σp², ΣU²)
+//   0  Σg² per row and per block of each column, Σp² per row   (vectors: Σp², ΣU²)
 //   1  per tensor: R, C, the clamped mean of R per matrix, α    (vectors: α and U's scale)
 //   2  ΣU² per row                                              (vectors: nothing)
 //   3  per tensor: U's scale -α / max(1, RMS(U) / d)            (vectors: nothing)
-//   4  the update of p
+//   4  the update of p                                          (vectors: and of V)
 // Every sum is in double and in a fixed order — a row's as sum_squares (eight
 // running sums), rows and blocks added in order — so the result is bitwise the
 // same for any thread count and ISA (fastopt.reference.optim.adafactor gives
@@ -42,13 +42,19 @@ struct Plan {
         blocks(t.slices * ((t.rows + kRowBlock - 1) / kRowBlock)),
         chunks(factored ? 0 : (t.n + kBlockElements - 1) / kBlockElements) {}
   // Matrices: Σg², Σp², ΣU² per row; the column sums of each row block; the
-  // clamped mean of R per matrix. Vectors: Σp², ΣU² per chunk. Then α and U's scale.
+  // clamped mean of R per matrix; R and C as computed (before a 16-bit state
+  // rounds them: the step uses the unrounded values, as every rule does).
+  // Vectors: Σp², ΣU² per chunk. Then α and U's scale.
   std::size_t grad_sq() const { return 0; }
   std::size_t param_sq() const { return factored ? rows : 0; }
   std::size_t update_sq() const { return factored ? 2 * rows : chunks; }
   std::size_t col_sums() const { return 3 * rows; }
   std::size_t row_means(const TensorBuffers& t) const { return col_sums() + blocks * t.cols; }
-  std::size_t alpha(const TensorBuffers& t) const { return factored ? row_means(t) + t.slices : 2 * chunks; }
+  std::size_t row_values(const TensorBuffers& t) const { return row_means(t) + t.slices; }
+  std::size_t col_values(const TensorBuffers& t) const { return row_values(t) + rows; }
+  std::size_t alpha(const TensorBuffers& t) const {
+    return factored ? col_values(t) + t.slices * t.cols : 2 * chunks;
+  }
   std::size_t scale(const TensorBuffers& t) const { return alpha(t) + 1; }
   std::size_t size(const TensorBuffers& t) const { return scale(t) + 1; }
 };
@@ -191,17 +197,24 @@ struct AdafactorStep {
     S* col = state(1);
     const T w = T(c.beta2_weight);
     const size_t rows = t.rows, cols = t.cols, blocks = (rows + plan.kRowBlock - 1) / plan.kRowBlock;
-    for (size_t r = 0; r < plan.rows; ++r)
-      store(row + r, lerp(T(load(row[r])), T(scratch[plan.grad_sq() + r] / double(cols)), w));
+    double* row_value = scratch + plan.row_values(t);
+    double* col_value = scratch + plan.col_values(t);
+    for (size_t r = 0; r < plan.rows; ++r) {
+      const T x = lerp(T(load(row[r])), T(scratch[plan.grad_sq() + r] / double(cols)), w);
+      store(row + r, x);
+      row_value[r] = double(x);
+    }
     for (size_t s = 0; s < t.slices; ++s) {
       const double* sums = scratch + plan.col_sums() + s * blocks * cols;
       for (size_t j = 0; j < cols; ++j) {
         double sum = 0.0;
         for (size_t b = 0; b < blocks; ++b) sum += sums[b * cols + j];
-        store(col + s * cols + j, lerp(T(load(col[s * cols + j])), T(sum / double(rows)), w));
+        const T x = lerp(T(load(col[s * cols + j])), T(sum / double(rows)), w);
+        store(col + s * cols + j, x);
+        col_value[s * cols + j] = double(x);
       }
       double mean = 0.0;
-      for (size_t r = 0; r < rows; ++r) mean += double(load(row[s * rows + r]));
+      for (size_t r = 0; r < rows; ++r) mean += row_value[s * rows + r];
       scratch[plan.row_means(t) + s] = double(std::max(T(mean / double(rows)), eps1));
     }
     double sum = 0.0;
@@ -222,18 +235,17 @@ struct AdafactorStep {
   template <bool kApply>
   void factored_rows(size_t begin, size_t end) const {
     const size_t cols = t.cols;
-    const S* row = state(0);
     const T decay = T(c.param_decay), step = T(scratch[plan.scale(t)]);
     for (size_t r = begin; r < end; ++r) {
       const size_t s = r / t.rows;
-      const T rv = load(row[r]), mean = T(scratch[plan.row_means(t) + s]);
-      const S* __restrict cv = state(1) + s * cols;
+      const T rv = T(scratch[plan.row_values(t) + r]), mean = T(scratch[plan.row_means(t) + s]);
+      const double* __restrict cv = scratch + plan.col_values(t) + s * cols;
       const G* __restrict gr = g + r * cols;
       P* __restrict pr = p + r * cols;
       if constexpr (kApply) {
         const ParamStore<L> store_param(t, r * cols, c);
         for (size_t j = 0; j < cols; ++j) {
-          const T u = update(grad_sign * load(gr[j]), (rv * load(cv[j])) / mean);
+          const T u = update(grad_sign * load(gr[j]), (rv * T(cv[j])) / mean);
           store_param(pr, j, load(pr[j]) * decay + step * u);
         }
       } else {
@@ -241,11 +253,11 @@ struct AdafactorStep {
         size_t j = 0;
         for (; j + 8 <= cols; j += 8)
           for (size_t k = 0; k < 8; ++k) {
-            const double u = double(update(grad_sign * load(gr[j + k]), (rv * load(cv[j + k])) / mean));
+            const double u = double(update(grad_sign * load(gr[j + k]), (rv * T(cv[j + k])) / mean));
             acc[k] += u * u;
           }
         for (size_t k = 0; j + k < cols; ++k) {
-          const double u = double(update(grad_sign * load(gr[j + k]), (rv * load(cv[j + k])) / mean));
+          const double u = double(update(grad_sign * load(gr[j + k]), (rv * T(cv[j + k])) / mean));
           acc[k] += u * u;
         }
         scratch[plan.update_sq() + r] = combine8(acc);
@@ -253,18 +265,17 @@ struct AdafactorStep {
     }
   }
 
-  // Pass 0 of a vector: V, Σp² and ΣU² of one chunk.
+  // Pass 0 of a vector: Σp² and ΣU² of one chunk, with V as pass 4 computes
+  // and stores it (one store of V, and the step sees it unrounded, as every rule).
   void reduce_chunk(size_t begin, size_t end) const {
-    S* __restrict v = state(2);
+    const S* __restrict v = state(2);
     const T w = T(c.beta2_weight);
     double ps[8] = {0, 0, 0, 0, 0, 0, 0, 0}, us[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (size_t i = begin; i < end; ++i) {
       const double x = double(load(p[i]));
       ps[(i - begin) % 8] += x * x;
       const T grad = grad_sign * load(g[i]);
-      const T vi = lerp(T(load(v[i])), grad * grad, w);
-      store(v + i, vi);
-      const double u = double(update(grad, T(load(v[i]))));
+      const double u = double(update(grad, lerp(T(load(v[i])), grad * grad, w)));
       us[(i - begin) % 8] += u * u;
     }
     const size_t chunk = begin / kBlockElements;
@@ -283,13 +294,16 @@ struct AdafactorStep {
   }
 
   void apply_chunk(size_t begin, size_t end) const {
-    const S* __restrict v = state(2);
-    const T decay = T(c.param_decay), step = T(scratch[plan.scale(t)]);
+    S* __restrict v = state(2) + begin;
+    const G* __restrict gc = g + begin;
+    const T w = T(c.beta2_weight), decay = T(c.param_decay), step = T(scratch[plan.scale(t)]);
     const ParamStore<L> store_param(t, begin, c);
     P* __restrict pc = p + begin;
     for (size_t i = 0; i < end - begin; ++i) {
-      const T u = update(grad_sign * load(g[begin + i]), T(load(v[begin + i])));
-      store_param(pc, i, load(pc[i]) * decay + step * u);
+      const T grad = grad_sign * load(gc[i]);
+      const T vi = lerp(T(load(v[i])), grad * grad, w);
+      store(v + i, vi);
+      store_param(pc, i, load(pc[i]) * decay + step * update(grad, vi));
     }
   }
 

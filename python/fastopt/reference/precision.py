@@ -109,7 +109,7 @@ def round_stochastic(x: Array, dtype: npt.DTypeLike, bits: npt.NDArray[np.uint32
     return round_to_bfloat16_stochastic(x, bits)
 
 
-def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Array, step: Optional[int] = None,
+def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Optional[Array], step: Optional[int] = None,
                     stochastic_rounding_seed: Optional[int] = None, tensor: int = 0, p_copy: Optional[Array] = None,
                     **hypers: Any) -> None:
     """One step of the reference rule ``update`` (from :mod:`fastopt.reference.optim`) on arrays of
@@ -123,9 +123,10 @@ def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Ar
     """
     opmath = np.float64 if p.dtype == np.float64 else np.float32
 
-    def widened(a: Array) -> Array:
-        # Per-tensor states (0-d arrays: NAdam's mu_product) keep their own dtype, as in the kernels.
-        return a if a.ndim == 0 else a.astype(opmath)
+    def widened(a: Optional[Array]) -> Optional[Array]:
+        # Per-tensor states (0-d arrays: NAdam's mu_product) keep their own dtype, as in the kernels;
+        # None is a state the parameter does not keep (Adafactor's factored ones).
+        return a if a is None or a.ndim == 0 else a.astype(opmath)
 
     p32 = p.astype(opmath)
     states32 = [widened(s) for s in states]
@@ -134,7 +135,8 @@ def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Ar
         kw32["step"] = step
     update(p32, g.astype(opmath), *states32, **kw32)
     for s, s32 in zip(states, states32):
-        s[...] = s32.astype(s.dtype)
+        if s is not None and s32 is not None:
+            s[...] = s32.astype(s.dtype)
     for k, v in hypers.items():
         if isinstance(v, np.ndarray):
             v[...] = kw32[k].astype(v.dtype)

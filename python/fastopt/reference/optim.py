@@ -264,6 +264,7 @@ def adafactor(p: FloatArray, g: FloatArray, row_var: Optional[FloatArray], col_v
     rms_p = math.sqrt(_in_order(_row_sums_of_squares(_as_rows(p, matrix)))) / p.size ** 0.5
     alpha = max(eps2, rms_p) * rho
     if matrix:
+        assert row_var is not None and col_var is not None, "a matrix keeps row_var and col_var"
         m, n = p.shape[-2:]
         G = g.reshape(-1, m, n)
         R, C = row_var.reshape(-1, m), col_var.reshape(-1, n)
@@ -275,6 +276,7 @@ def adafactor(p: FloatArray, g: FloatArray, row_var: Optional[FloatArray], col_v
         mean = np.maximum((np.cumsum(R.astype(np.float64), axis=1)[:, -1] / m).astype(T), T(eps1))
         V = ((R[:, :, None] * C[:, None, :]) / mean[:, None, None]).reshape(p.shape)
     else:
+        assert variance is not None, "a parameter of fewer than 2 dimensions keeps variance"
         variance[...] = _lerp(variance, g * g, w)
         V = variance
     U = (1 / np.sqrt(np.maximum(V, T(eps1 * eps1)))) * g

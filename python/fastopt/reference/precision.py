@@ -130,7 +130,7 @@ def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Op
 
     p32 = p.astype(opmath)
     states32 = [widened(s) for s in states]
-    kw32 = {k: (widened(v) if isinstance(v, np.ndarray) else v) for k, v in hypers.items()}
+    kw32: dict[str, Any] = {k: (widened(v) if isinstance(v, np.ndarray) else v) for k, v in hypers.items()}
     if "step" in inspect.signature(update).parameters:
         kw32["step"] = step
     update(p32, g.astype(opmath), *states32, **kw32)

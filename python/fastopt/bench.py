@@ -545,6 +545,60 @@ def lbfgs_workloads(sizes: Sequence[int] = (2**20, 16 * 2**20), history: int = 1
         yield w
 
 
+def adafactor_workloads(lists: Sequence[str] = ("4000x4000", "gpt2-small"), seed: int = 0) -> Iterator[Workload]:
+    """One Adafactor step, float32: :class:`fastopt.torch.Adafactor` against torch.optim.Adafactor
+    (its default for-loop and foreach), and :class:`fastopt.optim.Adafactor` on NumPy arrays; the
+    stream probe over the parameter and gradient (read both, write p: the least any step moves).
+    fastopt's three passes over a matrix move 24 bytes per parameter (p and g, g, p and g and p)."""
+    torch = _torch()
+    if torch is None or not hasattr(torch.optim, "Adafactor"):
+        return
+    import fastopt.torch as ft
+    torch.set_num_threads(_core.get_num_threads())
+    gen = torch.Generator().manual_seed(seed)
+    for name in lists:
+        shapes = [(4000, 4000)] if name == "4000x4000" else gpt2_small_shapes()
+        n = sum(int(np.prod(s)) for s in shapes)
+        grads = [torch.randn(s, generator=gen) for s in shapes]
+
+        def tensors() -> list[Any]:
+            out = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+            for t, g in zip(out, grads):
+                t.grad = g.clone()
+            return out
+        w = Workload(f"adafactor float32 {name} ({len(shapes)} tensors, {n / 1e6:.1f}M)", bytes_moved=24 * n,
+                     parameters=n)
+        ours = ft.Adafactor(tensors(), lr=1e-2)
+        loop = torch.optim.Adafactor(tensors(), lr=1e-2)
+        foreach = torch.optim.Adafactor(tensors(), lr=1e-2, foreach=True)
+        arrays = [p.detach().numpy().copy() for p in tensors()]
+        numpy_opt = optim.Adafactor(arrays, lr=1e-2, grads=[g.numpy() for g in grads])
+        probe = _core.TensorGroup.probe(arrays, [], [g.numpy() for g in grads])
+        w.candidates = {"fastopt": ours.step, "torch": loop.step, "torch-foreach": foreach.step,
+                        "fastopt.optim": numpy_opt.step, "probe": probe.stream_probe}
+        yield w
+
+
+def run_adafactor(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
+    for w in adafactor_workloads(lists=("4000x4000",) if quick else ("4000x4000", "gpt2-small")):
+        med = measure(w.candidates, budget=budget if budget is not None else 1.0)
+        t = med["fastopt"]
+        yield {"workload": w.name, "fastopt_s": t, "gb_per_s": w.bytes_moved / t / 1e9,
+               "probe_fraction": med["probe"] / t,
+               **{f"{k}_s": v for k, v in med.items() if k != "fastopt"},
+               **{f"speedup_vs_{k}": v / t for k, v in med.items() if k not in ("fastopt", "probe")}}
+
+
+ADAFACTOR_HEADER = ("| workload | fastopt.torch.Adafactor (median) | GB/s (24 B/param) | probe over p, g (12 B/param) "
+                    "/ fastopt | vs torch | vs torch foreach | fastopt.optim |\n|---|---|---|---|---|---|---|")
+
+
+def format_adafactor_row(row: dict[str, Any]) -> str:
+    return (f"| {row['workload']} | {_fmt_time(row['fastopt_s'])} | {row['gb_per_s']:.1f} | "
+            f"{row['probe_fraction']:.2f} | {_ratio(row.get('speedup_vs_torch'))} | "
+            f"{_ratio(row.get('speedup_vs_torch-foreach'))} | {_fmt_time(row.get('fastopt.optim_s'))} |")
+
+
 def run_lbfgs(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
     for w in lbfgs_workloads(sizes=(2**20,) if quick else (2**20, 16 * 2**20)):
         med = measure(w.candidates, budget=budget if budget is not None else 1.0)
@@ -839,11 +893,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="only this optimizer (repeatable)")
     parser.add_argument("--budget", type=float, help="seconds of timing per workload")
     parser.add_argument("--only", choices=["optim", "precision", "torch", "offload", "loss", "train", "linear",
-                                           "muon", "lbfgs"],
+                                           "muon", "lbfgs", "adafactor"],
                         help="only these workloads: optimizers, mixed precision, fastopt.torch, the offload "
                              "phase, losses, the training loop, or (not part of a full run: each takes "
                              "minutes) the linear classifiers against scikit-learn, Muon against torch's; "
-                             "or L-BFGS's two-loop recursion against torch's")
+                             "or L-BFGS's two-loop recursion against torch's, or Adafactor against torch's")
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be > 0")
@@ -862,7 +916,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     results: dict[str, list[dict[str, Any]]] = {"optimizers": [], "precision": [], "torch": [], "offload": [], "losses": [], "training": [],
                "linear_defaults": [], "linear_same_objective": [], "muon": [],
-               "lbfgs": []}
+               "lbfgs": [], "adafactor": []}
     if args.only in (None, "optim"):
         results["optimizers"] = table(HEADER, run(quick=args.quick, budget=args.budget, names=args.optimizer),
                                       format_row)
@@ -918,6 +972,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("L-BFGS workloads skipped: torch is not installed")
         else:
             results["lbfgs"] = table(LBFGS_HEADER, run_lbfgs(quick=args.quick, budget=args.budget), format_lbfgs_row)
+    if args.only == "adafactor":
+        if _torch() is None or not hasattr(_torch().optim, "Adafactor"):
+            print("Adafactor workloads skipped: they need torch with torch.optim.Adafactor")
+        else:
+            results["adafactor"] = table(ADAFACTOR_HEADER, run_adafactor(quick=args.quick, budget=args.budget),
+                                         format_adafactor_row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": cfg, "date": time.strftime("%Y-%m-%d"), **results}, f, indent=2)

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -86,42 +88,17 @@ struct TensorBuffers {
 void set_matrix_view(TensorBuffers& t, const std::size_t* dims, std::size_t ndim);
 
 // Scalars of one step, computed once per call in double; kernels cast them to
-// the array dtype, so elementwise math runs in float32 for float32 arrays.
+// the array dtype, so elementwise math runs in float32 for float32 arrays. The
+// fields here are those every rule and the driver share; a rule's own scalars
+// (beta1, its bias corrections, ...) are the `Scalars` struct of its file,
+// kept in `own` by value (init_scalars in its coefficient builder, scalars()
+// in its loop).
 struct StepCoefficients {
   double grad_sign = 1.0;     // -1 with maximize=True: every rule ascends on -g, as torch
   double lr = 0.0;
   double weight_decay = 0.0;  // coupled L2: g += wd * p (0 for AdamW)
-  double momentum = 0.0;      // sgd, rmsprop
-  double dampening_factor = 1.0;  // sgd: 1 - dampening (1 at the first step)
-  double alpha = 0.0;         // rmsprop smoothing constant; adadelta's rho
-  double beta1 = 0.0, beta2 = 0.0;
-  double eps = 0.0;
-  double adagrad_lr = 0.0;             // lr / (1 + (step - 1) * lr_decay)
-  double step_size = 0.0;              // adam, adamax: lr / (1 - beta1^step)
-  double bias_correction1 = 1.0;       // radam: 1 - beta1^step
-  double bias_correction2 = 1.0;       // nadam: 1 - beta2^step
-  double bias_correction2_sqrt = 1.0;  // adam, radam: sqrt(1 - beta2^step)
-  double rectification = 1.0;          // radam: the variance rectification r_t (when rectified)
-  bool rectified = false;              // radam: rho_t > 5
-  double etaminus = 0.0, etaplus = 0.0;            // rprop: the step sizes' factors
-  double step_size_min = 0.0, step_size_max = 0.0; // rprop: their bounds
-  double param_decay = 1.0;            // adamw, lion, nadam, radam: p *= 1 - lr * wd before the step
-  // nadam: the momentum factors of this step and the next (per step); and, per
-  // tensor, the multipliers of g and m in p += (a·g + b·m) / denom.
-  double mu = 0.0, mu_next = 0.0;
-  double grad_coefficient = 0.0, momentum_coefficient = 0.0;
-  // asgd: lambd; eta and ax's averaging weight (per tensor, from its state);
-  // the values its state takes for the next step (per step).
-  double lambd = 0.0, eta = 0.0, average_weight = 1.0, next_eta = 0.0, next_average_weight = 1.0;
-  // adafactor: the second moment's weight 1 - β̂2_t = t^beta2_decay; the relative
-  // step size ρ_t = min(lr, 1/√t); eps1 (NaN: the parameter dtype's machine
-  // epsilon), eps2 and the clipping threshold d.
-  double beta2_weight = 1.0, relative_step = 0.0, eps1 = 0.0, eps2 = 0.0, clip_threshold = 1.0;
-  // Multi-pass rules (RuleSpec::passes): the pass this call belongs to.
-  int pass = 0;
-  bool nesterov = false;
-  bool centered = false;
-  bool amsgrad = false;
+  double param_decay = 1.0;   // decoupled: p *= 1 - lr * wd before the step
+  int pass = 0;               // multi-pass rules (RuleSpec::passes): the pass of this call
   // Rounding of float16/bfloat16 parameters: to nearest even, or stochastic
   // with random bits hash(seed, rounding_step, stream, element index)
   // (low_precision.hpp). rounding_step is the step number (set by
@@ -131,6 +108,20 @@ struct StepCoefficients {
   bool stochastic_rounding = false;
   std::uint64_t seed = 0;
   std::int64_t rounding_step = 0;
+
+  static constexpr std::size_t kOwnBytes = 12 * sizeof(double);
+  alignas(double) unsigned char own[kOwnBytes] = {};
+  // The rule's scalars, value-initialized (its defaults); then scalars<S>().
+  template <class S>
+  S& init_scalars() {
+    static_assert(std::is_trivially_copyable_v<S> && sizeof(S) <= kOwnBytes && alignof(S) <= alignof(double),
+                  "a rule's Scalars must be a small struct of numbers");
+    return *new (own) S{};
+  }
+  template <class S>
+  S& scalars() { return *std::launder(reinterpret_cast<S*>(own)); }
+  template <class S>
+  const S& scalars() const { return *std::launder(reinterpret_cast<const S*>(own)); }
 };
 
 // Applies a rule to elements [begin, end) of one tensor, single-threaded.

@@ -5,6 +5,18 @@
 // State: square_avg, acc_delta.
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::adadelta {
+
+// The scalars of a step that are adadelta's own (StepCoefficients::scalars).
+struct Scalars {
+  double alpha = 0.0;  // rho: the averages' decay
+  double eps = 0.0;
+};
+
+}  // namespace fastopt::rules::adadelta
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include "optim/rules/rule_support.hpp"
 
@@ -13,10 +25,11 @@ using namespace rule_support;
 
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t) {
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.alpha = r.value(h, "rho");  // the averages' decay, as RMSprop's alpha
-  c.eps = r.value(h, "eps");
+  s.alpha = r.value(h, "rho");  // the averages' decay, as RMSprop's alpha
+  s.eps = r.value(h, "eps");
   c.weight_decay = r.value(h, "weight_decay");
   return c;
 }
@@ -39,6 +52,7 @@ namespace {
 
 template <class L, bool kWeightDecay>
 void adadelta_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::adadelta::Scalars& s = c.scalars<rules::adadelta::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -46,9 +60,9 @@ void adadelta_span(const TensorBuffers& t, size_t begin, size_t end, const StepC
   S* __restrict square_avg = slot_at<S>(t, kFirstState, begin);
   S* __restrict acc_delta = slot_at<S>(t, kFirstState + 1, begin);
   const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps);
+  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(s.eps);
   const T grad_sign = T(c.grad_sign);
-  const T rho = T(c.alpha), one_minus_rho = T(1.0 - c.alpha);
+  const T rho = T(s.alpha), one_minus_rho = T(1.0 - s.alpha);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = load(p[i]);

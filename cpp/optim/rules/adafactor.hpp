@@ -31,6 +31,15 @@
 
 namespace fastopt::rules::adafactor {
 
+// The scalars of a step that are adafactor's own (StepCoefficients::scalars).
+struct Scalars {
+  double eps1 = 0.0;  // NaN: the parameter dtype's machine epsilon
+  double eps2 = 0.0;
+  double clip_threshold = 1.0;  // d
+  double beta2_weight = 1.0;  // 1 - β̂2_t = t^beta2_decay
+  double relative_step = 0.0;  // ρ_t = min(lr, 1/√t)
+};
+
 // A tensor's work items and the layout of its scratch (doubles), for both halves.
 struct Plan {
   static constexpr std::size_t kRowBlock = 64;  // rows of a matrix per work item
@@ -73,17 +82,18 @@ using namespace rule_support;
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
   require_step(step);
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.eps1 = r.value(h, "eps1");
-  c.eps2 = r.value(h, "eps2");
-  c.clip_threshold = r.value(h, "d");
-  if (!(c.clip_threshold >= 1.0))
-    throw std::invalid_argument("d must be >= 1, got " + std::to_string(c.clip_threshold));
+  s.eps1 = r.value(h, "eps1");
+  s.eps2 = r.value(h, "eps2");
+  s.clip_threshold = r.value(h, "d");
+  if (!(s.clip_threshold >= 1.0))
+    throw std::invalid_argument("d must be >= 1, got " + std::to_string(s.clip_threshold));
   c.param_decay = 1.0 - c.lr * r.value(h, "weight_decay");
   const double t = static_cast<double>(step);
-  c.beta2_weight = std::pow(t, r.value(h, "beta2_decay"));
-  c.relative_step = std::min(c.lr, 1.0 / std::pow(t, 0.5));
+  s.beta2_weight = std::pow(t, r.value(h, "beta2_decay"));
+  s.relative_step = std::min(c.lr, 1.0 / std::pow(t, 0.5));
   return c;
 }
 
@@ -149,6 +159,7 @@ struct AdafactorStep {
   using G = typename L::grad;
   const TensorBuffers& t;
   const StepCoefficients& c;
+  const rules::adafactor::Scalars& own;  // this rule's scalars
   const rules::adafactor::Plan plan;
   P* const p;
   const G* const g;
@@ -156,10 +167,10 @@ struct AdafactorStep {
   const T grad_sign, eps1, eps1_squared;
 
   AdafactorStep(const TensorBuffers& t_, const StepCoefficients& c_)
-      : t(t_), c(c_), plan(t_), p(static_cast<P*>(t_.slot[kParam])), g(static_cast<const G*>(t_.slot[kGrad])),
-        scratch(t_.scratch), grad_sign(T(c_.grad_sign)), eps1(T(epsilon1())), eps1_squared(T(epsilon1() * epsilon1())) {}
+      : t(t_), c(c_), own(c_.scalars<rules::adafactor::Scalars>()), plan(t_), p(static_cast<P*>(t_.slot[kParam])),
+        g(static_cast<const G*>(t_.slot[kGrad])), scratch(t_.scratch), grad_sign(T(c_.grad_sign)), eps1(T(epsilon1())), eps1_squared(T(epsilon1() * epsilon1())) {}
 
-  double epsilon1() const { return std::isnan(c.eps1) ? machine_epsilon<P>() : c.eps1; }
+  double epsilon1() const { return std::isnan(own.eps1) ? machine_epsilon<P>() : own.eps1; }
   S* state(int i) const { return static_cast<S*>(t.slot[kFirstState + i]); }
 
   // U = g / √max(V, eps1²), as torch: V clamped, rsqrt, times g.
@@ -195,7 +206,7 @@ struct AdafactorStep {
   void factors() const {
     S* row = state(0);
     S* col = state(1);
-    const T w = T(c.beta2_weight);
+    const T w = T(own.beta2_weight);
     const size_t rows = t.rows, cols = t.cols, blocks = (rows + plan.kRowBlock - 1) / plan.kRowBlock;
     double* row_value = scratch + plan.row_values(t);
     double* col_value = scratch + plan.col_values(t);
@@ -223,11 +234,11 @@ struct AdafactorStep {
   }
 
   double alpha(double param_sum_squares) const {
-    return std::max(c.eps2, std::sqrt(param_sum_squares) / std::pow(double(t.n), 0.5)) * c.relative_step;
+    return std::max(own.eps2, std::sqrt(param_sum_squares) / std::pow(double(t.n), 0.5)) * own.relative_step;
   }
   double scale(double update_sum_squares) const {
     const double denom =
-        std::max(1.0, std::sqrt(update_sum_squares) / (std::pow(double(t.n), 0.5) * c.clip_threshold));
+        std::max(1.0, std::sqrt(update_sum_squares) / (std::pow(double(t.n), 0.5) * own.clip_threshold));
     return -scratch[plan.alpha(t)] / denom;
   }
 
@@ -269,7 +280,7 @@ struct AdafactorStep {
   // and stores it (one store of V, and the step sees it unrounded, as every rule).
   void reduce_chunk(size_t begin, size_t end) const {
     const S* __restrict v = state(2);
-    const T w = T(c.beta2_weight);
+    const T w = T(own.beta2_weight);
     double ps[8] = {0, 0, 0, 0, 0, 0, 0, 0}, us[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (size_t i = begin; i < end; ++i) {
       const double x = double(load(p[i]));
@@ -296,7 +307,7 @@ struct AdafactorStep {
   void apply_chunk(size_t begin, size_t end) const {
     S* __restrict v = state(2) + begin;
     const G* __restrict gc = g + begin;
-    const T w = T(c.beta2_weight), decay = T(c.param_decay), step = T(scratch[plan.scale(t)]);
+    const T w = T(own.beta2_weight), decay = T(c.param_decay), step = T(scratch[plan.scale(t)]);
     const ParamStore<L> store_param(t, begin, c);
     P* __restrict pc = p + begin;
     for (size_t i = 0; i < end - begin; ++i) {

@@ -3,6 +3,18 @@
 // State: sum, starting at initial_accumulator_value.
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::adagrad {
+
+// The scalars of a step that are adagrad's own (StepCoefficients::scalars).
+struct Scalars {
+  double eps = 0.0;
+  double adagrad_lr = 0.0;  // lr / (1 + (step - 1)·lr_decay)
+};
+
+}  // namespace fastopt::rules::adagrad
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include "optim/rules/rule_support.hpp"
 
@@ -12,11 +24,12 @@ using namespace rule_support;
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
   require_step(step);
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
   c.weight_decay = r.value(h, "weight_decay");
-  c.eps = r.value(h, "eps");
-  c.adagrad_lr = c.lr / (1.0 + static_cast<double>(step - 1) * r.value(h, "lr_decay"));
+  s.eps = r.value(h, "eps");
+  s.adagrad_lr = c.lr / (1.0 + static_cast<double>(step - 1) * r.value(h, "lr_decay"));
   return c;
 }
 
@@ -40,12 +53,13 @@ namespace {
 // g += wd·p; sum_sq += g²; p -= clr·g / (sqrt(sum_sq) + eps)
 template <class L, bool kWeightDecay>
 void adagrad_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::adagrad::Scalars& s = c.scalars<rules::adagrad::Scalars>();
   using T = typename L::opmath;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
   const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
   typename L::state* __restrict sum_sq = slot_at<typename L::state>(t, kFirstState, begin);  // sum
   const ParamStore<L> store_param(t, begin, c);
-  const T clr = T(c.adagrad_lr), wd = T(c.weight_decay), eps = T(c.eps);
+  const T clr = T(s.adagrad_lr), wd = T(c.weight_decay), eps = T(s.eps);
   const T grad_sign = T(c.grad_sign);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {

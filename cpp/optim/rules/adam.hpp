@@ -6,6 +6,22 @@
 // State: exp_avg, exp_avg_sq; max_exp_avg_sq (amsgrad).
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::adam {
+
+// The scalars of a step that are adam's own (StepCoefficients::scalars).
+struct Scalars {
+  double beta1 = 0.0;
+  double beta2 = 0.0;
+  double eps = 0.0;
+  bool amsgrad = false;
+  double step_size = 0.0;  // lr / (1 - β1^t)
+  double bias_correction2_sqrt = 1.0;  // sqrt(1 - β2^t)
+};
+
+}  // namespace fastopt::rules::adam
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include <cmath>
 
@@ -18,15 +34,16 @@ using namespace rule_support;
 inline StepCoefficients adam_like(const RuleSpec& r, const double* h, std::int64_t step, bool decoupled) {
   require_step(step);
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.beta1 = r.value(h, "beta1");
-  c.beta2 = r.value(h, "beta2");
-  c.eps = r.value(h, "eps");
-  c.amsgrad = r.value(h, "amsgrad") != 0.0;
+  s.beta1 = r.value(h, "beta1");
+  s.beta2 = r.value(h, "beta2");
+  s.eps = r.value(h, "eps");
+  s.amsgrad = r.value(h, "amsgrad") != 0.0;
   const double t = static_cast<double>(step);
-  c.step_size = c.lr / (1.0 - std::pow(c.beta1, t));
-  c.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(c.beta2, t));
+  s.step_size = c.lr / (1.0 - std::pow(s.beta1, t));
+  s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(s.beta2, t));
   const double wd = r.value(h, "weight_decay");
   if (decoupled) {
     c.param_decay = 1.0 - c.lr * wd;
@@ -60,6 +77,7 @@ namespace {
 
 template <class L, bool kWeightDecay, bool kAmsgrad>
 void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::adam::Scalars& s = c.scalars<rules::adam::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -68,11 +86,11 @@ void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
   S* __restrict v = slot_at<S>(t, kFirstState + 1, begin);
   S* __restrict max_v = kAmsgrad ? slot_at<S>(t, kFirstState + 2, begin) : nullptr;
   const ParamStore<L> store_param(t, begin, c);
-  const T wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
+  const T wd = T(c.weight_decay), eps = T(s.eps), param_decay = T(c.param_decay);
   const T grad_sign = T(c.grad_sign);
-  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
-  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
-  const T step_size = T(c.step_size), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
+  const T beta1 = T(s.beta1), one_minus_beta1 = T(1.0 - s.beta1);
+  const T beta2 = T(s.beta2), one_minus_beta2 = T(1.0 - s.beta2);
+  const T step_size = T(s.step_size), bias_correction2_sqrt = T(s.bias_correction2_sqrt);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = load(p[i]) * param_decay;
@@ -97,8 +115,9 @@ void adam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
 // Decoupled or not: the coefficients say (param_decay, weight_decay).
 template <class L>
 void adam_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  const rules::adam::Scalars& s = c.scalars<rules::adam::Scalars>();
   const bool wd = c.weight_decay != 0.0;
-  if (c.amsgrad) {
+  if (s.amsgrad) {
     if (wd) adam_span<L, true, true>(t, b, e, c);
     else adam_span<L, false, true>(t, b, e, c);
   } else {

@@ -4,6 +4,20 @@
 // max propagates NaN, as torch.maximum. State: exp_avg, exp_inf.
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::adamax {
+
+// The scalars of a step that are adamax's own (StepCoefficients::scalars).
+struct Scalars {
+  double beta1 = 0.0;
+  double beta2 = 0.0;
+  double eps = 0.0;
+  double step_size = 0.0;  // lr / (1 - β1^t)
+};
+
+}  // namespace fastopt::rules::adamax
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include <cmath>
 
@@ -15,13 +29,14 @@ using namespace rule_support;
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
   require_step(step);
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.beta1 = r.value(h, "beta1");
-  c.beta2 = r.value(h, "beta2");
-  c.eps = r.value(h, "eps");
+  s.beta1 = r.value(h, "beta1");
+  s.beta2 = r.value(h, "beta2");
+  s.eps = r.value(h, "eps");
   c.weight_decay = r.value(h, "weight_decay");
-  c.step_size = c.lr / (1.0 - std::pow(c.beta1, static_cast<double>(step)));
+  s.step_size = c.lr / (1.0 - std::pow(s.beta1, static_cast<double>(step)));
   return c;
 }
 
@@ -43,6 +58,7 @@ namespace {
 
 template <class L, bool kWeightDecay>
 void adamax_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::adamax::Scalars& s = c.scalars<rules::adamax::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -50,9 +66,9 @@ void adamax_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoe
   S* __restrict m = slot_at<S>(t, kFirstState, begin);      // exp_avg
   S* __restrict u = slot_at<S>(t, kFirstState + 1, begin);  // exp_inf
   const ParamStore<L> store_param(t, begin, c);
-  const T wd = T(c.weight_decay), eps = T(c.eps), step_size = T(c.step_size);
+  const T wd = T(c.weight_decay), eps = T(s.eps), step_size = T(s.step_size);
   const T grad_sign = T(c.grad_sign);
-  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1), beta2 = T(c.beta2);
+  const T beta1 = T(s.beta1), one_minus_beta1 = T(1.0 - s.beta1), beta2 = T(s.beta2);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = load(p[i]);

@@ -9,6 +9,21 @@
 // State: ax; eta (one number per tensor, starts at lr) and mu (starts at 1).
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::asgd {
+
+// The scalars of a step that are asgd's own (StepCoefficients::scalars).
+struct Scalars {
+  double lambd = 0.0;
+  double next_eta = 0.0;  // the state's values for the next step
+  double next_average_weight = 1.0;
+  double eta = 0.0;  // per tensor, from its state: this step's
+  double average_weight = 1.0;  // per tensor: mu, ax's averaging weight
+};
+
+}  // namespace fastopt::rules::asgd
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include <algorithm>
 #include <cmath>
@@ -21,22 +36,24 @@ using namespace rule_support;
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
   require_step(step);
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.lambd = r.value(h, "lambd");
+  s.lambd = r.value(h, "lambd");
   c.weight_decay = r.value(h, "weight_decay");
   const double t = static_cast<double>(step);
-  c.next_eta = c.lr / std::pow(1.0 + c.lambd * c.lr * t, r.value(h, "alpha"));
-  c.next_average_weight = 1.0 / std::max(1.0, t - r.value(h, "t0"));
+  s.next_eta = c.lr / std::pow(1.0 + s.lambd * c.lr * t, r.value(h, "alpha"));
+  s.next_average_weight = 1.0 / std::max(1.0, t - r.value(h, "t0"));
   return c;
 }
 
 // This step uses the tensor's eta and mu; they then take the next step's values.
-inline void per_tensor(StepCoefficients& c, TensorScalars& s) {
-  c.eta = s.get(0);
-  c.average_weight = s.get(1);
-  s.set(0, c.next_eta);
-  s.set(1, c.next_average_weight);
+inline void per_tensor(StepCoefficients& c, TensorScalars& numbers) {
+  Scalars& s = c.scalars<Scalars>();
+  s.eta = numbers.get(0);
+  s.average_weight = numbers.get(1);
+  numbers.set(0, s.next_eta);
+  numbers.set(1, s.next_average_weight);
 }
 
 inline RuleSpec spec() {
@@ -59,6 +76,7 @@ namespace {
 
 template <class L, bool kWeightDecay, bool kAveraging>
 void asgd_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::asgd::Scalars& s = c.scalars<rules::asgd::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -66,7 +84,7 @@ void asgd_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
   S* __restrict ax = slot_at<S>(t, kFirstState, begin);
   const ParamStore<L> store_param(t, begin, c);
   const T wd = T(c.weight_decay), grad_sign = T(c.grad_sign);
-  const T decay = T(1.0 - c.lambd * c.eta), minus_eta = T(-c.eta), mu = T(c.average_weight);
+  const T decay = T(1.0 - s.lambd * s.eta), minus_eta = T(-s.eta), mu = T(s.average_weight);
   auto one = [&](size_t i) __attribute__((always_inline)) {
     const T param = load(p[i]);
     T grad = grad_sign * load(g[i]);
@@ -98,7 +116,8 @@ void asgd_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
 
 template <class L>
 void asgd_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  const bool wd = c.weight_decay != 0.0, averaging = c.average_weight != 1.0;
+  const rules::asgd::Scalars& s = c.scalars<rules::asgd::Scalars>();
+  const bool wd = c.weight_decay != 0.0, averaging = s.average_weight != 1.0;
   if (averaging) {
     if (wd) asgd_span<L, true, true>(t, b, e, c);
     else asgd_span<L, false, true>(t, b, e, c);

@@ -4,6 +4,18 @@
 // Lion and lion-pytorch. State: exp_avg.
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::lion {
+
+// The scalars of a step that are lion's own (StepCoefficients::scalars).
+struct Scalars {
+  double beta1 = 0.0;
+  double beta2 = 0.0;
+};
+
+}  // namespace fastopt::rules::lion
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include "optim/rules/rule_support.hpp"
 
@@ -12,10 +24,11 @@ using namespace rule_support;
 
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t) {
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.beta1 = r.value(h, "beta1");
-  c.beta2 = r.value(h, "beta2");
+  s.beta1 = r.value(h, "beta1");
+  s.beta2 = r.value(h, "beta2");
   c.param_decay = 1.0 - c.lr * r.value(h, "weight_decay");
   return c;
 }
@@ -38,6 +51,7 @@ namespace {
 
 template <class L>
 void lion_step(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::lion::Scalars& s = c.scalars<rules::lion::Scalars>();
   using T = typename L::opmath;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
   const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
@@ -45,8 +59,8 @@ void lion_step(const TensorBuffers& t, size_t begin, size_t end, const StepCoeff
   const ParamStore<L> store_param(t, begin, c);
   const T lr = T(c.lr), param_decay = T(c.param_decay);
   const T grad_sign = T(c.grad_sign);
-  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
-  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
+  const T beta1 = T(s.beta1), one_minus_beta1 = T(1.0 - s.beta1);
+  const T beta2 = T(s.beta2), one_minus_beta2 = T(1.0 - s.beta2);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T grad = grad_sign * load(g[i]);

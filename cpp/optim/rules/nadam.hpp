@@ -10,6 +10,24 @@
 // State: exp_avg, exp_avg_sq; mu_product (one number per tensor, starts at 1).
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::nadam {
+
+// The scalars of a step that are nadam's own (StepCoefficients::scalars).
+struct Scalars {
+  double beta1 = 0.0;
+  double beta2 = 0.0;
+  double eps = 0.0;
+  double bias_correction2 = 1.0;  // 1 - β2^t
+  double mu = 0.0;  // μt, this step's momentum factor
+  double mu_next = 0.0;  // μt+1
+  double grad_coefficient = 0.0;  // per tensor: the multiplier of g / denom
+  double momentum_coefficient = 0.0;  // per tensor: the multiplier of m / denom
+};
+
+}  // namespace fastopt::rules::nadam
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include <cmath>
 
@@ -21,11 +39,12 @@ using namespace rule_support;
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
   require_step(step);
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.beta1 = r.value(h, "beta1");
-  c.beta2 = r.value(h, "beta2");
-  c.eps = r.value(h, "eps");
+  s.beta1 = r.value(h, "beta1");
+  s.beta2 = r.value(h, "beta2");
+  s.eps = r.value(h, "eps");
   const double wd = r.value(h, "weight_decay");
   if (r.value(h, "decoupled_weight_decay") != 0.0) {
     c.param_decay = 1.0 - c.lr * wd;
@@ -33,22 +52,23 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
     c.weight_decay = wd;
   }
   const double t = static_cast<double>(step), psi = r.value(h, "momentum_decay");
-  c.bias_correction2 = 1.0 - std::pow(c.beta2, t);
-  c.mu = c.beta1 * (1.0 - 0.5 * std::pow(0.96, t * psi));
-  c.mu_next = c.beta1 * (1.0 - 0.5 * std::pow(0.96, (t + 1.0) * psi));
+  s.bias_correction2 = 1.0 - std::pow(s.beta2, t);
+  s.mu = s.beta1 * (1.0 - 0.5 * std::pow(0.96, t * psi));
+  s.mu_next = s.beta1 * (1.0 - 0.5 * std::pow(0.96, (t + 1.0) * psi));
   return c;
 }
 
 // The tensor's mu_product advances by μt; the multipliers of g and m follow,
 // in torch's order of operations.
-inline void per_tensor(StepCoefficients& c, TensorScalars& s) {
-  const double mu_product = s.scale(0, c.mu);
-  const double mu_product_next = mu_product * c.mu_next;
+inline void per_tensor(StepCoefficients& c, TensorScalars& numbers) {
+  Scalars& s = c.scalars<Scalars>();
+  const double mu_product = numbers.scale(0, s.mu);
+  const double mu_product_next = mu_product * s.mu_next;
   if (!(mu_product < 1.0 && mu_product_next < 1.0))
     throw std::invalid_argument("state 'mu_product' must stay below 1, got " + std::to_string(mu_product) +
                                 " (with beta1 this close to 1 its float32 product rounds to 1)");
-  c.grad_coefficient = (-c.lr * (1.0 - c.mu)) / (1.0 - mu_product);
-  c.momentum_coefficient = (-c.lr * c.mu_next) / (1.0 - mu_product_next);
+  s.grad_coefficient = (-c.lr * (1.0 - s.mu)) / (1.0 - mu_product);
+  s.momentum_coefficient = (-c.lr * s.mu_next) / (1.0 - mu_product_next);
 }
 
 inline RuleSpec spec() {
@@ -73,6 +93,7 @@ namespace {
 
 template <class L, bool kWeightDecay>
 void nadam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::nadam::Scalars& s = c.scalars<rules::nadam::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -80,12 +101,12 @@ void nadam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoef
   S* __restrict m = slot_at<S>(t, kFirstState, begin);      // exp_avg
   S* __restrict v = slot_at<S>(t, kFirstState + 1, begin);  // exp_avg_sq
   const ParamStore<L> store_param(t, begin, c);
-  const T wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
+  const T wd = T(c.weight_decay), eps = T(s.eps), param_decay = T(c.param_decay);
   const T grad_sign = T(c.grad_sign);
-  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
-  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
-  const T bias_correction2 = T(c.bias_correction2);
-  const T a = T(c.grad_coefficient), b = T(c.momentum_coefficient);
+  const T beta1 = T(s.beta1), one_minus_beta1 = T(1.0 - s.beta1);
+  const T beta2 = T(s.beta2), one_minus_beta2 = T(1.0 - s.beta2);
+  const T bias_correction2 = T(s.bias_correction2);
+  const T a = T(s.grad_coefficient), b = T(s.momentum_coefficient);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = load(p[i]) * param_decay;

@@ -9,6 +9,23 @@
 // State: exp_avg, exp_avg_sq.
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::radam {
+
+// The scalars of a step that are radam's own (StepCoefficients::scalars).
+struct Scalars {
+  double beta1 = 0.0;
+  double beta2 = 0.0;
+  double eps = 0.0;
+  double bias_correction1 = 1.0;  // 1 - β1^t
+  double bias_correction2_sqrt = 1.0;  // sqrt(1 - β2^t)
+  bool rectified = false;  // ρt > 5
+  double rectification = 1.0;  // r_t (when rectified)
+};
+
+}  // namespace fastopt::rules::radam
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include <cmath>
 
@@ -20,11 +37,12 @@ using namespace rule_support;
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
   require_step(step);
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.beta1 = r.value(h, "beta1");
-  c.beta2 = r.value(h, "beta2");
-  c.eps = r.value(h, "eps");
+  s.beta1 = r.value(h, "beta1");
+  s.beta2 = r.value(h, "beta2");
+  s.eps = r.value(h, "eps");
   const double wd = r.value(h, "weight_decay");
   if (r.value(h, "decoupled_weight_decay") != 0.0) {
     c.param_decay = 1.0 - c.lr * wd;
@@ -32,15 +50,15 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
     c.weight_decay = wd;
   }
   const double t = static_cast<double>(step);
-  const double beta2_t = std::pow(c.beta2, t);
+  const double beta2_t = std::pow(s.beta2, t);
   const double bias_correction2 = 1.0 - beta2_t;
-  c.bias_correction1 = 1.0 - std::pow(c.beta1, t);
-  c.bias_correction2_sqrt = std::sqrt(bias_correction2);
-  const double rho_inf = 2.0 / (1.0 - c.beta2) - 1.0;
+  s.bias_correction1 = 1.0 - std::pow(s.beta1, t);
+  s.bias_correction2_sqrt = std::sqrt(bias_correction2);
+  const double rho_inf = 2.0 / (1.0 - s.beta2) - 1.0;
   const double rho_t = rho_inf - 2.0 * t * beta2_t / bias_correction2;
-  c.rectified = rho_t > 5.0;
-  if (c.rectified)
-    c.rectification = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+  s.rectified = rho_t > 5.0;
+  if (s.rectified)
+    s.rectification = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
   return c;
 }
 
@@ -63,6 +81,7 @@ namespace {
 
 template <class L, bool kWeightDecay, bool kRectified>
 void radam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::radam::Scalars& s = c.scalars<rules::radam::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -70,12 +89,12 @@ void radam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoef
   S* __restrict m = slot_at<S>(t, kFirstState, begin);      // exp_avg
   S* __restrict v = slot_at<S>(t, kFirstState + 1, begin);  // exp_avg_sq
   const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps), param_decay = T(c.param_decay);
+  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(s.eps), param_decay = T(c.param_decay);
   const T grad_sign = T(c.grad_sign);
-  const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
-  const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
-  const T bias_correction1 = T(c.bias_correction1), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
-  const T rect = T(c.rectification);
+  const T beta1 = T(s.beta1), one_minus_beta1 = T(1.0 - s.beta1);
+  const T beta2 = T(s.beta2), one_minus_beta2 = T(1.0 - s.beta2);
+  const T bias_correction1 = T(s.bias_correction1), bias_correction2_sqrt = T(s.bias_correction2_sqrt);
+  const T rect = T(s.rectification);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = load(p[i]) * param_decay;
@@ -96,8 +115,9 @@ void radam_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoef
 
 template <class L>
 void radam_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  const rules::radam::Scalars& s = c.scalars<rules::radam::Scalars>();
   const bool wd = c.weight_decay != 0.0;
-  if (c.rectified) {
+  if (s.rectified) {
     if (wd) radam_span<L, true, true>(t, b, e, c);
     else radam_span<L, false, true>(t, b, e, c);
   } else {

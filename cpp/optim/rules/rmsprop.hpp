@@ -5,6 +5,20 @@
 // State: square_avg; momentum_buffer (momentum > 0); grad_avg (centered).
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::rmsprop {
+
+// The scalars of a step that are rmsprop's own (StepCoefficients::scalars).
+struct Scalars {
+  double alpha = 0.0;
+  double eps = 0.0;
+  double momentum = 0.0;
+  bool centered = false;
+};
+
+}  // namespace fastopt::rules::rmsprop
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include "optim/rules/rule_support.hpp"
 
@@ -13,13 +27,14 @@ using namespace rule_support;
 
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t) {
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.alpha = r.value(h, "alpha");
-  c.eps = r.value(h, "eps");
+  s.alpha = r.value(h, "alpha");
+  s.eps = r.value(h, "eps");
   c.weight_decay = r.value(h, "weight_decay");
-  c.momentum = r.value(h, "momentum");
-  c.centered = r.value(h, "centered") != 0.0;
+  s.momentum = r.value(h, "momentum");
+  s.centered = r.value(h, "centered") != 0.0;
   return c;
 }
 
@@ -44,6 +59,7 @@ namespace {
 
 template <class L, bool kWeightDecay, bool kCentered, bool kMomentum>
 void rmsprop_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::rmsprop::Scalars& s = c.scalars<rules::rmsprop::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -52,9 +68,9 @@ void rmsprop_span(const TensorBuffers& t, size_t begin, size_t end, const StepCo
   S* __restrict momentum_buf = kMomentum ? slot_at<S>(t, kFirstState + 1, begin) : nullptr;
   S* __restrict grad_avg = kCentered ? slot_at<S>(t, kFirstState + 2, begin) : nullptr;
   const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(c.eps), mu = T(c.momentum);
+  const T lr = T(c.lr), wd = T(c.weight_decay), eps = T(s.eps), mu = T(s.momentum);
   const T grad_sign = T(c.grad_sign);
-  const T alpha = T(c.alpha), one_minus_alpha = T(1.0 - c.alpha);
+  const T alpha = T(s.alpha), one_minus_alpha = T(1.0 - s.alpha);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = load(p[i]);
@@ -82,8 +98,9 @@ void rmsprop_span(const TensorBuffers& t, size_t begin, size_t end, const StepCo
 
 template <class L, bool kWeightDecay>
 void rmsprop_step_wd(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
-  const bool momentum = c.momentum > 0.0;
-  if (c.centered) {
+  const rules::rmsprop::Scalars& s = c.scalars<rules::rmsprop::Scalars>();
+  const bool momentum = s.momentum > 0.0;
+  if (s.centered) {
     if (momentum) rmsprop_span<L, kWeightDecay, true, true>(t, b, e, c);
     else rmsprop_span<L, kWeightDecay, true, false>(t, b, e, c);
   } else {

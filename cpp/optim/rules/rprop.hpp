@@ -6,6 +6,20 @@
 // lr is only the value step_size starts at. State: prev, step_size.
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::rprop {
+
+// The scalars of a step that are rprop's own (StepCoefficients::scalars).
+struct Scalars {
+  double etaminus = 0.0;
+  double etaplus = 0.0;
+  double step_size_min = 0.0;
+  double step_size_max = 0.0;
+};
+
+}  // namespace fastopt::rules::rprop
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include <string>
 
@@ -16,15 +30,16 @@ using namespace rule_support;
 
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t) {
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.etaminus = r.value(h, "etaminus");
-  c.etaplus = r.value(h, "etaplus");
-  c.step_size_min = r.value(h, "step_size_min");
-  c.step_size_max = r.value(h, "step_size_max");
-  if (!(c.etaminus < 1.0 && 1.0 < c.etaplus))
+  s.etaminus = r.value(h, "etaminus");
+  s.etaplus = r.value(h, "etaplus");
+  s.step_size_min = r.value(h, "step_size_min");
+  s.step_size_max = r.value(h, "step_size_max");
+  if (!(s.etaminus < 1.0 && 1.0 < s.etaplus))
     throw std::invalid_argument("etaminus and etaplus must satisfy 0 < etaminus < 1 < etaplus, got etaminus=" +
-                                std::to_string(c.etaminus) + ", etaplus=" + std::to_string(c.etaplus));
+                                std::to_string(s.etaminus) + ", etaplus=" + std::to_string(s.etaplus));
   return c;
 }
 
@@ -47,6 +62,7 @@ namespace {
 
 template <class L>
 void rprop_step(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::rprop::Scalars& s = c.scalars<rules::rprop::Scalars>();
   using T = typename L::opmath;
   using S = typename L::state;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
@@ -55,8 +71,8 @@ void rprop_step(const TensorBuffers& t, size_t begin, size_t end, const StepCoef
   S* __restrict step_size = slot_at<S>(t, kFirstState + 1, begin);
   const ParamStore<L> store_param(t, begin, c);
   const T grad_sign = T(c.grad_sign);
-  const T etaminus = T(c.etaminus), etaplus = T(c.etaplus);
-  const T lo = T(c.step_size_min), hi = T(c.step_size_max);
+  const T etaminus = T(s.etaminus), etaplus = T(s.etaplus);
+  const T lo = T(s.step_size_min), hi = T(s.step_size_max);
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T grad = grad_sign * load(g[i]);

@@ -7,6 +7,19 @@
 // State: momentum_buffer (with momentum > 0).
 #pragma once
 
+#include "fastopt/optim.hpp"
+
+namespace fastopt::rules::sgd {
+
+// The scalars of a step that are sgd's own (StepCoefficients::scalars).
+struct Scalars {
+  double momentum = 0.0;
+  bool nesterov = false;
+  double dampening_factor = 1.0;  // 1 - dampening (1 at the first step)
+};
+
+}  // namespace fastopt::rules::sgd
+
 #ifndef FASTOPT_ISA  // ------------------------------------------------ the registry entry
 #include "optim/rules/rule_support.hpp"
 
@@ -15,19 +28,20 @@ using namespace rule_support;
 
 inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::int64_t step) {
   StepCoefficients c;
+  Scalars& s = c.init_scalars<Scalars>();
   c.grad_sign = maximize_sign(r, h);
   c.lr = r.value(h, "lr");
-  c.momentum = r.value(h, "momentum");
+  s.momentum = r.value(h, "momentum");
   c.weight_decay = r.value(h, "weight_decay");
-  c.nesterov = r.value(h, "nesterov") != 0.0;
+  s.nesterov = r.value(h, "nesterov") != 0.0;
   const double dampening = r.value(h, "dampening");
-  if (c.nesterov && c.momentum == 0.0)
+  if (s.nesterov && s.momentum == 0.0)
     throw std::invalid_argument("nesterov=True requires momentum > 0, got momentum=0");
-  if (c.nesterov && dampening != 0.0)
+  if (s.nesterov && dampening != 0.0)
     throw std::invalid_argument("nesterov=True requires dampening = 0, got dampening=" + std::to_string(dampening));
   if (dampening != 0.0 && step < 1)
     throw std::invalid_argument("step is required (>= 1) when dampening is set: the first step is not dampened");
-  c.dampening_factor = step == 1 ? 1.0 : 1.0 - dampening;
+  s.dampening_factor = step == 1 ? 1.0 : 1.0 - dampening;
   return c;
 }
 
@@ -68,14 +82,15 @@ void sgd_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoeffi
 // g += wd·p; buf = μ·buf + (1-dampening)·g; p -= lr·(g + μ·buf if nesterov else buf)
 template <class L, bool kWeightDecay, bool kNesterov>
 void sgd_momentum_span(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  const rules::sgd::Scalars& s = c.scalars<rules::sgd::Scalars>();
   using T = typename L::opmath;
   typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
   const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
   typename L::state* __restrict buf = slot_at<typename L::state>(t, kFirstState, begin);  // momentum_buffer
   const ParamStore<L> store_param(t, begin, c);
-  const T lr = T(c.lr), wd = T(c.weight_decay), mu = T(c.momentum);
+  const T lr = T(c.lr), wd = T(c.weight_decay), mu = T(s.momentum);
   const T grad_sign = T(c.grad_sign);
-  const T damp = T(c.dampening_factor);  // 1 without dampening: exact, so bitwise the undamped rule
+  const T damp = T(s.dampening_factor);  // 1 without dampening: exact, so bitwise the undamped rule
   const size_t n = end - begin;
   for (size_t i = 0; i < n; ++i) {
     const T param = load(p[i]);
@@ -94,11 +109,12 @@ void sgd_momentum_span(const TensorBuffers& t, size_t begin, size_t end, const S
 // The loop variant, picked once per span.
 template <class L>
 void sgd_step(const TensorBuffers& t, size_t b, size_t e, const StepCoefficients& c) {
+  const rules::sgd::Scalars& s = c.scalars<rules::sgd::Scalars>();
   const bool wd = c.weight_decay != 0.0;
-  if (c.momentum == 0.0) {
+  if (s.momentum == 0.0) {
     if (wd) sgd_span<L, true>(t, b, e, c);
     else sgd_span<L, false>(t, b, e, c);
-  } else if (c.nesterov) {
+  } else if (s.nesterov) {
     if (wd) sgd_momentum_span<L, true, true>(t, b, e, c);
     else sgd_momentum_span<L, false, true>(t, b, e, c);
   } else {

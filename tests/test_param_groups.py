@@ -249,3 +249,13 @@ def test_groups_match_torch():
         theirs.step()
     for p, tp in zip(params, tparams):
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-11, atol=1e-13)
+
+
+def test_state_dtype_takes_float32_as_a_dtype_and_stochastic_rounding_warns_without_16_bit():
+    p16 = np.zeros(4, np.float16)
+    opt = optim.Adam([p16], state_dtype=np.float32)
+    assert opt.state["exp_avg"][0].dtype == np.float32
+    with pytest.raises(ValueError, match="state_dtype"):
+        optim.Adam([p16], state_dtype=np.float16)
+    with pytest.warns(UserWarning, match="no float16 or bfloat16 parameter"):
+        optim.SGD([np.zeros(3)], stochastic_rounding=True)

@@ -3,7 +3,9 @@ groups, frozen parameters and gradients missing on some steps; schedulers,
 clip_grad_norm_, GradScaler; state_dict both ways mid-training; 16-bit
 parameters; zero-copy; bad input. Skipped when torch is absent."""
 import importlib
+import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -387,3 +389,29 @@ def test_fuzz_edits_between_steps(seed):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert '"applied"' in proc.stderr  # it ran to the end and reported its outcomes
+
+
+def test_state_dtype_takes_torch_float32():
+    p = torch.zeros(8, dtype=torch.bfloat16, requires_grad=True)
+    p.grad = torch.ones(8, dtype=torch.bfloat16)
+    opt = ft.Adam([p], state_dtype=torch.float32)
+    opt.step()
+    assert opt.state[p]["exp_avg"].dtype == torch.float32
+    with pytest.raises(ValueError, match="state_dtype"):
+        ft.Adam([p], state_dtype=torch.bfloat16)
+
+
+def test_stochastic_rounding_without_16_bit_parameters_warns():
+    with pytest.warns(UserWarning, match="no float16 or bfloat16 parameter"):
+        ft.SGD([torch.zeros(3, requires_grad=True)], stochastic_rounding=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ft.SGD([torch.zeros(3, dtype=torch.bfloat16, requires_grad=True)], stochastic_rounding=True)
+
+
+def test_import_without_torch_says_how_to_install_it():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import fastopt.torch\nexcept ModuleNotFoundError as e:\n"
+            "    print(e.name, str(e))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("torch ") and 'pip install "fastopt[torch]"' in out

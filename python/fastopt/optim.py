@@ -39,6 +39,7 @@ import numbers
 import os
 import re
 import threading
+import warnings
 import weakref
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
@@ -108,16 +109,29 @@ def _step_count(value: Any, where: str) -> int:
     return int(value)
 
 
-def _precision_options(state_dtype: str, stochastic_rounding: bool, seed: int) -> tuple[str, bool, int]:
-    """The checked mixed-precision options shared by fastopt.optim and fastopt.torch."""
+def _precision_options(state_dtype: Any, stochastic_rounding: bool, seed: int) -> tuple[str, bool, int]:
+    """The checked mixed-precision options shared by fastopt.optim and fastopt.torch.
+    ``state_dtype`` is "float32" or "param", or float32 as a dtype (``numpy.float32``,
+    ``torch.float32``)."""
+    if not isinstance(state_dtype, str) and str(state_dtype) in ("torch.float32", "float32",
+                                                                 "<class 'numpy.float32'>"):
+        state_dtype = "float32"
     if state_dtype not in ("float32", "param"):
-        raise ValueError(f"state_dtype must be 'float32' or 'param', got {state_dtype!r}")
+        raise ValueError(f"state_dtype must be 'float32' (or float32 as a dtype) or 'param', got {state_dtype!r}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     seed = int(seed)
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
     return state_dtype, _core.as_bool(stochastic_rounding, "stochastic_rounding"), seed
+
+
+def _warn_if_nothing_to_round(stochastic_rounding: bool, dtypes: Sequence[str], name: str) -> None:
+    """stochastic_rounding=True with no float16/bfloat16 parameter changes nothing: say so."""
+    if stochastic_rounding and dtypes and not any(d in _LOW_PRECISION_KINDS for d in dtypes):
+        warnings.warn(f"{name}(stochastic_rounding=True) has no float16 or bfloat16 parameter: stochastic rounding "
+                      f"applies to those only, and float32/float64 parameters are stepped as without it",
+                      UserWarning, stacklevel=3)
 
 
 # Live optimizers, for the at-fork handler: a child forked while another thread
@@ -157,12 +171,12 @@ class Optimizer:
     grads : list or dict of numpy.ndarray, optional
         Gradient buffers (same structure as the parameters, flattened over the
         groups) read on every :meth:`step` call without arguments.
-    state_dtype : {"float32", "param"}, default "float32"
+    state_dtype : {"float32", "param"} or numpy.float32, default "float32"
         State of float16/bfloat16 parameters: float32, or the parameter's dtype.
         float32 and float64 parameters keep state of their own dtype.
     stochastic_rounding : bool, default False
         Round updated float16/bfloat16 parameters stochastically (unbiased)
-        instead of to nearest even.
+        instead of to nearest even (a UserWarning when no parameter is 16-bit).
     seed : int, default 0
         Seed of the stochastic rounding's random bits, in [0, 2**64).
     param_copies : list or dict of numpy.ndarray, optional
@@ -174,7 +188,7 @@ class Optimizer:
     _rule: str = ""
 
     def __init__(self, params: Params, defaults: dict[str, Any], *, grads: Optional[Arrays] = None,
-                 state_dtype: str = "float32", stochastic_rounding: bool = False, seed: int = 0,
+                 state_dtype: Union[str, np.dtype[Any], type] = "float32", stochastic_rounding: bool = False, seed: int = 0,
                  param_copies: Optional[Arrays] = None) -> None:
         # Serializes step / train_linear / state_dict / load_state_dict: an
         # optimizer used from two threads at once runs their calls one at a time
@@ -206,6 +220,10 @@ class Optimizer:
                 raise TypeError("grads must have the same structure (list or dict) as params")
         self._install(pending)
         _LIVE.add(self)
+        _warn_if_nothing_to_round(self.stochastic_rounding, self._dtype_names(), type(self).__name__)
+
+    def _dtype_names(self) -> list[str]:
+        return [str(a.dtype) for a in self.params]
 
     # --- groups ---------------------------------------------------------------------------------
     def _split_copies(self, param_copies: Optional[Arrays],

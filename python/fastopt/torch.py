@@ -9,9 +9,9 @@ both ways, ``torch.optim.lr_scheduler`` schedulers, ``clip_grad_norm_`` and
 ``torch.amp.GradScaler`` work as with torch's own optimizers. A step is one
 native call over every parameter that has a gradient, running directly on the
 tensors' storage (zero-copy, the GIL released): float32, float64, float16 and
-bfloat16 (bfloat16 needs ml_dtypes: ``pip install "fastopt[bf16]"``).
+bfloat16 (``pip install "fastopt[torch]"`` installs ml_dtypes, which bfloat16 needs).
 
-Beyond torch: ``state_dtype="float32"`` keeps float32 state for 16-bit
+Beyond torch: ``state_dtype="float32"`` (or ``torch.float32``) keeps float32 state for 16-bit
 parameters (torch keeps it in the parameter's dtype, the default here too),
 ``stochastic_rounding=True`` (with ``seed``) rounds updated 16-bit
 parameters stochastically (docs/design.md, "Mixed precision"),
@@ -41,11 +41,18 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union, overload
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ModuleNotFoundError as e:  # say how to get it
+    if e.name != "torch":
+        raise
+    raise ModuleNotFoundError("fastopt.torch needs PyTorch, which is not installed: pip install \"fastopt[torch]\" "
+                              "(or install torch itself)", name="torch") from None
 
 from . import _core
 from ._typing import Array
-from .optim import _eps_pair, _precision_options, state_shape
+from .optim import _eps_pair, _precision_options, _warn_if_nothing_to_round, state_shape
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -136,7 +143,7 @@ class _Optimizer(torch.optim.Optimizer):
                    "differentiable": (False,)}
     _uses_step_state = True  # keeps state["step"] as torch does
 
-    def __init__(self, params: ParamsT, defaults: dict[str, Any], *, state_dtype: str = "param",
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], *, state_dtype: Union[str, torch.dtype] = "param",
                  stochastic_rounding: bool = False, seed: int = 0,
                  param_copies: Optional[dict[torch.Tensor, torch.Tensor]] = None) -> None:
         for key, allowed in self._torch_only.items():
@@ -159,6 +166,9 @@ class _Optimizer(torch.optim.Optimizer):
         self._rounding_counter = np.zeros((), np.int64)
         super().__init__(params, defaults)
         _LIVE.add(self)
+        _warn_if_nothing_to_round(self.stochastic_rounding,
+                                  [str(p.dtype).replace("torch.", "") for g in self.param_groups for p in g["params"]],
+                                  type(self).__name__)
 
     # --- pickling (torch.optim.Optimizer pickles defaults, state and groups only) ---------------
     def __getstate__(self) -> dict[str, Any]:

@@ -415,3 +415,54 @@ def test_import_without_torch_says_how_to_install_it():
             "    print(e.name, str(e))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("torch ") and 'pip install "fastopt[torch]"' in out
+
+
+def _channels_last_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3),
+                               torch.nn.Flatten(), torch.nn.Linear(64, 10)).double().to(
+                                   memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("name, kwargs", [("AdamW", dict(lr=1e-2)), ("SGD", dict(lr=0.1, momentum=0.9)),
+                                          ("RMSprop", dict(lr=1e-3, centered=True))])
+def test_channels_last_model_trains_as_with_torch(name, kwargs):
+    a, b = _channels_last_model(), _channels_last_model()
+    assert not a[0].weight.is_contiguous()
+    oa, ob = getattr(torch.optim, name)(a.parameters(), **kwargs), getattr(ft, name)(b.parameters(), **kwargs)
+    x = torch.randn(8, 3, 8, 8, dtype=torch.float64).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (8,))
+    for _ in range(6):
+        for m, o in ((a, oa), (b, ob)):
+            o.zero_grad()
+            torch.nn.functional.cross_entropy(m(x), y).backward()
+            o.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pb, pa, rtol=1e-9, atol=1e-12)
+        assert pb.stride() == pa.stride()
+    for key, value in ob.state[b[0].weight].items():
+        if value.dim() > 0:
+            assert value.stride() == b[0].weight.stride(), key
+
+
+def test_gradient_in_another_memory_order_is_refused_and_changes_nothing():
+    m = _channels_last_model()
+    opt = ft.Adam(m.parameters())
+    m(torch.randn(2, 3, 8, 8, dtype=torch.float64)).sum().backward()
+    opt.step()
+    w = m[0].weight
+    w.grad = w.grad.contiguous()  # the same values, in the contiguous order
+    before = [p.detach().clone() for p in m.parameters()]
+    state = {k: v.clone() for k, v in opt.state[w].items()}
+    with pytest.raises(ValueError, match=r"the gradient of param_groups\[0\]\['params'\]\[0\] .* strides"):
+        opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(m.parameters(), before))
+    assert all(torch.equal(opt.state[w][k], v) for k, v in state.items())
+
+
+def test_adafactor_refuses_channels_last():
+    m = _channels_last_model()
+    opt = ft.Adafactor(m.parameters())
+    m(torch.randn(2, 3, 8, 8, dtype=torch.float64)).sum().backward()
+    with pytest.raises(ValueError, match="not contiguous: Adafactor"):
+        opt.step()

@@ -127,10 +127,13 @@ def test_transposed_or_reshaped_parameter_is_refused_with_nothing_changed():
     ps[0].data = ps[0].data.t()
     ps[0].grad = torch.ones(3, 20, dtype=ps[0].dtype)
     before = [bytes(p.untyped_storage()) for p in ps], [opt.state[p]["momentum_buffer"].clone() for p in ps]
-    with pytest.raises(ValueError, match=r"param_groups\[0\]\['params'\]\[0\] is not contiguous"):
+    with pytest.raises(ValueError, match=r"state\['momentum_buffer'\] of param_groups\[0\]\['params'\]\[0\] "
+                                         r"has shape \(20, 3\) but the parameter has shape \(3, 20\)"):
         opt.step()
-    with pytest.raises(ValueError, match="not contiguous"):
-        ft.SGD([ps[0]], lr=0.1).step()
+    strided = torch.zeros(4, 6)[:, ::2].requires_grad_()  # neither contiguous nor dense
+    strided.grad = torch.ones(4, 3)
+    with pytest.raises(ValueError, match="is not contiguous, nor dense in another order"):
+        ft.SGD([strided], lr=0.1).step()
     ps[0].data = ps[0].data.t().view(3, 20)     # same memory, contiguous, another shape than its state
     with pytest.raises(ValueError, match="shape"):
         opt.step()
@@ -226,11 +229,19 @@ def test_a_step_bumps_autograd_versions_as_torch_does(name):
             y.backward()
 
 
-def test_fortran_order_parameter_error_names_the_parameter():
-    p = torch.randn(4, 3).t().requires_grad_()  # a Fortran-order view
-    p.grad = torch.ones(3, 4)
-    with pytest.raises(ValueError, match=r"^param_groups\[0\]\['params'\]\[0\] is not contiguous"):
-        ft.Adam([p]).step()
+def test_fortran_order_parameter_steps_in_its_memory_order():
+    """A Fortran-order parameter is dense: stepped over its memory with a gradient and state in the
+    same order (as torch makes them), refused with the gradient named when the orders differ."""
+    ours, theirs = torch.randn(4, 3).t().requires_grad_(), None  # a Fortran-order view
+    theirs = ours.detach().clone().t().contiguous().t().requires_grad_()
+    grad = torch.randn(4, 3).t()
+    ours.grad, theirs.grad = grad.clone().t().contiguous().t(), grad.clone()
+    ft.Adam([ours]).step()
+    torch.optim.Adam([theirs]).step()
+    assert torch.equal(ours, theirs) and ours.stride() == (1, 3)
+    ours.grad = torch.ones(3, 4)  # contiguous: another memory order
+    with pytest.raises(ValueError, match=r"^the gradient of param_groups\[0\]\['params'\]\[0\] .* strides \(4, 1\)"):
+        ft.Adam([ours]).step()
 
 
 def test_integer_step_counts_are_accepted_as_torch_accepts_them():

@@ -16,10 +16,11 @@ import torch
 
 import fastopt.torch as ft
 from fastopt import _core
+from fastopt.optim import state_shape
 
 SHAPES = [(6, 3), (5,), (40,), (2, 2)]
 CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
-           "ASGD", "Muon"]
+           "ASGD", "Adafactor", "Muon"]
 # state kept as one number (a 0-d tensor), from the registry
 PER_TENSOR = {st["name"] for rule in _core.rules() for st in rule["states"] if st["shape"] == "tensor"}
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
@@ -171,6 +172,14 @@ def _edit_group(r, opt):
                            True, 0.5])
 
 
+KINDS = {rule["name"]: {st["name"]: st["shape"] for st in rule["states"]} for rule in _core.rules()}
+
+
+def _state_shape(opt, key, p):
+    """The shape torch keeps state `key` of `p` in (Adafactor's factored state: not p's)."""
+    return state_shape(KINDS.get(getattr(opt, "_rule", ""), {}).get(key, "elementwise"), tuple(p.shape))
+
+
 def repair(rng, opt, params, dtype, hypers):
     """Undo the edits: valid parameters, fresh gradients, the original hyperparameters,
     and a reset state wherever it was edited (so that later steps can succeed)."""
@@ -183,7 +192,8 @@ def repair(rng, opt, params, dtype, hypers):
         state = opt.state.get(p)
         if state is not None and (not isinstance(state, dict) or any(
                 not isinstance(v, torch.Tensor)
-                or (k not in PER_TENSOR | {"step"} and (v.shape != p.shape or not v.is_contiguous()))
+                or (k not in PER_TENSOR | {"step"} and (tuple(v.shape) != _state_shape(opt, k, p)
+                                                        or not v.is_contiguous()))
                 or (k in PER_TENSOR and (v.dtype not in (torch.float32, torch.float64) or v.numel() != 1))
                 or (k == "step" and (v.dtype not in (torch.float32, torch.float64, torch.int64) or v.numel() != 1
                                      or not 0 <= float(v) < 2**50))

@@ -56,6 +56,29 @@ void* data_ptr(py::handle t) {
   return p;
 }
 
+// Sizes and strides (read only where needed: two more Python calls per tensor).
+void add_layout(py::handle t, TensorMemory& m) {
+  if (!m.strides.empty() || !m.sizes.empty()) return;
+  for (py::handle d : attr(t, names().shape)) m.sizes.push_back(d.cast<py::ssize_t>());
+  for (py::handle d : call(t, names().stride)) m.strides.push_back(d.cast<py::ssize_t>());
+}
+
+// Whether the elements fill their span without gaps or overlap: the strides of
+// the dimensions of more than one element, in increasing order, are 1, then
+// each the previous times its size (channels_last and any other permutation).
+bool dense(const std::vector<py::ssize_t>& sizes, const std::vector<py::ssize_t>& strides) {
+  std::vector<std::pair<py::ssize_t, py::ssize_t>> dims;  // (stride, size)
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    if (sizes[i] > 1) dims.push_back({strides[i], sizes[i]});
+  std::sort(dims.begin(), dims.end());
+  py::ssize_t expected = 1;
+  for (const auto& d : dims) {
+    if (d.first != expected) return false;
+    expected *= d.second;
+  }
+  return true;
+}
+
 // The memory of torch tensor `t`, or a TypeError / ValueError naming it
 // (`name()`, built only on the error path). A tensor with torch's negation bit
 // (torch._neg_view) holds -x as x: refused here (its readers resolve it first).
@@ -75,9 +98,12 @@ TensorMemory tensor_memory(py::handle t, const TorchTypes& types, const Name& na
   if (d == 4)
     throw_type_error(name() + " has dtype " + str(dtype) +
                      "; fastopt.torch takes float32, float64, float16 or bfloat16");
-  if (!call_true(t, n.is_contiguous))
-    throw_value_error(name() + " is not contiguous; fastopt.torch updates tensors in place and will not copy "
-                      "(an update of a copy would be lost)");
+  TensorMemory out{};
+  out.contiguous = call_true(t, n.is_contiguous);
+  if (!out.contiguous) add_layout(t, out);
+  if (!out.contiguous && !dense(out.sizes, out.strides))
+    throw_value_error(name() + " is not contiguous, nor dense in another order (as channels_last is); "
+                      "fastopt.torch updates tensors in place and will not copy (an update of a copy would be lost)");
   if (call_true(t, n.is_neg))
     throw_value_error(name() + " has torch's negation bit set (a torch._neg_view of other memory); its memory "
                       "holds the negated values: pass t.resolve_neg()");
@@ -88,7 +114,22 @@ TensorMemory tensor_memory(py::handle t, const TorchTypes& types, const Name& na
   if (numel > 0 && data == nullptr) throw_value_error(name() + " has no storage (data_ptr() is 0)");
   if (reinterpret_cast<std::uintptr_t>(data) % dtype_size(dt) != 0)
     throw_value_error(name() + " is not aligned to its dtype");
-  return {data, static_cast<std::size_t>(numel), dt};
+  out.data = data;
+  out.numel = static_cast<std::size_t>(numel);
+  out.dtype = dt;
+  return out;
+}
+
+std::string shape_of(const TensorMemory& m) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < m.sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(m.sizes[i]);
+  return s + (m.sizes.size() == 1 ? ",)" : ")");
+}
+
+std::string strides_str(const TensorMemory& m) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < m.strides.size(); ++i) s += (i ? ", " : "") + std::to_string(m.strides[i]);
+  return s + (m.strides.size() == 1 ? ",)" : ")");
 }
 
 std::string param_name(std::uint32_t group, std::uint32_t position) {
@@ -144,6 +185,13 @@ TorchTypes torch_types(py::handle types_obj) {
   return types;
 }
 
+bool same_memory_order(const TensorMemory& a, const TensorMemory& b) {
+  if (a.sizes != b.sizes) return false;
+  for (std::size_t i = 0; i < a.sizes.size(); ++i)
+    if (a.sizes[i] > 1 && a.strides[i] != b.strides[i]) return false;
+  return true;
+}
+
 static Py_ssize_t numel_of(py::handle t) {
   const Py_ssize_t n = PyLong_AsSsize_t(call(t, names().numel).ptr());
   if (n < 0 && PyErr_Occurred()) throw py::error_already_set();
@@ -170,8 +218,13 @@ py::array tensor_array(const TorchTypes& types, py::handle t, const std::string&
   const py::object dtype = types.numpy_dtypes[static_cast<int>(m.dtype)];
   if (dtype.is_none())
     throw_type_error(name + " is a bfloat16 tensor, which needs the ml_dtypes package: pip install \"fastopt[bf16]\"");
-  std::vector<py::ssize_t> shape;
-  for (py::handle d : attr(t, names().shape)) shape.push_back(d.cast<py::ssize_t>());
+  // Dense in another order (channels_last): its memory as a vector, for the elementwise rules (the view checks
+  // that the tensors stepped together share the order).
+  std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(m.numel)};
+  if (m.contiguous) {
+    shape.clear();
+    for (py::handle d : attr(t, names().shape)) shape.push_back(d.cast<py::ssize_t>());
+  }
   // An empty tensor may have no address; the array then has memory of its own, never read or written.
   return py::array(py::reinterpret_borrow<py::dtype>(dtype), shape, m.numel > 0 ? m.data : nullptr, t);
 }
@@ -206,6 +259,19 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     const std::string name = param_name(e.group, e.position);
     const TensorBuffers& b = group_->buffers(i);
     record(e.param, b.slot[kParam], b.n, name, true);
+    e.memory = tensor_memory(e.param, types_, [&] { return name; });
+    add_layout(e.param, e.memory);
+    // Elementwise buffers stepped over their memory must hold the parameter's elements in its order.
+    // Returns whether `t` is contiguous (else its strides are checked at every step).
+    auto require_order = [&](py::handle t, const std::string& what) -> bool {
+      TensorMemory m = tensor_memory(t, types_, [&] { return what; });
+      add_layout(t, m);
+      if (m.sizes == e.memory.sizes && !same_memory_order(m, e.memory))
+        throw_value_error(what + " has strides " + strides_str(m) + " but " + name + " has strides " +
+                          strides_str(e.memory) + "; fastopt.torch steps them elementwise over their memory, "
+                          "which needs one memory order (make the state with memory_format=torch.preserve_format)");
+      return m.contiguous;
+    };
     PyObject* dict = PyDict_GetItemWithError(state_.ptr(), e.param.ptr());
     if (dict == nullptr && PyErr_Occurred()) throw py::error_already_set();
     e.state = dict == nullptr ? py::none() : py::reinterpret_borrow<py::object>(dict);
@@ -222,7 +288,8 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
         numel = state_length(spec.states[k].shape, b);
       }
       if (!found) throw_value_error(s_name + ": the rule keeps no such state");
-      record(item.second, memory, numel, s_name, false);
+      const bool contiguous = numel <= 1 || require_order(item.second, s_name);
+      record(item.second, memory, numel, s_name, /*full=*/!contiguous);
       e.state_tensors.emplace_back(py::reinterpret_borrow<py::object>(item.first),
                                    py::reinterpret_borrow<py::object>(item.second));
     }
@@ -243,7 +310,10 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     e.fixed = !fixed_steps[i].is_none();
     if (e.fixed) e.fixed_step = to_int(fixed_steps[i], "fixed_steps");
     else if (e.step_tensor.is_none()) throw_value_error(name + ": the rule counts steps but there is no state['step']");
-    if (!copies[i].is_none()) record(copies[i], b.slot[kParamCopy], b.n, "the copy of " + name, true);
+    if (!copies[i].is_none()) {
+      require_order(copies[i], "the copy of " + name);
+      record(copies[i], b.slot[kParamCopy], b.n, "the copy of " + name, true);
+    }
     entries_.push_back(std::move(e));
   }
   Py_ssize_t pos = 0;
@@ -381,7 +451,14 @@ py::object TorchView::step(py::handle param_groups, py::handle state, py::handle
     // A gradient with the negation bit is read through a resolved copy (it is only read).
     if (PyObject_TypeCheck(grads[i].ptr(), types_.tensor_base) && call_true(grads[i], names().is_neg))
       grads[i] = call(grads[i], names().resolve_neg);
-    const TensorMemory m = tensor_memory(grads[i], types_, name);
+    TensorMemory m = tensor_memory(grads[i], types_, name);
+    if (!(m.contiguous && e.memory.contiguous)) {
+      add_layout(grads[i], m);
+      if (!same_memory_order(m, e.memory))
+        throw_value_error(name() + " has shape " + shape_of(m) + " and strides " + strides_str(m) + " but the parameter "
+                          "has shape " + shape_of(e.memory) + " and strides " + strides_str(e.memory) +
+                          "; fastopt.torch steps them elementwise over their memory, which needs one memory order");
+    }
     group_->bind_grad(tensors[i], m.dtype, m.data, m.numel, name);
   }
   const bool applied = group_->step_bound(spec.rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);

@@ -40,7 +40,15 @@ struct TensorMemory {
   void* data;
   std::size_t numel;
   DType dtype;
+  // Contiguous, or dense and non-overlapping in another order (channels_last):
+  // then its memory is numel elements from data, and its strides say the order.
+  bool contiguous;
+  std::vector<py::ssize_t> sizes, strides;
 };
+// Whether two tensors' elements lie in memory in the same order (equal sizes,
+// equal strides of every dimension of more than one element): an elementwise
+// update over their memory then pairs the same elements.
+bool same_memory_order(const TensorMemory& a, const TensorMemory& b);
 
 // What a tensor looked like when a view was made of it. Python code may move
 // a tensor's memory between steps without replacing the tensor object
@@ -126,6 +134,7 @@ class TorchView {
     int step_kind = 0;  // 0 float32, 1 float64, 2 int32, 3 int64
     bool fixed = false;  // the rule's step number is fixed_step, not state["step"] + 1
     std::int64_t fixed_step = 0;
+    TensorMemory memory{};  // the parameter's, when made (its gradient must have the same order)
   };
 
   bool state_unchanged(py::handle state) const;

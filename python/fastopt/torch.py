@@ -21,8 +21,11 @@ pass), and :meth:`offload_step` is the fused phase of loss-scaled training:
 unscale, skip on non-finite, clip by the global norm, step and copy in two
 passes over the gradients.
 
+Tensors may be contiguous or dense in another memory order (``channels_last``):
+a parameter, its gradient and its state are then stepped over their memory,
+which must hold them in one order (torch makes state and gradients so).
 Refused with a clear error instead of silently copying: sparse gradients,
-non-contiguous or non-CPU tensors, and ``foreach`` / ``fused`` /
+other non-contiguous tensors, non-CPU tensors, and ``foreach`` / ``fused`` /
 ``capturable`` / ``differentiable`` set to True (torch's own implementations
 of those exist; this is a different one).
 
@@ -416,8 +419,13 @@ class _Optimizer(torch.optim.Optimizer):
         fixed_steps: list[Optional[int]] = []
         first_steps: list[int] = []
         arrays: dict[str, list[Optional[Array]]] = {name: [] for name in state_names}
+        factored = any(kind in ("row", "col") for kind in kinds.values())
         for gi, pi, p in active:
             name = f"param_groups[{gi}]['params'][{pi}]"
+            if factored and not p.is_contiguous():
+                raise ValueError(f"{name} is not contiguous: {type(self).__name__} factors a parameter's last two "
+                                 f"dimensions and steps contiguous tensors only (not channels_last); use "
+                                 f"model.to(memory_format=torch.contiguous_format)")
             params.append(_as_numpy(p, name))  # the parameter is checked before its state is made
             state = self.state[p]
             if not isinstance(state, dict):
@@ -433,6 +441,11 @@ class _Optimizer(torch.optim.Optimizer):
                     raise ValueError(f"{name} has no '{s}' state, which these hyperparameters need; it is "
                                      f"created at the parameter's first step with them set")
                 tensors[s] = state[s] if s in needed_of[gi] else None
+                kept = tensors[s]
+                if kept is not None and kinds[s] == "elementwise" and isinstance(kept, torch.Tensor) \
+                        and kept.shape != p.shape:
+                    raise ValueError(f"state[{s!r}] of {name} has shape {tuple(kept.shape)} but the parameter has "
+                                     f"shape {tuple(p.shape)}")
                 arrays[s].append(None if tensors[s] is None else _as_numpy(tensors[s], f"state[{s!r}] of {name}"))
             groups.append(gi)
             positions.append(pi)

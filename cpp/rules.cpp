@@ -40,7 +40,8 @@ const RuleSpec& well_formed(const RuleSpec& r) {
   if (factored && !r.is_multi_pass())
     throw std::logic_error(std::string(r.name) + ": factored state needs a multi-pass rule");
   if (r.is_multi_pass() && (r.passes.scratch == nullptr || r.passes.items == nullptr || r.per_tensor != nullptr))
-    throw std::logic_error(std::string(r.name) + ": a multi-pass rule gives its scratch size and work items, and keeps no per-tensor state");
+    throw std::logic_error(std::string(r.name) +
+                           ": a multi-pass rule gives its scratch size and work items, and keeps no per-tensor state");
   if (r.hypers.size() > static_cast<std::size_t>(kMaxHypers) || std::strcmp(r.hypers.at(0).name, "lr") != 0 ||
       elementwise > static_cast<std::size_t>(kStateEnd - kFirstState) ||
       scalars > static_cast<std::size_t>(kMaxScalars) || (scalars > 0) != (r.per_tensor != nullptr))
@@ -177,7 +178,8 @@ void set_matrix_view(TensorBuffers& t, const std::size_t* dims, std::size_t ndim
   if (ndim < 2) return;
   t.slices = 1;
   for (std::size_t d = 0; d + 2 < ndim; ++d)
-    if (__builtin_mul_overflow(t.slices, dims[d], &t.slices)) throw std::invalid_argument("a parameter's shape overflows");
+    if (__builtin_mul_overflow(t.slices, dims[d], &t.slices))
+      throw std::invalid_argument("a parameter's shape overflows");
   t.rows = dims[ndim - 2];
   t.cols = dims[ndim - 1];
 }

@@ -48,7 +48,8 @@ void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoeffici
     const StateShape shape = slots[s].shape;
     if (!keeps_state(shape, t)) {  // a factored state, or its stand-in, that this parameter's shape has not
       if (!slots[s].obj.is_none())
-        throw_value_error(name.str() + " must be None: a " + state_shape_name(shape) + " state is kept by parameters of " +
+        throw_value_error(name.str() + " must be None: a " + state_shape_name(shape) +
+                          " state is kept by parameters of " +
                           (shape == StateShape::unfactored ? "fewer than 2" : "2 or more") + " dimensions, and " +
                           param_name.str() + " has shape " + shape_str(param));
       continue;

@@ -103,10 +103,11 @@ class TensorGroup {
           held_.emplace_back(a, s_name, true);
           continue;
         }
-        const StateShape shape =
-            spec_ == nullptr ? StateShape::elementwise : spec_->states[static_cast<std::size_t>(s.slot - kFirstState)].shape;
+        const StateShape shape = spec_ == nullptr ? StateShape::elementwise
+                                                  : spec_->states[static_cast<std::size_t>(s.slot - kFirstState)].shape;
         if (!keeps_state(shape, t))
-          throw_value_error(s_name.str() + " must be None: a " + state_shape_name(shape) + " state is kept by parameters of " +
+          throw_value_error(s_name.str() + " must be None: a " + state_shape_name(shape) +
+                            " state is kept by parameters of " +
                             (shape == StateShape::unfactored ? "fewer than 2" : "2 or more") + " dimensions, and " +
                             p_name.str() + " has shape " + shape_str(p));
         py::array a = check_state(state_of[k][i], s_name, shape, p, p_name, &dtype, &ranges);

@@ -8,8 +8,8 @@ penalties and :mod:`fastopt.gradcheck` numerical gradient checking.
 from . import _core
 from ._config import (available_isas, compiled_isas, config, get_isa, get_num_threads, set_isa,
                       set_num_threads, show_config, _apply_environment)
-from .functional import (adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lion, nadam, radam, rmsprop, rprop, sgd,
-                         sgd_momentum)
+from .functional import (adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lion, nadam, radam, rmsprop, rprop,
+                         sgd, sgd_momentum)
 from .losses import multiclass_hinge, softmax_cross_entropy, softmax_loss, svm_loss
 from . import datasets, gradcheck, lbfgs, linear, optim, reference, regularization, schedules, search, training
 

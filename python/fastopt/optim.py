@@ -188,7 +188,8 @@ class Optimizer:
     _rule: str = ""
 
     def __init__(self, params: Params, defaults: dict[str, Any], *, grads: Optional[Arrays] = None,
-                 state_dtype: Union[str, np.dtype[Any], type] = "float32", stochastic_rounding: bool = False, seed: int = 0,
+                 state_dtype: Union[str, np.dtype[Any], type] = "float32", stochastic_rounding: bool = False,
+                 seed: int = 0,
                  param_copies: Optional[Arrays] = None) -> None:
         # Serializes step / train_linear / state_dict / load_state_dict: an
         # optimizer used from two threads at once runs their calls one at a time

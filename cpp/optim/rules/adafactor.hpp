@@ -168,7 +168,8 @@ struct AdafactorStep {
 
   AdafactorStep(const TensorBuffers& t_, const StepCoefficients& c_)
       : t(t_), c(c_), own(c_.scalars<rules::adafactor::Scalars>()), plan(t_), p(static_cast<P*>(t_.slot[kParam])),
-        g(static_cast<const G*>(t_.slot[kGrad])), scratch(t_.scratch), grad_sign(T(c_.grad_sign)), eps1(T(epsilon1())), eps1_squared(T(epsilon1() * epsilon1())) {}
+        g(static_cast<const G*>(t_.slot[kGrad])), scratch(t_.scratch), grad_sign(T(c_.grad_sign)),
+        eps1(T(epsilon1())), eps1_squared(T(epsilon1() * epsilon1())) {}
 
   double epsilon1() const { return std::isnan(own.eps1) ? machine_epsilon<P>() : own.eps1; }
   S* state(int i) const { return static_cast<S*>(t.slot[kFirstState + i]); }

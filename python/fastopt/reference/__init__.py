@@ -11,7 +11,8 @@ from .regularization import penalty
 from .training import SplitMix64, train_linear
 
 __all__ = [
-    "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam", "adadelta", "rprop", "nadam", "asgd", "adafactor",
+    "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam", "adadelta", "rprop",
+    "nadam", "asgd", "adafactor",
     "softmax_loss_naive", "softmax_loss_vectorized", "svm_loss_naive", "svm_loss_vectorized",
     "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge", "penalty",
     "SplitMix64", "train_linear",

@@ -109,7 +109,8 @@ def round_stochastic(x: Array, dtype: npt.DTypeLike, bits: npt.NDArray[np.uint32
     return round_to_bfloat16_stochastic(x, bits)
 
 
-def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Optional[Array], step: Optional[int] = None,
+def step_in_float32(update: Callable[..., None], p: Array, g: Array, *states: Optional[Array],
+                    step: Optional[int] = None,
                     stochastic_rounding_seed: Optional[int] = None, tensor: int = 0, p_copy: Optional[Array] = None,
                     **hypers: Any) -> None:
     """One step of the reference rule ``update`` (from :mod:`fastopt.reference.optim`) on arrays of

@@ -226,7 +226,7 @@ def test_pure_bfloat16_stalls_where_stochastic_rounding_and_master_weights_learn
     """Softmax regression on the digits with SGD (lr 3e-3, weights ~ N(0, 1)): in
     pure bfloat16 most updates are below half an ulp and rounding to nearest
     drops them; stochastic rounding keeps them in expectation, and master
-    weights keep them exactly (README, "Mixed precision")."""
+    weights keep them exactly (docs/guide.md, "Mixed precision")."""
     from fastopt import datasets, optim
     X, y = datasets.load_digits()
     X = ((X - X.mean(0)) / (X.std(0) + 1e-3)).astype(np.float32)

@@ -566,7 +566,7 @@ def adafactor(p: Array, g: Array, row_var: Optional[Array], col_var: Optional[Ar
     d : float, default 1
         Clipping threshold of RMS(U), >= 1.
     weight_decay : float, default 0
-        Decoupled: p *= 1 - lr * weight_decay.
+        Decoupled: ``p *= 1 - lr * weight_decay``.
     """
     _core.step("adafactor", {"p": p, "g": g, "p_copy": p_copy, "row_var": row_var, "col_var": col_var,
                              "variance": variance},

@@ -70,7 +70,8 @@ def test_class_defaults_are_the_registry_defaults(name):
         elif p.name in defaults:
             assert p.default == defaults[p.name], p.name
     opt = CLASSES[name]([np.zeros(3)])
-    assert opt._native_settings()["rule"] == name
+    with opt.native_loop() as run:
+        assert run.settings["rule"] == name
 
 
 @pytest.mark.parametrize("name", sorted(RULES))

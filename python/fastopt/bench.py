@@ -260,7 +260,7 @@ def precision_workloads(lists: Sequence[str] = ("16M", "resnet50", "gpt2-small")
         for label, opt in layouts.items():
             w.candidates[label] = lambda opt=opt: opt.step(grads)
             probe = _core.TensorGroup.probe(opt.params, cast(Any, list(opt.state.values())), grads,
-                                            opt._copies if label == "fastopt-master" else None)
+                                            opt.param_copies if label == "fastopt-master" else None)
             w.candidates[f"probe:{label}"] = probe.stream_probe
         if torch is not None:
             tdtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[np.dtype(low).name]

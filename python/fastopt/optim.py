@@ -60,8 +60,8 @@ LearningRate = Union[float, Callable[[int], float]]
 _Pending = tuple[dict[str, Any], tuple[Array, ...], Optional[list[Any]], Optional[Callable[[int], float]],
                  tuple[Optional[Array], ...]]
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta", "Adafactor",
-           "Rprop", "NAdam", "ASGD"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta",
+           "Adafactor", "Rprop", "NAdam", "ASGD", "NativeLoop", "state_shape"]
 
 # The native registry of update rules: name -> {"hypers": [...], "states": [...], ...}.
 RULES = {rule["name"]: rule for rule in _core.rules()}
@@ -436,6 +436,24 @@ class Optimizer:
             raise ValueError("native training loops take an optimizer with one parameter group")
         return {"rule": self._rule, "hypers": self._rule_hypers(self.param_groups[0])}
 
+    @contextlib.contextmanager
+    def native_loop(self) -> Iterator["NativeLoop"]:
+        """Hold the optimizer for a loop that steps it outside :meth:`step` (one parameter group).
+
+        The protocol of :func:`fastopt.training.train_linear` (native), its Python restatement in
+        :mod:`fastopt.reference.training` and custom loops: inside the ``with`` block no other call
+        steps the optimizer; ``loop.group`` is the native group, ``loop.settings`` the rule and its
+        hyperparameters, ``loop.planned_lrs(n)`` the learning rates of the next ``n`` steps as
+        :meth:`step` would set them, and ``loop.record(n, lrs)`` accounts for ``n`` steps taken.
+        """
+        with self._lock:
+            yield NativeLoop(self)
+
+    @property
+    def param_copies(self) -> tuple[Optional[Array], ...]:
+        """The low-precision copy of each parameter (master-weight mode), or None, flattened over the groups."""
+        return self._copies
+
     @property
     def schedule(self) -> Optional[Callable[[int], float]]:
         """The lr schedule of the first group, or None."""
@@ -655,6 +673,28 @@ class Optimizer:
             self._group_steps = new_steps
             for mine, group in zip(self.param_groups, new_groups):
                 mine.update(group)
+
+
+class NativeLoop:
+    """What a loop stepping an :class:`Optimizer` natively uses (:meth:`Optimizer.native_loop`)."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self._optimizer = optimizer
+        self.settings: dict[str, Any] = optimizer._native_settings()
+        self.group: _core.TensorGroup = optimizer._group
+
+    @property
+    def first_step(self) -> int:
+        """The number of the next step."""
+        return self._optimizer.step_count + 1
+
+    def planned_lrs(self, updates: int) -> Union[float, list[float]]:
+        """The lr of the next ``updates`` steps: the group's (one value for all) or its schedule's."""
+        return self._optimizer._planned_lrs(updates)
+
+    def record(self, updates: int, lrs: Union[float, Sequence[float]]) -> None:
+        """Account for ``updates`` steps taken with learning rates ``lrs``."""
+        self._optimizer._record_native_steps(updates, lrs)
 
 
 def _pair(value: Any, name: str) -> tuple[float, float]:

@@ -174,15 +174,15 @@ def train_linear(optimizer: "Optimizer", X: FloatArray, y: npt.ArrayLike, *, los
     if not isinstance(X, np.ndarray):
         raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}")
     n_rows = X.shape[0] if X.ndim >= 1 else 0
-    with optimizer._lock:
+    with optimizer.native_loop() as run:
         updates = _core.train_updates(sampling, n_rows, batch_size, count, count_name)
-        lrs = optimizer._planned_lrs(updates)
+        lrs = run.planned_lrs(updates)
         losses, state, interrupt = _core.train_linear(
-            optimizer._group, optimizer._native_settings(), lrs, optimizer.step_count + 1, X, y, loss, delta,
+            run.group, run.settings, lrs, run.first_step, X, y, loss, delta,
             penalty, reg, l1_ratio, batch_size, sampling, count, count_name, generator.state, sample_weight,
             unpenalized_rows, intercept)
         generator.state = state
-        optimizer._record_native_steps(len(losses), lrs)
+        run.record(len(losses), lrs)
     if interrupt is not None:       # Ctrl-C: W, the optimizer and rng stay consistent at an epoch boundary
         raise interrupt
     return losses

@@ -61,9 +61,10 @@ def minibatches(rng: SplitMix64, n: int, batch_size: int, count: int, sampling: 
             yield draw[b:b + batch_size]
 
 
-def optimizer_update(optimizer: Any, dW: FloatArray, lr: float, step: int) -> None:
-    """One step of a fastopt.optim optimizer's rule, by fastopt.reference.optim."""
-    s = optimizer._native_settings()
+def optimizer_update(optimizer: Any, settings: dict[str, Any], dW: FloatArray, lr: float, step: int) -> None:
+    """One step of a fastopt.optim optimizer's rule (``settings``: its rule and hyperparameters,
+    from :meth:`fastopt.optim.Optimizer.native_loop`), by fastopt.reference.optim."""
+    s = settings
     rule, hypers = s["rule"], dict(s["hypers"], lr=lr)
     hypers.pop("initial_accumulator_value", None)      # used only when the state is created
     W = optimizer.params[0]
@@ -111,6 +112,16 @@ def train_linear(optimizer: Any, X: FloatArray, y: IntArray, *, loss: str = "sof
     if intercept:  # the bias trick
         X = np.hstack([X, np.ones((X.shape[0], 1), X.dtype)])
     losses = []
+    with optimizer.native_loop() as run:
+        losses = _train(run, optimizer, W, X, y, rng, loss, reg, penalty, l1_ratio, delta, batch_size, count, sampling,
+                        sample_weight, unpenalized_rows)
+    return np.array(losses)
+
+
+def _train(run: Any, optimizer: Any, W: FloatArray, X: FloatArray, y: IntArray, rng: SplitMix64, loss: str,
+           reg: float, penalty: str, l1_ratio: float, delta: float, batch_size: int, count: int, sampling: str,
+           sample_weight: Optional[FloatArray], unpenalized_rows: int) -> list[float]:
+    losses = []
     for rows in minibatches(rng, len(X), batch_size, count, sampling):
         scores = X[rows].dot(W)
         weights = None if sample_weight is None else sample_weight[rows]
@@ -123,9 +134,9 @@ def train_linear(optimizer: Any, X: FloatArray, y: IntArray, *, loss: str = "sof
             scale = np.sum(weights) / (len(rows) * np.mean(sample_weight))
             data_loss, dscores = float(data_loss * scale), dscores * scale.astype(dscores.dtype)
         value, dW = _with_penalty(W, X[rows], data_loss, dscores, reg, penalty, l1_ratio, unpenalized_rows)
-        t = optimizer.step_count
-        lr = optimizer.schedule(t) if optimizer.schedule is not None else optimizer.lr
-        optimizer_update(optimizer, dW, lr, t + 1)
-        optimizer._record_native_steps(1, [lr])
+        lr = run.planned_lrs(1)
+        lr = lr[0] if isinstance(lr, list) else lr
+        optimizer_update(optimizer, run.settings, dW, lr, run.first_step)
+        run.record(1, [lr])
         losses.append(value)
-    return np.array(losses)
+    return losses

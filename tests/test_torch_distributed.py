@@ -1,6 +1,6 @@
-"""fastopt.torch under torch.distributed (gloo, processes on localhost): DDP and
-ZeroRedundancyOptimizer give the parameters of a single-process torch.optim run,
-and consolidate_state_dict works. Skipped when torch is absent."""
+"""fastopt.torch under torch.distributed (gloo, processes on localhost): DDP,
+ZeroRedundancyOptimizer and FSDP2 give the parameters of a single-process
+torch.optim run, and consolidate_state_dict works. Skipped when torch is absent."""
 import importlib
 import pathlib
 import sys
@@ -45,3 +45,24 @@ def test_zero_redundancy_optimizer_with_muon_matches_one_process():
     assert len(state_dict["state"]) == 4
     kinds = sorted(tuple(sorted(s)) for s in state_dict["state"].values())
     assert kinds == [("exp_avg", "exp_avg_sq", "step")] * 2 + [("momentum_buffer",)] * 2
+
+
+def fsdp2_example():
+    """examples/fsdp2_gloo.py, importable by name (the spawned ranks unpickle its functions)."""
+    pytest.importorskip("torch.distributed.fsdp")
+    if not hasattr(importlib.import_module("torch.distributed.fsdp"), "fully_shard"):
+        pytest.skip("this torch has no FSDP2 (torch.distributed.fsdp.fully_shard)")
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    return importlib.import_module("fsdp2_gloo")
+
+
+@pytest.mark.parametrize("world_size, optimizer", [(2, "AdamW"), (3, "NAdam")])
+def test_fsdp2_sharded_parameters_match_one_process(world_size, optimizer):
+    """Each process steps its shard (with 3 processes the shards are uneven: 32 rows as 11, 11, 10,
+    4 as 2, 2, 0); the state is DTensors as torch.optim keeps it; whole-tensor optimizers refuse."""
+    diff, state_types, refusals = fsdp2_example().run(world_size, port=29550 + world_size, optimizer=optimizer)
+    assert diff < 1e-12
+    assert state_types[0]["exp_avg"] == "DTensor" and state_types[0]["step"] == "Tensor"
+    assert len(refusals) == 3
+    assert "Adafactor" in refusals[0] and "Muon" in refusals[1] and "offload_step" in refusals[2]

@@ -29,6 +29,7 @@ struct Names {
   PyObject* is_neg = PyUnicode_InternFromString("is_neg");
   PyObject* resolve_neg = PyUnicode_InternFromString("resolve_neg");
   PyObject* is_inference = PyUnicode_InternFromString("is_inference");
+  PyObject* local_tensor = PyUnicode_InternFromString("_local_tensor");
 };
 const Names& names() {
   static const Names n;
@@ -83,8 +84,10 @@ bool dense(const std::vector<py::ssize_t>& sizes, const std::vector<py::ssize_t>
 // (`name()`, built only on the error path). A tensor with torch's negation bit
 // (torch._neg_view) holds -x as x: refused here (its readers resolve it first).
 template <class Name>
-TensorMemory tensor_memory(py::handle t, const TorchTypes& types, const Name& name) {
+TensorMemory tensor_memory(py::handle given, const TorchTypes& types, const Name& name) {
   const Names& n = names();
+  const py::object local = local_tensor(types, given);
+  const py::handle t = local;
   if (!PyObject_TypeCheck(t.ptr(), types.tensor_base))
     throw_type_error(name() + " must be a torch.Tensor, got " + type_name(t));
   const py::object layout = attr(t, n.layout);
@@ -171,7 +174,7 @@ void add_step(void* p, int kind) {
 TorchTypes torch_types(py::handle types_obj) {
   if (!PyTuple_Check(types_obj.ptr())) throw_type_error("types: a tuple (see fastopt.torch._torch_types)");
   const py::tuple t = py::reinterpret_borrow<py::tuple>(types_obj);
-  if (t.size() != 7 || !PyType_Check(t[0].ptr())) throw_type_error("types: a tuple (see fastopt.torch._torch_types)");
+  if (t.size() != 8 || !PyType_Check(t[0].ptr())) throw_type_error("types: a tuple (see fastopt.torch._torch_types)");
   TorchTypes types;
   types.tensor_base = reinterpret_cast<PyTypeObject*>(t[0].ptr());
   types.strided = t[1];
@@ -182,7 +185,16 @@ TorchTypes torch_types(py::handle types_obj) {
   for (int i = 0; i < 2; ++i) types.int_dtypes[i] = ints[i];
   types.increment_version = t[5];
   types.inference_mode_enabled = t[6];
+  if (!t[7].is_none()) {
+    if (!PyType_Check(t[7].ptr())) throw_type_error("types: DTensor's class or None");
+    types.dtensor = reinterpret_cast<PyTypeObject*>(t[7].ptr());
+  }
   return types;
+}
+
+py::object local_tensor(const TorchTypes& types, py::handle t) {
+  if (types.dtensor != nullptr && PyObject_TypeCheck(t.ptr(), types.dtensor)) return attr(t, names().local_tensor);
+  return py::reinterpret_borrow<py::object>(t);
 }
 
 bool same_memory_order(const TensorMemory& a, const TensorMemory& b) {
@@ -209,7 +221,9 @@ bool TensorLayout::unchanged() const {
   return equal(call(tensor, n.stride), strides) && !call_true(tensor, n.is_neg);
 }
 
-py::array tensor_array(const TorchTypes& types, py::handle t, const std::string& name) {
+py::array tensor_array(const TorchTypes& types, py::handle given, const std::string& name) {
+  const py::object local = local_tensor(types, given);
+  const py::handle t = local;
   const TensorMemory m = tensor_memory(t, types, [&] { return name; });
   if (call_true(t, names().is_inference) &&
       checked(PyObject_CallNoArgs(types.inference_mode_enabled.ptr())).ptr() != Py_True)
@@ -245,7 +259,8 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
   const RuleSpec& spec = *group_->spec();
   entries_.reserve(n);
   // The memory each tensor had when the group's arrays were made of it.
-  auto record = [&](py::handle t, const void* expected, std::size_t numel, const std::string& what, bool full) {
+  auto record = [&](py::handle given, const void* expected, std::size_t numel, const std::string& what, bool full) {
+    const py::object t = local_tensor(types_, given);
     void* data = data_ptr(t);
     if (numel > 0 && data != expected) throw_value_error(what + " is not the memory of the group's array");
     layouts_.emplace_back(t, data, full);
@@ -260,12 +275,12 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     const TensorBuffers& b = group_->buffers(i);
     record(e.param, b.slot[kParam], b.n, name, true);
     e.memory = tensor_memory(e.param, types_, [&] { return name; });
-    add_layout(e.param, e.memory);
+    add_layout(local_tensor(types_, e.param), e.memory);
     // Elementwise buffers stepped over their memory must hold the parameter's elements in its order.
     // Returns whether `t` is contiguous (else its strides are checked at every step).
     auto require_order = [&](py::handle t, const std::string& what) -> bool {
       TensorMemory m = tensor_memory(t, types_, [&] { return what; });
-      add_layout(t, m);
+      add_layout(local_tensor(types_, t), m);
       if (m.sizes == e.memory.sizes && !same_memory_order(m, e.memory))
         throw_value_error(what + " has strides " + strides_str(m) + " but " + name + " has strides " +
                           strides_str(e.memory) + "; fastopt.torch steps them elementwise over their memory, "
@@ -293,7 +308,7 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
       e.state_tensors.emplace_back(py::reinterpret_borrow<py::object>(item.first),
                                    py::reinterpret_borrow<py::object>(item.second));
     }
-    const py::handle step = steps[i];
+    const py::object step = local_tensor(types_, steps[i]);
     if (!step.is_none()) {
       const std::string s_name = "state['step'] of " + name;
       e.step_kind = step_kind(types_, step, s_name);
@@ -449,6 +464,7 @@ py::object TorchView::step(py::handle param_groups, py::handle state, py::handle
     const Entry& e = entries_[i];
     auto name = [&] { return "the gradient of " + param_name(e.group, e.position); };
     // A gradient with the negation bit is read through a resolved copy (it is only read).
+    grads[i] = local_tensor(types_, grads[i]);
     if (PyObject_TypeCheck(grads[i].ptr(), types_.tensor_base) && call_true(grads[i], names().is_neg))
       grads[i] = call(grads[i], names().resolve_neg);
     TensorMemory m = tensor_memory(grads[i], types_, name);

@@ -32,8 +32,13 @@ struct TorchTypes {
   std::array<py::object, 2> int_dtypes;    // int32, int64
   py::object increment_version;
   py::object inference_mode_enabled;
+  PyTypeObject* dtensor = nullptr;  // torch.distributed.tensor.DTensor, when torch has it
 };
 TorchTypes torch_types(py::handle types_obj);
+// The tensor whose memory `t` is: `t` itself, or a DTensor's local shard (FSDP2's
+// parameters, gradients and state; an elementwise step over each rank's shard is the
+// step of the whole tensor).
+py::object local_tensor(const TorchTypes& types, py::handle t);
 
 // Where a dense, contiguous CPU tensor of an optimizer dtype keeps its elements.
 struct TensorMemory {

@@ -99,12 +99,23 @@ def _bfloat16() -> Optional[np.dtype[Any]]:
 
 def _torch_types() -> tuple[Any, ...]:
     """What the native view compares tensors' attributes with (TorchTypes in torch_view.hpp)."""
+    dtensor: Optional[type] = None
+    try:
+        from torch.distributed.tensor import DTensor
+        dtensor = DTensor
+    except ImportError:  # a torch built without torch.distributed
+        pass
     return (torch._C.TensorBase, torch.strided, (torch.float32, torch.float64, torch.float16, torch.bfloat16),
             (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), _bfloat16()),
-            (torch.int32, torch.int64), torch._C._increment_version, torch.is_inference_mode_enabled)
+            (torch.int32, torch.int64), torch._C._increment_version, torch.is_inference_mode_enabled, dtensor)
 
 
 _TYPES = _torch_types()
+
+
+def _is_dtensor(t: object) -> bool:
+    """Whether ``t`` is a DTensor (FSDP2's parameters, gradients and state: each process holds a shard)."""
+    return _TYPES[7] is not None and isinstance(t, _TYPES[7])
 
 
 def _as_numpy(t: object, name: str) -> Array:
@@ -350,6 +361,10 @@ class _Optimizer(torch.optim.Optimizer):
         (bool, float)
             Whether the step was applied, and the unscaled gradients' global norm.
         """
+        if any(_is_dtensor(p) for group in self.param_groups for p in group["params"]):
+            raise ValueError("offload_step takes the gradients' norm and skips on a non-finite one per process; with "
+                             "DTensor (FSDP2) parameters each process holds a shard: use step() (with "
+                             "clip_grad_norm_ and a GradScaler, which reduce across processes)")
         return self._run(grad_scale=_scalar(grad_scale, "grad_scale"),
                          max_norm=None if max_norm is None else _scalar(max_norm, "max_norm"), skip_if_nonfinite=True)
 
@@ -422,6 +437,9 @@ class _Optimizer(torch.optim.Optimizer):
         factored = any(kind in ("row", "col") for kind in kinds.values())
         for gi, pi, p in active:
             name = f"param_groups[{gi}]['params'][{pi}]"
+            if factored and _is_dtensor(p):
+                raise ValueError(f"{name} is a DTensor (FSDP2's shard); {type(self).__name__}'s row and column "
+                                 f"means and norms are over the whole tensor, which this process does not hold")
             if factored and not p.is_contiguous():
                 raise ValueError(f"{name} is not contiguous: {type(self).__name__} factors a parameter's last two "
                                  f"dimensions and steps contiguous tensors only (not channels_last); use "
@@ -835,6 +853,9 @@ def _check_dense(t: Any, name: str, written: bool) -> None:
     negation bit, and not inference tensors outside inference mode); else TypeError / ValueError."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+    if _is_dtensor(t):
+        raise ValueError(f"{name} is a DTensor (FSDP2's shard of a matrix); Muon orthogonalizes whole matrices: "
+                         "shard it by whole tensors (ZeroRedundancyOptimizer) instead")
     if t.layout != torch.strided:
         raise TypeError(f"{name} is sparse; Muon needs dense tensors")
     if not t.is_floating_point():

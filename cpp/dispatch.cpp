@@ -141,6 +141,12 @@ int threads_for(std::size_t total_elements, std::size_t work_items) {
   return static_cast<int>(n < work_items ? n : work_items);
 }
 
+int threads_for_multiply_adds(std::size_t multiply_adds, std::size_t work_items) {
+  if (multiply_adds < kParallelMinMultiplyAdds || work_items < 2) return 1;
+  const std::size_t n = static_cast<std::size_t>(num_threads());
+  return static_cast<int>(n < work_items ? n : work_items);
+}
+
 std::string compiler_description() {
 #if defined(__clang__)
   return std::string("clang ") + __clang_version__;

@@ -154,9 +154,9 @@ double linear_loss_typed(const LossKernels& k, int dt, LossKind kind, const T* W
   const double n_total = static_cast<double>(N) * weights.mean_weight;
   const T* bias = intercept ? WL + layout_size : nullptr;
   const LinearLossArgs args{kind, X, WL, bias, y, weights.sample_weight, N, D, C, ldw, delta, n_total};
-  // The work is N·D·P multiply-adds twice, not one pass over N·D elements as in an
-  // optimizer step (a minibatch of 200 digits, D = 65, is worth two threads).
-  const int threads = threads_for(saturating_product(N * std::max<std::size_t>(D, 1), P), chunks.count);
+  // The work is N·D·P multiply-adds twice, not one pass over N·D elements as in an optimizer step.
+  const int threads =
+      threads_for_multiply_adds(saturating_product(N * std::max<std::size_t>(D, 1), P), chunks.count);
   const auto n_chunks = static_cast<std::int64_t>(chunks.count);
   parallel_for(n_chunks, threads, [&](std::int64_t i) {
     const std::size_t r0 = static_cast<std::size_t>(i) * chunks.rows;
@@ -252,7 +252,7 @@ void linear_scores_typed(const LossKernels& k, int dt, const T* W, const T* X, s
   args.D = D;
   args.C = C;
   const std::size_t n_chunks = (N + kScoreRowsPerChunk - 1) / kScoreRowsPerChunk;
-  const int threads = threads_for(saturating_product(N * std::max<std::size_t>(D, 1), C), n_chunks);
+  const int threads = threads_for_multiply_adds(saturating_product(N * std::max<std::size_t>(D, 1), C), n_chunks);
   parallel_for(static_cast<std::int64_t>(n_chunks), threads, [&](std::int64_t i) {
     const std::size_t r0 = static_cast<std::size_t>(i) * kScoreRowsPerChunk;
     k.scores_chunk[dt](args, r0, std::min(N, r0 + kScoreRowsPerChunk), S);

@@ -61,3 +61,17 @@ def test_set_isa_and_threads_round_trip():
     finally:
         fastopt.set_isa(isa)
         fastopt.set_num_threads(n)
+
+
+def test_openmp_spin_setting_is_set_only_while_the_extension_loads():
+    """fastopt's OpenMP runtime starts with a short spin unless the user chose a wait policy;
+    the variable does not outlive the import (no library loaded later sees it)."""
+    import subprocess
+    import sys
+    code = "import os, fastopt; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["None", "None"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["None", "ACTIVE"]

@@ -36,11 +36,17 @@ const LossKernels& active_loss_kernels();
 // OpenMP's thread pool does not survive fork, and a parallel region there
 // would wait forever for threads that do not exist.
 constexpr std::size_t kParallelMinElements = std::size_t(1) << 16;
+// The loss kernels count multiply-adds: below this many (a minibatch of 200
+// digits, 200·65·10) a team's fork and join, cheap on idle cores, waits a
+// scheduler slice for a thread when the cores are busy, and the work is tens
+// of microseconds: it runs on the calling thread.
+constexpr std::size_t kParallelMinMultiplyAdds = std::size_t(1) << 20;
 int num_threads();
 constexpr int kMaxThreads = 1024;
 void set_num_threads(int n);  // 1 <= n <= kMaxThreads, else std::invalid_argument
 bool in_forked_child();
 int threads_for(std::size_t total_elements, std::size_t work_items);
+int threads_for_multiply_adds(std::size_t multiply_adds, std::size_t work_items);
 
 // Runs body(i) for i in [0, n) on `threads` OpenMP threads, statically
 // scheduled. An exception escaping an OpenMP region terminates the process, so

@@ -15,7 +15,9 @@ def _load_core() -> None:
     back-to-back steps, and leave the cores to other processes soon after (with
     three busy processes on two cores, a 1M-element Adam step took 3.96 ms with the
     default and 1.42 ms so, as fast as one thread; 0.37 ms either way on idle cores).
-    The variable is set only while the extension loads, so no library loaded later sees it."""
+    The variable is set only while the extension loads, so no library loaded later sees it.
+    A runtime already started (torch's libgomp.so.1, shared by a source build imported after
+    torch) keeps its own setting."""
     own = "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ
     if own:
         _os.environ["GOMP_SPINCOUNT"] = "10000"

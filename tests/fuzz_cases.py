@@ -108,10 +108,11 @@ class Container:
 
 
 class Pair:
-    """betas: a pair of reals in [0, 1)."""
+    """A pair of reals (torch's betas, etas): `valid` says whether each member is accepted."""
 
-    def __init__(self, names=("betas", "beta1", "beta2")):
+    def __init__(self, names=("betas", "beta1", "beta2"), valid=None):
         self.names = names
+        self.valid = valid or (lambda x: 0 <= x < 1, lambda x: 0 <= x < 1)
 
 
 def nonneg(x):
@@ -185,9 +186,12 @@ def mutations(spec, value, args, key):
         out += [("None", None, "any"), ("2**70", 2**70, "any"), ("Generator", np.random.default_rng(1), "any"),
                 ("SplitMix64", SplitMix64(3), "any")]
     elif isinstance(spec, Pair):
-        out += [("None", None, "error"), ("scalar", 0.9, "error"), ("triple", (0.9, 0.9, 0.9), "error"),
-                ("str member", (0.9, "0.99"), "error"), ("beta1=1", (1.0, 0.99), "error"),
-                ("beta2=-1", (0.9, -1.0), "error"), ("nan", (float("nan"), 0.9), "error"), ("list", [0.8, 0.9], "any")]
+        a, b = value
+        out += [("None", None, "error"), ("scalar", a, "error"), ("triple", (a, b, b), "error"),
+                ("str member", (a, str(b)), "error"), ("nan", (float("nan"), b), "error"), ("list", [a, b], "any")]
+        for x in (-1.0, 1.0, math.inf):
+            out += [(f"first={x}", (x, b), "any" if spec.valid[0](x) else "error"),
+                    (f"second={x}", (a, x), "any" if spec.valid[1](x) else "error")]
     elif isinstance(spec, Container):
         out += [("None", None, "error" if spec.required else "any"), ("array", lambda v: v[0], "error"),
                 ("str", "params", "error"), ("shorter", lambda v: v[:-1], "error"),
@@ -342,136 +346,69 @@ def _sgd_momentum(rng):
     return (lambda x: fastopt.sgd_momentum(**x)), args, specs, ["p", "buf"]
 
 
-@target
-def _adagrad(rng):
+# The rules of the registry: a target per elementwise rule (SGD's two functions and
+# Adafactor's factored state are the hand-written targets around these), its
+# hyperparameters' validity from their ranges and what the rule refuses beyond them.
+RULES = {r["name"]: r for r in _core.rules()}
+RANGE_VALID = {"nonnegative": nonneg, "positive": positive, "[0, 1)": unit, "[0, 1]": closed_unit,
+               "nonpositive": lambda x: x <= 0 and math.isfinite(x), "optional nonnegative": nonneg}
+RULE_VALID = {("rprop", "etaminus"): lambda x: 0 < x < 1, ("rprop", "etaplus"): lambda x: 1 < x < math.inf,
+              ("adafactor", "d"): lambda x: x >= 1 and math.isfinite(x)}
+
+
+def hyper_spec(rule, h):
+    if h["range"] == "flag":
+        return Flag()
+    return Real(RULE_VALID.get((rule, h["name"]), RANGE_VALID[h["range"]]),
+                optional=h["range"] == "optional nonnegative")
+
+
+def all_options_on(rule):
+    """The rule's hyperparameters with every option on that the registry accepts together
+    (every optional state buffer in use; numbers that default to 0 at 0.1)."""
+    hypers = {h["name"]: h["default"] for h in RULES[rule]["hypers"]}
+    nonzero = {h["name"]: 0.1 for h in RULES[rule]["hypers"] if h["range"] != "flag" and h["default"] == 0.0}
+    flags = {h["name"]: True for h in RULES[rule]["hypers"] if h["range"] == "flag" and h["name"] != "maximize"}
+    for drop in [None, *nonzero]:
+        candidate = {**hypers, **{k: v for k, v in nonzero.items() if k != drop}, **flags}
+        try:
+            _core.check_hyperparameters(rule, candidate)
+            return candidate
+        except ValueError:
+            continue
+    return hypers
+
+
+def _rule_step(rng, name):
+    rule = RULES[name]
     n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "sum_sq"))
-    args = dict(a, lr=0.01, eps=1e-10, weight_decay=0.0, lr_decay=0.0, step=3)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("sum_sq",)),
-                 sum_sq=Arr("written", drop_last, alias=("p",)), lr=Real(nonneg), eps=Real(positive),
-                 weight_decay=Real(nonneg), lr_decay=Real(nonneg), step=step_spec())
-    return (lambda x: fastopt.adagrad(**x)), args, specs, ["p", "sum_sq"]
-
-
-@target
-def _rmsprop(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "square_avg", "momentum_buf", "grad_avg"))
-    args = dict(a, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("p",)),
-                 square_avg=Arr("written", drop_last, alias=("grad_avg",)),
-                 momentum_buf=Arr("written", drop_last, alias=("p",)), grad_avg=Arr("written", drop_last, alias=("p",)),
-                 lr=Real(nonneg), alpha=Real(closed_unit), eps=Real(positive), weight_decay=Real(nonneg),
-                 momentum=Real(nonneg), centered=Flag())
-    return (lambda x: fastopt.rmsprop(**x)), args, specs, ["p", "square_avg", "momentum_buf", "grad_avg"]
-
-
-def _adam_like(rng, fn):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "m", "v", "max_v"))
-    args = dict(a, step=5, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, amsgrad=True)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m",)),
-                 m=Arr("written", drop_last, alias=("v",)), v=Arr("written", drop_last, alias=("p",)),
-                 max_v=Arr("written", drop_last, alias=("m",)), step=step_spec(), lr=Real(nonneg),
-                 beta1=Real(unit), beta2=Real(unit), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())
-    return (lambda x: fn(**x)), args, specs, ["p", "m", "v", "max_v"]
-
-
-@target
-def _adam(rng):
-    return _adam_like(rng, fastopt.adam)
-
-
-@target
-def _adamw(rng):
-    return _adam_like(rng, fastopt.adamw)
-
-
-@target
-def _lion(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "m"))
-    args = dict(a, lr=1e-3, beta1=0.9, beta2=0.99, weight_decay=0.1)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m",)),
-                 m=Arr("written", drop_last, alias=("p",)), lr=Real(nonneg), beta1=Real(unit), beta2=Real(unit),
-                 weight_decay=Real(nonneg))
-    return (lambda x: fastopt.lion(**x)), args, specs, ["p", "m"]
-
-
-@target
-def _adamax(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "m", "u"))
-    args = dict(a, step=3, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m", "u")),
-                 m=Arr("written", drop_last, alias=("p",)), u=Arr("written", drop_last, alias=("m",)),
-                 step=step_spec(), lr=Real(nonneg), beta1=Real(unit), beta2=Real(unit), eps=Real(nonneg),
-                 weight_decay=Real(nonneg))
-    return (lambda x: fastopt.adamax(**x)), args, specs, ["p", "m", "u"]
-
-
-@target
-def _radam(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "m", "v"))
-    args = dict(a, step=7, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, decoupled_weight_decay=True)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m", "v")),
-                 m=Arr("written", drop_last, alias=("p",)), v=Arr("written", drop_last, alias=("m",)),
-                 step=step_spec(), lr=Real(nonneg), beta1=Real(unit), beta2=Real(unit), eps=Real(nonneg),
-                 weight_decay=Real(nonneg), decoupled_weight_decay=Flag())
-    return (lambda x: fastopt.radam(**x)), args, specs, ["p", "m", "v"]
-
-
-@target
-def _adadelta(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "square_avg", "acc_delta"))
-    args = dict(a, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.1)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("square_avg",)),
-                 square_avg=Arr("written", drop_last, alias=("p",)), acc_delta=Arr("written", drop_last, alias=("p",)),
-                 lr=Real(nonneg), rho=Real(closed_unit), eps=Real(nonneg), weight_decay=Real(nonneg))
-    return (lambda x: fastopt.adadelta(**x)), args, specs, ["p", "square_avg", "acc_delta"]
-
-
-@target
-def _rprop(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "prev", "step_size"))
-    args = dict(a, etaminus=0.5, etaplus=1.2, step_size_min=1e-6, step_size_max=50.0)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("prev",)),
-                 prev=Arr("written", drop_last, alias=("p",)), step_size=Arr("written", drop_last, alias=("prev",)),
-                 etaminus=Real(lambda x: 0 < x < 1), etaplus=Real(lambda x: 1 < x < math.inf),
-                 step_size_min=Real(nonneg), step_size_max=Real(nonneg))
-    return (lambda x: fastopt.rprop(**x)), args, specs, ["p", "prev", "step_size"]
-
-
-@target
-def _nadam(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "m", "v"))
-    mu_product = np.array(0.5, np.float64 if rng.random() < 0.5 else np.float32)
-    args = dict(a, mu_product=mu_product, step=4, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1,
-                momentum_decay=4e-3, decoupled_weight_decay=False)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("m", "v")),
-                 m=Arr("written", drop_last, alias=("p",)), v=Arr("written", drop_last, alias=("m",)),
-                 mu_product=ScalarState(alias=("p", "m")), step=step_spec(), lr=Real(nonneg), beta1=Real(unit),
-                 beta2=Real(unit), eps=Real(nonneg), weight_decay=Real(nonneg), momentum_decay=Real(nonneg),
-                 decoupled_weight_decay=Flag())
-    return (lambda x: fastopt.nadam(**x)), args, specs, ["p", "m", "v", "mu_product"]
-
-
-@target
-def _asgd(rng):
-    n, dt = size_and_dtype(rng)
-    a = arrays_like(rng, n, dt, ("p", "g", "ax"))
     scalar = np.float64 if rng.random() < 0.5 else np.float32
-    args = dict(a, eta=np.array(0.01, scalar), mu=np.array(0.5, scalar), step=3, lr=1e-2, lambd=1e-4, alpha=0.75,
-                t0=1.0, weight_decay=0.1)
-    specs = dict(p=Arr("written", drop_last), g=Arr("grad", drop_last, alias=("ax",)),
-                 ax=Arr("written", drop_last, alias=("p",)), eta=ScalarState(alias=("p", "ax")),
-                 mu=ScalarState(alias=("eta", "ax")), step=step_spec(), lr=Real(nonneg), lambd=Real(nonneg),
-                 alpha=Real(nonneg), t0=Real(nonneg), weight_decay=Real(nonneg))
-    return (lambda x: fastopt.asgd(**x)), args, specs, ["p", "ax", "eta", "mu"]
+    per_step = {h["name"] for h in rule["hypers"] if h["per_step"] or h["name"] == "lr"}
+    hypers = {k: v for k, v in all_options_on(name).items() if k in per_step}
+    needed = _core.needed_states(name, hypers)
+    args = dict(arrays_like(rng, n, dt, ("p", "g")), **hypers)
+    specs = {"p": Arr("written", drop_last), **{h["name"]: hyper_spec(name, h) for h in rule["hypers"]
+                                                if h["name"] in hypers}}
+    written = ["p"]
+    for s in rule["states"]:
+        if s["name"] not in needed:
+            continue
+        if s["shape"] == "tensor":  # one number: a mid value (NAdam's mu_product must stay below 1)
+            args[s["arg"]] = np.array(0.5, scalar)
+            specs[s["arg"]] = ScalarState(alias=(written[-1],))
+        else:
+            args[s["arg"]] = rng.uniform(0.5, 1.5, n).astype(dt)
+            specs[s["arg"]] = Arr("written", drop_last, alias=(written[-1],))
+        written.append(s["arg"])
+    specs["g"] = Arr("grad", drop_last, alias=tuple(written[1:2]) or ("p",))
+    if rule["uses_step"]:
+        args["step"], specs["step"] = 3, step_spec()
+    return (lambda x: getattr(fastopt, name)(**x)), args, specs, written
+
+
+for _name, _rule in RULES.items():
+    if _name != "sgd" and all(s["shape"] in ("elementwise", "tensor") for s in _rule["states"]):
+        TARGETS[_name] = (lambda name: lambda rng: _rule_step(rng, name))(_name)
 
 
 @target
@@ -575,36 +512,25 @@ def _linear_scores(rng):  # the estimators' scores (predict, early stopping's va
     return (lambda x: _core.linear_scores(**x)), args, specs, []
 
 
-OPTIMIZERS = {
-    "SGD": (optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.0, nesterov=True),
-            dict(lr=Real(nonneg), momentum=Real(nonneg), weight_decay=Real(nonneg), nesterov=Flag())),
-    "Adagrad": (optim.Adagrad, dict(lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.1, eps=1e-10),
-                dict(lr=Real(nonneg), lr_decay=Real(nonneg), weight_decay=Real(nonneg),
-                     initial_accumulator_value=Real(nonneg), eps=Real(positive))),
-    "RMSprop": (optim.RMSprop, dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.5, centered=True),
-                dict(lr=Real(nonneg), alpha=Real(closed_unit), eps=Real(positive), weight_decay=Real(nonneg),
-                     momentum=Real(nonneg), centered=Flag())),
-    "Adam": (optim.Adam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=True),
-             dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
-    "AdamW": (optim.AdamW, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False),
-              dict(lr=Real(nonneg), betas=Pair(), eps=Real(positive), weight_decay=Real(nonneg), amsgrad=Flag())),
-    "Adamax": (optim.Adamax, dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1),
-               dict(lr=Real(nonneg), betas=Pair(), eps=Real(nonneg), weight_decay=Real(nonneg))),
-    "RAdam": (optim.RAdam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, decoupled_weight_decay=False),
-              dict(lr=Real(nonneg), betas=Pair(), eps=Real(nonneg), weight_decay=Real(nonneg),
-                   decoupled_weight_decay=Flag())),
-    "Adadelta": (optim.Adadelta, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.1),
-                 dict(lr=Real(nonneg), rho=Real(closed_unit), eps=Real(nonneg), weight_decay=Real(nonneg))),
-    "Lion": (optim.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.1),
-             dict(lr=Real(nonneg), betas=Pair(), weight_decay=Real(nonneg))),
-    "NAdam": (optim.NAdam, dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, momentum_decay=4e-3,
-                                decoupled_weight_decay=True),
-              dict(lr=Real(nonneg), betas=Pair(), eps=Real(nonneg), weight_decay=Real(nonneg),
-                   momentum_decay=Real(nonneg), decoupled_weight_decay=Flag())),
-    "ASGD": (optim.ASGD, dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1.0, weight_decay=0.1),
-             dict(lr=Real(nonneg), lambd=Real(nonneg), alpha=Real(nonneg), t0=Real(nonneg),
-                  weight_decay=Real(nonneg))),
-}
+def _class_options(rule):
+    """The class's name, and the class, its arguments with every option on and their specs
+    (torch's pairs, such as betas, as pairs)."""
+    api = RULES[rule]["api"]
+    cls = getattr(optim, re.match(r"(?:torch\.optim\.)?(\w+)\(", api).group(1))
+    pairs = {k: (a, b) for k, a, b in re.findall(r"(\w+)=\((\w+), (\w+)\)", api)}
+    paired = {h for pair in pairs.values() for h in pair}
+    hypers = all_options_on(rule)
+    hyper_specs = {h["name"]: hyper_spec(rule, h) for h in RULES[rule]["hypers"]}
+    values = {k: v for k, v in hypers.items() if k not in paired and k != "maximize"}
+    specs = {k: hyper_specs[k] for k in values}
+    for key, (a, b) in pairs.items():
+        values[key] = (hypers[a], hypers[b])
+        specs[key] = Pair((key, a, b), (hyper_specs[a].valid, hyper_specs[b].valid))
+    return cls.__name__, (cls, values, specs)
+
+
+OPTIMIZERS = dict(_class_options(rule) for rule in RULES
+                  if all(s["shape"] in ("elementwise", "tensor") for s in RULES[rule]["states"]))
 
 
 def _optimizer_step(rng, name):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import fastopt
+import registry_cases
 from fastopt import reference
 
 
@@ -27,79 +28,45 @@ class Case:
         return self.positional + self.keyword
 
 
-def _rmsprop_cases():
+def _registry_cases():
+    """A case per option set of each elementwise rule (tests/registry_cases.py); SGD's
+    functions (sgd, sgd_momentum) are the hand-written cases below."""
     out = []
-    for centered in (False, True):
-        for momentum in (0.0, 0.9):
-            for wd in (0.0, 0.01):
-                keyword = (("momentum_buf",) if momentum else ()) + (("grad_avg",) if centered else ())
-                out.append(Case(f"rmsprop-c{int(centered)}-m{int(momentum > 0)}-wd{int(wd > 0)}", "rmsprop",
-                                ("square_avg",), keyword,
-                                dict(lr=0.01, alpha=0.9, centered=centered, momentum=momentum, weight_decay=wd)))
-    return out
-
-
-def _adam_cases():
-    out = []
-    for name in ("adam", "adamw"):
-        for amsgrad in (False, True):
-            for wd in ((0.0, 0.05) if name == "adam" else (0.05,)):
-                out.append(Case(f"{name}-ams{int(amsgrad)}-wd{int(wd > 0)}", name, ("m", "v"),
-                                ("max_v",) if amsgrad else (),
-                                dict(lr=0.01, amsgrad=amsgrad, weight_decay=wd), uses_step=True))
+    for name in registry_cases.RULES:
+        if name == "sgd" or not registry_cases.elementwise(name):
+            continue
+        for hypers in registry_cases.option_sets(name):
+            states = registry_cases.states(name, hypers)
+            out.append(Case(f"{name}-{registry_cases.set_id(hypers)}", name,
+                            tuple(arg for _, arg, positional in states if positional),
+                            tuple(arg for _, arg, positional in states if not positional),
+                            registry_cases.step_hypers(name, hypers),
+                            uses_step=registry_cases.RULES[name]["uses_step"]))
     return out
 
 
 CASES = [
+    *_registry_cases(),
+    # SGD's two functions
     Case("sgd", "sgd", kwargs=dict(lr=0.1)),
     Case("sgd-wd", "sgd", kwargs=dict(lr=0.1, weight_decay=0.01)),
+    Case("sgd-max", "sgd", kwargs=dict(lr=0.1, weight_decay=0.01, maximize=True)),
     Case("momentum", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9)),
     Case("momentum-wd", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
     Case("nesterov", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9, nesterov=True)),
     Case("momentum-dampening", "sgd_momentum", ("buf",),
          kwargs=dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01), uses_step=True),
-    Case("nesterov-wd", "sgd_momentum", ("buf",),
-         kwargs=dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
-    Case("adagrad", "adagrad", ("sum_sq",), kwargs=dict(lr=0.1), uses_step=True),
-    Case("adagrad-wd-decay", "adagrad", ("sum_sq",), kwargs=dict(lr=0.1, weight_decay=0.01, lr_decay=0.01),
-         uses_step=True),
-    *_rmsprop_cases(),
-    *_adam_cases(),
-    Case("lion", "lion", ("m",), kwargs=dict(lr=0.01)),
-    # maximize: every rule steps on -g (torch's option)
-    Case("sgd-max", "sgd", kwargs=dict(lr=0.1, weight_decay=0.01, maximize=True)),
-    Case("nesterov-max", "sgd_momentum", ("buf",), kwargs=dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True)),
-    Case("adagrad-max", "adagrad", ("sum_sq",), kwargs=dict(lr=0.1, weight_decay=0.01, maximize=True),
-         uses_step=True),
-    Case("rmsprop-c1-m1-max", "rmsprop", ("square_avg",), ("momentum_buf", "grad_avg"),
-         dict(lr=0.01, alpha=0.9, centered=True, momentum=0.9, weight_decay=0.01, maximize=True)),
-    Case("adam-ams1-max", "adam", ("m", "v"), ("max_v",), dict(lr=0.01, amsgrad=True, weight_decay=0.05,
-                                                               maximize=True), uses_step=True),
-    Case("adamw-max", "adamw", ("m", "v"), kwargs=dict(lr=0.01, weight_decay=0.05, maximize=True), uses_step=True),
-    Case("lion-max", "lion", ("m",), kwargs=dict(lr=0.01, weight_decay=0.1, maximize=True)),
-    Case("lion-wd", "lion", ("m",), kwargs=dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1)),
-    Case("adamax", "adamax", ("m", "u"), kwargs=dict(lr=0.01), uses_step=True),
-    Case("adamax-wd-max", "adamax", ("m", "u"), kwargs=dict(lr=0.01, beta1=0.8, weight_decay=0.05, maximize=True),
-         uses_step=True),
-    # RAdam: rho_t > 5 from step 6 with beta2 = 0.999 (the cases run steps 1-6 and later ones)
-    Case("radam", "radam", ("m", "v"), kwargs=dict(lr=0.01), uses_step=True),
-    Case("radam-wd", "radam", ("m", "v"), kwargs=dict(lr=0.01, weight_decay=0.05), uses_step=True),
-    Case("radam-decoupled-max", "radam", ("m", "v"),
-         kwargs=dict(lr=0.01, weight_decay=0.05, decoupled_weight_decay=True, maximize=True), uses_step=True),
-    Case("adadelta", "adadelta", ("square_avg", "acc_delta"), kwargs=dict(lr=0.5)),
-    Case("adadelta-wd-max", "adadelta", ("square_avg", "acc_delta"),
-         kwargs=dict(lr=0.5, rho=0.8, weight_decay=0.05, maximize=True)),
-    Case("rprop", "rprop", ("prev", "step_size"), kwargs=dict()),
+    Case("nesterov-wd-max", "sgd_momentum", ("buf",),
+         kwargs=dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01, maximize=True)),
+    # regimes the generic option sets do not reach
+    Case("rmsprop-momentum-only", "rmsprop", ("square_avg",), ("momentum_buf",), dict(lr=0.01, momentum=0.9)),
+    Case("lion-betas", "lion", ("m",), kwargs=dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1)),
     Case("rprop-bounds-max", "rprop", ("prev", "step_size"),
          kwargs=dict(etaminus=0.3, etaplus=1.5, step_size_min=0.01, step_size_max=0.8, maximize=True)),
-    # Per-tensor state (0-d arrays): NAdam's mu_product, ASGD's eta and mu.
-    Case("nadam-wd", "nadam", ("m", "v", "mu_product"), kwargs=dict(lr=0.01, weight_decay=0.05), uses_step=True),
-    Case("nadam-decoupled-max", "nadam", ("m", "v", "mu_product"),
-         kwargs=dict(lr=0.01, weight_decay=0.05, momentum_decay=0.05, decoupled_weight_decay=True, maximize=True),
-         uses_step=True),
     Case("asgd-averaging", "asgd", ("ax", "eta", "mu"), kwargs=dict(lr=0.05, lambd=0.01, t0=2, weight_decay=0.05),
          uses_step=True),
-    Case("asgd-max", "asgd", ("ax", "eta", "mu1"), kwargs=dict(lr=0.05, maximize=True), uses_step=True),
+    Case("asgd-before-averaging", "asgd", ("ax", "eta", "mu1"), kwargs=dict(lr=0.05, maximize=True),
+         uses_step=True),
 ]
 
 # Buffers that must stay non-negative (squared averages) start positive.
@@ -109,6 +76,9 @@ _POSITIVE = {"sum_sq", "square_avg", "v", "max_v", "u", "acc_delta", "step_size"
 # Per-tensor states: one number (a 0-d array, float64 for float64 parameters,
 # else float32) and where it starts. "mu1" is ASGD's mu before averaging starts.
 _PER_TENSOR = {"mu_product": 0.6, "eta": 0.05, "mu": 0.25, "mu1": 1.0}
+# Any other rule's per-tensor state starts where the registry says.
+_ONE_NUMBER = {s["arg"]: s["start"] for r in registry_cases.RULES.values() for s in r["states"]
+               if s["shape"] == "tensor" and s["initial"] is None}
 
 
 def make_problem(case, n, dtype, seed=0, shape=None):
@@ -119,8 +89,9 @@ def make_problem(case, n, dtype, seed=0, shape=None):
     grads = [rng.standard_normal(shape).astype(dtype) for _ in range(3)]
     state = {}
     for name in case.state_names():
-        if name in _PER_TENSOR:
-            state[name] = np.array(_PER_TENSOR[name], np.float64 if dtype == np.float64 else np.float32)
+        if name in _PER_TENSOR or name in _ONE_NUMBER:
+            value = _PER_TENSOR.get(name, _ONE_NUMBER.get(name))
+            state[name] = np.array(value, np.float64 if dtype == np.float64 else np.float32)
         elif name in _POSITIVE:
             state[name] = rng.uniform(0.5, 1.5, shape).astype(dtype)
         elif name == "grad_avg":

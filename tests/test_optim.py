@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import registry_cases
 from conftest import tolerances
 from fastopt import optim, reference
 
@@ -10,64 +11,46 @@ SHAPES = [(0,), (1,), (7, 3), (1000,), (8192 * 2 + 5,), (33, 65)]
 
 # (id, optimizer class, constructor kwargs, reference function, reference kwargs, state names
 #  in the reference's order: (optim state name, reference argument, positional?))
+def _registry_setups():
+    """One setup per option set of each elementwise rule (tests/registry_cases.py); SGD's are below."""
+    out = []
+    for name in registry_cases.RULES:
+        if name == "sgd" or not registry_cases.elementwise(name):
+            continue
+        lr = registry_cases.RULES[name]["hypers"][0]["default"]  # given: the tests change it
+        for hypers in registry_cases.option_sets(name):
+            out.append((f"{name}-{registry_cases.set_id(hypers)}", getattr(optim, registry_cases.class_name(name)),
+                        {"lr": lr, **registry_cases.as_class_options(name, hypers)}, getattr(reference, name),
+                        {"lr": lr, **registry_cases.step_hypers(name, hypers)},
+                        registry_cases.states(name, hypers)))
+    return out
+
+
 SETUPS = [
+    *_registry_setups(),
     ("sgd", optim.SGD, dict(lr=0.1), reference.sgd, dict(lr=0.1), []),
     ("sgd-momentum-wd", optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.01),
      reference.sgd_momentum, dict(lr=0.1, momentum=0.9, weight_decay=0.01),
      [("momentum_buffer", "buf", True)]),
-    ("sgd-nesterov", optim.SGD, dict(lr=0.1, momentum=0.8, nesterov=True),
-     reference.sgd_momentum, dict(lr=0.1, momentum=0.8, nesterov=True), [("momentum_buffer", "buf", True)]),
-    ("adagrad", optim.Adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.01),
-     reference.adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, eps=1e-10), [("sum", "sum_sq", True)]),
-    ("rmsprop-centered-momentum", optim.RMSprop, dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
-     reference.rmsprop, dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
-     [("square_avg", "square_avg", True), ("momentum_buffer", "momentum_buf", False),
-      ("grad_avg", "grad_avg", False)]),
-    ("rmsprop", optim.RMSprop, dict(lr=0.01), reference.rmsprop, dict(lr=0.01),
-     [("square_avg", "square_avg", True)]),
-    ("adam", optim.Adam, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01),
-     reference.adam, dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.01), [("exp_avg", "m", True),
-                                                                              ("exp_avg_sq", "v", True)]),
-    ("adam-amsgrad", optim.Adam, dict(lr=0.01, amsgrad=True), reference.adam, dict(lr=0.01, amsgrad=True),
-     [("exp_avg", "m", True), ("exp_avg_sq", "v", True), ("max_exp_avg_sq", "max_v", False)]),
-    ("adamw", optim.AdamW, dict(lr=0.01), reference.adamw, dict(lr=0.01, weight_decay=1e-2),
-     [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
-    ("sgd-dampening", optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01),
-     reference.sgd_momentum, dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01),
-     [("momentum_buffer", "buf", True)]),
-    ("adam-maximize", optim.Adam, dict(lr=0.01, weight_decay=0.01, maximize=True),
-     reference.adam, dict(lr=0.01, weight_decay=0.01, maximize=True), [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
     ("sgd-nesterov-maximize", optim.SGD, dict(lr=0.1, momentum=0.8, nesterov=True, maximize=True),
      reference.sgd_momentum, dict(lr=0.1, momentum=0.8, nesterov=True, maximize=True),
      [("momentum_buffer", "buf", True)]),
-    ("rmsprop-maximize", optim.RMSprop, dict(lr=0.01, momentum=0.5, centered=True, maximize=True),
-     reference.rmsprop, dict(lr=0.01, momentum=0.5, centered=True, maximize=True),
-     [("square_avg", "square_avg", True), ("momentum_buffer", "momentum_buf", False),
-      ("grad_avg", "grad_avg", False)]),
-    ("adagrad-maximize", optim.Adagrad, dict(lr=0.1, maximize=True), reference.adagrad,
-     dict(lr=0.1, maximize=True), [("sum", "sum_sq", True)]),
-    ("lion-wd", optim.Lion, dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.1),
-     reference.lion, dict(lr=0.01, beta1=0.8, beta2=0.95, weight_decay=0.1), [("exp_avg", "m", True)]),
-    ("adamax-wd", optim.Adamax, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
-     reference.adamax, dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.1),
-     [("exp_avg", "m", True), ("exp_inf", "u", True)]),
-    ("adadelta-wd", optim.Adadelta, dict(lr=0.5, rho=0.8, weight_decay=0.1), reference.adadelta,
-     dict(lr=0.5, rho=0.8, weight_decay=0.1), [("square_avg", "square_avg", True), ("acc_delta", "acc_delta", True)]),
-    ("rprop", optim.Rprop, dict(lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-3, 1.0)), reference.rprop,
+    ("sgd-dampening", optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01),
+     reference.sgd_momentum, dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01),
+     [("momentum_buffer", "buf", True)]),
+    # pairs away from their defaults
+    ("adam-betas", optim.Adam, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01),
+     reference.adam, dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.01), [("exp_avg", "m", True),
+                                                                              ("exp_avg_sq", "v", True)]),
+    ("rprop-etas-step_sizes", optim.Rprop, dict(lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-3, 1.0)), reference.rprop,
      dict(lr=0.05, etaminus=0.4, etaplus=1.3, step_size_min=1e-3, step_size_max=1.0),
      [("prev", "prev", True), ("step_size", "step_size", True)]),
-    ("radam-decoupled", optim.RAdam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
-     reference.radam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
-     [("exp_avg", "m", True), ("exp_avg_sq", "v", True)]),
-    ("nadam-wd", optim.NAdam, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.01),
-     reference.nadam, dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.1, momentum_decay=0.01),
-     [("exp_avg", "m", True), ("exp_avg_sq", "v", True), ("mu_product", "mu_product", True)]),
-    ("asgd", optim.ASGD, dict(lr=0.05, lambd=0.01, t0=5, weight_decay=0.05), reference.asgd,
+    ("asgd-averaging", optim.ASGD, dict(lr=0.05, lambd=0.01, t0=5, weight_decay=0.05), reference.asgd,
      dict(lr=0.05, lambd=0.01, t0=5, weight_decay=0.05),
      [("ax", "ax", True), ("eta", "eta", True), ("mu", "mu", True)]),
 ]
-USES_STEP = {reference.adagrad, reference.adam, reference.adamw, reference.sgd_momentum, reference.adamax,
-             reference.radam, reference.nadam, reference.asgd}
+USES_STEP = {getattr(reference, name) for name, rule in registry_cases.RULES.items() if rule["uses_step"]}
+USES_STEP.add(reference.sgd_momentum)
 
 
 def tensors(dtype, seed=0):
@@ -88,7 +71,8 @@ def reference_steps(setup, params, steps, lr_at=None):
 
     def start(name, p):
         spec = specs[name]
-        value = spec["start"] if spec["initial"] is None else kwargs.get(spec["initial"], 0.0)
+        defaults = {h["name"]: h["default"] for h in optim.RULES[cls._rule]["hypers"]}
+        value = spec["start"] if spec["initial"] is None else kwargs.get(spec["initial"], defaults[spec["initial"]])
         if spec["shape"] == "tensor":
             return np.array(value, np.float64 if p.dtype == np.float64 else np.float32)
         return np.full_like(p, value)

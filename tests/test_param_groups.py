@@ -4,6 +4,7 @@ state_dict round trips; per-group schedules; bad groups change nothing."""
 import numpy as np
 import pytest
 
+import registry_cases
 from fastopt import optim, schedules
 from fastopt.reference import optim as ref_optim
 from fastopt.reference import precision
@@ -14,15 +15,15 @@ try:
 except ImportError:
     BF16 = None
 
-# Per class: the defaults, and two groups overriding them differently.
-GROUPS = {
+# Per class: the defaults, and two groups overriding them differently: every rule of the
+# registry (tests/registry_cases.py), and SGD's and Adam's hand-picked ones.
+GROUPS = {getattr(optim, registry_cases.class_name(name)):
+          (dict(), *(registry_cases.as_class_options(name, h) for h in registry_cases.option_sets(name)[-2:]))
+          for name in registry_cases.RULES}
+GROUPS.update({
     optim.SGD: (dict(lr=0.1), dict(momentum=0.9, weight_decay=0.01), dict(lr=0.05, nesterov=True, momentum=0.8)),
-    optim.Adagrad: (dict(), dict(lr=0.05, weight_decay=0.1), dict(lr_decay=0.01, initial_accumulator_value=0.3)),
-    optim.RMSprop: (dict(), dict(centered=True, momentum=0.5), dict(alpha=0.9, weight_decay=0.01)),
     optim.Adam: (dict(), dict(weight_decay=0.0, amsgrad=True), dict(lr=0.01, betas=(0.8, 0.99))),
-    optim.AdamW: (dict(), dict(weight_decay=0.0), dict(lr=0.01, maximize=True)),
-    optim.Lion: (dict(lr=1e-3), dict(weight_decay=0.1), dict(betas=(0.95, 0.98))),
-}
+})
 
 
 def arrays(seed, shapes=((40, 3), (7,), (1000,), (5, 5))):

@@ -10,16 +10,9 @@ from fastopt import _core, optim, reference
 
 RULES = {r["name"]: r for r in _core.rules()}
 
-# The public function of each rule, and its defaults that deliberately differ
-# from the rule's (sgd_momentum is SGD with momentum on by default).
-FUNCTIONS = {"sgd": fastopt.sgd, "adagrad": fastopt.adagrad, "rmsprop": fastopt.rmsprop, "adam": fastopt.adam,
-             "adamw": fastopt.adamw, "lion": fastopt.lion, "adamax": fastopt.adamax, "radam": fastopt.radam,
-             "adadelta": fastopt.adadelta, "rprop": fastopt.rprop, "nadam": fastopt.nadam, "asgd": fastopt.asgd,
-             "adafactor": fastopt.adafactor}
-CLASSES = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam,
-           "adamw": optim.AdamW, "lion": optim.Lion, "adamax": optim.Adamax, "radam": optim.RAdam,
-           "adadelta": optim.Adadelta, "rprop": optim.Rprop, "nadam": optim.NAdam, "asgd": optim.ASGD,
-           "adafactor": optim.Adafactor}
+# The public function and class of each rule (the class is named in the rule's api).
+FUNCTIONS = {name: getattr(fastopt, name) for name in RULES}
+CLASSES = {name: getattr(optim, r["api"].split("(")[0].rsplit(".", 1)[-1]) for name, r in RULES.items()}
 
 
 def test_every_rule_has_a_function_a_class_and_a_reference():

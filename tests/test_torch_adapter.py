@@ -10,27 +10,27 @@ import warnings
 import numpy as np
 import pytest
 
+import registry_cases
+
 torch = pytest.importorskip("torch")
 ft = importlib.import_module("fastopt.torch")
 
-# Per optimizer: option sets (torch's names), each run over groups with different hyperparameters.
-OPTIONS = {
-    "SGD": [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-            dict(lr=0.1, momentum=0.9, dampening=0.3), dict(lr=0.1, maximize=True, momentum=0.5)],
-    "Adam": [dict(), dict(lr=1e-2, amsgrad=True), dict(weight_decay=0.1, betas=(0.8, 0.99)), dict(maximize=True)],
-    "AdamW": [dict(), dict(amsgrad=True, weight_decay=0.1), dict(lr=1e-2, maximize=True)],
-    "Adagrad": [dict(), dict(lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.2), dict(maximize=True)],
-    "RMSprop": [dict(), dict(momentum=0.9), dict(centered=True, weight_decay=0.01),
-                dict(centered=True, momentum=0.5, maximize=True)],
-    "Adamax": [dict(), dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.99)), dict(maximize=True)],
-    "RAdam": [dict(), dict(lr=1e-2, weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True),
-              dict(maximize=True, betas=(0.8, 0.99))],
-    "Adadelta": [dict(), dict(lr=0.5, rho=0.8, weight_decay=0.1), dict(maximize=True, eps=1e-4)],
-    "Rprop": [dict(), dict(lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-3, 1.0)), dict(maximize=True)],
-    "NAdam": [dict(), dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.01),
-              dict(weight_decay=0.1, decoupled_weight_decay=True, maximize=True, betas=(0.8, 0.99))],
-    "ASGD": [dict(), dict(lr=0.05, lambd=0.01, alpha=0.5, t0=10, weight_decay=0.05), dict(maximize=True, t0=0)],
+# Per optimizer: option sets (torch's names), each run over groups with different hyperparameters:
+# those of the registry (tests/registry_cases.py) for every rule torch.optim has, and more.
+OPTIONS = {registry_cases.class_name(name): [registry_cases.as_class_options(name, h)
+                                            for h in registry_cases.option_sets(name)]
+           for name in registry_cases.RULES if registry_cases.in_torch(name) and registry_cases.elementwise(name)}
+EXTRA = {
+    "SGD": [dict(lr=0.1, momentum=0.9), dict(lr=0.1, momentum=0.9, dampening=0.3)],
+    "Adam": [dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.99))],
+    "RMSprop": [dict(momentum=0.9)],
+    "Adadelta": [dict(lr=0.5, rho=0.8, weight_decay=0.1, eps=1e-4)],
+    "Rprop": [dict(lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-3, 1.0))],
+    "NAdam": [dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.01, betas=(0.8, 0.99))],
+    "ASGD": [dict(lr=0.05, lambd=0.01, alpha=0.5, t0=10, weight_decay=0.05), dict(maximize=True, t0=0)],
 }
+for _name, _sets in EXTRA.items():
+    OPTIONS[_name] += _sets
 CASES = [(name, opts) for name, sets in OPTIONS.items() for opts in sets]
 IDS = [f"{name}-{i}" for name, sets in OPTIONS.items() for i in range(len(sets))]
 

@@ -10,6 +10,7 @@ raises, leave every parameter and state tensor as it was.
 """
 import json
 import random
+import re
 import sys
 
 import torch
@@ -19,8 +20,8 @@ from fastopt import _core
 from fastopt.optim import state_shape
 
 SHAPES = [(6, 3), (5,), (40,), (2, 2)]
-CLASSES = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
-           "ASGD", "Adafactor", "Muon"]
+# every rule's class (named in its registry entry), and Muon
+CLASSES = [re.match(r"(?:torch\.optim\.)?(\w+)\(", rule["api"]).group(1) for rule in _core.rules()] + ["Muon"]
 # state kept as one number (a 0-d tensor), from the registry
 PER_TENSOR = {st["name"] for rule in _core.rules() for st in rule["states"] if st["shape"] == "tensor"}
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "fastopt/optim.hpp"
+#include "optim/storage.hpp"
 
 namespace fastopt::bindings {
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "arrays.hpp"
-#include "fastopt/loss.hpp"
+#include "loss/loss.hpp"
 
 namespace fastopt::bindings {
 

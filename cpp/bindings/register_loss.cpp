@@ -8,7 +8,7 @@
 
 #include "arrays.hpp"
 #include "loss_args.hpp"
-#include "fastopt/loss.hpp"
+#include "loss/loss.hpp"
 #include "register.hpp"
 
 namespace fastopt::bindings {

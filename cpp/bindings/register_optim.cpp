@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "arrays.hpp"
-#include "fastopt/optim.hpp"
+#include "optim/lbfgs.hpp"
+#include "optim/registry.hpp"
+#include "optim/step.hpp"
 #include "register.hpp"
 #include "rule_args.hpp"
 #include "tensor_group.hpp"

@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "arrays.hpp"
-#include "fastopt/runtime.hpp"
+#include "optim/step.hpp"
+#include "runtime/runtime.hpp"
 #include "register.hpp"
 
 namespace fastopt::bindings {

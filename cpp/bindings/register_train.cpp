@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "arrays.hpp"
-#include "fastopt/train.hpp"
+#include "loss/train_linear.hpp"
 #include "loss_args.hpp"
 #include "register.hpp"
 #include "rule_args.hpp"

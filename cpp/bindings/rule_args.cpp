@@ -76,7 +76,8 @@ py::list describe_rules() {
                                : std::isnan(h.default_value) ? py::object(py::none())
                                                              : py::object(py::float_(h.default_value));
       hypers.append(py::dict(py::arg("name") = h.name, py::arg("default") = value,
-                             py::arg("range") = range_name(h.range), py::arg("per_step") = h.per_step));
+                             py::arg("range") = range_name(h.range), py::arg("per_step") = h.per_step,
+                             py::arg("doc") = h.doc));
     }
     for (const StateSpec& s : r.states)
       states.append(py::dict(py::arg("name") = s.name, py::arg("arg") = s.arg,
@@ -84,7 +85,7 @@ py::list describe_rules() {
                              py::arg("shape") = state_shape_name(s.shape),
                              py::arg("start") = s.start));
     out.append(py::dict(py::arg("name") = r.name, py::arg("uses_step") = r.uses_step, py::arg("hypers") = hypers,
-                        py::arg("states") = states));
+                        py::arg("states") = states, py::arg("doc") = r.doc, py::arg("api") = r.api));
   }
   return out;
 }

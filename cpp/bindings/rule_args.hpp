@@ -8,7 +8,7 @@
 #include <array>
 
 #include "arrays.hpp"
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::bindings {
 

@@ -15,7 +15,8 @@
 #include <vector>
 
 #include "arrays.hpp"
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
+#include "optim/step.hpp"
 
 namespace fastopt::bindings {
 

@@ -32,16 +32,15 @@ _load_core()
 from . import _core  # noqa: E402
 from ._config import (available_isas, compiled_isas, config, get_isa, get_num_threads, set_isa,
                       set_num_threads, show_config, _apply_environment)
-from .functional import (adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lion, nadam, radam, rmsprop, rprop,
-                         sgd, sgd_momentum)
+from . import functional as _functional
+from .functional import *  # noqa: F401,F403  (a function per update rule)
 from .losses import multiclass_hinge, softmax_cross_entropy, softmax_loss, svm_loss
 from . import datasets, gradcheck, lbfgs, linear, optim, reference, regularization, schedules, search, training
 
 __version__ = _core.__version__
 
 __all__ = [
-    "sgd", "sgd_momentum", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam", "adadelta", "rprop",
-    "nadam", "asgd", "adafactor", "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge",
+    *_functional.__all__, "softmax_loss", "svm_loss", "softmax_cross_entropy", "multiclass_hinge",
     "optim", "reference", "regularization", "gradcheck", "schedules", "lbfgs", "linear", "datasets",
     "training", "search",
     "show_config", "config", "get_isa", "set_isa", "available_isas", "compiled_isas",

@@ -30,34 +30,27 @@ __all__ = ["Workload", "optimizer_workloads", "precision_workloads", "loss_workl
 #          fastopt.optim class + kwargs, torch.optim class name + kwargs)
 _OptimizerCase = tuple[Callable[..., None], Callable[..., None], tuple[str, ...], tuple[str, ...], dict[str, float],
                        bool, tuple[Callable[..., optim.Optimizer], dict[str, float]], tuple[Optional[str], dict[str, float]]]
+def _rule_case(rule: dict[str, Any]) -> _OptimizerCase:
+    """A rule's benchmark case from the registry: its function, reference and classes at the
+    default hyperparameters (the state buffers those use)."""
+    name, lr = rule["name"], rule["hypers"][0]["default"]
+    states = [s["arg"] for s in rule["states"] if s["name"] in _core.needed_states(name, {})]
+    cls = rule["api"].split("(")[0]
+    torch_name = cls.rsplit(".", 1)[-1] if cls.startswith("torch.optim.") else None
+    return (getattr(fast, name), getattr(reference, name), tuple(states), (), dict(lr=lr), bool(rule["uses_step"]),
+            (getattr(optim, cls.rsplit(".", 1)[-1]), dict(lr=lr)), (torch_name, dict(lr=lr) if torch_name else {}))
+
+
+# Every elementwise rule of the registry (SGD as its two functions; torch has a fused kernel
+# for SGD, Adam, AdamW and Adagrad only, so its fastest for the others is foreach).
+# Adafactor's factored state has a benchmark of its own (adafactor_workloads).
 OPTIMIZERS: dict[str, _OptimizerCase] = {
     "sgd": (fast.sgd, reference.sgd, (), (), dict(lr=0.01), False,
             (optim.SGD, dict(lr=0.01)), ("SGD", dict(lr=0.01))),
     "momentum": (fast.sgd_momentum, reference.sgd_momentum, ("buf",), (), dict(lr=0.01, momentum=0.9), False,
                  (optim.SGD, dict(lr=0.01, momentum=0.9)), ("SGD", dict(lr=0.01, momentum=0.9))),
-    "adagrad": (fast.adagrad, reference.adagrad, ("sum_sq",), (), dict(lr=0.01), True,
-                (optim.Adagrad, dict(lr=0.01)), ("Adagrad", dict(lr=0.01))),
-    "rmsprop": (fast.rmsprop, reference.rmsprop, ("square_avg",), (), dict(lr=0.01), False,
-                (optim.RMSprop, dict(lr=0.01)), ("RMSprop", dict(lr=0.01))),
-    "adam": (fast.adam, reference.adam, ("m", "v"), (), dict(lr=1e-3), True,
-             (optim.Adam, dict(lr=1e-3)), ("Adam", dict(lr=1e-3))),
-    "adamw": (fast.adamw, reference.adamw, ("m", "v"), (), dict(lr=1e-3), True,
-              (optim.AdamW, dict(lr=1e-3)), ("AdamW", dict(lr=1e-3))),
-    "lion": (fast.lion, reference.lion, ("m",), (), dict(lr=1e-4), False,
-             (optim.Lion, dict(lr=1e-4)), (None, {})),  # torch.optim has no Lion
-    # torch has no fused kernel for these: its fastest is foreach
-    "adamax": (fast.adamax, reference.adamax, ("m", "u"), (), dict(lr=2e-3), True,
-               (optim.Adamax, dict(lr=2e-3)), ("Adamax", dict(lr=2e-3))),
-    "radam": (fast.radam, reference.radam, ("m", "v"), (), dict(lr=1e-3), True,
-              (optim.RAdam, dict(lr=1e-3)), ("RAdam", dict(lr=1e-3))),
-    "adadelta": (fast.adadelta, reference.adadelta, ("square_avg", "acc_delta"), (), dict(lr=1.0), False,
-                 (optim.Adadelta, dict(lr=1.0)), ("Adadelta", dict(lr=1.0))),
-    "rprop": (fast.rprop, reference.rprop, ("prev", "step_size"), (), dict(), False,
-              (optim.Rprop, dict()), ("Rprop", dict())),
-    "nadam": (fast.nadam, reference.nadam, ("m", "v", "mu_product"), (), dict(lr=2e-3), True,
-              (optim.NAdam, dict(lr=2e-3)), ("NAdam", dict(lr=2e-3))),
-    "asgd": (fast.asgd, reference.asgd, ("ax", "eta", "mu"), (), dict(lr=1e-2), True,
-             (optim.ASGD, dict(lr=1e-2)), ("ASGD", dict(lr=1e-2))),
+    **{r["name"]: _rule_case(r) for r in _core.rules()
+       if r["name"] != "sgd" and all(s["shape"] in ("elementwise", "tensor") for s in r["states"])},
 }
 # The registry's per-tensor states (one number per tensor, not a buffer), by functional
 # argument: (the constant it starts at, the hyperparameter it starts at or None).

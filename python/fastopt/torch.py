@@ -55,7 +55,7 @@ except ModuleNotFoundError as e:  # say how to get it
 
 from . import _core
 from ._typing import Array
-from .optim import _eps_pair, _precision_options, _warn_if_nothing_to_round, state_shape
+from .optim import _precision_options, _warn_if_nothing_to_round, state_shape
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -65,8 +65,8 @@ Number = Union[float, torch.Tensor]
 # State a refused or skipped step created: (state dict, key), key None for all of it.
 _Created = list[tuple[dict[str, Any], Optional[str]]]
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Lion", "Adamax", "RAdam", "Adadelta", "Rprop", "NAdam",
-           "ASGD", "Adafactor", "Muon", "LBFGS"]
+# (and a class per rule, generated below)
+__all__ = ["AdamW", "Muon", "LBFGS"]
 
 _RULES = {rule["name"]: rule for rule in _core.rules()}
 
@@ -152,6 +152,8 @@ class _Optimizer(torch.optim.Optimizer):
     """Shared machinery: state in torch's layout, one native step per call."""
 
     _rule = ""
+    # torch's pairs of hyperparameters: {"betas": ("beta1", "beta2")}
+    _pairs: dict[str, tuple[str, str]] = {}
     # torch options accepted only at their default (these implementations are torch's own)
     _torch_only = {"foreach": (None, False), "fused": (None, False), "capturable": (False,),
                    "differentiable": (False,)}
@@ -209,9 +211,17 @@ class _Optimizer(torch.optim.Optimizer):
 
     # --- the registry's view of a group ----------------------------------------------------------
     def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
-        """The registry's hyperparameters of a param group (torch's names)."""
+        """The registry's hyperparameters of a param group (torch's names; a pair such as
+        ``betas`` becomes its two hyperparameters)."""
         names = {h["name"] for h in _RULES[self._rule]["hypers"]}
-        return {k: _scalar(v, k) for k, v in group.items() if k in names}
+        hypers = {k: _scalar(v, k) for k, v in group.items() if k in names}
+        for key, (first, second) in self._pairs.items():
+            pair = group[key]
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"{key} must be a pair ({first}, {second}), got {pair!r}")
+            hypers[first], hypers[second] = (None if v is None else _scalar(v, k)
+                                             for v, k in zip(pair, (first, second)))
+        return hypers
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
@@ -262,8 +272,8 @@ class _Optimizer(torch.optim.Optimizer):
         """torch's ``load_state_dict``. torch casts floating-point state to the
         parameter's dtype: with ``state_dtype="float32"`` the saved float32 values
         are put back, and a per-tensor number (NAdam's ``mu_product``, ASGD's
-        ``eta`` and ``mu``) keeps its saved float32 or float64 dtype. A step saved as a number (old checkpoints) becomes a
-        tensor, as torch.optim.Adam makes it."""
+        ``eta`` and ``mu``) keeps its saved float32 or float64 dtype. A step saved
+        as a number (old checkpoints) becomes a tensor, as torch.optim.Adam makes it."""
         super().load_state_dict(state_dict)
         saved = state_dict["state"]
         per_tensor = {st["name"] for st in _RULES[self._rule]["states"] if st["shape"] == "tensor"}
@@ -485,27 +495,14 @@ class _Optimizer(torch.optim.Optimizer):
         return view, first_steps
 
 
-class SGD(_Optimizer):
-    """``torch.optim.SGD`` on fastopt's kernels (see :class:`fastopt.optim.SGD` for the rule).
+# --- what a rule's torch class adds to the generated one (the generator derives class X
+# from _XBase when it is defined here): when torch creates state, and its checkpoints' keys.
 
-    Torch's state layout: ``state[p]["momentum_buffer"]`` when momentum is
-    nonzero, no ``"step"``.
-    """
+class _SGDBase(_Optimizer):
+    """Torch's state layout: ``state[p]["momentum_buffer"]`` when momentum is nonzero, created
+    at the first step with momentum (whose update is undamped, as torch's); no ``"step"``."""
 
-    _rule = "sgd"
     _uses_step_state = False
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: Optional[bool] = None, differentiable: bool = False, fused: Optional[bool] = None,
-                 **options: Any) -> None:
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
-                        fused=fused)
-        _core.check_hyperparameters("sgd", {k: _scalar(v, k) for k, v in defaults.items()
-                                            if k in ("lr", "momentum", "dampening", "weight_decay", "nesterov",
-                                                     "maximize")})
-        super().__init__(params, defaults, **options)
 
     def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
         pass  # the momentum buffer is created at the first step with momentum, as torch does
@@ -522,45 +519,673 @@ class SGD(_Optimizer):
         return (1 if first else 2), 2
 
 
-class _BetasOptimizer(_Optimizer):
-    """Torch's ``betas=(beta1, beta2)`` in the group, the registry's beta1 and beta2."""
+class _AdamBase(_Optimizer):
+    """``decoupled_weight_decay=True`` (per group, as in torch) is AdamW's decoupled weight decay."""
 
-    def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
-        hypers = super()._rule_hypers(group)
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        hypers["beta1"], hypers["beta2"] = _scalar(betas[0], "beta1"), _scalar(betas[1], "beta2")
-        return hypers
-
-
-class Adam(_BetasOptimizer):
-    """``torch.optim.Adam`` on fastopt's kernels (see :class:`fastopt.optim.Adam` for the rule).
-
-    State: ``step`` (float32 tensor), ``exp_avg``, ``exp_avg_sq`` and, with
-    amsgrad, ``max_exp_avg_sq``. ``decoupled_weight_decay=True`` (per group,
-    as in torch) is AdamW's decoupled weight decay.
-    """
-
-    _rule = "adam"
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-3, betas: tuple[Number, Number] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 foreach: Optional[bool] = None, maximize: bool = False, capturable: bool = False,
-                 differentiable: bool = False, fused: Optional[bool] = None, decoupled_weight_decay: bool = False,
-                 **options: Any) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                        fused=fused, decoupled_weight_decay=decoupled_weight_decay)
-        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
-        super().__init__(params, defaults, **options)
+    _decoupled = False
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:  # checkpoints of torch before decoupled_weight_decay
             group.setdefault("decoupled_weight_decay", self._decoupled)
 
-    _decoupled = False
+
+class _AdagradBase(_Optimizer):
+    """State (``step``, ``sum``) is created at construction, as torch does. As in torch, every
+    ``sum`` starts at the optimizer's ``initial_accumulator_value``: a param group's own value
+    is kept in the group but not used (:class:`fastopt.optim.Adagrad` uses it)."""
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], **options: Any) -> None:
+        super().__init__(params, defaults, **options)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group, self.state[p])
+
+    def _initial_value(self, group: dict[str, Any], name: str) -> Any:
+        # torch.optim.Adagrad starts every sum at the optimizer's default, whatever the group says
+        return _scalar(self.defaults[name], name)
+
+
+class _LionBase(_Optimizer):
+    """State: ``exp_avg`` (lion-pytorch's name), no ``"step"``. Defaults as DeepSpeed's CPU Lion."""
+
+    _uses_step_state = False
+
+
+# ---- generated by tools/generate_api.py from the rule registry; do not edit by hand ----
+
+
+class SGD(_SGDBase):
+    """``torch.optim.SGD`` on fastopt's kernels: Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Update rule (``buf`` starts at zero; the functions :func:`sgd` and
+    :func:`sgd_momentum` are this rule without and with momentum)::
+
+        g = g + weight_decay * p
+        if momentum > 0:
+            buf = momentum * buf + (1 - dampening) * g     (buf = g at the first step)
+            g = g + momentum * buf   if nesterov,  else  buf
+        p -= lr * g
+
+    With momentum this is the lecture's ``v = rho * v - lr * dx; x += v`` with
+    ``v = -lr * buf`` at constant lr; with ``nesterov=True``, the lecture's change
+    of variables ``v_prev = v; v = rho * v - lr * dx; x += -rho * v_prev + (1 + rho) * v``.
+
+    State: ``momentum_buffer`` (``buf`` above, with ``momentum``).
+
+    Torch's state layout: ``state[p]["momentum_buffer"]`` when momentum is nonzero, created
+    at the first step with momentum (whose update is undamped, as torch's); no ``"step"``.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.001
+        Learning rate, >= 0.
+    momentum : float, default 0.0
+        Momentum factor (the lecture's rho), >= 0.
+    dampening : float, default 0.0
+        Dampening of the momentum (none at the first step, as torch), in [0, 1].
+    weight_decay : float, default 0.0
+        Coupled L2 penalty, added to the gradient, >= 0.
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0 and no dampening).
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach, differentiable, fused
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "sgd"
+
+    def __init__(self, params: ParamsT, lr: Number = 0.001, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, differentiable: bool = False, fused: Optional[bool] = None,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Adagrad(_AdagradBase):
+    """``torch.optim.Adagrad`` on fastopt's kernels: AdaGrad (Duchi et al. 2011).
+
+    Update rule (``step`` counts from 1; ``sum_sq`` starts at ``initial_accumulator_value``)::
+
+        g = g + weight_decay * p
+        sum_sq += g * g
+        p -= lr / (1 + (step - 1) * lr_decay) * g / (sqrt(sum_sq) + eps)
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``sum`` (``sum_sq`` above).
+
+    State (``step``, ``sum``) is created at construction, as torch does. As in torch, every
+    ``sum`` starts at the optimizer's ``initial_accumulator_value``: a param group's own value
+    is kept in the group but not used (:class:`fastopt.optim.Adagrad` uses it).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.01
+        Learning rate, >= 0.
+    lr_decay : float, default 0.0
+        Decay of the learning rate with the step number, >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 penalty, added to the gradient, >= 0.
+    initial_accumulator_value : float, default 0.0
+        The value ``sum_sq`` starts at, >= 0.
+    eps : float, default 1e-10
+        Added to the denominator, > 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach, differentiable, fused
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "adagrad"
+
+    def __init__(self, params: ParamsT, lr: Number = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: Optional[bool] = None,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class RMSprop(_Optimizer):
+    """``torch.optim.RMSprop`` on fastopt's kernels: RMSProp (Tieleman & Hinton 2012; eps outside the square root).
+
+    Update rule::
+
+        g = g + weight_decay * p
+        square_avg = alpha * square_avg + (1 - alpha) * g * g
+        if centered:
+            grad_avg = alpha * grad_avg + (1 - alpha) * g
+            avg = sqrt(square_avg - grad_avg ** 2) + eps
+        else:
+            avg = sqrt(square_avg) + eps
+        if momentum > 0:
+            momentum_buf = momentum * momentum_buf + g / avg
+            p -= lr * momentum_buf
+        else:
+            p -= lr * g / avg
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``square_avg``, ``momentum_buffer`` (``momentum_buf`` above,
+    with ``momentum``), ``grad_avg`` (with ``centered``).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.01
+        Learning rate, >= 0.
+    alpha : float, default 0.99
+        Smoothing constant of the averages, in [0, 1].
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.0
+        Coupled L2 penalty, added to the gradient, >= 0.
+    momentum : float, default 0.0
+        Momentum factor, >= 0.
+    centered : bool, default False
+        Normalise by an estimate of the gradient's variance.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    capturable, foreach, differentiable
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "rmsprop"
+
+    def __init__(self, params: ParamsT, lr: Number = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+                 foreach: Optional[bool] = None, maximize: bool = False, differentiable: bool = False,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+                        capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Adam(_AdamBase):
+    """``torch.optim.Adam`` on fastopt's kernels: Adam (Kingma & Ba 2015).
+
+    Update rule (``step`` = t counts from 1)::
+
+        p *= 1 - lr * weight_decay               if decoupled_weight_decay (AdamW)
+        g = g + weight_decay * p                 otherwise
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        if amsgrad:
+            max_v = maximum(max_v, v);  v_hat = max_v
+        else:
+            v_hat = v
+        p -= lr / (1 - beta1**t) * m / (sqrt(v_hat) / sqrt(1 - beta2**t) + eps)
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``exp_avg`` (``m`` above), ``exp_avg_sq`` (``v`` above),
+    ``max_exp_avg_sq`` (``max_v`` above, with ``amsgrad``).
+
+    ``decoupled_weight_decay=True`` (per group, as in torch) is AdamW's decoupled weight decay.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.001
+        Learning rate, >= 0.
+    betas : tuple of float, default (0.9, 0.999)
+        (beta1, beta2). ``beta1``: decay rate of the first moment, in [0, 1); ``beta2``: decay rate of the second
+        moment, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.0
+        L2 penalty: added to the gradient, or decays p with ``decoupled_weight_decay``, >= 0.
+    amsgrad : bool, default False
+        Use the running maximum of ``v`` (kept in ``max_v``).
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    decoupled_weight_decay : bool, default False
+        AdamW-style decay of the parameters instead of the coupled L2 term.
+    foreach, capturable, differentiable, fused
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "adam"
+    _pairs = {"betas": ("beta1", "beta2")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.001, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: Optional[bool] = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None, decoupled_weight_decay: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, foreach=foreach,
+                        maximize=maximize, capturable=capturable, differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Lion(_LionBase):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms") on fastopt's kernels; torch.optim has
+    none.
+
+    Update rule (decoupled weight decay; ``sign(0) = 0``)::
+
+        p *= 1 - lr * weight_decay
+        p -= lr * sign(beta1 * m + (1 - beta1) * g)
+        m = beta2 * m + (1 - beta2) * g
+
+    Defaults are those of DeepSpeed's CPU Lion and lion-pytorch. Every element
+    moves by exactly ``lr`` (or 0), so Lion wants a learning rate 3-10x smaller
+    than AdamW's and a weight decay 3-10x larger.
+
+    State: ``exp_avg`` (``m`` above).
+
+    State: ``exp_avg`` (lion-pytorch's name), no ``"step"``. Defaults as DeepSpeed's CPU Lion.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.0001
+        Learning rate, >= 0.
+    betas : tuple of float, default (0.9, 0.99)
+        (beta1, beta2). ``beta1``: interpolation between momentum and gradient in the update's sign, in [0, 1);
+        ``beta2``: decay rate of the momentum, in [0, 1).
+    weight_decay : float, default 0.0
+        Decoupled weight decay, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "lion"
+    _pairs = {"betas": ("beta1", "beta2")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.0001, betas: tuple[Number, Number] = (0.9, 0.99),
+                 weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Adamax(_Optimizer):
+    """``torch.optim.Adamax`` on fastopt's kernels: Adamax (Kingma & Ba 2015, Adam with the infinity norm).
+
+    Update rule (``step`` = t counts from 1)::
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        u = maximum(beta2 * u, abs(g) + eps)
+        p -= lr / (1 - beta1**t) * m / u
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``exp_avg`` (``m`` above), ``exp_inf`` (``u`` above).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.002
+        Learning rate, >= 0.
+    betas : tuple of float, default (0.9, 0.999)
+        (beta1, beta2). ``beta1``: decay rate of the first moment, in [0, 1); ``beta2``: decay rate of the infinity
+        norm, in [0, 1).
+    eps : float, default 1e-8
+        Added to ``abs(g)``, >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 penalty, added to the gradient, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach, differentiable, capturable
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "adamax"
+    _pairs = {"betas": ("beta1", "beta2")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.002, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize,
+                        differentiable=differentiable, capturable=capturable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class RAdam(_Optimizer):
+    """``torch.optim.RAdam`` on fastopt's kernels: RAdam (Liu et al. 2020, rectified Adam).
+
+    Update rule (``step`` = t counts from 1)::
+
+        p *= 1 - lr * weight_decay               if decoupled_weight_decay
+        g = g + weight_decay * p                 otherwise
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t)
+        m_hat = m / (1 - beta1**t)
+        if rho_t > 5:
+            r = sqrt((rho_t - 4) (rho_t - 2) rho_inf / ((rho_inf - 4) (rho_inf - 2) rho_t))
+            p -= m_hat * lr * (sqrt(1 - beta2**t) / (sqrt(v) + eps)) * r
+        else:
+            p -= m_hat * lr
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``exp_avg`` (``m`` above), ``exp_avg_sq`` (``v`` above).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.001
+        Learning rate, >= 0.
+    betas : tuple of float, default (0.9, 0.999)
+        (beta1, beta2). ``beta1``: decay rate of the first moment, in [0, 1); ``beta2``: decay rate of the second
+        moment, in [0, 1).
+    eps : float, default 1e-8
+        Added to ``sqrt(v)``, >= 0.
+    weight_decay : float, default 0.0
+        L2 penalty: added to the gradient, or decays p with ``decoupled_weight_decay``, >= 0.
+    decoupled_weight_decay : bool, default False
+        AdamW-style decay of the parameters instead of the coupled L2 term.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach, capturable, differentiable
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "radam"
+    _pairs = {"betas": ("beta1", "beta2")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.001, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
+                 foreach: Optional[bool] = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
+                        capturable=capturable, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Adadelta(_Optimizer):
+    """``torch.optim.Adadelta`` on fastopt's kernels: Adadelta (Zeiler 2012).
+
+    Update rule::
+
+        g = g + weight_decay * p
+        square_avg = rho * square_avg + (1 - rho) * g * g
+        delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+        acc_delta = rho * acc_delta + (1 - rho) * delta * delta
+        p -= lr * delta
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``square_avg``, ``acc_delta``.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 1.0
+        Scale of the update, >= 0.
+    rho : float, default 0.9
+        Decay of the running averages, in [0, 1].
+    eps : float, default 1e-6
+        Added inside both square roots, >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 penalty, added to the gradient, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach, capturable, differentiable
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "adadelta"
+
+    def __init__(self, params: ParamsT, lr: Number = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0, foreach: Optional[bool] = None, *, capturable: bool = False,
+                 maximize: bool = False, differentiable: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, capturable=capturable,
+                        maximize=maximize, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Rprop(_Optimizer):
+    """``torch.optim.Rprop`` on fastopt's kernels: Rprop (Riedmiller & Braun 1993).
+
+    Update rule, per element (``step_size`` starts at ``lr``)::
+
+        s = g * prev
+        f = etaplus where s > 0, etaminus where s < 0, 1 where s == 0
+        step_size = clip(step_size * f, step_size_min, step_size_max)
+        g = 0 where f == etaminus
+        p -= sign(g) * step_size
+        prev = g
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``prev``, ``step_size``.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.01
+        The step size every element starts at (not read by a step), >= 0.
+    etas : tuple of float, default (0.5, 1.2)
+        (etaminus, etaplus). ``etaminus``: factor of the step size where the gradient's sign flips, below 1, > 0;
+        ``etaplus``: factor of the step size where it stays, above 1, > 0.
+    step_sizes : tuple of float, default (1e-6, 50.0)
+        (step_size_min, step_size_max). ``step_size_min``: smallest step size, >= 0; ``step_size_max``: largest step
+        size, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    capturable, foreach, differentiable
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "rprop"
+    _pairs = {"etas": ("etaminus", "etaplus"), "step_sizes": ("step_size_min", "step_size_max")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.01, etas: tuple[Number, Number] = (0.5, 1.2),
+                 step_sizes: tuple[Number, Number] = (1e-6, 50.0), *, capturable: bool = False,
+                 foreach: Optional[bool] = None, maximize: bool = False, differentiable: bool = False,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, capturable=capturable, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class NAdam(_Optimizer):
+    """``torch.optim.NAdam`` on fastopt's kernels: NAdam (Dozat 2016, Adam with Nesterov momentum).
+
+    Update rule (``step`` = t counts from 1)::
+
+        p *= 1 - lr * weight_decay               if decoupled_weight_decay
+        g = g + weight_decay * p                 otherwise
+        mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        mu_product *= mu_t                       (one number per tensor, in its dtype)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        denom = sqrt(v / (1 - beta2**t)) + eps
+        p += -lr * (1 - mu_t) / (1 - mu_product) * g / denom
+        p += -lr * mu_next / (1 - mu_product * mu_next) * m / denom
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``exp_avg`` (``m`` above), ``exp_avg_sq`` (``v`` above),
+    ``mu_product`` (one number per parameter).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.002
+        Learning rate, >= 0.
+    betas : tuple of float, default (0.9, 0.999)
+        (beta1, beta2). ``beta1``: decay rate of the first moment, in [0, 1); ``beta2``: decay rate of the second
+        moment, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator, >= 0.
+    weight_decay : float, default 0.0
+        L2 penalty: added to the gradient, or decays p with ``decoupled_weight_decay``, >= 0.
+    momentum_decay : float, default 0.004
+        How fast the momentum factor approaches beta1, >= 0.
+    decoupled_weight_decay : bool, default False
+        AdamW-style decay of the parameters instead of the coupled L2 term.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach, capturable, differentiable
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "nadam"
+    _pairs = {"betas": ("beta1", "beta2")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.002, betas: tuple[Number, Number] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 0.004,
+                 decoupled_weight_decay: bool = False, *, foreach: Optional[bool] = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
+                        capturable=capturable, differentiable=differentiable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class ASGD(_Optimizer):
+    """``torch.optim.ASGD`` on fastopt's kernels: Averaged SGD (Polyak & Juditsky 1992).
+
+    Update rule (``step`` = t counts from 1; ``eta`` and ``mu`` as they are before the step)::
+
+        g = g + weight_decay * p
+        p = p * (1 - lambd * eta) - eta * g
+        ax = p                                   if mu == 1
+        ax += (p - ax) * mu                      otherwise
+        eta = lr / (1 + lambd * lr * t) ** alpha    (for the next step)
+        mu = 1 / max(1, t - t0)
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``ax``, ``eta`` (one number per parameter), ``mu`` (one
+    number per parameter).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.01
+        Learning rate, >= 0.
+    lambd : float, default 0.0001
+        Decay of the learning rate, >= 0.
+    alpha : float, default 0.75
+        Power of the learning rate's decay, >= 0.
+    t0 : float, default 1000000.0
+        The step at which averaging starts, >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 penalty, added to the gradient, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach, differentiable, capturable
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "asgd"
+
+    def __init__(self, params: ParamsT, lr: Number = 0.01, lambd: float = 0.0001, alpha: float = 0.75,
+                 t0: float = 1000000.0, weight_decay: float = 0.0, foreach: Optional[bool] = None,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False,
+                 **options: Any) -> None:
+        defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+class Adafactor(_Optimizer):
+    """``torch.optim.Adafactor`` on fastopt's kernels: Adafactor (Shazeer & Stern 2018).
+
+    Update rule (``step`` = t counts from 1; RMS(x) = ||x|| / sqrt(x.size))::
+
+        w = t ** beta2_decay;  rho = min(lr, 1 / sqrt(t))
+        alpha = max(eps2, RMS(p)) * rho
+        p *= 1 - lr * weight_decay
+        p of 2 or more dims (..., m, n), per matrix:
+            row_var = lerp(row_var, mean(g * g, axis=-1), w)
+            col_var = lerp(col_var, mean(g * g, axis=-2), w)
+            V = row_var * col_var / max(mean(row_var, axis=-2), eps1)
+        p of fewer dims:
+            variance = lerp(variance, g * g, w);  V = variance
+        U = g / sqrt(max(V, eps1**2))
+        p -= alpha / max(1, RMS(U) / d) * U
+
+    The second moment of a matrix is factored into a row and a column vector, so
+    the state is sublinear in its size. The norms and means are whole-tensor sums
+    in double, in a fixed order: the result is bitwise the same for any thread
+    count and instruction set. ``eps1=None`` is each parameter's dtype's machine
+    epsilon (torch.optim.Adafactor takes the first parameter's for its group).
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``row_var`` ((..., m, 1)), ``col_var`` ((..., 1, n)),
+    ``variance`` (parameters of fewer than 2 dimensions).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.01
+        The largest relative step size, and the weight decay's factor, >= 0.
+    beta2_decay : float, default -0.8
+        The second moment's decay exponent, <= 0.
+    eps : tuple of (float or None, float), default (None, 0.001)
+        (eps1, eps2). ``eps1``: floor of the second moment (squared) and of the row mean; None: the parameter
+        dtype's machine epsilon, >= 0, or None; ``eps2``: floor of RMS(p) in the step size, >= 0.
+    d : float, default 1.0
+        Clipping threshold of RMS(U), > 0.
+    weight_decay : float, default 0.0
+        Decoupled weight decay, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    foreach
+        torch's own implementations; accepted at their defaults only.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "adafactor"
+    _pairs = {"eps": ("eps1", "eps2")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.01, beta2_decay: float = -0.8,
+                 eps: tuple[Optional[float], Number] = (None, 0.001), d: float = 1.0, weight_decay: float = 0.0, *,
+                 foreach: Optional[bool] = None, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
+__all__ += ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'Lion', 'Adamax', 'RAdam', 'Adadelta', 'Rprop', 'NAdam', 'ASGD',
+            'Adafactor']
+# ---- end of generated code ----
 
 
 class AdamW(Adam):
@@ -583,214 +1208,6 @@ class AdamW(Adam):
         super().__setstate__(state)
         for group in self.param_groups:  # as torch.optim.AdamW: loaded state stays decoupled
             group["decoupled_weight_decay"] = True
-
-
-class Adagrad(_Optimizer):
-    """``torch.optim.Adagrad`` on fastopt's kernels; state (``step``, ``sum``) is
-    created at construction, as torch does. As in torch, every ``sum`` starts at
-    the optimizer's ``initial_accumulator_value``: a param group's own value is
-    kept in the group but not used (:class:`fastopt.optim.Adagrad` uses it)."""
-
-    _rule = "adagrad"
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: Optional[bool] = None, *,
-                 maximize: bool = False, differentiable: bool = False, fused: Optional[bool] = None,
-                 **options: Any) -> None:
-        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, eps=eps, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, fused=fused)
-        _core.check_hyperparameters(self._rule, {k: _scalar(v, k) for k, v in defaults.items()
-                                                 if k not in self._torch_only})
-        super().__init__(params, defaults, **options)
-        for group in self.param_groups:
-            for p in group["params"]:
-                self._init_state(p, group, self.state[p])
-
-    def _initial_value(self, group: dict[str, Any], name: str) -> Any:
-        # torch.optim.Adagrad starts every sum at the optimizer's default, whatever the group says
-        return _scalar(self.defaults[name], name)
-
-
-class RMSprop(_Optimizer):
-    """``torch.optim.RMSprop`` on fastopt's kernels. State: ``step``,
-    ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered)."""
-
-    _rule = "rmsprop"
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, capturable: bool = False,
-                 foreach: Optional[bool] = None, maximize: bool = False, differentiable: bool = False,
-                 **options: Any) -> None:
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                        centered=centered, capturable=capturable, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable)
-        _core.check_hyperparameters(self._rule, {k: _scalar(v, k) for k, v in defaults.items()
-                                                 if k not in self._torch_only})
-        super().__init__(params, defaults, **options)
-
-
-class Lion(_BetasOptimizer):
-    """Lion (Chen et al. 2023) on fastopt's kernels; torch.optim has none. State:
-    ``exp_avg`` (lion-pytorch's name), no step. Defaults as DeepSpeed's CPU Lion."""
-
-    _rule = "lion"
-    _uses_step_state = False
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-4, betas: tuple[Number, Number] = (0.9, 0.99),
-                 weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
-        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
-        super().__init__(params, defaults, **options)
-
-
-class Adamax(_BetasOptimizer):
-    """``torch.optim.Adamax`` on fastopt's kernels (see :class:`fastopt.optim.Adamax` for the rule).
-
-    State: ``step`` (float32 tensor), ``exp_avg``, ``exp_inf``.
-    """
-
-    _rule = "adamax"
-
-    def __init__(self, params: ParamsT, lr: Number = 2e-3, betas: tuple[Number, Number] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
-                 maximize: bool = False, differentiable: bool = False, capturable: bool = False,
-                 **options: Any) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable, capturable=capturable)
-        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
-        super().__init__(params, defaults, **options)
-
-
-class RAdam(_BetasOptimizer):
-    """``torch.optim.RAdam`` on fastopt's kernels (see :class:`fastopt.optim.RAdam` for the rule).
-
-    State: ``step`` (float32 tensor), ``exp_avg``, ``exp_avg_sq``.
-    """
-
-    _rule = "radam"
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-3, betas: tuple[Number, Number] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
-                 foreach: Optional[bool] = None, maximize: bool = False, capturable: bool = False,
-                 differentiable: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
-                        capturable=capturable, differentiable=differentiable)
-        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
-        super().__init__(params, defaults, **options)
-
-
-class Adadelta(_Optimizer):
-    """``torch.optim.Adadelta`` on fastopt's kernels (see :class:`fastopt.optim.Adadelta` for the rule).
-
-    State: ``step`` (float32 tensor), ``square_avg``, ``acc_delta``.
-    """
-
-    _rule = "adadelta"
-
-    def __init__(self, params: ParamsT, lr: Number = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, foreach: Optional[bool] = None, *, capturable: bool = False,
-                 maximize: bool = False, differentiable: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, capturable=capturable,
-                        maximize=maximize, differentiable=differentiable)
-        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
-        super().__init__(params, defaults, **options)
-
-
-class Rprop(_Optimizer):
-    """``torch.optim.Rprop`` on fastopt's kernels (see :class:`fastopt.optim.Rprop` for the rule).
-
-    State: ``step`` (float32 tensor), ``prev``, ``step_size`` (created at the
-    first step at the group's ``lr``, as torch does).
-    """
-
-    _rule = "rprop"
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
-                 step_sizes: tuple[float, float] = (1e-6, 50), *, capturable: bool = False,
-                 foreach: Optional[bool] = None, maximize: bool = False, differentiable: bool = False,
-                 **options: Any) -> None:
-        defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, capturable=capturable, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable)
-        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
-        super().__init__(params, defaults, **options)
-
-    def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
-        hypers = super()._rule_hypers(group)
-        for key, names in (("etas", ("etaminus", "etaplus")), ("step_sizes", ("step_size_min", "step_size_max"))):
-            pair = group[key]
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise TypeError(f"{key} must be a pair, got {pair!r}")
-            hypers[names[0]], hypers[names[1]] = _scalar(pair[0], names[0]), _scalar(pair[1], names[1])
-        return hypers
-
-
-class NAdam(_BetasOptimizer):
-    """``torch.optim.NAdam`` on fastopt's kernels (see :class:`fastopt.optim.NAdam` for the rule).
-
-    State: ``step`` and ``mu_product`` (0-d tensors of torch's scalar dtype:
-    float32, or float64 under a float64 default dtype), ``exp_avg``,
-    ``exp_avg_sq``.
-    """
-
-    _rule = "nadam"
-
-    def __init__(self, params: ParamsT, lr: Number = 2e-3, betas: tuple[Number, Number] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, *, foreach: Optional[bool] = None, maximize: bool = False,
-                 capturable: bool = False, differentiable: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
-                        capturable=capturable, differentiable=differentiable)
-        _core.check_hyperparameters(self._rule, _BetasOptimizer._rule_hypers(self, defaults))
-        super().__init__(params, defaults, **options)
-
-
-class ASGD(_Optimizer):
-    """``torch.optim.ASGD`` on fastopt's kernels (see :class:`fastopt.optim.ASGD` for the rule).
-
-    State: ``step``, ``eta`` and ``mu`` (0-d tensors of torch's scalar dtype),
-    ``ax``.
-    """
-
-    _rule = "asgd"
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-2, lambd: float = 1e-4, alpha: float = 0.75,
-                 t0: float = 1e6, weight_decay: float = 0.0, foreach: Optional[bool] = None, maximize: bool = False,
-                 differentiable: bool = False, capturable: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, capturable=capturable)
-        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
-        super().__init__(params, defaults, **options)
-
-
-class Adafactor(_Optimizer):
-    """``torch.optim.Adafactor`` on fastopt's kernels (see :class:`fastopt.optim.Adafactor` for
-    the rule): one native call per step, its norms and means in a fixed order.
-
-    State: ``step`` (a 0-d tensor of torch's scalar dtype); ``row_var`` (..., m, 1) and
-    ``col_var`` (..., 1, n) for parameters of two or more dimensions, ``variance`` for
-    the others. ``eps=(None, eps2)`` uses each parameter's dtype's machine epsilon as
-    eps1 (torch takes the first parameter's dtype for its whole group).
-    """
-
-    _rule = "adafactor"
-
-    def __init__(self, params: ParamsT, lr: Number = 1e-2, beta2_decay: float = -0.8,
-                 eps: tuple[Optional[float], float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
-                 foreach: Optional[bool] = None, maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay, foreach=foreach,
-                        maximize=maximize)
-        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
-        super().__init__(params, defaults, **options)
-
-    def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
-        hypers = super()._rule_hypers(group)
-        eps1, eps2 = _eps_pair(group["eps"])
-        hypers["eps1"] = None if eps1 is None else _scalar(eps1, "eps1")
-        hypers["eps2"] = _scalar(eps2, "eps2")
-        return hypers
 
 
 # ----------------------------------------------------------------------------------------- Muon
@@ -911,7 +1328,7 @@ def _check_muon_group(group: dict[str, Any]) -> None:
         raise ValueError(f"adjust_lr_fn must be None, 'original' or 'match_rms_adamw', got {group['adjust_lr_fn']!r}")
 
 
-class Muon(_BetasOptimizer):
+class Muon(_Optimizer):
     """``torch.optim.Muon`` (Jordan et al. 2024) on CPU tensors, with AdamW for the other parameters.
 
     For each matrix with a gradient (``t`` counts steps)::
@@ -985,7 +1402,7 @@ class Muon(_BetasOptimizer):
         self._ns_batches: dict[tuple[int, int, int, torch.dtype], _NewtonSchulzBatch] = {}
         self._adamw_defaults = {"betas": adamw_betas, "eps": adamw_eps}
         _core.check_hyperparameters(
-            "adam", _BetasOptimizer._rule_hypers(self, {"lr": lr, "betas": adamw_betas, "eps": adamw_eps}))
+            "adam", _Optimizer._rule_hypers(self, {"lr": lr, "betas": adamw_betas, "eps": adamw_eps}))
         defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
                         ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn,
                         use_muon=True)
@@ -997,6 +1414,7 @@ class Muon(_BetasOptimizer):
                              "(use_muon=False) groups only")
 
     _rule = "adam"  # the AdamW groups' rule: AdamW is torch's Adam with decoupled_weight_decay=True
+    _pairs = {"betas": ("beta1", "beta2")}
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

@@ -5,7 +5,7 @@
 // State: square_avg, acc_delta.
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::adadelta {
 
@@ -34,12 +34,31 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Adadelta (Zeiler 2012)
+
+Update rule::
+
+    g = g + weight_decay * p
+    square_avg = rho * square_avg + (1 - rho) * g * g
+    delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+    acc_delta = rho * acc_delta + (1 - rho) * delta * delta
+    p -= lr * delta)";
+
 inline RuleSpec spec() {
-  return {Rule::adadelta, "adadelta", false,
-          {{"lr", 1.0, kNonneg, true}, {"rho", 0.9, kClosed, true}, {"eps", 1e-6, kNonneg, true},
-           {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
-          {{"square_avg", "square_avg", nullptr, nullptr}, {"acc_delta", "acc_delta", nullptr, nullptr}},
-          coefficients};
+  RuleSpec r{Rule::adadelta, "adadelta", false,
+             {{"lr", 1.0, kNonneg, true, "scale of the update"},
+              {"rho", 0.9, kClosed, true, "decay of the running averages"},
+              {"eps", 1e-6, kNonneg, true, "added inside both square roots"},
+              {"weight_decay", 0.0, kNonneg, true, "coupled L2 penalty, added to the gradient"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"square_avg", "square_avg", nullptr, nullptr},
+              {"acc_delta", "acc_delta", nullptr, nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.Adadelta(lr, rho, eps, weight_decay, foreach=None, *, capturable=False, maximize, "
+          "differentiable=False)";
+  return r;
 }
 
 }  // namespace fastopt::rules::adadelta

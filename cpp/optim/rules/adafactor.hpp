@@ -27,7 +27,8 @@
 
 #include <cstddef>
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
+#include "optim/step.hpp"  // kBlockElements
 
 namespace fastopt::rules::adafactor {
 
@@ -112,15 +113,47 @@ inline void items(const TensorBuffers& t, int pass, std::vector<std::pair<std::s
   }
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Adafactor (Shazeer & Stern 2018)
+
+Update rule (``step`` = t counts from 1; RMS(x) = ||x|| / sqrt(x.size))::
+
+    w = t ** beta2_decay;  rho = min(lr, 1 / sqrt(t))
+    alpha = max(eps2, RMS(p)) * rho
+    p *= 1 - lr * weight_decay
+    p of 2 or more dims (..., m, n), per matrix:
+        row_var = lerp(row_var, mean(g * g, axis=-1), w)
+        col_var = lerp(col_var, mean(g * g, axis=-2), w)
+        V = row_var * col_var / max(mean(row_var, axis=-2), eps1)
+    p of fewer dims:
+        variance = lerp(variance, g * g, w);  V = variance
+    U = g / sqrt(max(V, eps1**2))
+    p -= alpha / max(1, RMS(U) / d) * U
+
+The second moment of a matrix is factored into a row and a column vector, so
+the state is sublinear in its size. The norms and means are whole-tensor sums
+in double, in a fixed order: the result is bitwise the same for any thread
+count and instruction set. ``eps1=None`` is each parameter's dtype's machine
+epsilon (torch.optim.Adafactor takes the first parameter's for its group).)";
+
 inline RuleSpec spec() {
-  return {Rule::adafactor, "adafactor", true,
-          {{"lr", 1e-2, kNonneg, true}, {"beta2_decay", -0.8, Range::nonpositive, true},
-           {"eps1", std::nan(""), Range::optional_nonnegative, true}, {"eps2", 1e-3, kNonneg, true},
-           {"d", 1.0, kPositive, true}, {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
-          {{"row_var", "row_var", nullptr, nullptr, StateShape::row},
-           {"col_var", "col_var", nullptr, nullptr, StateShape::col},
-           {"variance", "variance", nullptr, nullptr, StateShape::unfactored}},
-          coefficients, nullptr, {5, scratch_size, items}};
+  RuleSpec r{Rule::adafactor, "adafactor", true,
+             {{"lr", 1e-2, kNonneg, true, "the largest relative step size, and the weight decay's factor"},
+              {"beta2_decay", -0.8, Range::nonpositive, true, "the second moment's decay exponent"},
+              {"eps1", std::nan(""), Range::optional_nonnegative, true,
+                "floor of the second moment (squared) and of the row mean; None: the parameter dtype's machine "
+                "epsilon"},
+              {"eps2", 1e-3, kNonneg, true, "floor of RMS(p) in the step size"},
+              {"d", 1.0, kPositive, true, "clipping threshold of RMS(U)"},
+              {"weight_decay", 0.0, kNonneg, true, "decoupled weight decay"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"row_var", "row_var", nullptr, nullptr, StateShape::row},
+              {"col_var", "col_var", nullptr, nullptr, StateShape::col},
+              {"variance", "variance", nullptr, nullptr, StateShape::unfactored}},
+             coefficients, nullptr, {5, scratch_size, items}};
+  r.doc = kDoc;
+  r.api = "torch.optim.Adafactor(lr, beta2_decay, eps=(eps1, eps2), d, weight_decay, *, foreach=None, maximize)";
+  return r;
 }
 
 }  // namespace fastopt::rules::adafactor

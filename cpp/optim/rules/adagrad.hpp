@@ -3,7 +3,7 @@
 // State: sum, starting at initial_accumulator_value.
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::adagrad {
 
@@ -33,13 +33,29 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(AdaGrad (Duchi et al. 2011)
+
+Update rule (``step`` counts from 1; ``sum_sq`` starts at ``initial_accumulator_value``)::
+
+    g = g + weight_decay * p
+    sum_sq += g * g
+    p -= lr / (1 + (step - 1) * lr_decay) * g / (sqrt(sum_sq) + eps))";
+
 inline RuleSpec spec() {
-  return {Rule::adagrad, "adagrad", true,
-          {{"lr", 1e-2, kNonneg, true}, {"lr_decay", 0.0, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true},
-           {"initial_accumulator_value", 0.0, kNonneg, false}, {"eps", 1e-10, kPositive, true},
-           {"maximize", 0.0, kFlag, true}},
-          {{"sum", "sum_sq", nullptr, "initial_accumulator_value"}},
-          coefficients};
+  RuleSpec r{Rule::adagrad, "adagrad", true,
+             {{"lr", 1e-2, kNonneg, true, "learning rate"},
+              {"lr_decay", 0.0, kNonneg, true, "decay of the learning rate with the step number"},
+              {"weight_decay", 0.0, kNonneg, true, "coupled L2 penalty, added to the gradient"},
+              {"initial_accumulator_value", 0.0, kNonneg, false, "the value ``sum_sq`` starts at"},
+              {"eps", 1e-10, kPositive, true, "added to the denominator"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"sum", "sum_sq", nullptr, "initial_accumulator_value"}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.Adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps, foreach=None, *, "
+          "maximize, differentiable=False, fused=None)";
+  return r;
 }
 
 }  // namespace fastopt::rules::adagrad

@@ -6,7 +6,7 @@
 // State: exp_avg, exp_avg_sq; max_exp_avg_sq (amsgrad).
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::adam {
 
@@ -57,14 +57,41 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return adam_like(r, h, step, r.value(h, "decoupled_weight_decay") != 0.0);
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Adam (Kingma & Ba 2015)
+
+Update rule (``step`` = t counts from 1)::
+
+    p *= 1 - lr * weight_decay               if decoupled_weight_decay (AdamW)
+    g = g + weight_decay * p                 otherwise
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    if amsgrad:
+        max_v = maximum(max_v, v);  v_hat = max_v
+    else:
+        v_hat = v
+    p -= lr / (1 - beta1**t) * m / (sqrt(v_hat) / sqrt(1 - beta2**t) + eps))";
+
 inline RuleSpec spec() {
-  return {Rule::adam, "adam", true,
-          {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
-           {"eps", 1e-8, kPositive, true}, {"weight_decay", 0.0, kNonneg, true}, {"amsgrad", 0.0, kFlag, true},
-           {"maximize", 0.0, kFlag, true}, {"decoupled_weight_decay", 0.0, kFlag, true}},
-          {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr},
-           {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
-          coefficients};
+  RuleSpec r{Rule::adam, "adam", true,
+             {{"lr", 1e-3, kNonneg, true, "learning rate"},
+              {"beta1", 0.9, kUnit, true, "decay rate of the first moment"},
+              {"beta2", 0.999, kUnit, true, "decay rate of the second moment"},
+              {"eps", 1e-8, kPositive, true, "added to the denominator"},
+              {"weight_decay", 0.0, kNonneg, true,
+                "L2 penalty: added to the gradient, or decays p with ``decoupled_weight_decay``"},
+              {"amsgrad", 0.0, kFlag, true, "use the running maximum of ``v`` (kept in ``max_v``)"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"},
+              {"decoupled_weight_decay", 0.0, kFlag, true,
+                "AdamW-style decay of the parameters instead of the coupled L2 term"}},
+             {{"exp_avg", "m", nullptr, nullptr},
+              {"exp_avg_sq", "v", nullptr, nullptr},
+              {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.Adam(lr, betas=(beta1, beta2), eps, weight_decay, amsgrad, *, foreach=None, maximize, "
+          "capturable=False, differentiable=False, fused=None, decoupled_weight_decay)";
+  return r;
 }
 
 }  // namespace fastopt::rules::adam

@@ -4,7 +4,7 @@
 // max propagates NaN, as torch.maximum. State: exp_avg, exp_inf.
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::adamax {
 
@@ -40,12 +40,31 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Adamax (Kingma & Ba 2015, Adam with the infinity norm)
+
+Update rule (``step`` = t counts from 1)::
+
+    g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    u = maximum(beta2 * u, abs(g) + eps)
+    p -= lr / (1 - beta1**t) * m / u)";
+
 inline RuleSpec spec() {
-  return {Rule::adamax, "adamax", true,
-          {{"lr", 2e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
-           {"eps", 1e-8, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
-          {{"exp_avg", "m", nullptr, nullptr}, {"exp_inf", "u", nullptr, nullptr}},
-          coefficients};
+  RuleSpec r{Rule::adamax, "adamax", true,
+             {{"lr", 2e-3, kNonneg, true, "learning rate"},
+              {"beta1", 0.9, kUnit, true, "decay rate of the first moment"},
+              {"beta2", 0.999, kUnit, true, "decay rate of the infinity norm"},
+              {"eps", 1e-8, kNonneg, true, "added to ``abs(g)``"},
+              {"weight_decay", 0.0, kNonneg, true, "coupled L2 penalty, added to the gradient"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"exp_avg", "m", nullptr, nullptr},
+              {"exp_inf", "u", nullptr, nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.Adamax(lr, betas=(beta1, beta2), eps, weight_decay, foreach=None, *, maximize, "
+          "differentiable=False, capturable=False)";
+  return r;
 }
 
 }  // namespace fastopt::rules::adamax

@@ -13,14 +13,34 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return adam::adam_like(r, h, step, true);
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(AdamW (Loshchilov & Hutter 2019, Adam with decoupled weight decay)
+
+Update rule (``step`` = t counts from 1)::
+
+    p *= 1 - lr * weight_decay
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    v_hat = max_v = maximum(max_v, v)  if amsgrad,  else  v
+    p -= lr / (1 - beta1**t) * m / (sqrt(v_hat) / sqrt(1 - beta2**t) + eps))";
+
 inline RuleSpec spec() {
-  return {Rule::adamw, "adamw", true,
-          {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
-           {"eps", 1e-8, kPositive, true}, {"weight_decay", 1e-2, kNonneg, true}, {"amsgrad", 0.0, kFlag, true},
-           {"maximize", 0.0, kFlag, true}},
-          {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr},
-           {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
-          coefficients};
+  RuleSpec r{Rule::adamw, "adamw", true,
+             {{"lr", 1e-3, kNonneg, true, "learning rate"},
+              {"beta1", 0.9, kUnit, true, "decay rate of the first moment"},
+              {"beta2", 0.999, kUnit, true, "decay rate of the second moment"},
+              {"eps", 1e-8, kPositive, true, "added to the denominator"},
+              {"weight_decay", 1e-2, kNonneg, true, "decoupled weight decay"},
+              {"amsgrad", 0.0, kFlag, true, "use the running maximum of ``v`` (kept in ``max_v``)"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"exp_avg", "m", nullptr, nullptr},
+              {"exp_avg_sq", "v", nullptr, nullptr},
+              {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.AdamW(lr, betas=(beta1, beta2), eps, weight_decay, amsgrad, *, maximize, foreach=None, "
+          "capturable=False, differentiable=False, fused=None)";
+  return r;
 }
 
 }  // namespace fastopt::rules::adamw

@@ -9,7 +9,7 @@
 // State: ax; eta (one number per tensor, starts at lr) and mu (starts at 1).
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::asgd {
 
@@ -56,14 +56,34 @@ inline void per_tensor(StepCoefficients& c, TensorScalars& numbers) {
   numbers.set(1, s.next_average_weight);
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Averaged SGD (Polyak & Juditsky 1992)
+
+Update rule (``step`` = t counts from 1; ``eta`` and ``mu`` as they are before the step)::
+
+    g = g + weight_decay * p
+    p = p * (1 - lambd * eta) - eta * g
+    ax = p                                   if mu == 1
+    ax += (p - ax) * mu                      otherwise
+    eta = lr / (1 + lambd * lr * t) ** alpha    (for the next step)
+    mu = 1 / max(1, t - t0))";
+
 inline RuleSpec spec() {
-  return {Rule::asgd, "asgd", true,
-          {{"lr", 1e-2, kNonneg, true}, {"lambd", 1e-4, kNonneg, true}, {"alpha", 0.75, kNonneg, true},
-           {"t0", 1e6, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
-          {{"ax", "ax", nullptr, nullptr},
-           {"eta", "eta", nullptr, "lr", StateShape::tensor},
-           {"mu", "mu", nullptr, nullptr, StateShape::tensor, 1.0}},
-          coefficients, per_tensor};
+  RuleSpec r{Rule::asgd, "asgd", true,
+             {{"lr", 1e-2, kNonneg, true, "learning rate"},
+              {"lambd", 1e-4, kNonneg, true, "decay of the learning rate"},
+              {"alpha", 0.75, kNonneg, true, "power of the learning rate's decay"},
+              {"t0", 1e6, kNonneg, true, "the step at which averaging starts"},
+              {"weight_decay", 0.0, kNonneg, true, "coupled L2 penalty, added to the gradient"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"ax", "ax", nullptr, nullptr},
+              {"eta", "eta", nullptr, "lr", StateShape::tensor},
+              {"mu", "mu", nullptr, nullptr, StateShape::tensor, 1.0}},
+             coefficients, per_tensor};
+  r.doc = kDoc;
+  r.api = "torch.optim.ASGD(lr, lambd, alpha, t0, weight_decay, foreach=None, maximize, differentiable=False, "
+          "capturable=False)";
+  return r;
 }
 
 }  // namespace fastopt::rules::asgd

@@ -4,7 +4,7 @@
 // Lion and lion-pytorch. State: exp_avg.
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::lion {
 
@@ -33,12 +33,31 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms")
+
+Update rule (decoupled weight decay; ``sign(0) = 0``)::
+
+    p *= 1 - lr * weight_decay
+    p -= lr * sign(beta1 * m + (1 - beta1) * g)
+    m = beta2 * m + (1 - beta2) * g
+
+Defaults are those of DeepSpeed's CPU Lion and lion-pytorch. Every element
+moves by exactly ``lr`` (or 0), so Lion wants a learning rate 3-10x smaller
+than AdamW's and a weight decay 3-10x larger.)";
+
 inline RuleSpec spec() {
-  return {Rule::lion, "lion", false,
-          {{"lr", 1e-4, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.99, kUnit, true},
-           {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true}},
-          {{"exp_avg", "m", nullptr, nullptr}},
-          coefficients};
+  RuleSpec r{Rule::lion, "lion", false,
+             {{"lr", 1e-4, kNonneg, true, "learning rate"},
+              {"beta1", 0.9, kUnit, true, "interpolation between momentum and gradient in the update's sign"},
+              {"beta2", 0.99, kUnit, true, "decay rate of the momentum"},
+              {"weight_decay", 0.0, kNonneg, true, "decoupled weight decay"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"exp_avg", "m", nullptr, nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "Lion(lr, betas=(beta1, beta2), weight_decay, *, maximize)";
+  return r;
 }
 
 }  // namespace fastopt::rules::lion

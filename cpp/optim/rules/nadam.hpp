@@ -10,7 +10,7 @@
 // State: exp_avg, exp_avg_sq; mu_product (one number per tensor, starts at 1).
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::nadam {
 
@@ -71,16 +71,42 @@ inline void per_tensor(StepCoefficients& c, TensorScalars& numbers) {
   s.momentum_coefficient = (-c.lr * s.mu_next) / (1.0 - mu_product_next);
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(NAdam (Dozat 2016, Adam with Nesterov momentum)
+
+Update rule (``step`` = t counts from 1)::
+
+    p *= 1 - lr * weight_decay               if decoupled_weight_decay
+    g = g + weight_decay * p                 otherwise
+    mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    mu_product *= mu_t                       (one number per tensor, in its dtype)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    denom = sqrt(v / (1 - beta2**t)) + eps
+    p += -lr * (1 - mu_t) / (1 - mu_product) * g / denom
+    p += -lr * mu_next / (1 - mu_product * mu_next) * m / denom)";
+
 inline RuleSpec spec() {
-  return {Rule::nadam, "nadam", true,
-          {{"lr", 2e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
-           {"eps", 1e-8, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true},
-           {"momentum_decay", 4e-3, kNonneg, true}, {"maximize", 0.0, kFlag, true},
-           {"decoupled_weight_decay", 0.0, kFlag, true}},
-          {{"exp_avg", "m", nullptr, nullptr},
-           {"exp_avg_sq", "v", nullptr, nullptr},
-           {"mu_product", "mu_product", nullptr, nullptr, StateShape::tensor, 1.0}},
-          coefficients, per_tensor};
+  RuleSpec r{Rule::nadam, "nadam", true,
+             {{"lr", 2e-3, kNonneg, true, "learning rate"},
+              {"beta1", 0.9, kUnit, true, "decay rate of the first moment"},
+              {"beta2", 0.999, kUnit, true, "decay rate of the second moment"},
+              {"eps", 1e-8, kNonneg, true, "added to the denominator"},
+              {"weight_decay", 0.0, kNonneg, true,
+                "L2 penalty: added to the gradient, or decays p with ``decoupled_weight_decay``"},
+              {"momentum_decay", 4e-3, kNonneg, true, "how fast the momentum factor approaches beta1"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"},
+              {"decoupled_weight_decay", 0.0, kFlag, true,
+                "AdamW-style decay of the parameters instead of the coupled L2 term"}},
+             {{"exp_avg", "m", nullptr, nullptr},
+              {"exp_avg_sq", "v", nullptr, nullptr},
+              {"mu_product", "mu_product", nullptr, nullptr, StateShape::tensor, 1.0}},
+             coefficients, per_tensor};
+  r.doc = kDoc;
+  r.api = "torch.optim.NAdam(lr, betas=(beta1, beta2), eps, weight_decay, momentum_decay, "
+          "decoupled_weight_decay, *, foreach=None, maximize, capturable=False, differentiable=False)";
+  return r;
 }
 
 }  // namespace fastopt::rules::nadam

@@ -9,7 +9,7 @@
 // State: exp_avg, exp_avg_sq.
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::radam {
 
@@ -62,13 +62,42 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(RAdam (Liu et al. 2020, rectified Adam)
+
+Update rule (``step`` = t counts from 1)::
+
+    p *= 1 - lr * weight_decay               if decoupled_weight_decay
+    g = g + weight_decay * p                 otherwise
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t)
+    m_hat = m / (1 - beta1**t)
+    if rho_t > 5:
+        r = sqrt((rho_t - 4) (rho_t - 2) rho_inf / ((rho_inf - 4) (rho_inf - 2) rho_t))
+        p -= m_hat * lr * (sqrt(1 - beta2**t) / (sqrt(v) + eps)) * r
+    else:
+        p -= m_hat * lr)";
+
 inline RuleSpec spec() {
-  return {Rule::radam, "radam", true,
-          {{"lr", 1e-3, kNonneg, true}, {"beta1", 0.9, kUnit, true}, {"beta2", 0.999, kUnit, true},
-           {"eps", 1e-8, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true}, {"maximize", 0.0, kFlag, true},
-           {"decoupled_weight_decay", 0.0, kFlag, true}},
-          {{"exp_avg", "m", nullptr, nullptr}, {"exp_avg_sq", "v", nullptr, nullptr}},
-          coefficients};
+  RuleSpec r{Rule::radam, "radam", true,
+             {{"lr", 1e-3, kNonneg, true, "learning rate"},
+              {"beta1", 0.9, kUnit, true, "decay rate of the first moment"},
+              {"beta2", 0.999, kUnit, true, "decay rate of the second moment"},
+              {"eps", 1e-8, kNonneg, true, "added to ``sqrt(v)``"},
+              {"weight_decay", 0.0, kNonneg, true,
+                "L2 penalty: added to the gradient, or decays p with ``decoupled_weight_decay``"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"},
+              {"decoupled_weight_decay", 0.0, kFlag, true,
+                "AdamW-style decay of the parameters instead of the coupled L2 term"}},
+             {{"exp_avg", "m", nullptr, nullptr},
+              {"exp_avg_sq", "v", nullptr, nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.RAdam(lr, betas=(beta1, beta2), eps, weight_decay, decoupled_weight_decay, *, "
+          "foreach=None, maximize, capturable=False, differentiable=False)";
+  return r;
 }
 
 }  // namespace fastopt::rules::radam

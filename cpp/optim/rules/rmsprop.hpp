@@ -5,7 +5,7 @@
 // State: square_avg; momentum_buffer (momentum > 0); grad_avg (centered).
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::rmsprop {
 
@@ -38,15 +38,41 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(RMSProp (Tieleman & Hinton 2012; eps outside the square root)
+
+Update rule::
+
+    g = g + weight_decay * p
+    square_avg = alpha * square_avg + (1 - alpha) * g * g
+    if centered:
+        grad_avg = alpha * grad_avg + (1 - alpha) * g
+        avg = sqrt(square_avg - grad_avg ** 2) + eps
+    else:
+        avg = sqrt(square_avg) + eps
+    if momentum > 0:
+        momentum_buf = momentum * momentum_buf + g / avg
+        p -= lr * momentum_buf
+    else:
+        p -= lr * g / avg)";
+
 inline RuleSpec spec() {
-  return {Rule::rmsprop, "rmsprop", false,
-          {{"lr", 1e-2, kNonneg, true}, {"alpha", 0.99, kClosed, true}, {"eps", 1e-8, kPositive, true},
-           {"weight_decay", 0.0, kNonneg, true}, {"momentum", 0.0, kNonneg, true}, {"centered", 0.0, kFlag, true},
-           {"maximize", 0.0, kFlag, true}},
-          {{"square_avg", "square_avg", nullptr, nullptr},
-           {"momentum_buffer", "momentum_buf", "momentum", nullptr},
-           {"grad_avg", "grad_avg", "centered", nullptr}},
-          coefficients};
+  RuleSpec r{Rule::rmsprop, "rmsprop", false,
+             {{"lr", 1e-2, kNonneg, true, "learning rate"},
+              {"alpha", 0.99, kClosed, true, "smoothing constant of the averages"},
+              {"eps", 1e-8, kPositive, true, "added to the denominator"},
+              {"weight_decay", 0.0, kNonneg, true, "coupled L2 penalty, added to the gradient"},
+              {"momentum", 0.0, kNonneg, true, "momentum factor"},
+              {"centered", 0.0, kFlag, true, "normalise by an estimate of the gradient's variance"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"square_avg", "square_avg", nullptr, nullptr},
+              {"momentum_buffer", "momentum_buf", "momentum", nullptr},
+              {"grad_avg", "grad_avg", "centered", nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.RMSprop(lr, alpha, eps, weight_decay, momentum, centered, capturable=False, foreach=None, "
+          "maximize, differentiable=False)";
+  return r;
 }
 
 }  // namespace fastopt::rules::rmsprop

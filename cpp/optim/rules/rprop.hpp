@@ -6,7 +6,7 @@
 // lr is only the value step_size starts at. State: prev, step_size.
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::rprop {
 
@@ -43,13 +43,33 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Rprop (Riedmiller & Braun 1993)
+
+Update rule, per element (``step_size`` starts at ``lr``)::
+
+    s = g * prev
+    f = etaplus where s > 0, etaminus where s < 0, 1 where s == 0
+    step_size = clip(step_size * f, step_size_min, step_size_max)
+    g = 0 where f == etaminus
+    p -= sign(g) * step_size
+    prev = g)";
+
 inline RuleSpec spec() {
-  return {Rule::rprop, "rprop", false,
-          {{"lr", 1e-2, kNonneg, false}, {"etaminus", 0.5, kPositive, true}, {"etaplus", 1.2, kPositive, true},
-           {"step_size_min", 1e-6, kNonneg, true}, {"step_size_max", 50.0, kNonneg, true},
-           {"maximize", 0.0, kFlag, true}},
-          {{"prev", "prev", nullptr, nullptr}, {"step_size", "step_size", nullptr, "lr"}},
-          coefficients};
+  RuleSpec r{Rule::rprop, "rprop", false,
+             {{"lr", 1e-2, kNonneg, false, "the step size every element starts at (not read by a step)"},
+              {"etaminus", 0.5, kPositive, true, "factor of the step size where the gradient's sign flips, below 1"},
+              {"etaplus", 1.2, kPositive, true, "factor of the step size where it stays, above 1"},
+              {"step_size_min", 1e-6, kNonneg, true, "smallest step size"},
+              {"step_size_max", 50.0, kNonneg, true, "largest step size"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"prev", "prev", nullptr, nullptr},
+              {"step_size", "step_size", nullptr, "lr"}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.Rprop(lr, etas=(etaminus, etaplus), step_sizes=(step_size_min, step_size_max), *, "
+          "capturable=False, foreach=None, maximize, differentiable=False)";
+  return r;
 }
 
 }  // namespace fastopt::rules::rprop

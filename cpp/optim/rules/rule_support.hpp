@@ -1,9 +1,9 @@
 // What a rule's file uses to declare itself (cpp/optim/rules/<name>.hpp):
 // range shorthands and the coefficient helpers every rule shares. A rule file
-// has two halves, chosen by FASTOPT_ISA: without it (rules.cpp, compiled once)
+// has two halves, chosen by FASTOPT_ISA: without it (optim/registry.cpp, compiled once)
 // its registry entry — hyperparameters, state buffers, coefficient builder;
 // with it (the kernel files, compiled once per ISA) its update loop over a
-// storage layout L (kernels/optim_rules.hpp provides Layout, ParamStore,
+// storage layout L (optim/kernels/rule_loops.hpp provides Layout, ParamStore,
 // slot_at). A rule's state buffer i lives in slot kFirstState + i.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rule_support {
 

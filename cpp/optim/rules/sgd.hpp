@@ -7,7 +7,7 @@
 // State: momentum_buffer (with momentum > 0).
 #pragma once
 
-#include "fastopt/optim.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt::rules::sgd {
 
@@ -45,12 +45,36 @@ inline StepCoefficients coefficients(const RuleSpec& r, const double* h, std::in
   return c;
 }
 
+// The rule's text in the Python API (RuleSpec::doc): its title, update rule and notes.
+constexpr const char* kDoc = R"(Stochastic gradient descent with optional (Nesterov) momentum
+
+Update rule (``buf`` starts at zero; the functions :func:`sgd` and
+:func:`sgd_momentum` are this rule without and with momentum)::
+
+    g = g + weight_decay * p
+    if momentum > 0:
+        buf = momentum * buf + (1 - dampening) * g     (buf = g at the first step)
+        g = g + momentum * buf   if nesterov,  else  buf
+    p -= lr * g
+
+With momentum this is the lecture's ``v = rho * v - lr * dx; x += v`` with
+``v = -lr * buf`` at constant lr; with ``nesterov=True``, the lecture's change
+of variables ``v_prev = v; v = rho * v - lr * dx; x += -rho * v_prev + (1 + rho) * v``.)";
+
 inline RuleSpec spec() {
-  return {Rule::sgd, "sgd", false,
-          {{"lr", 1e-3, kNonneg, true}, {"momentum", 0.0, kNonneg, true}, {"weight_decay", 0.0, kNonneg, true},
-           {"nesterov", 0.0, kFlag, true}, {"dampening", 0.0, kClosed, true}, {"maximize", 0.0, kFlag, true}},
-          {{"momentum_buffer", "buf", "momentum", nullptr}},
-          coefficients};
+  RuleSpec r{Rule::sgd, "sgd", false,
+             {{"lr", 1e-3, kNonneg, true, "learning rate"},
+              {"momentum", 0.0, kNonneg, true, "momentum factor (the lecture's rho)"},
+              {"weight_decay", 0.0, kNonneg, true, "coupled L2 penalty, added to the gradient"},
+              {"nesterov", 0.0, kFlag, true, "Nesterov momentum (needs momentum > 0 and no dampening)"},
+              {"dampening", 0.0, kClosed, true, "dampening of the momentum (none at the first step, as torch)"},
+              {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
+             {{"momentum_buffer", "buf", "momentum", nullptr}},
+             coefficients};
+  r.doc = kDoc;
+  r.api = "torch.optim.SGD(lr, momentum, dampening, weight_decay, nesterov, *, maximize, foreach=None, "
+          "differentiable=False, fused=None)";
+  return r;
 }
 
 }  // namespace fastopt::rules::sgd

@@ -73,10 +73,13 @@ def rmsprop(p: FloatArray, g: FloatArray, square_avg: FloatArray, *, lr: float =
 
 def adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, *, step: int, lr: float = 1e-3,
          beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-         amsgrad: bool = False, max_v: Optional[FloatArray] = None, maximize: bool = False) -> None:
+         amsgrad: bool = False, max_v: Optional[FloatArray] = None, maximize: bool = False,
+         decoupled_weight_decay: bool = False) -> None:
     if maximize:
         g = -g
-    if weight_decay != 0:
+    if decoupled_weight_decay:          # AdamW
+        p *= 1 - lr * weight_decay
+    elif weight_decay != 0:
         g = g + weight_decay * p
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
@@ -93,9 +96,8 @@ def adam(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, *, step: in
 def adamw(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, *, step: int, lr: float = 1e-3,
           beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 1e-2,
           amsgrad: bool = False, max_v: Optional[FloatArray] = None, maximize: bool = False) -> None:
-    p *= 1 - lr * weight_decay
-    adam(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-         weight_decay=0.0, amsgrad=amsgrad, max_v=max_v, maximize=maximize)
+    adam(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+         amsgrad=amsgrad, max_v=max_v, maximize=maximize, decoupled_weight_decay=True)
 
 
 def lion(p: FloatArray, g: FloatArray, m: FloatArray, *, lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99,

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "fastopt/loss.hpp"
-#include "fastopt/runtime.hpp"
+#include "loss/loss.hpp"
+#include "runtime/runtime.hpp"
 
 namespace fastopt {
 namespace {

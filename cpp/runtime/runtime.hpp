@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "fastopt/loss.hpp"
-#include "fastopt/optim.hpp"
+#include "loss/loss.hpp"
+#include "optim/kernels.hpp"
 
 namespace fastopt {
 

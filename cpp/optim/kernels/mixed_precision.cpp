@@ -1,8 +1,8 @@
 // Optimizer kernels for float16 / bfloat16 storage ("mixed" layouts, numbered
-// as optim.hpp's mixed_layout): the rules of optim_rules.hpp with widening
+// as optim/kernels.hpp's mixed_layout): the rules of rule_loops.hpp with widening
 // loads, float32 arithmetic and rounding stores, in one pass over memory.
 //
-// Compiled once per ISA, like kernels/optim.cpp. The layouts:
+// Compiled once per ISA, like optim/kernels/full_precision.cpp. The layouts:
 //   - float16/bfloat16 parameters, gradients in their dtype or float32, state
 //     in float32 or their dtype, rounded to nearest or stochastically;
 //   - master-weight mode: float32 parameters and state, float32/float16/
@@ -11,10 +11,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "fastopt/isa_namespace.hpp"
-#include "fastopt/low_precision.hpp"
-#include "fastopt/optim.hpp"
-#include "optim_rules.hpp"
+#include "runtime/isa_namespace.hpp"
+#include "optim/kernels/low_precision.hpp"
+#include "optim/kernels.hpp"
+#include "optim/registry.hpp"
+#include "optim/step.hpp"
+#include "optim/kernels/rule_loops.hpp"
 
 namespace fastopt {
 namespace FASTOPT_ISA {

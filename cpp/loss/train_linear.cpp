@@ -1,11 +1,12 @@
-// The native training loop of a linear classifier (train.hpp). ISA-independent:
+// The native training loop of a linear classifier (loss/train_linear.hpp). ISA-independent:
 // the loss and the update go through the active kernel tables.
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
 #include <vector>
 
-#include "fastopt/train.hpp"
+#include "loss/train_linear.hpp"
+#include "optim/step.hpp"
 
 namespace fastopt {
 

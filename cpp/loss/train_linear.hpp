@@ -8,8 +8,8 @@
 #include <functional>
 #include <optional>
 
-#include "fastopt/loss.hpp"
-#include "fastopt/optim.hpp"
+#include "loss/loss.hpp"
+#include "optim/registry.hpp"
 
 namespace fastopt {
 

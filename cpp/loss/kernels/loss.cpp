@@ -1,6 +1,6 @@
 // Softmax / multiclass-hinge loss kernels and weight penalties.
 //
-// Compiled once per ISA like kernels/optim.cpp (namespace fastopt::<isa>). The
+// Compiled once per ISA like optim/kernels/full_precision.cpp (namespace fastopt::<isa>). The
 // fused linear loss walks X in tiles of rows that fit in L2: each tile's
 // scores (tile × C, in a small scratch buffer) come from register-blocked dot
 // products against Wᵀ, the per-row loss turns them into dS in place, and the
@@ -14,9 +14,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "fastopt/isa_namespace.hpp"
-#include "fastopt/loss.hpp"
-#include "fastopt/simd.hpp"
+#include "runtime/isa_namespace.hpp"
+#include "loss/loss.hpp"
+#include "runtime/simd.hpp"
 
 
 namespace fastopt {

@@ -1,12 +1,12 @@
 // Loss kernels (softmax cross-entropy, multiclass hinge, weight penalties):
-// the contract between kernels/loss.cpp (per ISA), loss_step.cpp (threaded
+// the contract between loss/kernels/loss.cpp (per ISA), loss/loss.cpp (threaded
 // driver) and the bindings. Pure C++, no pybind11.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "fastopt/optim.hpp"  // DType
+#include "runtime/dtype.hpp"
 
 namespace fastopt {
 
@@ -113,7 +113,7 @@ struct LossWeights {
   std::size_t penalized_rows = SIZE_MAX;
 };
 
-// Drivers (loss_step.cpp), using the active ISA and thread settings.
+// Drivers (loss/loss.cpp), using the active ISA and thread settings.
 // dW (W's shape and dtype) receives the gradient of data loss + penalty; returns the loss.
 // W is D × C, or with `intercept` (D + 1) × C whose last row is the intercept:
 // scores = X·W[:D] + W[D], the bias trick without a column of ones in X.

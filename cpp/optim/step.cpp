@@ -1,6 +1,6 @@
 // The threaded multi-tensor driver shared by every optimizer. ISA-independent:
-// the per-element work is in kernels/optim.cpp, reached through the active
-// kernel table; the rules' scalars come from the registry (rules.cpp).
+// the per-element work is in optim/kernels/full_precision.cpp, reached through the active
+// kernel table; the rules' scalars come from the registry (optim/registry.cpp).
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
@@ -8,8 +8,10 @@
 #include <utility>
 #include <vector>
 
-#include "fastopt/optim.hpp"
-#include "fastopt/runtime.hpp"
+#include "optim/step.hpp"
+#include "optim/kernels.hpp"
+#include "optim/registry.hpp"
+#include "runtime/runtime.hpp"
 
 namespace fastopt {
 
@@ -74,48 +76,6 @@ void run_passes(const RuleSpec& spec, const std::vector<SpanKernel>& kernel, con
 }
 
 }  // namespace
-
-const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::f32: return "float32";
-    case DType::f64: return "float64";
-    case DType::f16: return "float16";
-    case DType::bf16: return "bfloat16";
-    default: return "unknown";
-  }
-}
-
-std::size_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case DType::f64: return 8;
-    case DType::f32: return 4;
-    default: return 2;
-  }
-}
-
-StorageProblem storage_problem(const Storage& s, bool has_copy) {
-  const std::string param = dtype_name(s.param);
-  const bool low = s.param == DType::f16 || s.param == DType::bf16;
-  if (s.param == DType::f64) {
-    if (s.grad != DType::f64) return {kGrad, "float64 parameters take float64 gradients"};
-    if (s.state != DType::f64) return {kFirstState, "float64 parameters keep float64 state"};
-  } else if (s.param == DType::f32) {
-    if (s.grad == DType::f64) return {kGrad, "float32 parameters take float32, float16 or bfloat16 gradients"};
-    if (s.state != DType::f32) return {kFirstState, "float32 parameters keep float32 state"};
-    if (has_copy && s.copy != DType::f16 && s.copy != DType::bf16)
-      return {kParamCopy, "the parameter copy must be float16 or bfloat16"};
-  } else if (low) {
-    if (s.grad != s.param && s.grad != DType::f32)
-      return {kGrad, param + " parameters take " + param + " or float32 gradients"};
-    if (s.state != s.param && s.state != DType::f32)
-      return {kFirstState, param + " parameters keep float32 or " + param + " state"};
-  } else {
-    return {kParam, "parameters must be float32, float64, float16 or bfloat16"};
-  }
-  if (has_copy && s.param != DType::f32)
-    return {kParamCopy, "a low-precision copy is written for float32 parameters only (master-weight mode)"};
-  return {};
-}
 
 void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const StepCoefficients* coefficients) {
   // Each tensor's kernel: the rule's loop for its storage layout.

@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "fastopt/optim.hpp"
-#include "fastopt/rule_files.hpp"
+#include "optim/registry.hpp"
+#include "optim/rule_files.hpp"
 
 namespace fastopt {
 namespace {
@@ -129,59 +129,6 @@ void TensorScalars::set(int k, double x) {
 double TensorScalars::scale(int k, double factor) {
   if (dtype[k] == DType::f64) return value[k] *= factor;
   return value[k] = static_cast<double>(static_cast<float>(value[k]) * static_cast<float>(factor));
-}
-
-const char* state_shape_name(StateShape shape) {
-  switch (shape) {
-    case StateShape::elementwise: return "elementwise";
-    case StateShape::tensor: return "tensor";
-    case StateShape::row: return "row";
-    case StateShape::col: return "col";
-    case StateShape::unfactored: return "unfactored";
-  }
-  return "?";
-}
-
-bool keeps_state(StateShape shape, std::size_t ndim) {
-  switch (shape) {
-    case StateShape::row:
-    case StateShape::col: return ndim >= 2;
-    case StateShape::unfactored: return ndim < 2;
-    default: return true;
-  }
-}
-
-bool keeps_state(StateShape shape, const TensorBuffers& t) { return keeps_state(shape, t.slices > 0 ? 2 : 1); }
-
-std::vector<std::size_t> state_dims(StateShape shape, const std::size_t* dims, std::size_t ndim) {
-  if (shape == StateShape::tensor) return {};
-  std::vector<std::size_t> out(dims, dims + ndim);
-  if (shape == StateShape::row && ndim >= 2) out[ndim - 1] = 1;
-  if (shape == StateShape::col && ndim >= 2) out[ndim - 2] = 1;
-  return out;
-}
-
-std::size_t state_length(StateShape shape, const TensorBuffers& t) {
-  const bool matrix = t.slices > 0;
-  switch (shape) {
-    case StateShape::elementwise: return t.n;
-    case StateShape::tensor: return 1;
-    case StateShape::row: return matrix ? t.slices * t.rows : 0;
-    case StateShape::col: return matrix ? t.slices * t.cols : 0;
-    case StateShape::unfactored: return matrix ? 0 : t.n;
-  }
-  return 0;
-}
-
-void set_matrix_view(TensorBuffers& t, const std::size_t* dims, std::size_t ndim) {
-  t.slices = t.rows = t.cols = 0;
-  if (ndim < 2) return;
-  t.slices = 1;
-  for (std::size_t d = 0; d + 2 < ndim; ++d)
-    if (__builtin_mul_overflow(t.slices, dims[d], &t.slices))
-      throw std::invalid_argument("a parameter's shape overflows");
-  t.rows = dims[ndim - 2];
-  t.cols = dims[ndim - 1];
 }
 
 const std::vector<RuleSpec>& rule_specs() { return registry(); }

@@ -7,8 +7,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include "fastopt/optim.hpp"
-#include "fastopt/runtime.hpp"
+#include "optim/lbfgs.hpp"
+#include "optim/step.hpp"  // kBlockElements
+#include "optim/kernels.hpp"
+#include "runtime/runtime.hpp"
 
 namespace fastopt {
 

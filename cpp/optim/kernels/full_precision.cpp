@@ -4,13 +4,15 @@
 // This file is compiled once per ISA (CMakeLists.txt: baseline, avx2, avx512)
 // with -DFASTOPT_ISA=<name>; everything lands in namespace fastopt::<name>, so
 // fastopt::avx2::adam_span<Layout<float, ...>, ...> is the AVX2+FMA fp32 Adam
-// kernel. The loops themselves, one template per rule, are in optim_rules.hpp;
-// kernels/mixed_precision.cpp instantiates them for float16/bfloat16 storage.
+// kernel. The loops themselves, one template per rule, are in rule_loops.hpp;
+// optim/kernels/mixed_precision.cpp instantiates them for float16/bfloat16 storage.
 #include <cstddef>
 
-#include "fastopt/isa_namespace.hpp"
-#include "fastopt/optim.hpp"
-#include "optim_rules.hpp"
+#include "runtime/isa_namespace.hpp"
+#include "optim/kernels.hpp"
+#include "optim/registry.hpp"
+#include "optim/step.hpp"
+#include "optim/kernels/rule_loops.hpp"
 
 namespace fastopt {
 namespace FASTOPT_ISA {

@@ -3,9 +3,9 @@
 // arithmetic type, the rounding of the parameter), the parameter store, slot
 // access — and each ISA's table of them. The loops themselves, one template per
 // rule, are the FASTOPT_ISA halves of cpp/optim/rules/<name>.hpp, included
-// here. Included by the per-ISA kernel files only: kernels/optim.cpp
+// here. Included by the per-ISA kernel files only: optim/kernels/full_precision.cpp
 // instantiates the direct layouts (float32, float64),
-// kernels/mixed_precision.cpp the float16/bfloat16 ones.
+// optim/kernels/mixed_precision.cpp the float16/bfloat16 ones.
 //
 // The loops are plain C++ written like the update rules in docs/design.md; the
 // compiler vectorizes them for the target (check with -DFASTOPT_VEC_REPORT=ON).
@@ -21,9 +21,11 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "fastopt/isa_namespace.hpp"
-#include "fastopt/low_precision.hpp"
-#include "fastopt/optim.hpp"
+#include "runtime/isa_namespace.hpp"
+#include "optim/kernels/low_precision.hpp"
+#include "optim/kernels.hpp"
+#include "optim/registry.hpp"
+#include "optim/step.hpp"
 
 namespace fastopt {
 namespace FASTOPT_ISA {
@@ -56,7 +58,7 @@ T* slot_at(const TensorBuffers& t, int slot, size_t begin) {
 }
 
 // Writes an updated parameter: rounded to nearest, or stochastically with the
-// random bits of element `begin + i` (low_precision.hpp), and into the copy.
+// random bits of element `begin + i` (optim/kernels/low_precision.hpp), and into the copy.
 template <class L>
 struct ParamStore {
   using copy_t = std::conditional_t<L::has_copy, typename L::copy, float>;
@@ -141,7 +143,7 @@ double sum_squares(const void* data, size_t n) {
 
 // Every rule's update loop (the FASTOPT_ISA half of cpp/optim/rules/<name>.hpp):
 // <name>_step<L>, in this namespace, with the toolkit above.
-#include "fastopt/rule_files.hpp"
+#include "optim/rule_files.hpp"
 
 namespace fastopt {
 namespace FASTOPT_ISA {

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "fastopt/runtime.hpp"
+#include "runtime/runtime.hpp"
 
 namespace fastopt {
 namespace {

@@ -236,3 +236,28 @@ def test_matches_torch_optim(setup):
     for p, tp in zip(params, tparams):
         # torch computes a few expressions in another order (lerp, addcdiv); same math.
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("layout", ["float32", "float64", "bfloat16-param", "float16-param-f32-state"])
+def test_stream_probe_moves_a_steps_bytes(layout, isa, threads):
+    """The benchmark's roofline probe (not an update rule): p += g and s += g for every
+    state buffer given, in each storage layout, on one array and over a group."""
+    from fastopt import _core
+    BF16 = pytest.importorskip("ml_dtypes").bfloat16 if layout.startswith("bfloat16") else None
+    param = {"float32": np.float32, "float64": np.float64, "bfloat16-param": BF16,
+             "float16-param-f32-state": np.float16}[layout]
+    state = np.float32 if layout == "float16-param-f32-state" else param
+    rng = np.random.default_rng(0)
+    n = 70_000
+    p = rng.integers(-8, 8, n).astype(param)
+    g = rng.integers(-8, 8, n).astype(param)
+    states = [rng.integers(-8, 8, n).astype(state) for _ in range(2)]
+    want_p = p.astype(np.float64) + g.astype(np.float64)
+    want_s = [s.astype(np.float64) + g.astype(np.float64) for s in states]
+    _core.stream_probe(p, g, states)
+    np.testing.assert_array_equal(p.astype(np.float64), want_p)
+    for s, w in zip(states, want_s):
+        np.testing.assert_array_equal(s.astype(np.float64), w)
+    group = _core.TensorGroup("adam", [p], {"exp_avg": [states[0]], "exp_avg_sq": [states[1]]}, None, None, None, None)
+    group.stream_probe([g])
+    np.testing.assert_array_equal(p.astype(np.float64), want_p + g.astype(np.float64))

@@ -466,3 +466,26 @@ def test_adafactor_refuses_channels_last():
     m(torch.randn(2, 3, 8, 8, dtype=torch.float64)).sum().backward()
     with pytest.raises(ValueError, match="not contiguous: Adafactor"):
         opt.step()
+
+
+def test_hyperparameters_edited_between_steps_take_effect():
+    """A group's converted hyperparameters are kept between steps and redone when any of its
+    values changes: a number, a pair replaced or edited in place, a tensor lr filled in place."""
+    ours_p, theirs_p = make_params(torch.float64), make_params(torch.float64)
+    ours, theirs = ft.Adam(ours_p, lr=1e-2), torch.optim.Adam(theirs_p, lr=1e-2, foreach=False)
+    edits = [lambda g: None, lambda g: g.update(lr=0.03), lambda g: g.update(betas=(0.8, 0.9)),
+             lambda g: g.update(betas=[0.9, 0.99]), lambda g: g["betas"].__setitem__(0, 0.7),
+             lambda g: g.update(lr=torch.tensor(0.02, dtype=torch.float64)),
+             lambda g: g["lr"].fill_(0.05), lambda g: g.update(weight_decay=0.1)]
+    for t, edit in enumerate(edits):
+        for opt in (ours, theirs):
+            edit(opt.param_groups[0])
+        run(ours, ours_p, 1, seed=t, drop=False)
+        run(theirs, theirs_p, 1, seed=t, drop=False)
+        for a, b in zip(ours_p, theirs_p):
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
+    before = [p.detach().clone() for p in ours_p]
+    ours.param_groups[0]["eps"] = -1.0
+    with pytest.raises(ValueError, match="eps"):
+        run(ours, ours_p, 1, seed=99, drop=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, ours_p))

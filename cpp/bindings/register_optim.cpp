@@ -32,8 +32,9 @@ struct SlotArg {
 // the elementwise states; kParamCopy the optional low-precision copy;
 // `scalars` the per-tensor states, in the rule's order. The caller's
 // arguments hold a reference to every array for the whole call.
-void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoefficients& c,
-                const std::vector<SlotArg>& scalars = {}) {
+// `run(t)` runs on the checked buffers, the GIL released.
+template <class Run>
+void run_single(const std::vector<SlotArg>& slots, const std::vector<SlotArg>& scalars, Run run) {
   std::vector<ByteRange> ranges;
   TensorBuffers t;
   const ArgName param_name{slots[kParam].name};
@@ -84,7 +85,7 @@ void run_single(Rule rule, const std::vector<SlotArg>& slots, const StepCoeffici
   require_disjoint(ranges);
   t.n = static_cast<std::size_t>(param.size());
   py::gil_scoped_release release;
-  run_step(rule, &t, 1, &c);
+  run(t);
 }
 
 // The step number (an int); 0 when not given to a rule that does not always
@@ -119,7 +120,7 @@ void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::
     slots.resize(kParamCopy, SlotArg{"", py::none(), false});
     slots.push_back({"p_copy", get("p_copy"), true});
   }
-  run_single(spec.rule, slots, c, scalars);
+  run_single(slots, scalars, [&](const TensorBuffers& t) { run_step(spec.rule, &t, 1, &c); });
 }
 
 // The state buffers of a group by torch's names: {name: [one array per parameter] or None}.
@@ -299,7 +300,7 @@ void register_optim(py::module_& m) {
     static const char* names[] = {"states[0]", "states[1]", "states[2]"};
     std::vector<SlotArg> slots{{"p", p, true}, {"g", g, true}};
     for (std::size_t s = 0; s < states.size(); ++s) slots.push_back({names[s], states[s], true});
-    run_single(Rule::stream_probe, slots, StepCoefficients{});
+    run_single(slots, {}, [](const TensorBuffers& t) { run_stream_probe(&t, 1); });
   }, arg("p"), arg("g"), arg("states"),
      "Roofline probe: p += g and s += g for each s in states, threaded like a step.\n"
      "Moves the bytes of an optimizer step with the same buffers.");
@@ -362,9 +363,8 @@ void register_optim(py::module_& m) {
          "and, with max_norm, by min(1, max_norm / (norm + 1e-6)) (torch's clip_grad_norm_), in the\n"
          "update pass (with param_copies, the 16-bit copies are written there too).\n"
          "Returns (applied, norm).")
-      .def("stream_probe", [](TensorGroup& grp, py::object grads) {
-        grp.step(Rule::stream_probe, std::vector<StepCoefficients>(grp.group_count()), grads, false);
-      }, arg("grads") = py::none(),
+      .def("stream_probe", [](TensorGroup& grp, py::object grads) { grp.stream_probe(grads); },
+         arg("grads") = py::none(),
          "Roofline probe over the whole group: moves the bytes of one step of it.");
 }
 

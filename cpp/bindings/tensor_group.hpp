@@ -199,17 +199,7 @@ class TensorGroup {
   // fork is released (fastopt's at-fork handlers call this).
   void release_after_fork() { busy_.store(false); }
 
-  // What a step does to the gradients before the rule sees them (the fused
-  // offload phase): unscale by `grad_scale` (1/loss scale), and with max_norm >
-  // 0 clip by the global norm as torch.nn.utils.clip_grad_norm_ does
-  // (g *= min(1, max_norm / (norm + 1e-6))). Both fold into one multiplier of
-  // the gradient inside the update loop: no pass over memory of their own.
-  struct GradientPhase {
-    double grad_scale = 1.0;
-    double max_norm = 0.0;      // 0: no clipping
-    double norm = 0.0;          // out: the global norm of the unscaled gradients, when computed
-    bool computed_norm = false;
-  };
+  using GradientPhase = fastopt::GradientPhase;  // the offload phase (optim/step.hpp)
 
   // Checks every gradient, then (unless skipping on non-finite) updates every
   // tensor; tensor t uses coefficients[t.group]. With skip_if_nonfinite or
@@ -220,16 +210,19 @@ class TensorGroup {
     if (coefficients.size() < group_count_) throw_value_error("one set of hyperparameters per group is needed");
     Claim claim(*this);
     require_unchanged();
-    std::vector<TensorBuffers> tensors = tensors_;
     std::vector<py::array> grad_refs;  // owned until the kernel is done
-    if (!grads.is_none()) {
-      bind_grads(grads, tensors, &grad_refs);
-    } else if (!registered_grads_.is_none()) {
-      bind_grads(registered_grads_, tensors, &grad_refs);
-    } else {
-      throw_value_error("grads is required: no gradient buffers were registered with grads=");
-    }
+    std::vector<TensorBuffers> tensors = with_grads(grads, &grad_refs);
     return run(rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);
+  }
+
+  // The roofline probe over the whole group (run_stream_probe): the bytes of one step of it.
+  void stream_probe(const py::object& grads) {
+    Claim claim(*this);
+    require_unchanged();
+    std::vector<py::array> grad_refs;
+    std::vector<TensorBuffers> tensors = with_grads(grads, &grad_refs);
+    py::gil_scoped_release release;
+    run_stream_probe(tensors.data(), tensors.size());
   }
 
   // A step on gradients the caller bound (fastopt.torch reads torch tensors):
@@ -329,31 +322,20 @@ class TensorGroup {
   bool run(Rule rule, std::vector<StepCoefficients> coefficients, std::vector<TensorBuffers>& tensors,
            bool skip_if_nonfinite, GradientPhase* phase) {
     py::gil_scoped_release release;
-    const bool needs_norm = phase != nullptr && (phase->max_norm > 0.0 || skip_if_nonfinite);
-    if (needs_norm) {
-      phase->norm = std::sqrt(gradient_sum_squares(tensors.data(), tensors.size())) * std::fabs(phase->grad_scale);
-      phase->computed_norm = true;
-      if (skip_if_nonfinite && !std::isfinite(phase->norm)) return false;
-    } else if (skip_if_nonfinite && !all_finite(tensors.data(), tensors.size(), kGrad)) {
-      return false;
-    }
-    if (phase != nullptr) {
-      double multiplier = phase->grad_scale;
-      if (phase->max_norm > 0.0) multiplier *= std::min(1.0, phase->max_norm / (phase->norm + 1e-6));
-      for (StepCoefficients& c : coefficients) c.grad_sign *= multiplier;
-    }
-    if (rule == Rule::stream_probe) compact_state_slots(tensors);
-    run_step(rule, tensors.data(), tensors.size(), coefficients.data());
-    return true;
+    return run_phased_step(rule, tensors.data(), tensors.size(), std::move(coefficients), skip_if_nonfinite, phase);
   }
 
-  static void compact_state_slots(std::vector<TensorBuffers>& tensors) {
-    for (TensorBuffers& t : tensors) {
-      int out = kFirstState;
-      for (int s = kFirstState; s < kStateEnd; ++s)
-        if (t.slot[s] != nullptr) t.slot[out++] = t.slot[s];
-      for (; out < kStateEnd; ++out) t.slot[out] = nullptr;
+  // A copy of every tensor's buffers with its gradient bound: `grads`, or the registered ones.
+  std::vector<TensorBuffers> with_grads(const py::object& grads, std::vector<py::array>* refs) {
+    std::vector<TensorBuffers> tensors = tensors_;
+    if (!grads.is_none()) {
+      bind_grads(grads, tensors, refs);
+    } else if (!registered_grads_.is_none()) {
+      bind_grads(registered_grads_, tensors, refs);
+    } else {
+      throw_value_error("grads is required: no gradient buffers were registered with grads=");
     }
+    return tensors;
   }
 
   const RuleSpec* spec_;

@@ -13,12 +13,9 @@ namespace fastopt {
 
 // The update rules of docs/design.md ("Optimizers — update rules"): one file
 // each, cpp/optim/rules/<name>.hpp, named by cpp/optim/rules/rules.list, from
-// which CMake generates FASTOPT_RULES (optim/rule_list.hpp). stream_probe is
-// not an optimizer: it moves exactly the bytes of a step (reads every slot,
-// writes every slot but the gradient) with trivial arithmetic, to measure the
-// memory roofline.
+// which CMake generates FASTOPT_RULES (optim/rule_list.hpp).
 #define FASTOPT_RULE_ENUM(name) name,
-enum class Rule : int { FASTOPT_RULES(FASTOPT_RULE_ENUM) stream_probe, count };
+enum class Rule : int { FASTOPT_RULES(FASTOPT_RULE_ENUM) count };
 #undef FASTOPT_RULE_ENUM
 
 // Scalars of one step, computed once per call in double; kernels cast them to

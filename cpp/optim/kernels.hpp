@@ -52,6 +52,9 @@ constexpr int mixed_layout(const Storage& s, bool has_copy, bool stochastic) {
 struct OptimKernels {
   SpanKernel span[2][static_cast<int>(Rule::count)];              // direct: [DType f32/f64][Rule]
   SpanKernel mixed[kMixedLayouts][static_cast<int>(Rule::count)];  // [mixed_layout][Rule]
+  // The roofline probe (run_stream_probe), per storage layout as a rule's loop.
+  SpanKernel probe[2];                                             // direct: [DType f32/f64]
+  SpanKernel probe_mixed[kMixedLayouts];                           // [mixed_layout]
   AllFiniteKernel all_finite[static_cast<int>(DType::count)];     // [DType]
   SumSquaresKernel sum_squares[static_cast<int>(DType::count)];   // [DType]
   NegCopyDotKernel neg_copy_dot[2];                                // [DType f32/f64]

@@ -114,7 +114,7 @@ struct RuleSpec {
   int scalar_index(std::size_t i) const;
 };
 
-// The optimizer rules, in Rule order (stream_probe is not one).
+// The optimizer rules, in Rule order.
 const std::vector<RuleSpec>& rule_specs();
 const RuleSpec& rule_spec(Rule rule);
 const RuleSpec* find_rule(const std::string& name);  // nullptr if unknown

@@ -2,6 +2,7 @@
 // the per-element work is in optim/kernels/full_precision.cpp, reached through the active
 // kernel table; the rules' scalars come from the registry (optim/registry.cpp).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -75,25 +76,55 @@ void run_passes(const RuleSpec& spec, const std::vector<SpanKernel>& kernel, con
   }
 }
 
-}  // namespace
-
-void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const StepCoefficients* coefficients) {
-  // Each tensor's kernel: the rule's loop for its storage layout.
-  const OptimKernels& kernels = active_optim_kernels();
+// Each tensor's kernel for its storage layout: pick(direct dtype index, -1) for
+// float32/float64 storage, pick(-1, mixed layout) for the others.
+template <class Pick>
+std::vector<SpanKernel> kernels_by_layout(const TensorBuffers* tensors, std::size_t count,
+                                          const StepCoefficients* coefficients, Pick pick) {
   std::vector<SpanKernel> kernel(count);
   for (std::size_t t = 0; t < count; ++t) {
     const TensorBuffers& x = tensors[t];
     const bool has_copy = x.slot[kParamCopy] != nullptr;
     if (x.storage.direct(has_copy)) {
-      kernel[t] = kernels.span[static_cast<int>(x.storage.param)][static_cast<int>(rule)];
+      kernel[t] = pick(static_cast<int>(x.storage.param), -1);
     } else {
       const int layout = mixed_layout(x.storage, has_copy, coefficients[x.group].stochastic_rounding);
       if (layout < 0) throw std::invalid_argument("run_step: " + storage_problem(x.storage, has_copy).reason);
-      kernel[t] = kernels.mixed[layout][static_cast<int>(rule)];
+      kernel[t] = pick(-1, layout);
     }
   }
-  const RuleSpec* spec = rule == Rule::stream_probe ? nullptr : &rule_spec(rule);
-  if (spec != nullptr && spec->is_multi_pass()) {
+  return kernel;
+}
+
+// Every tensor's kernel over its fixed blocks (kBlockElements), on the calling
+// thread or a team: the same blocks either way, so the result does not depend on it.
+void run_blocks(const std::vector<SpanKernel>& kernel, const TensorBuffers* tensors, std::size_t count,
+                const std::vector<const StepCoefficients*>& coef) {
+  const std::size_t total = total_elements(tensors, count);
+  if (total < kParallelMinElements || num_threads() == 1) {
+    for (std::size_t t = 0; t < count; ++t)
+      for (std::size_t b = 0; b < tensors[t].n; b += kBlockElements)
+        kernel[t](tensors[t], b, std::min(tensors[t].n, b + kBlockElements), *coef[t]);
+    return;
+  }
+  const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
+  const int threads = threads_for(total, items.size());
+  const auto n_items = static_cast<std::int64_t>(items.size());
+  parallel_for(n_items, threads, [&](std::int64_t i) {
+    const WorkItem& w = items[static_cast<std::size_t>(i)];
+    kernel[w.tensor](tensors[w.tensor], w.begin, w.end, *coef[w.tensor]);
+  });
+}
+
+}  // namespace
+
+void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const StepCoefficients* coefficients) {
+  const OptimKernels& k = active_optim_kernels();
+  const auto r = static_cast<int>(rule);
+  const std::vector<SpanKernel> kernel = kernels_by_layout(
+      tensors, count, coefficients, [&](int direct, int layout) { return direct >= 0 ? k.span[direct][r] : k.mixed[layout][r]; });
+  const RuleSpec* spec = &rule_spec(rule);
+  if (spec->is_multi_pass()) {
     run_passes(*spec, kernel, tensors, count, coefficients);
     return;
   }
@@ -102,7 +133,7 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
   // once every tensor's were accepted.
   std::vector<const StepCoefficients*> coef(count);
   std::vector<StepCoefficients> own;
-  const auto per_tensor = spec == nullptr ? nullptr : spec->per_tensor;
+  const auto per_tensor = spec->per_tensor;
   if (per_tensor != nullptr) {
     for (std::size_t t = 0; t < count; ++t)
       for (std::size_t i = 0; i < spec->states.size(); ++i)
@@ -119,21 +150,43 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
     for (std::size_t t = 0; t < count; ++t) scalars[t].store(tensors[t]);
   }
   for (std::size_t t = 0; t < count; ++t) coef[t] = own.empty() ? &coefficients[tensors[t].group] : &own[t];
-  const std::size_t total = total_elements(tensors, count);
-  if (total < kParallelMinElements || num_threads() == 1) {
-    // Same blocks as the threaded path, so the result does not depend on it.
-    for (std::size_t t = 0; t < count; ++t)
-      for (std::size_t b = 0; b < tensors[t].n; b += kBlockElements)
-        kernel[t](tensors[t], b, std::min(tensors[t].n, b + kBlockElements), *coef[t]);
-    return;
+  run_blocks(kernel, tensors, count, coef);
+}
+
+void run_stream_probe(const TensorBuffers* tensors, std::size_t count) {
+  // The probe's loop reads its state buffers from kFirstState upwards: the given ones, packed.
+  std::vector<TensorBuffers> packed(tensors, tensors + count);
+  for (TensorBuffers& t : packed) {
+    int out = kFirstState;
+    for (int s = kFirstState; s < kStateEnd; ++s)
+      if (t.slot[s] != nullptr) t.slot[out++] = t.slot[s];
+    for (; out < kStateEnd; ++out) t.slot[out] = nullptr;
+    t.group = 0;
   }
-  const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
-  const int threads = threads_for(total, items.size());
-  const auto n_items = static_cast<std::int64_t>(items.size());
-  parallel_for(n_items, threads, [&](std::int64_t i) {
-    const WorkItem& w = items[static_cast<std::size_t>(i)];
-    kernel[w.tensor](tensors[w.tensor], w.begin, w.end, *coef[w.tensor]);
-  });
+  const StepCoefficients none;
+  const OptimKernels& k = active_optim_kernels();
+  const std::vector<SpanKernel> kernel = kernels_by_layout(
+      packed.data(), count, &none, [&](int direct, int layout) { return direct >= 0 ? k.probe[direct] : k.probe_mixed[layout]; });
+  run_blocks(kernel, packed.data(), count, std::vector<const StepCoefficients*>(count, &none));
+}
+
+bool run_phased_step(Rule rule, const TensorBuffers* tensors, std::size_t count,
+                     std::vector<StepCoefficients> coefficients, bool skip_if_nonfinite, GradientPhase* phase) {
+  const bool needs_norm = phase != nullptr && (phase->max_norm > 0.0 || skip_if_nonfinite);
+  if (needs_norm) {
+    phase->norm = std::sqrt(gradient_sum_squares(tensors, count)) * std::fabs(phase->grad_scale);
+    phase->computed_norm = true;
+    if (skip_if_nonfinite && !std::isfinite(phase->norm)) return false;
+  } else if (skip_if_nonfinite && !all_finite(tensors, count, kGrad)) {
+    return false;
+  }
+  if (phase != nullptr) {
+    double multiplier = phase->grad_scale;
+    if (phase->max_norm > 0.0) multiplier *= std::min(1.0, phase->max_norm / (phase->norm + 1e-6));
+    for (StepCoefficients& c : coefficients) c.grad_sign *= multiplier;
+  }
+  run_step(rule, tensors, count, coefficients.data());
+  return true;
 }
 
 bool all_finite(const TensorBuffers* tensors, std::size_t count, int slot) {

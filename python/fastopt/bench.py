@@ -386,11 +386,12 @@ def run_offload(quick: bool = False, budget: Optional[float] = None) -> Iterator
                "roofline_fraction": (30 / med["fastopt"]) / (28 / med["probe"])}
 
 
-def torch_workloads(lists: Sequence[str] = ("resnet50", "gpt2-small", "1000x1k", "1000x1"),
+def torch_workloads(lists: Sequence[str] = ("resnet50", "gpt2-small", "1000x1k", "1000x1", "1x1k"),
                     seed: int = 0) -> Iterator[Workload]:
     """One fp32 Adam step through :mod:`fastopt.torch` on torch tensors, against
     torch.optim's fused and foreach Adam and DeepSpeedCPUAdam (when installed).
-    "1000x1" (one-element tensors) measures the per-tensor cost of a step."""
+    "1000x1" (one-element tensors) measures the per-tensor cost of a step, "1x1k"
+    (one tensor of 1,000 elements) its fixed cost."""
     torch = _torch()
     if torch is None:
         return
@@ -400,7 +401,7 @@ def torch_workloads(lists: Sequence[str] = ("resnet50", "gpt2-small", "1000x1k",
     gen = torch.Generator().manual_seed(seed)
     for name in lists:
         shapes = ([(1000,)] * 1000 if name == "1000x1k" else [(1,)] * 1000 if name == "1000x1"
-                  else PARAMETER_LISTS[name]())
+                  else [(1000,)] if name == "1x1k" else PARAMETER_LISTS[name]())
         n = sum(int(np.prod(s)) for s in shapes)
         size = f"{n / 1e6:.1f}M" if n >= 100_000 else f"{n} elements"
         w = Workload(f"adam float32 {name} ({len(shapes)} tensors, {size}) via fastopt.torch",
@@ -429,8 +430,8 @@ def torch_workloads(lists: Sequence[str] = ("resnet50", "gpt2-small", "1000x1k",
 
 def run_torch(quick: bool = False, budget: Optional[float] = None) -> Iterator[dict[str, Any]]:
     """Measure the fastopt.torch workloads: one row each."""
-    for w in torch_workloads(lists=("resnet50", "1000x1k", "1000x1") if quick
-                             else ("resnet50", "gpt2-small", "1000x1k", "1000x1")):
+    for w in torch_workloads(lists=("resnet50", "1000x1k", "1000x1", "1x1k") if quick
+                             else ("resnet50", "gpt2-small", "1000x1k", "1000x1", "1x1k")):
         med = measure(w.candidates, budget=budget if budget is not None else (1.0 if quick else 4.0), rounds=7)
         t = med["fastopt"]
         yield {"workload": w.name, "fastopt_s": t, "gb_per_s": w.bytes_moved / t / 1e9,

@@ -139,6 +139,14 @@ def _scalar(value: Any, name: str) -> Any:
     return value
 
 
+def _snapshot(v: Any) -> Any:
+    """A hyperparameter's value to compare with a later one: a tensor by its dtype, shape and
+    (one element) value; anything else with its type."""
+    if isinstance(v, torch.Tensor):
+        return (v.dtype, tuple(v.shape), v.item() if v.numel() == 1 else id(v))
+    return (type(v), v)
+
+
 def _discard(created: _Created) -> None:
     """Remove the state a refused or skipped step created: (state, key) pairs, key None for all."""
     for state, key in created:
@@ -321,7 +329,8 @@ class _Optimizer(torch.optim.Optimizer):
     @overload
     def step(self, closure: Callable[[], float]) -> float: ...
 
-    @torch.no_grad()
+    # No torch.no_grad() here: the step runs natively on the tensors' memory and records
+    # nothing, and entering the mode costs a few microseconds of every step.
     def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:
         """One step over every parameter with a gradient; returns ``closure()``'s loss if given.
 
@@ -383,6 +392,39 @@ class _Optimizer(torch.optim.Optimizer):
         with self._step_lock:
             return self._run_locked(phase)
 
+    @property
+    def _settings_cache(self) -> list[tuple[Any, dict[str, Any], tuple[str, ...]]]:
+        """Per group: (its values, the registry's hyperparameters, the state they need)."""
+        cache: Optional[list[tuple[Any, dict[str, Any], tuple[str, ...]]]] = self.__dict__.get("_fastopt_settings")
+        if cache is None:
+            cache = self.__dict__["_fastopt_settings"] = []
+        return cache
+
+    def _group_values(self, group: dict[str, Any]) -> list[Any]:
+        """A snapshot of the group's entries the rule reads, to compare between steps: numbers
+        with their type, a tensor by its value, a pair by its members (a list edited in place
+        differs)."""
+        out: list[Any] = []
+        for k in self._group_keys():
+            v: Any = group.get(k)
+            kind = type(v)
+            if kind is float or kind is bool or kind is int:
+                out += (kind, v)
+            elif kind is tuple or kind is list:
+                out += (kind, len(v), *(_snapshot(x) for x in v))
+            else:
+                out += (kind, _snapshot(v))
+        return out
+
+    @classmethod
+    def _group_keys(cls) -> tuple[str, ...]:
+        keys = cls.__dict__.get("_fastopt_group_keys")
+        if keys is None:
+            paired = {h for pair in cls._pairs.values() for h in pair}
+            keys = tuple(h["name"] for h in _RULES[cls._rule]["hypers"] if h["name"] not in paired) + tuple(cls._pairs)
+            setattr(cls, "_fastopt_group_keys", keys)
+        return keys
+
     def _native_group(self, group: dict[str, Any]) -> bool:
         """Whether the registry's rule steps this group (Muon's AdamW groups; every group elsewhere)."""
         return True
@@ -393,11 +435,22 @@ class _Optimizer(torch.optim.Optimizer):
         # The groups the native view walks: a group the rule does not step is seen as empty.
         native = [self._native_group(g) for g in self.param_groups]
         groups = [g if n else {"params": []} for g, n in zip(self.param_groups, native)]
-        for group, n in zip(groups, native):
-            hypers = self._rule_hypers(group) if n else {}
-            _core.check_hyperparameters(self._rule, hypers)
+        cache = self._settings_cache
+        del cache[len(groups):]
+        for i, (group, n) in enumerate(zip(groups, native)):
+            # A group's hyperparameters are converted and checked again only when its values
+            # changed since the last step (the native step checks the ranges every time).
+            values = self._group_values(group) if n else None
+            if i < len(cache) and cache[i][0] == values:
+                hypers, needed = cache[i][1], cache[i][2]
+            else:
+                hypers = self._rule_hypers(group) if n else {}
+                _core.check_hyperparameters(self._rule, hypers)
+                needed = tuple(_core.needed_states(self._rule, hypers)) if n else ()
+                del cache[i:]
+                cache.append((values, hypers, needed))
             hypers_of.append(hypers)
-            needed_of.append(tuple(_core.needed_states(self._rule, hypers)) if n else ())
+            needed_of.append(needed)
         seed = self.seed if self.stochastic_rounding else None
         if self._fastopt_view is not None and self._fastopt_view[0] == needed_of:
             result = self._fastopt_view[1].step(groups, self.state, hypers_of, seed, **phase)

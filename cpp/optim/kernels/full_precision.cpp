@@ -95,8 +95,9 @@ double axpy_scale_dot(void* x_, double a_, const void* y_, double h_, const void
 
 OptimKernels make_kernels() {
   OptimKernels k{};
-  fill_rules<Layout<float, float, float>>(k.span[static_cast<int>(DType::f32)]);
-  fill_rules<Layout<double, double, double>>(k.span[static_cast<int>(DType::f64)]);
+  fill_rules<Layout<float, float, float>>(k.span[static_cast<int>(DType::f32)], k.probe[static_cast<int>(DType::f32)]);
+  fill_rules<Layout<double, double, double>>(k.span[static_cast<int>(DType::f64)],
+                                             k.probe[static_cast<int>(DType::f64)]);
   k.all_finite[static_cast<int>(DType::f32)] = all_finite<float>;
   k.all_finite[static_cast<int>(DType::f64)] = all_finite<double>;
   k.sum_squares[static_cast<int>(DType::f32)] = sum_squares<float>;

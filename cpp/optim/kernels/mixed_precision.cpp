@@ -44,7 +44,7 @@ template <class L>
 void fill_layout(OptimKernels& k) {
   constexpr int index = index_of<L>();
   static_assert(index >= 0 && index < kMixedLayouts, "a mixed layout has a table entry");
-  fill_rules<L>(k.mixed[index]);
+  fill_rules<L>(k.mixed[index], k.probe_mixed[index]);
 }
 
 // Low-precision parameters P: gradients P or float32, state float32 or P, two roundings.

@@ -149,13 +149,14 @@ namespace fastopt {
 namespace FASTOPT_ISA {
 namespace {
 
-// Every rule's entry point for layout L, by name: table[rule] (from rules.list).
+// Every rule's entry point for layout L, by name: table[rule] (from rules.list);
+// and the roofline probe's.
 template <class L>
-void fill_rules(SpanKernel* table) {
+void fill_rules(SpanKernel* table, SpanKernel& probe) {
 #define FASTOPT_RULE_KERNEL(name) table[static_cast<int>(Rule::name)] = name##_step<L>;
   FASTOPT_RULES(FASTOPT_RULE_KERNEL)
 #undef FASTOPT_RULE_KERNEL
-  table[static_cast<int>(Rule::stream_probe)] = stream_probe_step<L>;
+  probe = stream_probe_step<L>;
 }
 
 }  // namespace

@@ -232,7 +232,7 @@ def parameter(name: str, kind: str, text: str) -> str:
 
 def state_text(rule: Rule, state: dict[str, Any]) -> str:
     shape = state["shape"]
-    start = (f"``{state['initial']}``" if state["initial"] else literal(state["start"]).replace(".0", ""))
+    start = f"``{state['initial']}``" if state["initial"] else f"{state['start']:g}"
     where = {"elementwise": "The parameter's shape",
              "tensor": "One number (a 0-d float32 or float64 array, as torch keeps it)",
              "row": "For a parameter of shape (..., m, n): shape (..., m, 1); None for fewer than 2 dimensions",
@@ -245,7 +245,7 @@ def state_text(rule: Rule, state: dict[str, Any]) -> str:
     return f"State ``{state['name']}``. {where}, updated in place; starts at {start}.{needed}"
 
 
-def state_summary(rule: Rule, torch: bool) -> str:
+def state_summary(rule: Rule) -> str:
     parts = []
     for s in rule.spec["states"]:
         when = f", with ``{s['needed_when']}``" if s["needed_when"] else ""
@@ -361,7 +361,7 @@ def class_signature(rule: Rule, torch: bool) -> list[str]:
 def optim_class(rule: Rule, base: str) -> str:
     doc = [summary(f"{rule.title}, as {as_torch(rule)}." if rule.torch_class else f"{rule.title}.", "    "), "",
            rule.body, "",
-           wrap(state_summary(rule, False), ""), "", "Parameters", "----------",
+           wrap(state_summary(rule), ""), "", "Parameters", "----------",
            parameter("params", "list or dict of numpy.ndarray, or list of dict",
                      "Arrays updated in place (float32, float64, float16 or bfloat16), or parameter groups "
                      "``{\"params\": [...], <hyperparameter>: value}``."),
@@ -387,7 +387,7 @@ def torch_class(rule: Rule, base: str, extra_source: Optional[str]) -> str:
              else f"{rule.title} on fastopt's kernels; torch.optim has none.")
     step = "" if "_uses_step_state = False" in (extra_source or "") else "``step`` (a 0-d tensor, as torch keeps it), "
     doc = [summary(intro, "    "), "", rule.body, "",
-           wrap(state_summary(rule, True).replace("State: ", "State: " + step), ""), ""]
+           wrap(state_summary(rule).replace("State: ", "State: " + step), ""), ""]
     if extra:
         doc += [extra.strip(), ""]
     doc += ["Parameters", "----------",

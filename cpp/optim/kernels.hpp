@@ -27,24 +27,62 @@ using AxpyScaleDotKernel = double (*)(void* x, double a, const void* y, double h
 
 // Storages that are not direct ("mixed": a float16/bfloat16 buffer, or the
 // parameter copy) have kernels of their own: the rule's loop with widening
-// loads and rounding stores (optim/kernels/rule_loops.hpp). They are numbered:
-//   0..15   float16/bfloat16 parameters: 8·(param bf16) + 4·(grad f32) + 2·(state f32) + stochastic
-//   16..23  float32 parameters and state: 16 + 3·grad + copy - 1, grad 0 f32 / 1 f16 / 2 bf16,
-//           copy 0 none / 1 f16 / 2 bf16 (grad f32 without copy is direct)
-// -1: direct, or not a supported storage (storage_problem says why).
-constexpr int kMixedLayouts = 24;
-constexpr int mixed_layout(const Storage& s, bool has_copy, bool stochastic) {
-  auto low_code = [](DType d) { return d == DType::f16 ? 1 : d == DType::bf16 ? 2 : d == DType::f32 ? 0 : -1; };
-  if (s.param == DType::f16 || s.param == DType::bf16) {
-    if (has_copy || (s.grad != s.param && s.grad != DType::f32) || (s.state != s.param && s.state != DType::f32))
-      return -1;
-    return 8 * (s.param == DType::bf16) + 4 * (s.grad == DType::f32) + 2 * (s.state == DType::f32) + (stochastic ? 1 : 0);
+// loads and rounding stores (optim/kernels/rule_loops.hpp). Their list is made
+// here from the dtype lists below; each ISA instantiates every rule for every
+// entry (optim/kernels/mixed_precision.cpp), and mixed_layout() finds a
+// storage's entry. A new layout is a new member of a list.
+struct MixedLayout {
+  DType param, grad, state, copy;
+  bool has_copy, stochastic;
+};
+namespace mixed_layouts {
+constexpr DType kLow[] = {DType::f16, DType::bf16};  // 16-bit parameters
+constexpr bool kRoundings[] = {false, true};         // to nearest, stochastic
+// Master-weight mode: float32 parameters and state, 16-bit or float32
+// gradients, a 16-bit copy or none (float32 gradients without a copy are direct).
+constexpr DType kMasterGrads[] = {DType::f32, DType::f16, DType::bf16};
+constexpr DType kCopies[] = {DType::f16, DType::bf16};
+
+constexpr int count() {
+  int n = 0;
+  for (DType p : kLow) (void)p, n += 2 * 2 * 2;  // gradient: its dtype or f32; state: f32 or its dtype; roundings
+  for (DType g : kMasterGrads) n += (g == DType::f32 ? 0 : 1) + 2;  // no copy (unless f32), each copy
+  return n;
+}
+}  // namespace mixed_layouts
+constexpr int kMixedLayouts = mixed_layouts::count();
+
+struct MixedLayoutList {
+  MixedLayout entry[kMixedLayouts];
+};
+constexpr MixedLayoutList make_mixed_layouts() {
+  using namespace mixed_layouts;
+  MixedLayoutList out{};
+  int n = 0;
+  for (DType p : kLow)
+    for (DType g : {p, DType::f32})
+      for (DType s : {DType::f32, p})
+        for (bool stochastic : kRoundings) out.entry[n++] = {p, g, s, DType::f32, false, stochastic};
+  for (DType g : kMasterGrads) {
+    if (g != DType::f32) out.entry[n++] = {DType::f32, g, DType::f32, DType::f32, false, false};
+    for (DType c : kCopies) out.entry[n++] = {DType::f32, g, DType::f32, c, true, false};
   }
-  if (s.param != DType::f32 || s.state != DType::f32) return -1;
-  const int grad = low_code(s.grad);
-  const int copy = has_copy ? low_code(s.copy) : 0;
-  if (grad < 0 || copy < 0 || (has_copy && copy == 0) || (grad == 0 && copy == 0)) return -1;
-  return 16 + 3 * grad + copy - 1;
+  return out;
+}
+constexpr MixedLayoutList kMixedLayoutList = make_mixed_layouts();
+
+// The index of a storage's entry (stochastic rounding applies to 16-bit
+// parameters only); -1: direct, or not a supported storage (storage_problem
+// says why).
+constexpr int mixed_layout(const Storage& s, bool has_copy, bool stochastic) {
+  const bool low = s.param == DType::f16 || s.param == DType::bf16;
+  for (int i = 0; i < kMixedLayouts; ++i) {
+    const MixedLayout& l = kMixedLayoutList.entry[i];
+    if (l.param == s.param && l.grad == s.grad && l.state == s.state && l.has_copy == has_copy &&
+        (!has_copy || l.copy == s.copy) && l.stochastic == (stochastic && low))
+      return i;
+  }
+  return -1;
 }
 
 // One table per compiled ISA (optim/kernels/full_precision.cpp and optim/kernels/mixed_precision.cpp,

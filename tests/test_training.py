@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastopt
+import registry_cases
 from conftest import tolerances
 from fastopt import optim, schedules
 from fastopt.reference import training as ref_training
@@ -30,6 +31,12 @@ OPTIMIZERS = {
     "sgd-momentum-maximize": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, maximize=True),
     "sgd-dampening": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.5),
 }
+# Every other rule of the registry, with every option on (tests/registry_cases.py).
+OPTIMIZERS.update({
+    f"{name}-all-options": (lambda cls, options: lambda p: cls(p, **options))(
+        getattr(optim, registry_cases.class_name(name)),
+        registry_cases.as_class_options(name, registry_cases.option_sets(name)[-1]))
+    for name in registry_cases.RULES if name not in ("sgd", "adam", "rmsprop")})
 SAMPLING = {"epochs": dict(epochs=2), "with_replacement": dict(num_iters=9)}
 
 _data = {}

@@ -7,6 +7,7 @@ import numpy as np
 
 from .._typing import FloatArray, IntArray
 
+from .. import _core
 from . import optim as ref_optim
 from .losses import _with_penalty, multiclass_hinge, softmax_cross_entropy
 
@@ -61,38 +62,33 @@ def minibatches(rng: SplitMix64, n: int, batch_size: int, count: int, sampling: 
             yield draw[b:b + batch_size]
 
 
+# The registry of update rules: each rule's state buffers, as its reference function takes them.
+_RULES = {rule["name"]: rule for rule in _core.rules()}
+
+
 def optimizer_update(optimizer: Any, settings: dict[str, Any], dW: FloatArray, lr: float, step: int) -> None:
     """One step of a fastopt.optim optimizer's rule (``settings``: its rule and hyperparameters,
-    from :meth:`fastopt.optim.Optimizer.native_loop`), by fastopt.reference.optim."""
-    s = settings
-    rule, hypers = s["rule"], dict(s["hypers"], lr=lr)
-    hypers.pop("initial_accumulator_value", None)      # used only when the state is created
+    from :meth:`fastopt.optim.Optimizer.native_loop`), by the rule's function in
+    fastopt.reference.optim, its state buffers passed as the registry names them (SGD is
+    ``sgd`` without momentum and ``sgd_momentum`` with it)."""
+    rule = settings["rule"]
+    spec = _RULES[rule]
+    per_step = {h["name"] for h in spec["hypers"] if h["per_step"]}   # not those used when state is made
+    hypers = {k: v for k, v in settings["hypers"].items() if k in per_step}
+    hypers["lr"] = lr
     W = optimizer.params[0]
     state = {name: arrays[0] for name, arrays in optimizer.state.items()}
     if rule == "sgd" and hypers["momentum"] == 0:       # plain SGD: no buffer, so no dampening
         ref_optim.sgd(W, dW, lr=lr, weight_decay=hypers["weight_decay"], maximize=hypers["maximize"])
-    elif rule == "sgd":
+        return
+    if rule == "sgd":
         ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], **hypers, step=step)
-    elif rule == "adagrad":
-        ref_optim.adagrad(W, dW, state["sum"], **hypers, step=step)
-    elif rule == "rmsprop":
-        ref_optim.rmsprop(W, dW, state["square_avg"], momentum_buf=state.get("momentum_buffer"),
-                          grad_avg=state.get("grad_avg"), **hypers)
-    elif rule in ("adam", "adamw"):
-        getattr(ref_optim, rule)(W, dW, state["exp_avg"], state["exp_avg_sq"], max_v=state.get("max_exp_avg_sq"),
-                                 step=step, **hypers)
-    elif rule == "lion":
-        ref_optim.lion(W, dW, state["exp_avg"], **hypers)
-    elif rule == "adamax":
-        ref_optim.adamax(W, dW, state["exp_avg"], state["exp_inf"], step=step, **hypers)
-    elif rule == "adadelta":
-        ref_optim.adadelta(W, dW, state["square_avg"], state["acc_delta"], **hypers)
-    elif rule == "rprop":
-        ref_optim.rprop(W, dW, state["prev"], state["step_size"], **hypers)
-    elif rule == "radam":
-        ref_optim.radam(W, dW, state["exp_avg"], state["exp_avg_sq"], step=step, **hypers)
-    else:
-        raise ValueError(f"no reference for rule {rule!r}")
+        return
+    positional = [state.get(s["name"]) for s in spec["states"] if s["needed_when"] is None]
+    optional = {s["arg"]: state.get(s["name"]) for s in spec["states"] if s["needed_when"] is not None}
+    if spec["uses_step"]:
+        hypers["step"] = step
+    getattr(ref_optim, rule)(W, dW, *positional, **optional, **hypers)
 
 
 def train_linear(optimizer: Any, X: FloatArray, y: IntArray, *, loss: str = "softmax", reg: float = 0.0,

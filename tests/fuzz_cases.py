@@ -27,6 +27,7 @@ import numpy as np
 
 import fastopt
 from fastopt import _core, optim, schedules
+from fastopt._registry import parse_api
 from fastopt.linear import LinearSVMClassifier, SoftmaxClassifier
 from fastopt.regularization import penalty
 from fastopt.training import SplitMix64, minibatch_indices, train_linear
@@ -107,8 +108,8 @@ class Container:
         self.required, self.names = required, names
 
 
-class Pair:
-    """A pair of reals (torch's betas, etas): `valid` says whether each member is accepted."""
+class RealTuple:
+    """A tuple of reals (torch's betas, etas): `valid` says whether each member is accepted."""
 
     def __init__(self, names=("betas", "beta1", "beta2"), valid=None):
         self.names = names
@@ -185,13 +186,14 @@ def mutations(spec, value, args, key):
         out += [(label, v, "error") for label, v in BAD_SEEDS]
         out += [("None", None, "any"), ("2**70", 2**70, "any"), ("Generator", np.random.default_rng(1), "any"),
                 ("SplitMix64", SplitMix64(3), "any")]
-    elif isinstance(spec, Pair):
-        a, b = value
-        out += [("None", None, "error"), ("scalar", a, "error"), ("triple", (a, b, b), "error"),
-                ("str member", (a, str(b)), "error"), ("nan", (float("nan"), b), "error"), ("list", [a, b], "any")]
+    elif isinstance(spec, RealTuple):
+        v = tuple(value)
+        out += [("None", None, "error"), ("scalar", v[0], "error"), ("one more", v + v[-1:], "error"),
+                ("one less", v[:-1], "error"), ("str member", v[:-1] + (str(v[-1]),), "error"),
+                ("nan", (float("nan"),) + v[1:], "error"), ("list", list(v), "any")]
         for x in (-1.0, 1.0, math.inf):
-            out += [(f"first={x}", (x, b), "any" if spec.valid[0](x) else "error"),
-                    (f"second={x}", (a, x), "any" if spec.valid[1](x) else "error")]
+            out += [(f"member {i}={x}", v[:i] + (x,) + v[i + 1:], "any" if valid(x) else "error")
+                    for i, valid in enumerate(spec.valid)]
     elif isinstance(spec, Container):
         out += [("None", None, "error" if spec.required else "any"), ("array", lambda v: v[0], "error"),
                 ("str", "params", "error"), ("shorter", lambda v: v[:-1], "error"),
@@ -351,7 +353,7 @@ def _sgd_momentum(rng):
 # hyperparameters' validity from their ranges and what the rule refuses beyond them.
 RULES = {r["name"]: r for r in _core.rules()}
 RANGE_VALID = {"nonnegative": nonneg, "positive": positive, "[0, 1)": unit, "[0, 1]": closed_unit,
-               "nonpositive": lambda x: x <= 0 and math.isfinite(x), "optional nonnegative": nonneg}
+               "nonpositive": lambda x: x <= 0 and math.isfinite(x), "optional nonnegative": nonneg, "optional positive": positive}
 RULE_VALID = {("rprop", "etaminus"): lambda x: 0 < x < 1, ("rprop", "etaplus"): lambda x: 1 < x < math.inf,
               ("adafactor", "d"): lambda x: x >= 1 and math.isfinite(x)}
 
@@ -360,7 +362,7 @@ def hyper_spec(rule, h):
     if h["range"] == "flag":
         return Flag()
     return Real(RULE_VALID.get((rule, h["name"]), RANGE_VALID[h["range"]]),
-                optional=h["range"] == "optional nonnegative")
+                optional=h["range"].startswith("optional"))
 
 
 def all_options_on(rule):
@@ -514,18 +516,17 @@ def _linear_scores(rng):  # the estimators' scores (predict, early stopping's va
 
 def _class_options(rule):
     """The class's name, and the class, its arguments with every option on and their specs
-    (torch's pairs, such as betas, as pairs)."""
-    api = RULES[rule]["api"]
-    cls = getattr(optim, re.match(r"(?:torch\.optim\.)?(\w+)\(", api).group(1))
-    pairs = {k: (a, b) for k, a, b in re.findall(r"(\w+)=\((\w+), (\w+)\)", api)}
-    paired = {h for pair in pairs.values() for h in pair}
+    (torch's tuples, such as betas, as tuples)."""
+    api = parse_api(RULES[rule])
+    cls = getattr(optim, api.class_name)
+    grouped = {h for members in api.tuples.values() for h in members}
     hypers = all_options_on(rule)
     hyper_specs = {h["name"]: hyper_spec(rule, h) for h in RULES[rule]["hypers"]}
-    values = {k: v for k, v in hypers.items() if k not in paired and k != "maximize"}
+    values = {k: v for k, v in hypers.items() if k not in grouped and k != "maximize"}
     specs = {k: hyper_specs[k] for k in values}
-    for key, (a, b) in pairs.items():
-        values[key] = (hypers[a], hypers[b])
-        specs[key] = Pair((key, a, b), (hyper_specs[a].valid, hyper_specs[b].valid))
+    for key, members in api.tuples.items():
+        values[key] = tuple(hypers[h] for h in members)
+        specs[key] = RealTuple((key, *members), tuple(hyper_specs[h].valid for h in members))
     return cls.__name__, (cls, values, specs)
 
 
@@ -609,7 +610,7 @@ def _optim_low_precision(rng):
     # params[1] of another float dtype is fine: each array has its own (float32 with float32 gradients)
     specs = {"params": Container(), "grads": Container(),
              "params[1]": Arr("written", drop_last, alias=("params[0]",), partnered=False),
-             "grads[1]": Arr("grad", drop_last, partnered=False), "lr": Real(nonneg), "betas": Pair()}
+             "grads[1]": Arr("grad", drop_last, partnered=False), "lr": Real(nonneg), "betas": RealTuple()}
 
     def call(x):
         opt = optim.Lion(x["params"], lr=x["lr"], betas=x["betas"], stochastic_rounding=True, seed=2**63 + 5)
@@ -627,7 +628,7 @@ def _load_state_dict(rng):
     group, entry = sd["param_groups"][0], sd["state"][0]
     args = {"lr": group["lr"], "betas": group["betas"], "eps": group["eps"], "weight_decay": group["weight_decay"],
             "amsgrad": group["amsgrad"], "step": entry["step"], "exp_avg": entry["exp_avg"]}
-    specs = {"lr": Real(nonneg), "betas": Pair(), "eps": Real(positive), "weight_decay": Real(nonneg),
+    specs = {"lr": Real(nonneg), "betas": RealTuple(), "eps": Real(positive), "weight_decay": Real(nonneg),
              "amsgrad": Flag(), "step": Int(lambda i, a: i >= 0),
              "exp_avg": Arr("input", drop_last, names=("exp_avg",))}
     # exp_avg of the saved state must be an ndarray of p's shape and dtype: a layout change is fine

@@ -4,26 +4,25 @@ option sets that switch each of its options on. The tables of the tests
 torch.optim) are built from here, so a rule added to the registry is tested by
 all of them with no table edited; a table may add cases of its own for what
 generic option sets do not reach (a rule's regimes, its torch specifics)."""
-import re
-
 from fastopt import _core
+from fastopt._registry import parse_api
 
 RULES = {r["name"]: r for r in _core.rules()}
 
 
 def class_name(name):
     """The rule's class name in fastopt.optim and fastopt.torch (from its api entry)."""
-    return re.match(r"(?:torch\.optim\.)?(\w+)\(", RULES[name]["api"]).group(1)
+    return parse_api(RULES[name]).class_name
 
 
 def in_torch(name):
     """Whether torch.optim has the rule's class."""
-    return RULES[name]["api"].startswith("torch.optim.")
+    return parse_api(RULES[name]).in_torch
 
 
-def pairs(name):
-    """The rule's torch pairs: {"betas": ("beta1", "beta2")}."""
-    return {k: (a, b) for k, a, b in re.findall(r"(\w+)=\((\w+), (\w+)\)", RULES[name]["api"])}
+def tuples(name):
+    """The rule's tuples of hyperparameters: {"betas": ("beta1", "beta2")}."""
+    return parse_api(RULES[name]).tuples
 
 
 def elementwise(name):
@@ -41,11 +40,13 @@ def _accepted(name, hypers):
 
 def option_sets(name):
     """Hyperparameter sets (registry names) of rule ``name``: its defaults; then, with its
-    numbers that default to 0 made nonzero, every flag off, each on and all on
-    (``maximize`` only with the others). A set the rule refuses (SGD's nesterov with
-    dampening) drops its nonzero numbers one at a time until it is accepted."""
+    numbers that default to 0 made nonzero and those that default to None given (5.0: a
+    warm-up of 5 steps, a floor), every flag off, each on and all on (``maximize`` only with
+    the others). A set the rule refuses (SGD's nesterov with dampening) drops its nonzero
+    numbers one at a time until it is accepted."""
     hypers = RULES[name]["hypers"]
     nonzero = {h["name"]: 0.05 for h in hypers if h["range"] != "flag" and h["default"] == 0.0}
+    nonzero.update({h["name"]: 5.0 for h in hypers if h["default"] is None})
     flags = [h["name"] for h in hypers if h["range"] == "flag" and h["name"] != "maximize"]
     candidates = [{}, *([nonzero] if flags else []), *({**nonzero, f: True} for f in flags),
                   {**nonzero, **dict.fromkeys(flags, True), "maximize": True}]
@@ -59,12 +60,12 @@ def option_sets(name):
 
 
 def as_class_options(name, hypers):
-    """Registry hyperparameters as the class's arguments (torch's pairs joined)."""
+    """Registry hyperparameters as the class's arguments (torch's tuples joined)."""
     defaults = {h["name"]: h["default"] for h in RULES[name]["hypers"]}
-    out = {k: v for k, v in hypers.items() if not any(k in pair for pair in pairs(name).values())}
-    for key, (a, b) in pairs(name).items():
-        if a in hypers or b in hypers:
-            out[key] = (hypers.get(a, defaults[a]), hypers.get(b, defaults[b]))
+    out = {k: v for k, v in hypers.items() if not any(k in members for members in tuples(name).values())}
+    for key, members in tuples(name).items():
+        if any(h in hypers for h in members):
+            out[key] = tuple(hypers.get(h, defaults[h]) for h in members)
     return out
 
 

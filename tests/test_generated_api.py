@@ -50,7 +50,10 @@ def test_the_function_takes_the_registry_arguments(rule):
 @pytest.mark.parametrize("api, error", [
     ("Adam(lr, betas=(beta1, beta2), eps)", "api lacks"),          # weight_decay, ... missing
     ("Adam(lr, rate, betas=(beta1, beta2))", "not a hyperparameter"),
-    ("Adam(lr, betas=(beta1, gamma))", "not a pair"),
+    ("Adam(lr, betas=(beta1, gamma))", "not a tuple"),
+    ("Adam(lr, betas=(beta1), eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)", "not a tuple"),
+    ("Adam(lr, betas=(beta1, beta2), beta1, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)",
+     "twice"),
     ("Adam lr", "is not 'Class"),
 ])
 def test_a_malformed_api_entry_is_refused(api, error):

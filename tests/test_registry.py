@@ -7,12 +7,13 @@ import pytest
 
 import fastopt
 from fastopt import _core, optim, reference
+from fastopt._registry import parse_api
 
 RULES = {r["name"]: r for r in _core.rules()}
 
 # The public function and class of each rule (the class is named in the rule's api).
 FUNCTIONS = {name: getattr(fastopt, name) for name in RULES}
-CLASSES = {name: getattr(optim, r["api"].split("(")[0].rsplit(".", 1)[-1]) for name, r in RULES.items()}
+CLASSES = {name: getattr(optim, parse_api(r).class_name) for name, r in RULES.items()}
 
 
 def test_every_rule_has_a_function_a_class_and_a_reference():
@@ -55,11 +56,10 @@ def test_function_defaults_are_the_registry_defaults(name):
 def test_class_defaults_are_the_registry_defaults(name):
     signature = inspect.signature(CLASSES[name])
     defaults = {h["name"]: h["default"] for h in RULES[name]["hypers"]}
+    tuples = parse_api(RULES[name]).tuples
     for p in signature.parameters.values():
-        if p.name == "betas":
-            assert p.default == (defaults["beta1"], defaults["beta2"])
-        elif p.name == "eps" and "eps1" in defaults:
-            assert p.default == (defaults["eps1"], defaults["eps2"])
+        if p.name in tuples:
+            assert p.default == tuple(defaults[h] for h in tuples[p.name]), p.name
         elif p.name in defaults:
             assert p.default == defaults[p.name], p.name
     opt = CLASSES[name]([np.zeros(3)])
@@ -79,10 +79,7 @@ def test_torch_class_defaults_are_the_registry_defaults(name):
     classes = [cls for cls, rule in rule_of.items() if rule == name]
     assert classes, f"fastopt.torch has no class for {name}"
     defaults = {h["name"]: h["default"] for h in RULES[name]["hypers"]}
-    pairs = {"betas": ("beta1", "beta2"), "etas": ("etaminus", "etaplus"),
-             "step_sizes": ("step_size_min", "step_size_max")}
-    if "eps1" in defaults:
-        pairs["eps"] = ("eps1", "eps2")
+    pairs = parse_api(RULES[name]).tuples
     for cls in classes:
         torch_defaults = getattr(torch.optim, cls.__name__, None)
         for p in inspect.signature(cls).parameters.values():

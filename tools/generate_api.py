@@ -45,21 +45,23 @@ TARGETS = ["python/fastopt/functional.py", "python/fastopt/optim.py", "python/fa
 WIDTH = 120
 
 RANGES = {"nonnegative": ">= 0", "positive": "> 0", "[0, 1)": "in [0, 1)", "[0, 1]": "in [0, 1]",
-          "nonpositive": "<= 0", "optional nonnegative": ">= 0, or None", "flag": ""}
+          "nonpositive": "<= 0", "optional nonnegative": ">= 0, or None", "optional positive": "> 0, or None",
+          "flag": ""}
 
 
 # --------------------------------------------------------------------------------- the registry
-@dataclass
-class Arg:
-    """One argument of a class's constructor, after ``params``."""
-    name: str
-    keyword_only: bool
-    hypers: tuple[str, ...] = ()  # the hyperparameter, or the pair's two
-    literal: Optional[str] = None  # torch-only arguments: their only accepted value
+def _load_registry_module() -> Any:
+    """fastopt/_registry.py (the api parser) by path: the package itself is not imported."""
+    spec = importlib.util.spec_from_file_location("fastopt_registry", PACKAGE / "_registry.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
-    @property
-    def is_pair(self) -> bool:
-        return len(self.hypers) == 2
+
+_registry = _load_registry_module()
+Arg = _registry.Arg
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Rule:
     spec: dict[str, Any]
     torch_class: bool  # a torch.optim class of that name exists
     class_name: str
-    args: list[Arg]
+    args: list[Any]  # _registry.Arg
 
     @property
     def name(self) -> str:
@@ -85,54 +87,13 @@ class Rule:
         return next(h for h in self.spec["hypers"] if h["name"] == name)
 
     @property
-    def pairs(self) -> dict[str, tuple[str, ...]]:
-        return {a.name: a.hypers for a in self.args if a.is_pair}
-
-
-def _split_top(text: str) -> list[str]:
-    """``text`` split at the commas outside parentheses."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
+    def tuples(self) -> dict[str, tuple[str, ...]]:
+        return {a.name: a.hypers for a in self.args if a.is_tuple}
 
 
 def parse_rule(spec: dict[str, Any]) -> Rule:
-    m = re.fullmatch(r"(torch\.optim\.)?(\w+)\((.*)\)", spec["api"], re.S)
-    if m is None:
-        raise ValueError(f"rule {spec['name']!r}: api {spec['api']!r} is not 'Class(arg, ...)'")
-    hypers = [h["name"] for h in spec["hypers"]]
-    args, keyword_only, seen = [], False, []
-    for token in _split_top(m.group(3)):
-        if token == "*":
-            keyword_only = True
-            continue
-        name, _, value = token.partition("=")
-        if not value:
-            if name not in hypers:
-                raise ValueError(f"rule {spec['name']!r}: {name!r} is not a hyperparameter; give torch's default")
-            args.append(Arg(name, keyword_only, (name,)))
-            seen.append(name)
-        elif value.startswith("("):
-            pair = tuple(p.strip() for p in value.strip("()").split(","))
-            if len(pair) != 2 or not set(pair) <= set(hypers):
-                raise ValueError(f"rule {spec['name']!r}: {token!r} is not a pair of hyperparameters")
-            args.append(Arg(name, keyword_only, pair))
-            seen.extend(pair)
-        else:
-            args.append(Arg(name, keyword_only, literal=value))
-    missing = set(hypers) - set(seen)
-    if missing:
-        raise ValueError(f"rule {spec['name']!r}: api lacks {sorted(missing)}")
-    return Rule(spec, bool(m.group(1)), m.group(2), args)
+    api = _registry.parse_api(spec)
+    return Rule(spec, api.in_torch, api.class_name, list(api.args))
 
 
 def load_rules() -> list[Rule]:
@@ -166,7 +127,7 @@ def default_of(rule: Rule, arg: Arg) -> str:
     if arg.literal is not None:
         return arg.literal
     values = [literal(rule.hyper(h)["default"]) for h in arg.hypers]
-    return values[0] if len(values) == 1 else f"({values[0]}, {values[1]})"
+    return f"({', '.join(values)})" if arg.is_tuple else values[0]
 
 
 def call(head: str, items: list[str], tail: str, indent: str = "") -> str:
@@ -223,7 +184,7 @@ def hyper_type(rule: Rule, name: str, number: str = "float") -> str:
     h = rule.hyper(name)
     if h["range"] == "flag":
         return "bool"
-    return "Optional[float]" if h["range"] == "optional nonnegative" else number
+    return "Optional[float]" if h["range"].startswith("optional") else number
 
 
 def parameter(name: str, kind: str, text: str) -> str:
@@ -318,9 +279,9 @@ def class_parameters(rule: Rule, torch: bool) -> list[str]:
     for a in rule.args:
         if a.literal is not None:
             continue
-        if a.is_pair:
-            kinds = {hyper_type(rule, h) for h in a.hypers}
-            kind = "tuple of (float or None, float)" if "Optional[float]" in kinds else "tuple of float"
+        if a.is_tuple:
+            kinds = [hyper_type(rule, h).replace("Optional[float]", "float or None") for h in a.hypers]
+            kind = f"tuple of ({', '.join(kinds)})" if len(set(kinds)) > 1 else f"tuple of {kinds[0]}"
             text = "; ".join(f"``{h}``: {hyper_doc(rule, h)[0].lower()}{hyper_doc(rule, h)[1:-1]}"
                              for h in a.hypers) + "."
             out.append(parameter(a.name, f"{kind}, default {default_of(rule, a)}", f"({', '.join(a.hypers)}). {text}"))
@@ -345,10 +306,10 @@ def class_signature(rule: Rule, torch: bool) -> list[str]:
             star = True
         if a.literal is not None:
             kind = "Optional[bool]" if a.literal == "None" else "bool"
-        elif a.is_pair:
+        elif a.is_tuple:
             element = "Number" if torch else "float"
             kinds = [hyper_type(rule, h, element) for h in a.hypers]
-            kind = f"tuple[{kinds[0]}, {kinds[1]}]"
+            kind = f"tuple[{', '.join(kinds)}]"
         elif a.name == "lr":
             kind = "Number" if torch else "LearningRate"
         else:
@@ -368,12 +329,13 @@ def optim_class(rule: Rule, base: str) -> str:
            *class_parameters(rule, False),
            parameter("**options", "", "``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, "
                                        "``param_copies``: see :class:`Optimizer`.")]
-    values = [f"{a.name}=_pair({a.name}, {a.name!r})" if a.is_pair else f"{a.name}={a.name}"
+    values = [f"{a.name}=_tuple({a.name}, {len(a.hypers)}, {a.name!r})" if a.is_tuple else f"{a.name}={a.name}"
               for a in rule.args if a.literal is None]
     lines = [f"class {rule.class_name}({base}):", docstring("\n".join(doc), "    "), "",
              f'    _rule = "{rule.name}"']
-    if rule.pairs:
-        lines.append("    _pairs = {" + ", ".join(f'"{k}": ("{a}", "{b}")' for k, (a, b) in rule.pairs.items()) + "}")
+    if rule.tuples:
+        lines.append("    _tuples = {" + ", ".join(f'"{k}": ({", ".join(repr(h).replace(chr(39), chr(34)) for h in v)})'
+                                          for k, v in rule.tuples.items()) + "}")
     lines += ["", call("    def __init__", class_signature(rule, False), " -> None:"),
               call("defaults = dict", values, "", "        "),
               "        super().__init__(params, defaults, **options)", ""]
@@ -400,8 +362,9 @@ def torch_class(rule: Rule, base: str, extra_source: Optional[str]) -> str:
     values = [f"{a.name}={a.name}" for a in rule.args]
     lines = [f"class {rule.class_name}({base}):", docstring("\n".join(doc), "    "), "",
              f'    _rule = "{rule.name}"']
-    if rule.pairs:
-        lines.append("    _pairs = {" + ", ".join(f'"{k}": ("{a}", "{b}")' for k, (a, b) in rule.pairs.items()) + "}")
+    if rule.tuples:
+        lines.append("    _tuples = {" + ", ".join(f'"{k}": ({", ".join(repr(h).replace(chr(39), chr(34)) for h in v)})'
+                                          for k, v in rule.tuples.items()) + "}")
     lines += ["", call("    def __init__", class_signature(rule, True), " -> None:"),
               call("defaults = dict", values, "", "        "),
               "        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))",

@@ -156,53 +156,54 @@ py::object per_group(py::handle value, std::size_t groups, const char* name) {
   return py::make_tuple(value);
 }
 
-// A step counter of fastopt.optim: a writeable 1-d int64 array with one count
-// per parameter group (steps taken), read for the step numbers (count + 1) and
-// incremented by an applied step before control returns to Python, so an
-// interrupt cannot separate the update from its count.
-py::array_t<std::int64_t> checked_counts(py::handle counts, std::size_t groups) {
+// The step counts of fastopt.optim: a writeable, C-contiguous 1-d int64 array with
+// one count per parameter group (steps taken). The driver increments them with an
+// applied step before control returns to Python (optim/step.hpp, run_counted_step),
+// so an interrupt cannot separate the update from its count.
+std::vector<StepCount> group_counts(py::handle counts, std::size_t groups) {
+  if (counts.is_none()) return {};
   auto a = py::array_t<std::int64_t>::ensure(counts);
   if (!a || !counts.is(a) || a.ndim() != 1 || static_cast<std::size_t>(a.shape(0)) != groups || !a.writeable() ||
       !(a.flags() & py::array::c_style))
     throw_type_error("counts must be a writeable int64 array with one entry per parameter group");
-  for (std::size_t g = 0; g < groups; ++g)
-    if (a.at(g) < 0 || a.at(g) >= std::numeric_limits<std::int64_t>::max() - 1)
-      throw_value_error("counts[" + std::to_string(g) + "] is out of range");
-  return a;
+  std::vector<StepCount> out(groups);
+  for (std::size_t g = 0; g < groups; ++g) {
+    out[g] = {a.mutable_data(static_cast<py::ssize_t>(g)), CountType::int64};
+    checked_steps_taken(out[g], [g] { return "counts[" + std::to_string(g) + "]"; });
+  }
+  return out;
 }
 
-// The coefficients of each group's step, every value checked before any is used.
-// `step`: the step number of each group, or None with `counts` (checked_counts).
-std::vector<StepCoefficients> group_coefficients(const TensorGroup& grp, py::handle hypers, py::handle step,
-                                                 py::handle seeds, py::handle counts) {
+// One step's coefficients per group, every value checked before any is used, and
+// the counts the step increments. `step`: the step number of each group, or None
+// with `counts` (group_counts), whose steps taken + 1 it then is.
+struct GroupStep {
+  std::vector<StepCoefficients> coefficients;
+  std::vector<StepCount> counts;
+};
+GroupStep group_step(const TensorGroup& grp, py::handle hypers, py::handle step, py::handle seeds,
+                     py::handle counts) {
   const RuleSpec& spec = *grp.spec();
   const std::size_t groups = grp.group_count();
   const py::tuple h = per_group(hypers, groups, "hypers");
+  GroupStep out;
+  out.counts = group_counts(counts, groups);
   py::tuple steps;
   if (counts.is_none()) {
     steps = per_group(step, groups, "step");
   } else {
     if (!step.is_none()) throw_type_error("step and counts: give one of them");
-    const auto c = checked_counts(counts, groups);
     steps = py::tuple(groups);
-    for (std::size_t g = 0; g < groups; ++g) steps[g] = py::int_(c.at(g) + 1);
+    for (std::size_t g = 0; g < groups; ++g) steps[g] = py::int_(steps_taken(out.counts[g]) + 1);
   }
   const py::tuple seed = seeds.is_none() ? py::tuple() : py::tuple(per_group(seeds, groups, "stochastic_rounding_seeds"));
-  std::vector<StepCoefficients> out;
   for (std::size_t g = 0; g < groups; ++g) {
     const auto values = hyper_values(spec, h[g]);
-    out.push_back(checked_coefficients(spec, values.data(), step_of(spec, steps[g])));
-    set_rounding(out.back(), seeds.is_none() ? py::handle(Py_None) : py::handle(seed[g]));
+    out.coefficients.push_back(checked_coefficients(spec, values.data(), step_of(spec, steps[g])));
+    set_rounding(out.coefficients.back(), seeds.is_none() ? py::handle(Py_None) : py::handle(seed[g]));
     grp.require_state_for(g, values.data());
   }
   return out;
-}
-
-// After an applied step: every group's count + 1 (the GIL is held throughout).
-void count_step(py::handle counts, std::size_t groups) {
-  if (counts.is_none()) return;
-  auto a = checked_counts(counts, groups);  // again: Python code may have run during the step
-  for (py::ssize_t g = 0; g < a.shape(0); ++g) a.mutable_at(g) += 1;
 }
 
 // L-BFGS's two-loop recursion into `d` (optim.hpp, lbfgs_direction): g, every
@@ -336,11 +337,9 @@ void register_optim(py::module_& m) {
       .def("step", [](TensorGroup& grp, py::object hypers, py::object step, py::object grads, py::object skip,
                       py::object seeds, py::object counts) {
         if (grp.spec() == nullptr) throw_value_error("this group is for the roofline probe only");
-        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds, counts);
+        GroupStep s = group_step(grp, hypers, step, seeds, counts);
         const bool skip_nonfinite = to_bool(skip, "skip_if_nonfinite");
-        const bool applied = grp.step(grp.spec()->rule, c, grads, skip_nonfinite);
-        if (applied) count_step(counts, grp.group_count());
-        return applied;
+        return grp.step(grp.spec()->rule, std::move(s.coefficients), grads, skip_nonfinite, nullptr, s.counts);
       }, arg("hypers"), arg("step"), arg("grads"), arg("skip_if_nonfinite"),
          arg("stochastic_rounding_seeds") = py::none(), arg("counts") = py::none(),
          "One step of the rule over every tensor; False (nothing changed) when skipping non-finite\n"
@@ -351,10 +350,9 @@ void register_optim(py::module_& m) {
       .def("offload_step", [](TensorGroup& grp, py::object hypers, py::object step, py::object grads,
                               py::object seeds, py::object grad_scale, py::object max_norm, py::object counts) {
         if (grp.spec() == nullptr) throw_value_error("this group is for the roofline probe only");
-        const std::vector<StepCoefficients> c = group_coefficients(grp, hypers, step, seeds, counts);
+        GroupStep s = group_step(grp, hypers, step, seeds, counts);
         TensorGroup::GradientPhase phase = checked_phase(grad_scale, max_norm);
-        const bool applied = grp.step(grp.spec()->rule, c, grads, true, &phase);
-        if (applied) count_step(counts, grp.group_count());
+        const bool applied = grp.step(grp.spec()->rule, std::move(s.coefficients), grads, true, &phase, s.counts);
         return py::make_tuple(applied, phase.norm);
       }, arg("hypers"), arg("step"), arg("grads"), arg("stochastic_rounding_seeds") = py::none(),
          arg("grad_scale") = 1.0, arg("max_norm") = py::none(), arg("counts") = py::none(),

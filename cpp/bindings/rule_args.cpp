@@ -40,10 +40,10 @@ std::array<double, kMaxHypers> hyper_values(const RuleSpec& spec, py::handle hyp
       throw_value_error(std::string(spec.name) + " has no hyperparameter " + py::repr(key).cast<std::string>());
     const HyperSpec& h = spec.hypers[i];
     if (h.range == Range::flag) values[i] = to_bool(value, h.name) ? 1.0 : 0.0;
-    else if (h.range == Range::optional_nonnegative && value == Py_None) values[i] = std::nan("");  // "not given"
+    else if (is_optional(h.range) && value == Py_None) values[i] = std::nan("");  // "not given"
     else values[i] = to_double(value, h.name);
-    if (h.range == Range::optional_nonnegative && value != Py_None && std::isnan(values[i]))
-      throw_value_error(std::string(h.name) + " must be None or a finite number >= 0, got nan");
+    if (is_optional(h.range) && value != Py_None && std::isnan(values[i]))
+      throw_value_error(std::string(h.name) + " must be None or a finite number, got nan");
     given[i] = true;
   }
   for (std::size_t i = 0; i < spec.hypers.size(); ++i)
@@ -61,6 +61,7 @@ const char* range_name(Range r) {
     case Range::flag: return "flag";
     case Range::nonpositive: return "nonpositive";
     case Range::optional_nonnegative: return "optional nonnegative";
+    case Range::optional_positive: return "optional positive";
   }
   return "?";
 }

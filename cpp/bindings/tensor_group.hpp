@@ -205,14 +205,15 @@ class TensorGroup {
   // tensor; tensor t uses coefficients[t.group]. With skip_if_nonfinite or
   // clipping, one read pass over the gradients first (their norm: Inf or NaN
   // when any element is), then the update pass.
+  // `counts` (optim/step.hpp): incremented by an applied step; their owner holds them.
   bool step(Rule rule, std::vector<StepCoefficients> coefficients, const py::object& grads, bool skip_if_nonfinite,
-            GradientPhase* phase = nullptr) {
+            GradientPhase* phase = nullptr, const std::vector<StepCount>& counts = {}) {
     if (coefficients.size() < group_count_) throw_value_error("one set of hyperparameters per group is needed");
     Claim claim(*this);
     require_unchanged();
     std::vector<py::array> grad_refs;  // owned until the kernel is done
     std::vector<TensorBuffers> tensors = with_grads(grads, &grad_refs);
-    return run(rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);
+    return run(rule, std::move(coefficients), tensors, skip_if_nonfinite, phase, counts);
   }
 
   // The roofline probe over the whole group (run_stream_probe): the bytes of one step of it.
@@ -230,13 +231,13 @@ class TensorGroup {
   // through bind_grad, and t.group the index of its coefficients. The caller
   // holds a reference to every gradient until this returns.
   bool step_bound(Rule rule, std::vector<StepCoefficients> coefficients, std::vector<TensorBuffers>& tensors,
-                  bool skip_if_nonfinite, GradientPhase* phase = nullptr) {
+                  bool skip_if_nonfinite, GradientPhase* phase, const std::vector<StepCount>& counts) {
     if (tensors.size() != tensors_.size()) throw_value_error("one gradient per parameter is needed");
     for (const TensorBuffers& t : tensors)
       if (t.group >= coefficients.size()) throw_value_error("a tensor has no set of hyperparameters");
     Claim claim(*this);
     require_unchanged();
-    return run(rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);
+    return run(rule, std::move(coefficients), tensors, skip_if_nonfinite, phase, counts);
   }
 
   // Checks a gradient of tensor t, `numel` elements of `dtype` at `data`
@@ -320,9 +321,10 @@ class TensorGroup {
   }
 
   bool run(Rule rule, std::vector<StepCoefficients> coefficients, std::vector<TensorBuffers>& tensors,
-           bool skip_if_nonfinite, GradientPhase* phase) {
+           bool skip_if_nonfinite, GradientPhase* phase, const std::vector<StepCount>& counts) {
     py::gil_scoped_release release;
-    return run_phased_step(rule, tensors.data(), tensors.size(), std::move(coefficients), skip_if_nonfinite, phase);
+    return run_counted_step(rule, tensors.data(), tensors.size(), std::move(coefficients), counts, skip_if_nonfinite,
+                            phase);
   }
 
   // A copy of every tensor's buffers with its gradient bound: `grads`, or the registered ones.

@@ -140,32 +140,16 @@ std::string param_name(std::uint32_t group, std::uint32_t position) {
 }
 
 // A step count as torch keeps it: a one-element float32/float64 tensor (or an
-// integer one, which torch also accepts). Its kind for read_step / add_step.
-int step_kind(const TorchTypes& types, py::handle step, const std::string& name) {
+// integer one, which torch also accepts). Its type for the driver (optim/step.hpp).
+CountType count_type(const TorchTypes& types, py::handle step, const std::string& name) {
   if (!PyObject_TypeCheck(step.ptr(), types.tensor_base))
     throw_type_error(name + " must be a tensor, as torch keeps it; got " + type_name(step));
   const py::object dtype = attr(step, names().dtype);
-  int kind = dtype.is(types.dtypes[0]) ? 0 : dtype.is(types.dtypes[1]) ? 1 : dtype.is(types.int_dtypes[0]) ? 2
-             : dtype.is(types.int_dtypes[1]) ? 3 : -1;
-  if (kind < 0) throw_type_error(name + " has dtype " + str(dtype) + "; a step count is a float32, float64, int32 "
-                                 "or int64 tensor");
-  return kind;
-}
-double read_step(const void* p, int kind) {
-  switch (kind) {
-    case 0: { float f; std::memcpy(&f, p, sizeof f); return f; }
-    case 1: { double d; std::memcpy(&d, p, sizeof d); return d; }
-    case 2: { std::int32_t i; std::memcpy(&i, p, sizeof i); return static_cast<double>(i); }
-    default: { std::int64_t i; std::memcpy(&i, p, sizeof i); return static_cast<double>(i); }
-  }
-}
-void add_step(void* p, int kind) {
-  switch (kind) {
-    case 0: { float f; std::memcpy(&f, p, sizeof f); f += 1.0f; std::memcpy(p, &f, sizeof f); break; }
-    case 1: { double d; std::memcpy(&d, p, sizeof d); d += 1.0; std::memcpy(p, &d, sizeof d); break; }
-    case 2: { std::int32_t i; std::memcpy(&i, p, sizeof i); ++i; std::memcpy(p, &i, sizeof i); break; }
-    default: { std::int64_t i; std::memcpy(&i, p, sizeof i); ++i; std::memcpy(p, &i, sizeof i); break; }
-  }
+  if (dtype.is(types.dtypes[0])) return CountType::float32;
+  if (dtype.is(types.dtypes[1])) return CountType::float64;
+  if (dtype.is(types.int_dtypes[0])) return CountType::int32;
+  if (dtype.is(types.int_dtypes[1])) return CountType::int64;
+  throw_type_error(name + " has dtype " + str(dtype) + "; a step count is a float32, float64, int32 or int64 tensor");
 }
 
 }  // namespace
@@ -311,13 +295,13 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
     const py::object step = local_tensor(types_, steps[i]);
     if (!step.is_none()) {
       const std::string s_name = "state['step'] of " + name;
-      e.step_kind = step_kind(types_, step, s_name);
+      e.step_count.type = count_type(types_, step, s_name);
       if (attr(step, names().is_cpu).ptr() != Py_True || !call_true(step, names().is_contiguous) ||
           PyLong_AsSsize_t(call(step, names().numel).ptr()) != 1 || call_true(step, names().is_neg))
         throw_value_error(s_name + " must be a one-element CPU tensor, as torch keeps it");
       e.step_tensor = py::reinterpret_borrow<py::object>(step);
-      e.step_data = data_ptr(step);
-      layouts_.emplace_back(step, e.step_data, false);
+      e.step_count.data = data_ptr(step);
+      layouts_.emplace_back(step, e.step_count.data, false);
       written_.append(step);
     } else {
       e.step_tensor = py::none();
@@ -404,23 +388,25 @@ py::object TorchView::step(py::handle param_groups, py::handle state, py::handle
   // optimizer's counter + 1), which is new at every step.
   const py::tuple first = first_steps.is_none() ? py::tuple() : py::tuple(py::reinterpret_borrow<py::object>(first_steps));
   if (!first_steps.is_none() && first.size() != n) throw_value_error("first_steps: one entry per parameter");
-  const std::int64_t counter = *counter_.data();
-  if (counter < 0 || counter >= std::numeric_limits<std::int64_t>::max())
-    throw_value_error("the optimizer's step counter is out of range");
+  // The counts an applied step increments (by the driver): every state["step"], and the counter.
+  std::vector<StepCount> counts;
+  counts.reserve(n + 1);
+  const StepCount counter{counter_.mutable_data(), CountType::int64};
+  const std::int64_t counter_taken =
+      checked_steps_taken(counter, [] { return std::string("the optimizer's step counter"); });
   std::vector<std::int64_t> step_of(n), rounding_of(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Entry& e = entries_[i];
-    std::int64_t counted = counter + 1;
+    std::int64_t counted = counter_taken + 1;
     if (!e.step_tensor.is_none()) {
-      const double v = read_step(e.step_data, e.step_kind);
-      if (!(v >= 0.0 && v < 9007199254740992.0) || v != std::floor(v))
-        throw_value_error("state['step'] of " + param_name(e.group, e.position) + " is " + std::to_string(v) +
-                          ": a step count is a whole number >= 0");
-      counted = static_cast<std::int64_t>(v) + 1;
+      auto name = [&] { return "state['step'] of " + param_name(e.group, e.position); };
+      counted = checked_steps_taken(e.step_count, name) + 1;
+      counts.push_back(e.step_count);
     }
     step_of[i] = !e.fixed ? counted : first_steps.is_none() ? e.fixed_step : to_int(first[i], "first_steps");
     rounding_of[i] = counted;
   }
+  counts.push_back(counter);
 
   // One set of coefficients per (param group, step number, rounding step) in use.
   const RuleSpec& spec = *group_->spec();
@@ -477,16 +463,14 @@ py::object TorchView::step(py::handle param_groups, py::handle state, py::handle
     }
     group_->bind_grad(tensors[i], m.dtype, m.data, m.numel, name);
   }
-  const bool applied = group_->step_bound(spec.rule, std::move(coefficients), tensors, skip_if_nonfinite, phase);
+  // An applied step increments the counts (in the driver) and then, before any
+  // Python code can run, autograd's version counters (as torch.optim's in-place
+  // updates bump them, so a graph saved before the step refuses to backpropagate
+  // through the old values).
+  const bool applied =
+      group_->step_bound(spec.rule, std::move(coefficients), tensors, skip_if_nonfinite, phase, counts);
   if (applied) {
-    // The bookkeeping of the update, before any Python code can run: step
-    // counts, the counter, and autograd's version counters (as torch.optim's
-    // in-place updates bump them, so a graph saved before the step refuses to
-    // backpropagate through the old values).
     stepped_ = true;
-    for (const Entry& e : entries_)
-      if (!e.step_tensor.is_none()) add_step(e.step_data, e.step_kind);
-    *counter_.mutable_data() = counter + 1;
     PyObject* bumped = PyObject_CallOneArg(types_.increment_version.ptr(), written_.ptr());
     if (bumped == nullptr) PyErr_Clear();  // cannot fail for these tensors; if it did, the step still stands
     Py_XDECREF(bumped);

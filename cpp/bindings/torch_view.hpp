@@ -135,8 +135,7 @@ class TorchView {
     py::object state;  // state[param] (a dict) when made; None when it held no dict
     std::vector<std::pair<py::object, py::object>> state_tensors;  // (name, tensor)
     py::object step_tensor;  // None: no state["step"]
-    void* step_data = nullptr;
-    int step_kind = 0;  // 0 float32, 1 float64, 2 int32, 3 int64
+    StepCount step_count;    // its memory and dtype
     bool fixed = false;  // the rule's step number is fixed_step, not state["step"] + 1
     std::int64_t fixed_step = 0;
     TensorMemory memory{};  // the parameter's, when made (its gradient must have the same order)

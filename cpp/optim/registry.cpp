@@ -79,6 +79,9 @@ void check_range(const HyperSpec& h, double x) {
     case Range::optional_nonnegative:
       if (!(std::isnan(x) || (x >= 0.0 && std::isfinite(x)))) bad_value(h.name, "None or a finite number >= 0", x);
       break;
+    case Range::optional_positive:
+      if (!(std::isnan(x) || (x > 0.0 && std::isfinite(x)))) bad_value(h.name, "None or a finite number > 0", x);
+      break;
   }
 }
 

@@ -24,7 +24,9 @@ enum class Range : int {
   flag,         // 0 or 1 (a bool on the Python side)
   nonpositive,  // finite, <= 0
   optional_nonnegative,  // finite, >= 0, or None (NaN here): the rule's own default
+  optional_positive,     // finite, > 0, or None (NaN here)
 };
+constexpr bool is_optional(Range r) { return r == Range::optional_nonnegative || r == Range::optional_positive; }
 
 struct HyperSpec {
   const char* name;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -186,6 +188,64 @@ bool run_phased_step(Rule rule, const TensorBuffers* tensors, std::size_t count,
     for (StepCoefficients& c : coefficients) c.grad_sign *= multiplier;
   }
   run_step(rule, tensors, count, coefficients.data());
+  return true;
+}
+
+namespace {
+template <class T>
+T read_count(const StepCount& c) noexcept {
+  T value;
+  std::memcpy(&value, c.data, sizeof value);  // a tensor's storage need not be aligned for T
+  return value;
+}
+template <class T>
+void write_count(const StepCount& c, T value) noexcept {
+  std::memcpy(c.data, &value, sizeof value);
+}
+constexpr double kFloatCountLimit = 9007199254740992.0;  // 2^53
+}  // namespace
+
+double count_value(const StepCount& c) noexcept {
+  switch (c.type) {
+    case CountType::float32: return read_count<float>(c);
+    case CountType::float64: return read_count<double>(c);
+    case CountType::int32: return read_count<std::int32_t>(c);
+    default: return static_cast<double>(read_count<std::int64_t>(c));
+  }
+}
+
+std::int64_t steps_taken(const StepCount& c) noexcept {
+  switch (c.type) {
+    case CountType::float32:
+    case CountType::float64: {
+      const double v = count_value(c);
+      return v >= 0.0 && v < kFloatCountLimit && v == std::floor(v) ? static_cast<std::int64_t>(v) : -1;
+    }
+    case CountType::int32: {
+      const std::int32_t v = read_count<std::int32_t>(c);
+      return v >= 0 && v < std::numeric_limits<std::int32_t>::max() ? v : -1;
+    }
+    default: {
+      const std::int64_t v = read_count<std::int64_t>(c);
+      return v >= 0 && v < std::numeric_limits<std::int64_t>::max() - 1 ? v : -1;
+    }
+  }
+}
+
+bool run_counted_step(Rule rule, const TensorBuffers* tensors, std::size_t count,
+                      std::vector<StepCoefficients> coefficients, const std::vector<StepCount>& counts,
+                      bool skip_if_nonfinite, GradientPhase* phase) {
+  for (const StepCount& c : counts)  // callers check with names first; an increment must stay exact
+    if (steps_taken(c) < 0) throw std::invalid_argument("a step count is not a whole number in range");
+  if (!run_phased_step(rule, tensors, count, std::move(coefficients), skip_if_nonfinite, phase)) return false;
+  for (const StepCount& c : counts) {
+    switch (c.type) {  // in the count's own arithmetic, as torch's step_t += 1
+      case CountType::float32: write_count(c, read_count<float>(c) + 1.0f); break;
+      case CountType::float64: write_count(c, read_count<double>(c) + 1.0); break;
+      case CountType::int32: write_count(c, read_count<std::int32_t>(c) + 1); break;
+      default: write_count(c, read_count<std::int64_t>(c) + 1); break;
+    }
+  }
   return true;
 }
 

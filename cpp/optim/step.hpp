@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "optim/coefficients.hpp"
@@ -38,6 +41,41 @@ struct GradientPhase {
 // coefficients' grad_sign times the phase's multiplier; true.
 bool run_phased_step(Rule rule, const TensorBuffers* tensors, std::size_t count,
                      std::vector<StepCoefficients> coefficients, bool skip_if_nonfinite, GradientPhase* phase);
+
+// A step count as its owner keeps it: the number of steps taken, read for the
+// next step's number (taken + 1) and incremented by run_counted_step. fastopt.optim
+// keeps an int64 per parameter group; fastopt.torch, torch's state["step"] (a
+// one-element float32, float64, int32 or int64 tensor) and the optimizer's own
+// int64 counter.
+enum class CountType : std::uint8_t { float32, float64, int32, int64 };
+struct StepCount {
+  void* data = nullptr;
+  CountType type = CountType::int64;
+};
+
+// The steps taken, or -1 unless the count is a whole number >= 0 below a
+// limit at which its increment is still exact and in range (2^53 for the
+// float types, as torch keeps step counts; INT32_MAX and INT64_MAX - 1).
+std::int64_t steps_taken(const StepCount& count) noexcept;
+double count_value(const StepCount& count) noexcept;  // the count as a number, for messages
+
+// steps_taken, or std::invalid_argument naming it (`name()`) when it is -1.
+template <class Name>
+std::int64_t checked_steps_taken(const StepCount& count, const Name& name) {
+  const std::int64_t taken = steps_taken(count);
+  if (taken < 0)
+    throw std::invalid_argument(name() + " is " + std::to_string(count_value(count)) +
+                                ": a step count is a whole number >= 0");
+  return taken;
+}
+
+// run_phased_step, then, when the step was applied, every count + 1 before it
+// returns: the update and its count are never apart. std::invalid_argument, and
+// nothing changed, if a count is out of steps_taken's range (callers check
+// them first with checked_steps_taken, which names them).
+bool run_counted_step(Rule rule, const TensorBuffers* tensors, std::size_t count,
+                      std::vector<StepCoefficients> coefficients, const std::vector<StepCount>& counts,
+                      bool skip_if_nonfinite, GradientPhase* phase);
 
 // The roofline probe, for benchmarks (no update rule): moves exactly the bytes
 // of a step over the same buffers — reads every given slot, writes every one

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _core, config, optim, reference, training
 from . import functional as fast
+from ._registry import parse_api
 from . import losses
 from ._typing import Array
 
@@ -35,10 +36,10 @@ def _rule_case(rule: dict[str, Any]) -> _OptimizerCase:
     default hyperparameters (the state buffers those use)."""
     name, lr = rule["name"], rule["hypers"][0]["default"]
     states = [s["arg"] for s in rule["states"] if s["name"] in _core.needed_states(name, {})]
-    cls = rule["api"].split("(")[0]
-    torch_name = cls.rsplit(".", 1)[-1] if cls.startswith("torch.optim.") else None
+    api = parse_api(rule)
+    torch_name = api.class_name if api.in_torch else None
     return (getattr(fast, name), getattr(reference, name), tuple(states), (), dict(lr=lr), bool(rule["uses_step"]),
-            (getattr(optim, cls.rsplit(".", 1)[-1]), dict(lr=lr)), (torch_name, dict(lr=lr) if torch_name else {}))
+            (getattr(optim, api.class_name), dict(lr=lr)), (torch_name, dict(lr=lr) if torch_name else {}))
 
 
 # Every elementwise rule of the registry (SGD as its two functions; torch has a fused kernel

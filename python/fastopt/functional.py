@@ -743,6 +743,74 @@ def adafactor(p: Array, g: Array, row_var: Optional[Array], col_var: Optional[Ar
                step, stochastic_rounding_seed=stochastic_rounding_seed)
 
 
+def ademamix(p: Array, g: Array, m: Array, m_slow: Array, v: Array, *, step: int, lr: float = 0.001, beta1: float = 0.9,
+             beta2: float = 0.999, beta3: float = 0.9999, alpha: float = 5.0, t_alpha: Optional[float] = None,
+             t_beta3: Optional[float] = None, eps: float = 1e-8, weight_decay: float = 0.01, maximize: bool = False,
+             p_copy: Optional[Array] = None, stochastic_rounding_seed: Optional[int] = None) -> None:
+    """AdEMAMix (Pagliardini, Ablin & Grangier 2024, "The AdEMAMix Optimizer: Better, Faster, Older"): one step in
+    place.
+
+    Update rule (``step`` = t counts from 1; ``m_slow`` is the slow EMA)::
+
+        alpha_t = min(t * alpha / t_alpha, alpha)          (alpha if t_alpha is None)
+        s = t / t_beta3                                      (beta3_t = beta3 if t_beta3 is None)
+        beta3_t = min(exp(log(beta1) * log(beta3) / ((1 - s) * log(beta3) + s * log(beta1))), beta3)
+        p *= 1 - lr * weight_decay
+        m = beta1 * m + (1 - beta1) * g
+        m_slow = beta3_t * m_slow + (1 - beta3_t) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p -= (lr / (1 - beta1**t) * m + lr * alpha_t * m_slow) / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    Adam's update with a second, slow EMA of the gradient (``beta3`` near 1) added
+    to the numerator: it keeps using gradients thousands of steps old. The paper
+    warms ``alpha`` and ``beta3`` up over ``t_alpha`` and ``t_beta3`` steps (both
+    often the run's length); defaults and schedules are bitsandbytes' AdEMAMix, with
+    the weight decay decoupled as AdamW's.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Parameters, updated in place.
+    g : numpy.ndarray
+        Gradient, the shape of ``p``; read only.
+    m : numpy.ndarray
+        State ``exp_avg``. The parameter's shape, updated in place; starts at 0.
+    m_slow : numpy.ndarray
+        State ``exp_avg_slow``. The parameter's shape, updated in place; starts at 0.
+    v : numpy.ndarray
+        State ``exp_avg_sq``. The parameter's shape, updated in place; starts at 0.
+    step : int
+        Number of this step, >= 1.
+    lr : float, default 0.001
+        Learning rate, >= 0.
+    beta1 : float, default 0.9
+        Decay rate of the fast first moment, in [0, 1).
+    beta2 : float, default 0.999
+        Decay rate of the second moment, in [0, 1).
+    beta3 : float, default 0.9999
+        Decay rate of the slow first moment (after its warm-up), in [0, 1).
+    alpha : float, default 5.0
+        Weight of the slow first moment (after its warm-up), >= 0.
+    t_alpha : float or None, default None
+        Steps of alpha's linear warm-up; None: none, > 0, or None.
+    t_beta3 : float or None, default None
+        Steps of beta3's warm-up from beta1; None: none, > 0, or None.
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.01
+        Decoupled weight decay, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    p_copy, stochastic_rounding_seed : optional
+        Master-weight copy and stochastic rounding: see the module's description.
+    """
+    _core.step("ademamix",
+               {"p": p, "g": g, "p_copy": p_copy, "m": m, "m_slow": m_slow, "v": v},
+               {"lr": lr, "beta1": beta1, "beta2": beta2, "beta3": beta3, "alpha": alpha, "t_alpha": t_alpha,
+                "t_beta3": t_beta3, "eps": eps, "weight_decay": weight_decay, "maximize": maximize},
+               step, stochastic_rounding_seed=stochastic_rounding_seed)
+
+
 __all__ += ['adagrad', 'rmsprop', 'adam', 'adamw', 'lion', 'adamax', 'radam', 'adadelta', 'rprop', 'nadam', 'asgd',
-            'adafactor']
+            'adafactor', 'ademamix']
 # ---- end of generated code ----

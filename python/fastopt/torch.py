@@ -55,7 +55,7 @@ except ModuleNotFoundError as e:  # say how to get it
 
 from . import _core
 from ._typing import Array
-from .optim import _precision_options, _warn_if_nothing_to_round, state_shape
+from .optim import _precision_options, _tuple, _warn_if_nothing_to_round, state_shape
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -160,8 +160,8 @@ class _Optimizer(torch.optim.Optimizer):
     """Shared machinery: state in torch's layout, one native step per call."""
 
     _rule = ""
-    # torch's pairs of hyperparameters: {"betas": ("beta1", "beta2")}
-    _pairs: dict[str, tuple[str, str]] = {}
+    # torch's tuples of hyperparameters: {"betas": ("beta1", "beta2")}
+    _tuples: dict[str, tuple[str, ...]] = {}
     # torch options accepted only at their default (these implementations are torch's own)
     _torch_only = {"foreach": (None, False), "fused": (None, False), "capturable": (False,),
                    "differentiable": (False,)}
@@ -219,16 +219,13 @@ class _Optimizer(torch.optim.Optimizer):
 
     # --- the registry's view of a group ----------------------------------------------------------
     def _rule_hypers(self, group: dict[str, Any]) -> dict[str, Any]:
-        """The registry's hyperparameters of a param group (torch's names; a pair such as
-        ``betas`` becomes its two hyperparameters)."""
+        """The registry's hyperparameters of a param group (torch's names; a tuple such as
+        ``betas`` becomes its hyperparameters)."""
         names = {h["name"] for h in _RULES[self._rule]["hypers"]}
         hypers = {k: _scalar(v, k) for k, v in group.items() if k in names}
-        for key, (first, second) in self._pairs.items():
-            pair = group[key]
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise TypeError(f"{key} must be a pair ({first}, {second}), got {pair!r}")
-            hypers[first], hypers[second] = (None if v is None else _scalar(v, k)
-                                             for v, k in zip(pair, (first, second)))
+        for key, members in self._tuples.items():
+            values = _tuple(group[key], len(members), f"{key} ({', '.join(members)})")
+            hypers.update((k, None if v is None else _scalar(v, k)) for k, v in zip(members, values))
         return hypers
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -402,7 +399,7 @@ class _Optimizer(torch.optim.Optimizer):
 
     def _group_values(self, group: dict[str, Any]) -> list[Any]:
         """A snapshot of the group's entries the rule reads, to compare between steps: numbers
-        with their type, a tensor by its value, a pair by its members (a list edited in place
+        with their type, a tensor by its value, a tuple by its members (a list edited in place
         differs)."""
         out: list[Any] = []
         for k in self._group_keys():
@@ -420,8 +417,9 @@ class _Optimizer(torch.optim.Optimizer):
     def _group_keys(cls) -> tuple[str, ...]:
         keys = cls.__dict__.get("_fastopt_group_keys")
         if keys is None:
-            paired = {h for pair in cls._pairs.values() for h in pair}
-            keys = tuple(h["name"] for h in _RULES[cls._rule]["hypers"] if h["name"] not in paired) + tuple(cls._pairs)
+            grouped = {h for members in cls._tuples.values() for h in members}
+            keys = (tuple(h["name"] for h in _RULES[cls._rule]["hypers"] if h["name"] not in grouped)
+                    + tuple(cls._tuples))
             setattr(cls, "_fastopt_group_keys", keys)
         return keys
 
@@ -816,7 +814,7 @@ class Adam(_AdamBase):
     """
 
     _rule = "adam"
-    _pairs = {"betas": ("beta1", "beta2")}
+    _tuples = {"betas": ("beta1", "beta2")}
 
     def __init__(self, params: ParamsT, lr: Number = 0.001, betas: tuple[Number, Number] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: Optional[bool] = None,
@@ -865,7 +863,7 @@ class Lion(_LionBase):
     """
 
     _rule = "lion"
-    _pairs = {"betas": ("beta1", "beta2")}
+    _tuples = {"betas": ("beta1", "beta2")}
 
     def __init__(self, params: ParamsT, lr: Number = 0.0001, betas: tuple[Number, Number] = (0.9, 0.99),
                  weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
@@ -908,7 +906,7 @@ class Adamax(_Optimizer):
     """
 
     _rule = "adamax"
-    _pairs = {"betas": ("beta1", "beta2")}
+    _tuples = {"betas": ("beta1", "beta2")}
 
     def __init__(self, params: ParamsT, lr: Number = 0.002, betas: tuple[Number, Number] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
@@ -964,7 +962,7 @@ class RAdam(_Optimizer):
     """
 
     _rule = "radam"
-    _pairs = {"betas": ("beta1", "beta2")}
+    _tuples = {"betas": ("beta1", "beta2")}
 
     def __init__(self, params: ParamsT, lr: Number = 0.001, betas: tuple[Number, Number] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
@@ -1056,7 +1054,7 @@ class Rprop(_Optimizer):
     """
 
     _rule = "rprop"
-    _pairs = {"etas": ("etaminus", "etaplus"), "step_sizes": ("step_size_min", "step_size_max")}
+    _tuples = {"etas": ("etaminus", "etaplus"), "step_sizes": ("step_size_min", "step_size_max")}
 
     def __init__(self, params: ParamsT, lr: Number = 0.01, etas: tuple[Number, Number] = (0.5, 1.2),
                  step_sizes: tuple[Number, Number] = (1e-6, 50.0), *, capturable: bool = False,
@@ -1113,7 +1111,7 @@ class NAdam(_Optimizer):
     """
 
     _rule = "nadam"
-    _pairs = {"betas": ("beta1", "beta2")}
+    _tuples = {"betas": ("beta1", "beta2")}
 
     def __init__(self, params: ParamsT, lr: Number = 0.002, betas: tuple[Number, Number] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 0.004,
@@ -1225,7 +1223,7 @@ class Adafactor(_Optimizer):
     """
 
     _rule = "adafactor"
-    _pairs = {"eps": ("eps1", "eps2")}
+    _tuples = {"eps": ("eps1", "eps2")}
 
     def __init__(self, params: ParamsT, lr: Number = 0.01, beta2_decay: float = -0.8,
                  eps: tuple[Optional[float], Number] = (None, 0.001), d: float = 1.0, weight_decay: float = 0.0, *,
@@ -1236,8 +1234,69 @@ class Adafactor(_Optimizer):
         super().__init__(params, defaults, **options)
 
 
+class AdEMAMix(_Optimizer):
+    """AdEMAMix (Pagliardini, Ablin & Grangier 2024, "The AdEMAMix Optimizer: Better, Faster, Older") on fastopt's
+    kernels; torch.optim has none.
+
+    Update rule (``step`` = t counts from 1; ``m_slow`` is the slow EMA)::
+
+        alpha_t = min(t * alpha / t_alpha, alpha)          (alpha if t_alpha is None)
+        s = t / t_beta3                                      (beta3_t = beta3 if t_beta3 is None)
+        beta3_t = min(exp(log(beta1) * log(beta3) / ((1 - s) * log(beta3) + s * log(beta1))), beta3)
+        p *= 1 - lr * weight_decay
+        m = beta1 * m + (1 - beta1) * g
+        m_slow = beta3_t * m_slow + (1 - beta3_t) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p -= (lr / (1 - beta1**t) * m + lr * alpha_t * m_slow) / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    Adam's update with a second, slow EMA of the gradient (``beta3`` near 1) added
+    to the numerator: it keeps using gradients thousands of steps old. The paper
+    warms ``alpha`` and ``beta3`` up over ``t_alpha`` and ``t_beta3`` steps (both
+    often the run's length); defaults and schedules are bitsandbytes' AdEMAMix, with
+    the weight decay decoupled as AdamW's.
+
+    State: ``step`` (a 0-d tensor, as torch keeps it), ``exp_avg`` (``m`` above), ``exp_avg_slow`` (``m_slow``
+    above), ``exp_avg_sq`` (``v`` above).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of dict
+        Parameters or parameter groups, as torch.
+    lr : float, default 0.001
+        Learning rate, >= 0.
+    betas : tuple of float, default (0.9, 0.999, 0.9999)
+        (beta1, beta2, beta3). ``beta1``: decay rate of the fast first moment, in [0, 1); ``beta2``: decay rate of
+        the second moment, in [0, 1); ``beta3``: decay rate of the slow first moment (after its warm-up), in [0, 1).
+    alpha : float, default 5.0
+        Weight of the slow first moment (after its warm-up), >= 0.
+    t_alpha : float or None, default None
+        Steps of alpha's linear warm-up; None: none, > 0, or None.
+    t_beta3 : float or None, default None
+        Steps of beta3's warm-up from beta1; None: none, > 0, or None.
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.01
+        Decoupled weight decay, >= 0.
+    maximize : bool, default False
+        Step on ``-g``, to maximize the objective.
+    **options
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+    """
+
+    _rule = "ademamix"
+    _tuples = {"betas": ("beta1", "beta2", "beta3")}
+
+    def __init__(self, params: ParamsT, lr: Number = 0.001, betas: tuple[Number, Number, Number] = (0.9, 0.999, 0.9999),
+                 alpha: float = 5.0, t_alpha: Optional[float] = None, t_beta3: Optional[float] = None,
+                 eps: float = 1e-8, weight_decay: float = 0.01, *, maximize: bool = False, **options: Any) -> None:
+        defaults = dict(lr=lr, betas=betas, alpha=alpha, t_alpha=t_alpha, t_beta3=t_beta3, eps=eps,
+                        weight_decay=weight_decay, maximize=maximize)
+        _core.check_hyperparameters(self._rule, self._rule_hypers(defaults))
+        super().__init__(params, defaults, **options)
+
+
 __all__ += ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'Lion', 'Adamax', 'RAdam', 'Adadelta', 'Rprop', 'NAdam', 'ASGD',
-            'Adafactor']
+            'Adafactor', 'AdEMAMix']
 # ---- end of generated code ----
 
 
@@ -1467,7 +1526,7 @@ class Muon(_Optimizer):
                              "(use_muon=False) groups only")
 
     _rule = "adam"  # the AdamW groups' rule: AdamW is torch's Adam with decoupled_weight_decay=True
-    _pairs = {"betas": ("beta1", "beta2")}
+    _tuples = {"betas": ("beta1", "beta2")}
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

@@ -110,6 +110,28 @@ def lion(p: FloatArray, g: FloatArray, m: FloatArray, *, lr: float = 1e-4, beta1
     m[...] = beta2 * m + (1 - beta2) * g
 
 
+def ademamix(p: FloatArray, g: FloatArray, m: FloatArray, m_slow: FloatArray, v: FloatArray, *, step: int,
+             lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, beta3: float = 0.9999, alpha: float = 5.0,
+             t_alpha: Optional[float] = None, t_beta3: Optional[float] = None, eps: float = 1e-8,
+             weight_decay: float = 1e-2, maximize: bool = False) -> None:
+    if maximize:
+        g = -g
+    if t_alpha is not None:             # alpha's warm-up
+        alpha = min(step * alpha / t_alpha, alpha)
+    if t_beta3 is not None:             # beta3's warm-up, from beta1
+        ln_beta1, ln_beta3 = math.log(beta1), math.log(beta3)
+        s = step / t_beta3
+        beta3 = min(math.exp(ln_beta1 * ln_beta3 / ((1 - s) * ln_beta3 + s * ln_beta1)), beta3)
+    p *= 1 - lr * weight_decay
+    m[...] = beta1 * m + (1 - beta1) * g
+    m_slow[...] = beta3 * m_slow + (1 - beta3) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+    denom = np.sqrt(v) / bias_correction2_sqrt + eps
+    p -= (step_size * m + lr * alpha * m_slow) / denom
+
+
 def adamax(p: FloatArray, g: FloatArray, m: FloatArray, u: FloatArray, *, step: int, lr: float = 2e-3,
            beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
            maximize: bool = False) -> None:

@@ -14,6 +14,7 @@ import registry_cases
 
 torch = pytest.importorskip("torch")
 ft = importlib.import_module("fastopt.torch")
+_Optimizer = importlib.import_module("fastopt.torch._optimizer")._Optimizer
 
 # Per optimizer: option sets (torch's names), each run over groups with different hyperparameters:
 # those of the registry (tests/registry_cases.py) for every rule torch.optim has, and more.
@@ -212,8 +213,8 @@ def test_the_view_is_reused_while_nothing_changes(monkeypatch):
     params = make_params(torch.float32)
     opt = ft.Adam(params[:4], lr=0.1)
     made = []
-    original = ft._Optimizer._make_view
-    monkeypatch.setattr(ft._Optimizer, "_make_view", lambda self, *a: made.append(1) or original(self, *a))
+    original = _Optimizer._make_view
+    monkeypatch.setattr(_Optimizer, "_make_view", lambda self, *a: made.append(1) or original(self, *a))
     for t in range(5):
         opt.zero_grad()
         for p in params[:3]:

@@ -17,6 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 ft = importlib.import_module("fastopt.torch")
+_Optimizer = importlib.import_module("fastopt.torch._optimizer")._Optimizer
 fo = importlib.import_module("fastopt.optim")
 
 
@@ -367,8 +368,8 @@ class _InterruptAfter:
 def test_interrupt_after_the_native_step_keeps_the_step(name, monkeypatch):
     kwargs = dict(lr=0.05, momentum=0.9) if name == "SGD" else dict(lr=0.05)
     ours_p, ours, theirs_p, theirs = pair(name, **kwargs)
-    original = ft._Optimizer._make_view
-    monkeypatch.setattr(ft._Optimizer, "_make_view",
+    original = _Optimizer._make_view
+    monkeypatch.setattr(_Optimizer, "_make_view",
                         lambda self, *a: (lambda v, f: (_InterruptAfter(v), f))(*original(self, *a)))
     set_grads(ours_p, 0), set_grads(theirs_p, 0)
     with pytest.raises(KeyboardInterrupt):

@@ -156,9 +156,9 @@ CountType count_type(const TorchTypes& types, py::handle step, const std::string
 
 // fastopt.torch's types tuple (see TorchTypes).
 TorchTypes torch_types(py::handle types_obj) {
-  if (!PyTuple_Check(types_obj.ptr())) throw_type_error("types: a tuple (see fastopt.torch._torch_types)");
+  if (!PyTuple_Check(types_obj.ptr())) throw_type_error("types: a tuple (see fastopt.torch._optimizer._torch_types)");
   const py::tuple t = py::reinterpret_borrow<py::tuple>(types_obj);
-  if (t.size() != 8 || !PyType_Check(t[0].ptr())) throw_type_error("types: a tuple (see fastopt.torch._torch_types)");
+  if (t.size() != 8 || !PyType_Check(t[0].ptr())) throw_type_error("types: a tuple (see fastopt.torch._optimizer._torch_types)");
   TorchTypes types;
   types.tensor_base = reinterpret_cast<PyTypeObject*>(t[0].ptr());
   types.strided = t[1];

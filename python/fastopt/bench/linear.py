@@ -24,10 +24,10 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from . import _core, datasets, linear
-from .lbfgs import minimize
-from ._typing import FloatArray
-from .losses import softmax_loss
+from .. import _core, datasets, linear
+from ..lbfgs import minimize
+from .._typing import FloatArray
+from ..losses import softmax_loss
 
 
 def _sklearn() -> bool:

@@ -330,7 +330,7 @@ def optim_class(rule: Rule, base: str) -> str:
            *class_parameters(rule, False),
            parameter("**options", "", "``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, "
                                        "``param_copies``: see :class:`Optimizer`.")]
-    values = [f"{a.name}=_tuple({a.name}, {len(a.hypers)}, {a.name!r})" if a.is_tuple else f"{a.name}={a.name}"
+    values = [f"{a.name}=tuple_of({a.name}, {len(a.hypers)}, {a.name!r})" if a.is_tuple else f"{a.name}={a.name}"
               for a in rule.args if a.literal is None]
     lines = [f"class {rule.class_name}({base}):", docstring("\n".join(doc), "    "), "",
              f'    _rule = "{rule.name}"']

@@ -39,7 +39,6 @@ import numbers
 import os
 import re
 import threading
-import warnings
 import weakref
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
@@ -47,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
+from ._options import LOW_PRECISION_KINDS, precision_options, tuple_of, warn_if_nothing_to_round
 from ._typing import Array
 
 #: ``params``: a list, tuple or dict of arrays, or a list of parameter groups
@@ -67,10 +67,6 @@ __all__ = ["Optimizer", "NativeLoop", "state_shape"]
 RULES = {rule["name"]: rule for rule in _core.rules()}
 # Each rule's state shapes: name -> "elementwise" (the parameter's shape) or "tensor" (one number).
 _SHAPES = {rule: {s["name"]: s["shape"] for s in spec["states"]} for rule, spec in RULES.items()}
-
-# float16 and bfloat16: the parameter dtypes whose state is float32 by default.
-_LOW_PRECISION_KINDS = {"float16", "bfloat16"}
-
 
 def state_shape(kind: str, shape: tuple[int, ...]) -> Optional[tuple[int, ...]]:
     """The shape of a state buffer of kind ``kind`` (the registry's ``shape``) of a parameter of
@@ -107,31 +103,6 @@ def _step_count(value: Any, where: str) -> int:
     if not 0 <= value < 2**63 - 1:
         raise ValueError(f"{where} must be in [0, 2**63 - 1), got {value}")
     return int(value)
-
-
-def _precision_options(state_dtype: Any, stochastic_rounding: bool, seed: int) -> tuple[str, bool, int]:
-    """The checked mixed-precision options shared by fastopt.optim and fastopt.torch.
-    ``state_dtype`` is "float32" or "param", or float32 as a dtype (``numpy.float32``,
-    ``torch.float32``)."""
-    if not isinstance(state_dtype, str) and str(state_dtype) in ("torch.float32", "float32",
-                                                                 "<class 'numpy.float32'>"):
-        state_dtype = "float32"
-    if state_dtype not in ("float32", "param"):
-        raise ValueError(f"state_dtype must be 'float32' (or float32 as a dtype) or 'param', got {state_dtype!r}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return state_dtype, _core.as_bool(stochastic_rounding, "stochastic_rounding"), seed
-
-
-def _warn_if_nothing_to_round(stochastic_rounding: bool, dtypes: Sequence[str], name: str) -> None:
-    """stochastic_rounding=True with no float16/bfloat16 parameter changes nothing: say so."""
-    if stochastic_rounding and dtypes and not any(d in _LOW_PRECISION_KINDS for d in dtypes):
-        warnings.warn(f"{name}(stochastic_rounding=True) has no float16 or bfloat16 parameter: stochastic rounding "
-                      f"applies to those only, and float32/float64 parameters are stepped as without it",
-                      UserWarning, stacklevel=3)
 
 
 # Live optimizers, for the at-fork handler: a child forked while another thread
@@ -198,7 +169,7 @@ class Optimizer:
         # (re-entrant, so a signal handler inside a long run gets a clear
         # RuntimeError from the native side instead of a deadlock).
         self._lock = threading.RLock()
-        self._state_dtype, self.stochastic_rounding, self.seed = _precision_options(
+        self._state_dtype, self.stochastic_rounding, self.seed = precision_options(
             state_dtype, stochastic_rounding, seed)
         self.defaults = dict(defaults)
         self._check_hyperparameters(self._resolved(self.defaults))
@@ -223,7 +194,7 @@ class Optimizer:
                 raise TypeError("grads must have the same structure (list or dict) as params")
         self._install(pending)
         _LIVE.add(self)
-        _warn_if_nothing_to_round(self.stochastic_rounding, self._dtype_names(), type(self).__name__)
+        warn_if_nothing_to_round(self.stochastic_rounding, self._dtype_names(), type(self).__name__)
 
     def _dtype_names(self) -> list[str]:
         return [str(a.dtype) for a in self.params]
@@ -336,7 +307,7 @@ class Optimizer:
     def _state_dtype_for(self, p: Array, name: str = "") -> npt.DTypeLike:
         if name and _SHAPES[self._rule][name] == "tensor":  # a per-tensor number: float64 only for float64 p
             return np.float64 if p.dtype == np.float64 else np.float32
-        if p.dtype.name in _LOW_PRECISION_KINDS and self._state_dtype == "float32":
+        if p.dtype.name in LOW_PRECISION_KINDS and self._state_dtype == "float32":
             return np.float32
         return p.dtype
 
@@ -410,7 +381,7 @@ class Optimizer:
         ``betas`` becomes its hyperparameters)."""
         hypers = {k: v for k, v in h.items() if k != "params" and k not in self._tuples}
         for key, names in self._tuples.items():
-            hypers.update(zip(names, _tuple(h[key], len(names), f"{key} ({', '.join(names)})")))
+            hypers.update(zip(names, tuple_of(h[key], len(names), f"{key} ({', '.join(names)})")))
         return hypers
 
     def _check_hyperparameters(self, h: dict[str, Any]) -> None:
@@ -646,7 +617,6 @@ class Optimizer:
                                      f"optimizer with them set to load this state_dict")
             steps = set()
             for i in indices:
-                p = self.params[i]
                 entry = state.get(i)
                 if not isinstance(entry, dict):
                     raise ValueError(f"state_dict has no state for parameter {i}")
@@ -701,13 +671,6 @@ class NativeLoop:
     def record(self, updates: int, lrs: Union[float, Sequence[float]]) -> None:
         """Account for ``updates`` steps taken with learning rates ``lrs``."""
         self._optimizer._record_native_steps(updates, lrs)
-
-
-def _tuple(value: Any, size: int, name: str) -> tuple[Any, ...]:
-    """``value`` as a tuple of ``size`` items (torch's betas, etas, step_sizes); TypeError unless it is one."""
-    if not isinstance(value, (tuple, list)) or len(value) != size:
-        raise TypeError(f"{name} must be a tuple of {size}, got {value!r}")
-    return tuple(value)
 
 
 # ---- generated by tools/generate_api.py from the rule registry; do not edit by hand ----
@@ -905,7 +868,7 @@ class Adam(Optimizer):
     def __init__(self, params: Params, lr: LearningRate = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
                  decoupled_weight_decay: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=_tuple(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+        defaults = dict(lr=lr, betas=tuple_of(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults, **options)
 
@@ -952,7 +915,7 @@ class AdamW(Optimizer):
     def __init__(self, params: Params, lr: LearningRate = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False, *, maximize: bool = False,
                  **options: Any) -> None:
-        defaults = dict(lr=lr, betas=_tuple(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+        defaults = dict(lr=lr, betas=tuple_of(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize)
         super().__init__(params, defaults, **options)
 
@@ -995,7 +958,7 @@ class Lion(Optimizer):
 
     def __init__(self, params: Params, lr: LearningRate = 0.0001, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=_tuple(betas, 2, 'betas'), weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(lr=lr, betas=tuple_of(betas, 2, 'betas'), weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
 
 
@@ -1036,7 +999,7 @@ class Adamax(Optimizer):
 
     def __init__(self, params: Params, lr: LearningRate = 0.002, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=_tuple(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(lr=lr, betas=tuple_of(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
 
 
@@ -1088,7 +1051,7 @@ class RAdam(Optimizer):
     def __init__(self, params: Params, lr: LearningRate = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
                  maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=_tuple(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay,
+        defaults = dict(lr=lr, betas=tuple_of(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
 
@@ -1172,7 +1135,7 @@ class Rprop(Optimizer):
 
     def __init__(self, params: Params, lr: LearningRate = 0.01, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50.0), *, maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, etas=_tuple(etas, 2, 'etas'), step_sizes=_tuple(step_sizes, 2, 'step_sizes'),
+        defaults = dict(lr=lr, etas=tuple_of(etas, 2, 'etas'), step_sizes=tuple_of(step_sizes, 2, 'step_sizes'),
                         maximize=maximize)
         super().__init__(params, defaults, **options)
 
@@ -1225,7 +1188,7 @@ class NAdam(Optimizer):
     def __init__(self, params: Params, lr: LearningRate = 0.002, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 0.004,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=_tuple(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay,
+        defaults = dict(lr=lr, betas=tuple_of(betas, 2, 'betas'), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
 
@@ -1328,7 +1291,7 @@ class Adafactor(Optimizer):
     def __init__(self, params: Params, lr: LearningRate = 0.01, beta2_decay: float = -0.8,
                  eps: tuple[Optional[float], float] = (None, 0.001), d: float = 1.0, weight_decay: float = 0.0, *,
                  maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=_tuple(eps, 2, 'eps'), d=d, weight_decay=weight_decay,
+        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=tuple_of(eps, 2, 'eps'), d=d, weight_decay=weight_decay,
                         maximize=maximize)
         super().__init__(params, defaults, **options)
 
@@ -1388,8 +1351,8 @@ class AdEMAMix(Optimizer):
                  betas: tuple[float, float, float] = (0.9, 0.999, 0.9999), alpha: float = 5.0,
                  t_alpha: Optional[float] = None, t_beta3: Optional[float] = None, eps: float = 1e-8,
                  weight_decay: float = 0.01, *, maximize: bool = False, **options: Any) -> None:
-        defaults = dict(lr=lr, betas=_tuple(betas, 3, 'betas'), alpha=alpha, t_alpha=t_alpha, t_beta3=t_beta3, eps=eps,
-                        weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(lr=lr, betas=tuple_of(betas, 3, 'betas'), alpha=alpha, t_alpha=t_alpha, t_beta3=t_beta3,
+                        eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, **options)
 
 

@@ -16,7 +16,8 @@ import torch
 
 from .. import _core
 from .._typing import Array
-from ..optim import _precision_options, _tuple, _warn_if_nothing_to_round, state_shape
+from .._options import precision_options, tuple_of, warn_if_nothing_to_round
+from ..optim import state_shape
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -132,7 +133,7 @@ class _Optimizer(torch.optim.Optimizer):
             if key in defaults and defaults[key] not in allowed:
                 raise ValueError(f"{key}={defaults[key]!r} is not supported by fastopt.{type(self).__name__} "
                                  f"(use torch.optim.{type(self).__name__} for it); leave it at its default")
-        self._state_dtype, self.stochastic_rounding, self.seed = _precision_options(
+        self._state_dtype, self.stochastic_rounding, self.seed = precision_options(
             state_dtype, stochastic_rounding, seed)
         if param_copies is not None and not isinstance(param_copies, dict):
             raise TypeError("param_copies must be a dict {float32 parameter: float16/bfloat16 tensor}, got "
@@ -148,7 +149,7 @@ class _Optimizer(torch.optim.Optimizer):
         self._rounding_counter = np.zeros((), np.int64)
         super().__init__(params, defaults)
         _LIVE.add(self)
-        _warn_if_nothing_to_round(self.stochastic_rounding,
+        warn_if_nothing_to_round(self.stochastic_rounding,
                                   [str(p.dtype).replace("torch.", "") for g in self.param_groups for p in g["params"]],
                                   type(self).__name__)
 
@@ -182,7 +183,7 @@ class _Optimizer(torch.optim.Optimizer):
         names = {h["name"] for h in _RULES[self._rule]["hypers"]}
         hypers = {k: _scalar(v, k) for k, v in group.items() if k in names}
         for key, members in self._tuples.items():
-            values = _tuple(group[key], len(members), f"{key} ({', '.join(members)})")
+            values = tuple_of(group[key], len(members), f"{key} ({', '.join(members)})")
             hypers.update((k, None if v is None else _scalar(v, k)) for k, v in zip(members, values))
         return hypers
 

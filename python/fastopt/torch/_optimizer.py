@@ -106,6 +106,12 @@ def _snapshot(v: Any) -> Any:
     return (type(v), v)
 
 
+def _refuse_offload_on_shards() -> None:
+    raise ValueError("offload_step takes the gradients' norm and skips on a non-finite one per process; with "
+                     "DTensor (FSDP2) parameters each process holds a shard: use step() (with "
+                     "clip_grad_norm_ and a GradScaler, which reduce across processes)")
+
+
 def _discard(created: _Created) -> None:
     """Remove the state a refused or skipped step created: (state, key) pairs, key None for all."""
     for state, key in created:
@@ -140,7 +146,9 @@ class _Optimizer(torch.optim.Optimizer):
                             f"{type(param_copies).__name__}")
         self._copies = dict(param_copies or {})
         # (the state names each group needs, the native view)
-        self._fastopt_view: Optional[tuple[list[tuple[str, ...]], _core.TorchView]] = None
+        # The native view, the state names each group needed when it was made, and whether a
+        # parameter it steps is a DTensor (FSDP2's shard, which offload_step refuses).
+        self._fastopt_view: Optional[tuple[list[tuple[str, ...]], _core.TorchView, bool]] = None
         # Steps from several threads run one at a time: a step creates state in
         # Python and replaces the cached view around the native call.
         self._step_lock = threading.RLock()
@@ -336,10 +344,6 @@ class _Optimizer(torch.optim.Optimizer):
         (bool, float)
             Whether the step was applied, and the unscaled gradients' global norm.
         """
-        if any(_is_dtensor(p) for group in self.param_groups for p in group["params"]):
-            raise ValueError("offload_step takes the gradients' norm and skips on a non-finite one per process; with "
-                             "DTensor (FSDP2) parameters each process holds a shard: use step() (with "
-                             "clip_grad_norm_ and a GradScaler, which reduce across processes)")
         return self._run(grad_scale=_scalar(grad_scale, "grad_scale"),
                          max_norm=None if max_norm is None else _scalar(max_norm, "max_norm"), skip_if_nonfinite=True)
 
@@ -409,7 +413,11 @@ class _Optimizer(torch.optim.Optimizer):
             hypers_of.append(hypers)
             needed_of.append(needed)
         seed = self.seed if self.stochastic_rounding else None
+        # offload_step's phase takes a global norm and skips per process: not over shards.
+        offload = bool(phase.get("skip_if_nonfinite")) or phase.get("max_norm") is not None
         if self._fastopt_view is not None and self._fastopt_view[0] == needed_of:
+            if offload and self._fastopt_view[2]:
+                _refuse_offload_on_shards()
             result = self._fastopt_view[1].step(groups, self.state, hypers_of, seed, **phase)
             if result is not None:
                 return result
@@ -423,11 +431,14 @@ class _Optimizer(torch.optim.Optimizer):
         view: Optional[_core.TorchView] = None
         try:
             view, first_steps = self._make_view(active, needed_of, created)
+            sharded = any(_is_dtensor(p) for _, _, p in active)
+            if offload and sharded:
+                _refuse_offload_on_shards()
             result = view.step(groups, self.state, hypers_of, seed, first_steps, **phase)
             if result is None:
                 raise RuntimeError("fastopt.torch: a new view was stale at once (a parameter's gradient or state "
                                    "changed during the step?)")
-            self._fastopt_view = (needed_of, view)
+            self._fastopt_view = (needed_of, view, sharded)
             if not result[0]:  # a non-finite gradient: the step changes nothing, state included
                 _discard(created)
             return result
@@ -435,7 +446,7 @@ class _Optimizer(torch.optim.Optimizer):
             # An exception after the native update (KeyboardInterrupt, say) must
             # not undo its state: the view says whether the tensors changed.
             if view is not None and view.stepped:
-                self._fastopt_view = (needed_of, view)
+                self._fastopt_view = (needed_of, view, sharded)
             else:
                 _discard(created)
             raise

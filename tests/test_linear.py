@@ -1,10 +1,11 @@
 """fastopt.linear and fastopt.datasets."""
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 
-from fastopt import datasets, linear, schedules
+from fastopt import _core, datasets, linear, schedules
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,19 @@ def test_estimators_reach_95_percent_on_digits(cls, kwargs, digits):
     model = cls(random_state=0, **kwargs).fit(X_train, y_train)
     assert model.score(X_val, y_val) >= 0.95
     assert model.coef_.shape == (10, 64) and model.intercept_.shape == (10,)
+
+
+def test_every_rule_of_the_registry_trains_an_estimator(digits):
+    # OPTIMIZERS is SGD's three forms and every other rule of the registry.
+    assert set(linear.OPTIMIZERS) == {"momentum", "nesterov"} | {r["name"] for r in _core.rules()}
+    X_train, y_train, X_val, y_val = digits
+    for name in linear.OPTIMIZERS:
+        model = linear.SoftmaxClassifier(optimizer=name, learning_rate=0.01, max_iter=5, early_stopping=False,
+                                         random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linear.ConvergenceWarning)  # 5 epochs
+            model.fit(X_train, y_train)
+        assert model.score(X_val, y_val) > 0.8, name  # every rule learns the digits
 
 
 @pytest.mark.parametrize("cls", [linear.SoftmaxClassifier, linear.LinearSVMClassifier])

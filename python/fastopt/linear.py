@@ -24,6 +24,7 @@ from . import _core, optim
 from ._validation import (ConvergenceWarning, DataConversionWarning, NotFittedError, check_feature_names,
                           check_sample_weight, check_X,
                           check_y, convergence_warning, not_fitted)
+from ._registry import parse_api
 from .lbfgs import minimize
 from .losses import softmax_loss, svm_loss
 from ._typing import Array, FloatArray, IntArray
@@ -39,17 +40,19 @@ __all__ = ["LinearClassifier", "LinearSVM", "Softmax", "SoftmaxClassifier", "Lin
            "make_optimizer", "OPTIMIZERS", "NotFittedError", "DataConversionWarning", "ConvergenceWarning",
            "LBFGS_MAX_VALUES"]
 
+def _at_defaults(cls: Any) -> Callable[[list[Array], LearningRate], Optimizer]:
+    return lambda params, lr: cls(params, lr=lr)
+
+
+# The estimators' and the command line's optimizers by name: SGD's three forms of the
+# lecture, then every other rule of the registry at its defaults (the native training
+# loop steps any rule).
 OPTIMIZERS: dict[str, Callable[[list[Array], LearningRate], Optimizer]] = {
     "sgd": lambda params, lr: optim.SGD(params, lr=lr),
     "momentum": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9),
     "nesterov": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
-    "adagrad": lambda params, lr: optim.Adagrad(params, lr=lr),
-    "rmsprop": lambda params, lr: optim.RMSprop(params, lr=lr),
-    "adam": lambda params, lr: optim.Adam(params, lr=lr),
-    "adamw": lambda params, lr: optim.AdamW(params, lr=lr),
-    "lion": lambda params, lr: optim.Lion(params, lr=lr),
-    "adamax": lambda params, lr: optim.Adamax(params, lr=lr),
-    "radam": lambda params, lr: optim.RAdam(params, lr=lr),
+    **{name: _at_defaults(getattr(optim, parse_api(spec).class_name))
+       for name, spec in optim.RULES.items() if name != "sgd"},
 }
 
 

@@ -65,6 +65,10 @@ def test_estimator_api(digits):
     proba = model.predict_proba(X_val)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert np.array_equal(model.classes_[proba.argmax(1)], model.predict(X_val))
+    log_proba = model.predict_log_proba(X_val)
+    np.testing.assert_allclose(np.exp(log_proba), proba, rtol=1e-12, atol=1e-300)
+    far = model.predict_log_proba(X_val * 1e4)       # probabilities that underflow to 0: logs stay finite
+    assert np.isfinite(far).all() and (model.predict_proba(X_val * 1e4) == 0).any()
     assert model.decision_function(X_val).shape == (len(X_val), 10)
     params = model.get_params()
     assert params["max_iter"] == 10 and "random_state" in params

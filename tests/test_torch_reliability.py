@@ -257,6 +257,31 @@ def test_integer_step_counts_are_accepted_as_torch_accepts_them():
     assert ours.state[ours_p[0]]["step"].dtype == torch.int64 and ours.state[ours_p[0]]["step"].item() == 3
 
 
+@pytest.mark.parametrize("dtype, below, after, limit", [
+    (torch.int32, 2**31 - 2, 2**31 - 1, 2**31 - 1),
+    (torch.float64, 2.0**53 - 1, 2.0**53, 2.0**53),
+    (torch.float32, 2.0**53 - 2.0**29, 2.0**53 - 2.0**29, 2.0**53)])  # float32 absorbs the + 1, as torch's
+def test_step_counts_at_their_limit_are_refused_by_name(dtype, below, after, limit):
+    # The driver counts steps in the count's own type; a count whose increment would not be
+    # exact (or would overflow int32) is refused, naming it, before anything changes.
+    p = torch.ones(3, requires_grad=True)
+    opt = ft.Adam([p], lr=0.1)
+    p.grad = torch.ones(3)
+    opt.step()
+    opt.state[p]["step"] = torch.tensor(below, dtype=dtype)
+    opt.step()
+    assert opt.state[p]["step"].item() == after and opt.state[p]["step"].dtype == dtype
+    before = p.detach().clone()
+    for bad in (limit, -1, 0.5):
+        if dtype == torch.int32 and bad == 0.5:
+            continue
+        opt.state[p]["step"] = torch.tensor(bad, dtype=dtype)
+        with pytest.raises(ValueError, match=r"^state\['step'\] of param_groups\[0\]\['params'\]\[0\] is .*"
+                                             "a step count is a whole number"):
+            opt.step()
+        assert torch.equal(p, before) and opt.state[p]["step"].item() == bad
+
+
 def test_grad_scale_zero_is_a_value_error():
     ps = params()
     opt = ft.Adam(ps)

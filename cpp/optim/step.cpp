@@ -239,11 +239,18 @@ bool run_counted_step(Rule rule, const TensorBuffers* tensors, std::size_t count
     if (steps_taken(c) < 0) throw std::invalid_argument("a step count is not a whole number in range");
   if (!run_phased_step(rule, tensors, count, std::move(coefficients), skip_if_nonfinite, phase)) return false;
   for (const StepCount& c : counts) {
-    switch (c.type) {  // in the count's own arithmetic, as torch's step_t += 1
+    // In the count's own arithmetic, as torch's step_t += 1. A count listed twice (two
+    // parameters sharing one step tensor) is incremented twice and may pass its limit:
+    // the integers wrap (no overflow), and the next step refuses the count by name.
+    switch (c.type) {
       case CountType::float32: write_count(c, read_count<float>(c) + 1.0f); break;
       case CountType::float64: write_count(c, read_count<double>(c) + 1.0); break;
-      case CountType::int32: write_count(c, read_count<std::int32_t>(c) + 1); break;
-      default: write_count(c, read_count<std::int64_t>(c) + 1); break;
+      case CountType::int32:
+        write_count(c, static_cast<std::int32_t>(static_cast<std::uint32_t>(read_count<std::int32_t>(c)) + 1u));
+        break;
+      default:
+        write_count(c, static_cast<std::int64_t>(static_cast<std::uint64_t>(read_count<std::int64_t>(c)) + 1u));
+        break;
     }
   }
   return true;

@@ -643,6 +643,14 @@ class SoftmaxClassifier(_LinearEstimator):
         probabilities: FloatArray = e / e.sum(axis=1, keepdims=True)
         return probabilities
 
+    def predict_log_proba(self, X: npt.ArrayLike) -> FloatArray:
+        """Log class probabilities, N×C: ``s - max(s) - log(sum(exp(s - max(s))))`` of the
+        scores ``s``, finite where :meth:`predict_proba` underflows to 0."""
+        scores = self._scores(X)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        log_probabilities: FloatArray = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return log_probabilities
+
 
 class LinearSVMClassifier(_LinearEstimator):
     """Multiclass linear SVM (Weston–Watkins hinge, delta = 1) trained by fastopt.

@@ -216,12 +216,11 @@ def test_auto_solver_rule(monkeypatch):
 
 @pytest.mark.parametrize("C", [0.5, 1.0])
 def test_unpenalized_intercept_reaches_sklearns_optimum(C):
-    """reg = 1 / (2 C N) is LogisticRegression(C)'s objective; reg="auto" (the default) is C = 1."""
+    """C (reg = 1 / (2 C N)) is LogisticRegression(C)'s objective; reg="auto" (the default) is C = 1."""
     sklearn_linear = pytest.importorskip("sklearn.linear_model")
     X, y = _problem()
     theirs = sklearn_linear.LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(X, y)
-    reg = 1 / (2 * C * len(X)) if C != 1.0 else "auto"
-    ours = linear.SoftmaxClassifier(solver="lbfgs", reg=reg, tol=1e-9, max_iter=1000).fit(X, y)
+    ours = linear.SoftmaxClassifier(solver="lbfgs", C=C if C != 1.0 else None, tol=1e-9, max_iter=1000).fit(X, y)
 
     def objective(model):
         W = np.vstack([model.coef_.T, model.intercept_])
@@ -230,6 +229,34 @@ def test_unpenalized_intercept_reaches_sklearns_optimum(C):
     from fastopt import softmax_loss as fastopt_loss
     assert abs(objective(ours) - objective(theirs)) <= 1e-6 * objective(theirs)
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-4)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elastic_net"])
+def test_C_gives_sklearns_objective_for_each_penalty(penalty):
+    # scikit-learn: C · Σ w_i loss_i + P(W), P = ½‖W‖², ‖W‖₁ or l1_ratio ‖W‖₁ + (1 − l1_ratio) / 2 ‖W‖²;
+    # fastopt: Σ w_i loss_i / S + reg · R(W; l1 share). Equal after dividing scikit-learn's by C · S.
+    from fastopt.regularization import penalty as fastopt_penalty
+    rng = np.random.default_rng(0)
+    W, weights, C, l1_ratio = rng.standard_normal((7, 3)), rng.uniform(0.5, 2.0, 40), 0.37, 0.3
+    model = linear.SoftmaxClassifier(C=C, penalty=penalty, l1_ratio=l1_ratio)
+    reg, share = model._penalty(40, weights)
+    S = weights.sum()
+    theirs = {"l2": 0.5 * np.sum(W * W), "l1": np.sum(np.abs(W)),
+              "elastic_net": l1_ratio * np.sum(np.abs(W)) + (1 - l1_ratio) / 2 * np.sum(W * W)}[penalty]
+    ours = fastopt_penalty(W, reg, penalty, share)[0]
+    assert ours == pytest.approx(theirs / (C * S), rel=1e-12)
+
+
+def test_C_is_refused_where_it_cannot_apply():
+    X, y = _problem()
+    with pytest.raises(ValueError, match="reg or C, not both"):
+        linear.SoftmaxClassifier(reg=1e-3, C=2.0).fit(X, y)
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="^C must be None or a finite number > 0"):
+            linear.SoftmaxClassifier(C=bad).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit cannot use C"):
+        linear.SoftmaxClassifier(C=2.0).partial_fit(X, y, classes=np.unique(y))
+    assert linear.SoftmaxClassifier(C=2.0).get_params()["C"] == 2.0
 
 
 def test_a_sample_weight_of_two_equals_duplicated_rows():

@@ -175,7 +175,7 @@ class _LinearEstimator:
 
     def __init__(self, *, solver: Literal["auto", "sgd", "lbfgs"] = "auto", optimizer: str = "adam",
                  learning_rate: LearningRate = 0.01, reg: Union[float, Literal["auto"]] = "auto",
-                 penalty: Literal["l2", "l1", "elastic_net"] = "l2", l1_ratio: float = 0.5,
+                 C: Optional[float] = None, penalty: Literal["l2", "l1", "elastic_net"] = "l2", l1_ratio: float = 0.5,
                  fit_intercept: bool = True, batch_size: int = 200, max_iter: int = 100, tol: float = 1e-4,
                  n_iter_no_change: int = 5, early_stopping: bool = False, validation_fraction: float = 0.1,
                  class_weight: Union[None, Literal["balanced"], dict[Any, float]] = None, warm_start: bool = False,
@@ -184,6 +184,7 @@ class _LinearEstimator:
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.reg = reg
+        self.C = C
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -248,6 +249,10 @@ class _LinearEstimator:
             checks.append(("learning_rate", self.learning_rate, lambda x: 0 <= x < np.inf, "a finite number >= 0"))
         if not (isinstance(self.reg, str) and self.reg == "auto"):
             checks.append(("reg", self.reg, lambda x: 0 <= x < np.inf, "'auto' or a finite number >= 0"))
+            if self.C is not None:
+                raise ValueError(f"give reg or C, not both (reg={self.reg!r}, C={self.C!r})")
+        if self.C is not None:
+            checks.append(("C", self.C, lambda x: 0 < x < np.inf, "None or a finite number > 0"))
         for name, value, valid, what in checks:
             if not valid(_core.as_real(value, name)):
                 raise ValueError(f"{name} must be {what}, got {value!r}")
@@ -321,21 +326,32 @@ class _LinearEstimator:
                 W[-1] = self.intercept_
         return W
 
-    def _reg(self, n_samples: int, weights: Optional[FloatArray]) -> float:
-        """The penalty strength: reg, or for "auto" 1 / (2 · the total weight of the samples),
-        which makes the objective scikit-learn's with C = 1."""
+    def _penalty(self, n_samples: int, weights: Optional[FloatArray]) -> tuple[float, float]:
+        """The penalty's strength and l1 share (:func:`fastopt.regularization.penalty`): reg and
+        l1_ratio; for "auto", 1 / (2 · the total weight S of the samples), scikit-learn's
+        objective with C = 1 and the l2 penalty. With C, scikit-learn's objective for each
+        penalty (C · Σ loss + ½‖w‖², + ‖w‖₁, or + l1_ratio ‖w‖₁ + (1 − l1_ratio) / 2 ‖w‖²)
+        divided by C · S: reg = 1 / (2 C S), 1 / (C S), and for the elastic net
+        (1 + l1_ratio) / (2 C S) with the l1 share 2 l1_ratio / (1 + l1_ratio)."""
         if not isinstance(self.reg, str):
-            return self.reg
+            return self.reg, self.l1_ratio
         total = n_samples if weights is None else float(np.sum(weights))
-        if not 1.0 / (2.0 * total) < np.inf:
+        C = 1.0 if self.C is None else float(self.C)
+        if not 1.0 / (2.0 * C * total) < np.inf:
             raise ValueError(f"the sample weights sum to {total:g}, too small for reg='auto' (1 / (2 · their sum) "
                              "overflows): scale sample_weight up, or set reg")
-        return 1.0 / (2.0 * total)
+        if self.C is None or self.penalty == "l2":
+            return 1.0 / (2.0 * C * total), self.l1_ratio
+        if self.penalty == "l1":
+            return 1.0 / (C * total), self.l1_ratio
+        l1 = float(self.l1_ratio)
+        return (1.0 + l1) / (2.0 * C * total), 2.0 * l1 / (1.0 + l1)
 
     def _objective(self, W: FloatArray, X: FloatArray, y: IntArray,
                    weights: Optional[FloatArray]) -> tuple[float, FloatArray]:
-        return LOSSES[self._loss_name](W, X, y, self._reg(len(X), weights), penalty=self.penalty,
-                                       l1_ratio=self.l1_ratio, sample_weight=weights, **self._intercept_args())
+        reg, l1_ratio = self._penalty(len(X), weights)
+        return LOSSES[self._loss_name](W, X, y, reg, penalty=self.penalty,
+                                       l1_ratio=l1_ratio, sample_weight=weights, **self._intercept_args())
 
     def _set_weights(self, W: FloatArray, n_features: int) -> None:
         self.coef_ = np.ascontiguousarray(W[:n_features].T)
@@ -436,12 +452,12 @@ class _LinearEstimator:
                 w_val = None  # a validation split of weight 0: its plain accuracy, as no weighting can be had
             X, y, weights = X[train], y[train], None if weights is None else weights[train]
         opt = make_optimizer(self.optimizer, [W], self.learning_rate)
-        reg = self._reg(len(X), weights)
+        reg, l1_ratio = self._penalty(len(X), weights)
         curve, scores = [], []
         best, best_W, stalled, converged = np.inf, None, 0, False
         for _ in range(self.max_iter):
             losses = train_linear(opt, X, y, loss=self._loss_name, reg=reg, penalty=self.penalty,
-                                  l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1, rng=rng,
+                                  l1_ratio=l1_ratio, batch_size=self.batch_size, epochs=1, rng=rng,
                                   sample_weight=weights, **self._intercept_args())
             curve.append(self._epoch_loss(losses, len(X)))
             if callback is not None:
@@ -527,7 +543,10 @@ class _LinearEstimator:
         W = partial.W
         Xb = X.astype(W.dtype, copy=False)
         # reg="auto" needs the total weight of all the data, which a stream does not know: 1e-4
-        # (scikit-learn's SGDClassifier alpha).
+        # (scikit-learn's SGDClassifier alpha); so does C.
+        if self.C is not None:
+            raise ValueError("partial_fit cannot use C: it needs the total weight of all the samples, which a "
+                             "stream does not know; set reg instead")
         reg = 1e-4 if isinstance(self.reg, str) else self.reg
         losses = train_linear(partial.optimizer, Xb, y_index, loss=self._loss_name, reg=reg,
                               penalty=self.penalty, l1_ratio=self.l1_ratio, batch_size=self.batch_size, epochs=1,
@@ -594,8 +613,9 @@ class SoftmaxClassifier(_LinearEstimator):
         SGDClassifier). "auto" picks "lbfgs" when the objective is smooth (the
         l2 penalty) and X has at most ``LBFGS_MAX_VALUES`` (2**27) values, else
         "sgd"; the choice is in ``solver_``.
-    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lion", "adamax", "radam"}, default "adam"
-        The minibatch optimizer.
+    optimizer : str, default "adam"
+        The minibatch optimizer: "sgd", "momentum", "nesterov", or any other rule of the
+        registry at its defaults (:data:`OPTIMIZERS`).
     learning_rate : float or callable, default 0.01
         A number or a :mod:`fastopt.schedules` schedule (``t`` = updates so far).
     reg : float or "auto", default "auto"
@@ -603,6 +623,12 @@ class SoftmaxClassifier(_LinearEstimator):
         ``1 / (2 · sum of the sample weights)`` (1 / (2 · n_samples) without
         weights): the objective of scikit-learn's ``LogisticRegression()``
         (C = 1). ``partial_fit`` uses 1e-4 for "auto" (a stream's size is unknown).
+    C : float or None, default None
+        scikit-learn's inverse penalty strength, instead of ``reg``: the objective is
+        scikit-learn's ``C · Σ loss + penalty`` divided by ``C · sum of the sample weights``
+        for each penalty — ``reg = 1 / (2 C S)`` (l2), ``1 / (C S)`` (l1), and for the
+        elastic net (``l1_ratio ‖w‖₁ + (1 − l1_ratio) / 2 ‖w‖²``) ``(1 + l1_ratio) / (2 C S)``
+        with an l1 share of ``2 l1_ratio / (1 + l1_ratio)``. Not with ``partial_fit``.
     penalty : {"l2", "l1", "elastic_net"}, default "l2"
     l1_ratio : float, default 0.5
         The l1 share of the elastic-net penalty.

@@ -1,5 +1,6 @@
 """fastopt.linear and fastopt.datasets."""
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -379,3 +380,10 @@ def test_new_parameters_are_checked(kwargs, match):
         linear.SoftmaxClassifier(**kwargs).fit(X, y)
     with pytest.raises(ValueError, match="sample_weight"):
         linear.SoftmaxClassifier().fit(X, y, sample_weight=np.ones(3))
+
+
+def test_notebook_view_without_scikit_learn_is_the_repr(monkeypatch):
+    monkeypatch.delitem(sys.modules, "sklearn.utils", raising=False)  # as if scikit-learn were not loaded
+    est = linear.SoftmaxClassifier(optimizer="nadam", C=0.5)
+    assert repr(est) == "SoftmaxClassifier(optimizer='nadam', C=0.5)"
+    assert est._repr_html_() == "<pre>SoftmaxClassifier(optimizer=&#x27;nadam&#x27;, C=0.5)</pre>"

@@ -63,3 +63,14 @@ def test_clone_keeps_parameters():
     est = LinearSVMClassifier(optimizer="rmsprop", reg=0.5, random_state=3)
     copy = sklearn.clone(est)
     assert copy is not est and copy.get_params() == est.get_params()
+
+
+def test_repr_shows_the_changed_arguments_and_notebooks_get_sklearns_diagram():
+    from sklearn.utils import estimator_html_repr
+    assert repr(SoftmaxClassifier()) == "SoftmaxClassifier()"
+    est = LinearSVMClassifier(optimizer="lion", learning_rate=0.01, C=2.0, class_weight="balanced")
+    assert repr(est) == "LinearSVMClassifier(optimizer='lion', C=2.0, class_weight='balanced')"
+    assert repr(SoftmaxClassifier(learning_rate=1)) == "SoftmaxClassifier(learning_rate=1)"  # an int is not 0.01
+    html = est._repr_html_()  # scikit-learn is loaded here: its diagram (element ids differ per call)
+    assert html.startswith(estimator_html_repr(est)[:200]) and "sk-estimator" in html
+    assert "LinearSVMClassifier(optimizer=&#x27;lion&#x27;, C=2.0" in html

@@ -13,7 +13,9 @@ Two flavours:
   :mod:`fastopt.optim` optimizer by name), sample and class weights, and
   scikit-learn's convergence controls.
 """
+import html
 import inspect
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Optional, TypeVar, Union
 
@@ -159,6 +161,16 @@ class Softmax(LinearClassifier):
 LBFGS_MAX_VALUES = 2**27
 
 
+def _is_default(value: Any, default: Any) -> bool:
+    """Whether a constructor argument is its default (same type and equal; arrays and
+    schedules never are)."""
+    if value is default:
+        return True
+    if type(value) is not type(default) or not isinstance(value, (bool, int, float, str)):
+        return False
+    return bool(value == default)
+
+
 @dataclass
 class _PartialFit:
     """What partial_fit carries from one call to the next."""
@@ -215,8 +227,19 @@ class _LinearEstimator:
         return self
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        """The constructor call with the arguments that differ from their defaults, as
+        scikit-learn prints its estimators."""
+        defaults = {p.name: p.default for p in inspect.signature(_LinearEstimator.__init__).parameters.values()}
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if not _is_default(v, defaults[k]))
         return f"{type(self).__name__}({args})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: scikit-learn's estimator diagram when scikit-learn is loaded
+        (fastopt never imports it), else the repr."""
+        sklearn_utils = sys.modules.get("sklearn.utils")
+        if sklearn_utils is not None and hasattr(sklearn_utils, "estimator_html_repr"):
+            return str(sklearn_utils.estimator_html_repr(self))
+        return f"<pre>{html.escape(repr(self))}</pre>"
 
     _estimator_type = "classifier"
 

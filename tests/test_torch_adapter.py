@@ -490,3 +490,35 @@ def test_hyperparameters_edited_between_steps_take_effect():
     with pytest.raises(ValueError, match="eps"):
         run(ours, ours_p, 1, seed=99, drop=False)
     assert all(torch.equal(a, b) for a, b in zip(before, ours_p))
+
+
+@pytest.mark.parametrize("cls", ["Adam", "SGD"])
+def test_step_hooks_and_the_profiler_as_torch(cls):
+    # fastopt's step wrapper runs torch's step hooks as torch's does (global and per-optimizer,
+    # pre hooks may replace the arguments) and records the step for a running profiler.
+    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+    def run(module):
+        p = torch.ones(3, requires_grad=True)
+        p.grad = torch.ones(3)
+        opt = getattr(module, cls)([p], lr=0.1)
+        calls = []
+        handles = [register_optimizer_step_pre_hook(lambda o, a, k: calls.append(("global pre", len(a)))),
+                   register_optimizer_step_post_hook(lambda o, a, k: calls.append(("global post", len(a)))),
+                   opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", len(a))) or ((o,), {})),
+                   opt.register_step_post_hook(lambda o, a, k: calls.append(("post", len(a))))]
+        try:
+            opt.step(None)  # the pre hook drops the closure argument
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                opt.step()
+        finally:
+            for h in handles:
+                h.remove()
+        events = [e.name for e in prof.events() if e.name.startswith("Optimizer.step#")]
+        return calls, events, p.detach()
+
+    ours, theirs = run(ft), run(torch.optim)
+    assert ours[0] == theirs[0] == [("global pre", 2), ("pre", 2), ("post", 1), ("global post", 1),
+                                    ("global pre", 1), ("pre", 1), ("post", 1), ("global post", 1)]
+    assert ours[1] == theirs[1] == [f"Optimizer.step#{cls}.step"]
+    torch.testing.assert_close(ours[2], theirs[2])

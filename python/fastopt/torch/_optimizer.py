@@ -5,14 +5,17 @@ hyperparameter snapshot, ``offload_step``, ``state_dict`` and fork safety. Each
 rule's class (``_rules.py``) sets the rule and torch's arguments on it."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
 import weakref
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union, overload
 
 import numpy as np
 import torch
+import torch.optim.optimizer as _torch_optimizer  # (torch.optim deletes its submodules' names)
 
 from .. import _core
 from .._typing import Array
@@ -121,8 +124,53 @@ def _discard(created: _Created) -> None:
             state.pop(key, None)
 
 
+# torch.optim wraps every optimizer class's step (Optimizer.profile_hook_step): step hooks,
+# and a profiler record_function that costs about 7 us per step even when no profiler runs —
+# most of a one-tensor step. fastopt's classes run the same hooks in the same order and enter
+# torch's wrapper, record_function included, only while a profiler is recording. Needs
+# torch's hook registries; without them (another torch version) torch's wrapper is kept.
+_GLOBAL_PRE_HOOKS = getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None)
+_GLOBAL_POST_HOOKS = getattr(_torch_optimizer, "_global_optimizer_post_hooks", None)
+_PROFILER = torch.autograd.profiler
+_OWN_STEP_WRAPPER = (isinstance(_GLOBAL_PRE_HOOKS, dict) and isinstance(_GLOBAL_POST_HOOKS, dict)
+                     and isinstance(getattr(_PROFILER, "_is_profiler_enabled", None), bool))
+
+
+def _hooked_step(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` (a class's step) with torch.optim's step hooks, as ``profile_hook_step`` runs them."""
+    profiled = torch.optim.Optimizer.profile_hook_step(func)
+
+    @functools.wraps(func)
+    def step(*args: Any, **kwargs: Any) -> Any:
+        if _PROFILER._is_profiler_enabled:
+            return profiled(*args, **kwargs)
+        self = args[0]
+        assert _GLOBAL_PRE_HOOKS is not None and _GLOBAL_POST_HOOKS is not None
+        for pre_hook in chain(_GLOBAL_PRE_HOOKS.values(), self._optimizer_step_pre_hooks.values()):
+            result = pre_hook(self, args, kwargs)
+            if result is not None:
+                if isinstance(result, tuple) and len(result) == 2:
+                    args, kwargs = result
+                else:
+                    raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), but got "
+                                       f"{result}.")
+        out = func(*args, **kwargs)
+        self._optimizer_step_code()
+        for post_hook in chain(self._optimizer_step_post_hooks.values(), _GLOBAL_POST_HOOKS.values()):
+            post_hook(self, args, kwargs)
+        return out
+
+    setattr(step, "hooked", True)  # torch's Optimizer.__init__ then leaves it as it is
+    return step
+
+
 class _Optimizer(torch.optim.Optimizer):
     """Shared machinery: state in torch's layout, one native step per call."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if _OWN_STEP_WRAPPER and "step" in cls.__dict__:  # (Muon's own step)
+            setattr(cls, "step", _hooked_step(cls.__dict__["step"]))
 
     _rule = ""
     # torch's tuples of hyperparameters: {"betas": ("beta1", "beta2")}
@@ -515,6 +563,10 @@ class _Optimizer(torch.optim.Optimizer):
                                state_tensors, steps, fixed_steps, copies, self._rounding_counter)
         return view, first_steps
 
+
+
+if _OWN_STEP_WRAPPER:
+    setattr(_Optimizer, "step", _hooked_step(_Optimizer.__dict__["step"]))
 
 def _check_dense(t: Any, name: str, written: bool) -> None:
     """A tensor of a Muon or LBFGS step (which use torch operations, not a view): a dense

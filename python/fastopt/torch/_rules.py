@@ -742,9 +742,9 @@ class AdEMAMix(_Optimizer):
     alpha : float, default 5.0
         Weight of the slow first moment (after its warm-up), >= 0.
     t_alpha : float or None, default None
-        Steps of alpha's linear warm-up; None: none, > 0, or None.
+        Length of alpha's linear warm-up, in steps (None: no warm-up), > 0, or None.
     t_beta3 : float or None, default None
-        Steps of beta3's warm-up from beta1; None: none, > 0, or None.
+        Length of beta3's warm-up from beta1, in steps (None: no warm-up), > 0, or None.
     eps : float, default 1e-8
         Added to the denominator, > 0.
     weight_decay : float, default 0.01

@@ -26,7 +26,7 @@ from fractions import Fraction
 import numpy as np
 
 import fastopt
-from fastopt import _core, optim, schedules
+from fastopt import _core, linear, optim, schedules
 from fastopt._registry import parse_api
 from fastopt.linear import LinearSVMClassifier, SoftmaxClassifier
 from fastopt.regularization import penalty
@@ -716,10 +716,11 @@ def _set_isa(rng):
 def _estimator(rng, cls):
     X = rng.standard_normal((60, 3))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
-    params = dict(optimizer="adam", learning_rate=0.01, reg=1e-4, penalty="l2", l1_ratio=0.5, batch_size=16,
+    params = dict(optimizer="adam", learning_rate=0.01, reg=1e-4, C=None, penalty="l2", l1_ratio=0.5, batch_size=16,
                   max_iter=2, solver="sgd", tol=1e-6, random_state=0, fit_intercept=True, n_iter_no_change=3,
                   early_stopping=False, validation_fraction=0.2, warm_start=False)
-    specs = dict(optimizer=Choice(("sgd", "momentum", "adam")), learning_rate=Real(nonneg), reg=Real(nonneg),
+    specs = dict(optimizer=Choice(tuple(linear.OPTIMIZERS)), learning_rate=Real(nonneg), reg=Real(nonneg),
+                 C=Real(positive, optional=True),
                  penalty=Choice(("l2", "l1", "elastic_net")), l1_ratio=Real(closed_unit),
                  batch_size=Int(lambda i, a: i >= 1 and a["max_iter"] * -(-60 // i) <= _core.max_updates_per_call),
                  max_iter=Int(lambda i, a: i >= 1 and i * -(-60 // a["batch_size"]) <= _core.max_updates_per_call),
@@ -733,7 +734,9 @@ def _estimator(rng, cls):
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning after max_iter = 2
-            cls(**{k: x[k] for k in params}).fit(x["X"], x["y"], sample_weight=x["sample_weight"])
+            model = cls(**{k: x[k] for k in params}).fit(x["X"], x["y"], sample_weight=x["sample_weight"])
+            if hasattr(model, "predict_log_proba"):
+                model.predict_log_proba(x["X"])
     return call, args, specs, []
 
 

@@ -88,6 +88,22 @@ class ScalarState:
         self.alias, self.names = alias, names
 
 
+class Codes:
+    """The uint8 codes of an 8-bit state buffer (written; the parameter's shape). `alias`:
+    keys of other code arrays it could be made to share."""
+
+    def __init__(self, alias=(), names=None):
+        self.alias, self.names = alias, names
+
+
+class Absmax:
+    """The float32 absmax of each block of 256 codes of an 8-bit state buffer (written).
+    `alias`: keys of float32 arrays it could be made to share."""
+
+    def __init__(self, alias=(), names=None):
+        self.alias, self.names = alias, names
+
+
 class Weights:
     """An estimator's sample_weight: scikit-learn's conventions (None, lists, integers and
     a scalar are accepted; bools, complex, strings, NaN, negatives, the wrong length are not)."""
@@ -214,6 +230,26 @@ def mutations(spec, value, args, key):
         out += label_mutations(spec, value, args)
     elif isinstance(spec, Arr):
         out += array_mutations(spec, value, args, key)
+    elif isinstance(spec, Codes):
+        layout = "error" if value.size > 1 else "any"
+        out += [("None", None, "error"), ("list", lambda v: v.tolist(), "error"), ("scalar", 1, "error"),
+                ("float32", lambda v: v.astype(np.float32), "error"), ("int8", lambda v: v.astype(np.int8), "error"),
+                ("uint16", lambda v: v.astype(np.uint16), "error"), ("bool", lambda v: v.astype(bool), "error"),
+                ("wrong shape", drop_last, "error"), ("2-d", lambda v: v.reshape(1, -1), "error"),
+                ("strided", strided, layout), ("read-only", read_only, "error"),
+                ("masked", lambda v: np.ma.masked_array(v), "error"), ("all 255", lambda v: np.full_like(v, 255), "any")]
+        out += [(f"shares memory with {k}", ("alias", k), "error") for k in spec.alias if value.size]
+    elif isinstance(spec, Absmax):
+        layout = "error" if value.size > 1 else "any"
+        out += [("None", None, "error"), ("list", lambda v: v.tolist(), "error"),
+                ("float64", lambda v: v.astype(np.float64), "error"), ("float16", lambda v: v.astype(np.float16), "error"),
+                ("one more", lambda v: np.append(v, np.float32(1)), "error"), ("2-d", lambda v: v.reshape(1, -1), "error"),
+                ("strided", strided, layout), ("read-only", read_only, "error"),
+                ("misaligned", misaligned, "error" if value.size else "any"),
+                ("big-endian", lambda v: v.astype(v.dtype.newbyteorder(">")), "error"),
+                ("NaN", lambda v: np.full_like(v, np.nan), "any"), ("negative", lambda v: -v - 1, "any"),
+                ("huge", lambda v: np.full_like(v, 3e38), "any")]
+        out += [(f"shares memory with {k}", ("alias", k), "error") for k in spec.alias if value.size]
     elif isinstance(spec, ScalarState):
         out += [("None", None, "error"), ("float", 0.5, "error"), ("list", lambda v: [float(v)], "error"),
                 ("1-element 1-d", lambda v: v.reshape(1), "any"), ("two elements", lambda v: np.resize(v, 2), "error"),
@@ -411,6 +447,58 @@ def _rule_step(rng, name):
 for _name, _rule in RULES.items():
     if _name != "sgd" and all(s["shape"] in ("elementwise", "tensor") for s in _rule["states"]):
         TARGETS[_name] = (lambda name: lambda rng: _rule_step(rng, name))(_name)
+
+
+def _rule_step_8bit(rng, name):
+    """A step of a rule with 8-bit state (uint8 codes and their absmax per state buffer), through
+    the native step the classes use."""
+    rule = RULES[name]
+    n = int(rng.choice([0, 1, 7, 300, 70_000], p=[0.05, 0.1, 0.4, 0.4, 0.05]))
+    per_step = {h["name"] for h in rule["hypers"] if h["per_step"] or h["name"] == "lr"}
+    hypers = {k: v for k, v in all_options_on(name).items() if k in per_step}
+    needed = _core.needed_states(name, hypers)
+    args = dict(arrays_like(rng, n, np.float32, ("p", "g")), **hypers)
+    specs = {"p": Arr("written", drop_last), **{h["name"]: hyper_spec(name, h) for h in rule["hypers"]
+                                                if h["name"] in hypers}}
+    written, codes = ["p"], []
+    states = {}
+    for s in rule["states"]:
+        if s["name"] not in needed:
+            continue
+        arg = s["arg"]
+        if s["shape"] == "tensor":
+            args[arg], specs[arg] = np.array(0.5, np.float32), ScalarState(alias=("p",))
+        else:
+            args[arg], args[arg + "_absmax"] = _core.quantize_blockwise(rng.uniform(0.5, 1.5, n).astype(np.float32),
+                                                                       s["map8"] == "signed")
+            specs[arg] = Codes(alias=tuple(codes[-1:]))
+            specs[arg + "_absmax"] = Absmax(alias=("p",))
+            codes.append(arg)
+            written.append(arg + "_absmax")
+        states[arg] = s["shape"]
+        written.append(arg)
+    specs["g"] = Arr("grad", drop_last, alias=("p",))
+    if rule["uses_step"]:
+        args["step"], specs["step"] = 3, step_spec()
+
+    def call(x):
+        arrays = {k: x[k] for k in ("p", "g", *states, *(a + "_absmax" for a, shape in states.items()
+                                                        if shape != "tensor"))}
+        _core.step(name, arrays, {k: x[k] for k in hypers}, x.get("step"), None)
+    return call, args, specs, written
+
+
+for _name, _rule in RULES.items():
+    if _rule["stores_8bit"]:
+        TARGETS[_name + "_8bit"] = (lambda name: lambda rng: _rule_step_8bit(rng, name))(_name)
+
+
+@target
+def _quantize_blockwise(rng):
+    n = int(rng.choice([0, 1, 300, 70_000]))
+    args = {"x": rng.standard_normal(n).astype(np.float32), "signed": bool(rng.random() < 0.5)}
+    specs = {"x": Arr("input", drop_last, partnered=False, any_ndim=True), "signed": Flag()}
+    return (lambda x: _core.quantize_blockwise(x["x"], x["signed"])), args, specs, []
 
 
 @target

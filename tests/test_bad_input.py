@@ -35,7 +35,7 @@ CASES = [
     ("g-float64-for-float16-p", lambda a: fastopt.sgd(a["p"].astype(np.float16), a["g"].astype(np.float64), lr=1),
      TypeError, "g has dtype float64 but p has dtype float16"),
     ("m-float16-for-float32-p", lambda a: fastopt.adam(a["p"], a["g"], a["m"].astype(np.float16), a["v"], step=1),
-     TypeError, "m has dtype float16 but p has dtype float32: float32 parameters keep float32 state"),
+     TypeError, "m has dtype float16 but p has dtype float32: float32 parameters keep float32 or 8-bit \\(uint8 codes\\) state"),
     ("p-big-endian", lambda a: fastopt.sgd(a["p"].astype(">f4"), a["g"], lr=1), TypeError, "p"),
     ("m-mixed-dtype", lambda a: fastopt.adam(a["p"], a["g"], a["m"].astype(np.float64), a["v"], step=1),
      TypeError, "m"),

@@ -285,17 +285,34 @@ std::vector<std::size_t> dims_of(const py::array& a) {
 
 py::array check_state(py::handle obj, const ArgName& name, StateShape shape, const py::array& ref,
                       const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges) {
-  if (shape == StateShape::elementwise) return check_like(obj, name, true, ref, ref_name, dtype, ranges);
   py::array a = as_ndarray(obj, name);
-  *dtype = optim_dtype_of(a, name);
-  const std::vector<std::size_t> ref_dims = dims_of(ref);
-  const std::vector<std::size_t> want = state_dims(shape, ref_dims.data(), ref_dims.size());
-  if (dims_of(a) != want) {
-    std::string expected = "(";
-    for (std::size_t i = 0; i < want.size(); ++i) expected += (i ? ", " : "") + std::to_string(want[i]);
-    expected += want.size() == 1 ? ",)" : ")";
-    throw_value_error(name.str() + " has shape " + shape_str(a) + " but a " + state_shape_name(shape) +
-                      " state of " + ref_name.str() + " (shape " + shape_str(ref) + ") has shape " + expected);
+  const py::dtype dt = a.dtype();
+  if (shape == StateShape::elementwise && dt.num() == py::detail::npy_api::NPY_UBYTE_) {
+    *dtype = DType::u8;  // 8-bit codes (optim/quantization.hpp)
+  } else if (shape == StateShape::block) {
+    if (dt.num() != py::detail::npy_api::NPY_FLOAT_ || dt.byteorder() == '>')
+      throw_type_error(name.str() + " must have dtype float32 (the absmax of each block of 8-bit state), got " +
+                       py::str(py::handle(dt)).cast<std::string>());
+    *dtype = DType::f32;
+  } else {
+    *dtype = optim_dtype_of(a, name);
+  }
+  if (shape == StateShape::elementwise) {
+    bool same_shape = a.ndim() == ref.ndim();
+    for (py::ssize_t i = 0; same_shape && i < a.ndim(); ++i) same_shape = a.shape(i) == ref.shape(i);
+    if (!same_shape)
+      throw_value_error(name.str() + " has shape " + shape_str(a) + " but " + ref_name.str() + " has shape " +
+                        shape_str(ref));
+  } else {
+    const std::vector<std::size_t> ref_dims = dims_of(ref);
+    const std::vector<std::size_t> want = state_dims(shape, ref_dims.data(), ref_dims.size());
+    if (dims_of(a) != want) {
+      std::string expected = "(";
+      for (std::size_t i = 0; i < want.size(); ++i) expected += (i ? ", " : "") + std::to_string(want[i]);
+      expected += want.size() == 1 ? ",)" : ")";
+      throw_value_error(name.str() + " has shape " + shape_str(a) + " but a " + state_shape_name(shape) +
+                        " state of " + ref_name.str() + " (shape " + shape_str(ref) + ") has shape " + expected);
+    }
   }
   check_layout(a, name, /*writable=*/true, ranges);
   return a;

@@ -76,8 +76,9 @@ ByteRange byte_range(const py::array& a, const ArgName& name);
 py::array check_like(py::handle obj, const ArgName& name, bool writable, const py::array& ref,
                      const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges);
 // A state buffer of shape `shape` (optim.hpp, StateShape) of the parameter
-// `ref`: as check_like, with the shape state_dims() gives. Not for
-// StateShape::tensor (check_scalar_state).
+// `ref`: as check_like, with the shape state_dims() gives; an elementwise
+// state may also be uint8 (8-bit codes), a block state (their absmax) is
+// float32. Not for StateShape::tensor (check_scalar_state).
 py::array check_state(py::handle obj, const ArgName& name, StateShape shape, const py::array& ref,
                       const ArgName& ref_name, DType* dtype, std::vector<ByteRange>* ranges);
 // "(3, 4)", "(5,)" or "()".

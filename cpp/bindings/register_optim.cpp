@@ -5,13 +5,16 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "arrays.hpp"
 #include "optim/lbfgs.hpp"
+#include "optim/quantization.hpp"
 #include "optim/registry.hpp"
 #include "optim/step.hpp"
 #include "register.hpp"
@@ -26,6 +29,8 @@ struct SlotArg {
   py::handle obj;
   bool used;  // false: an optional buffer this step does not need (left unchecked)
   StateShape shape = StateShape::elementwise;
+  QuantMap quant = QuantMap::none;
+  py::handle absmax = py::none();  // of 8-bit state: "<name>_absmax"
 };
 
 // One tensor: slot 0 is the parameter, slot 1 the (read-only) gradient, then
@@ -34,7 +39,7 @@ struct SlotArg {
 // arguments hold a reference to every array for the whole call.
 // `run(t)` runs on the checked buffers, the GIL released.
 template <class Run>
-void run_single(const std::vector<SlotArg>& slots, const std::vector<SlotArg>& scalars, Run run) {
+void run_single(const RuleSpec* spec, const std::vector<SlotArg>& slots, const std::vector<SlotArg>& scalars, Run run) {
   std::vector<ByteRange> ranges;
   TensorBuffers t;
   const ArgName param_name{slots[kParam].name};
@@ -77,6 +82,31 @@ void run_single(const std::vector<SlotArg>& slots, const std::vector<SlotArg>& s
     }
   }
   require_storage(t.storage, named);
+  // 8-bit state: a rule that stores it, each state's codes with their absmax.
+  std::vector<py::array> absmax_arrays;
+  std::vector<std::string> absmax_names;  // the ArgNames in `ranges` point into these
+  absmax_names.reserve(kStateEnd - kFirstState);
+  for (std::size_t s = kFirstState; s < slots.size() && static_cast<int>(s) < kStateEnd; ++s) {
+    if (!slots[s].used) continue;  // a buffer this step does not use: its absmax is not read either
+    absmax_names.push_back(std::string(slots[s].name) + "_absmax");
+    const std::string& absmax_name = absmax_names.back();
+    const bool has_codes = t.slot[s] != nullptr && t.storage.quantized();
+    if (!has_codes) {
+      if (!slots[s].absmax.is_none())
+        throw_value_error(absmax_name + " is given but " + slots[s].name +
+                          " is not 8-bit state (uint8 codes): give it only with uint8 " + slots[s].name);
+      continue;
+    }
+    if (spec != nullptr && !spec->stores_8bit())
+      throw_type_error(std::string(slots[s].name) + " has dtype uint8 (8-bit state), but " + spec->name +
+                       " keeps no state that 8 bits can hold");
+    if (slots[s].absmax.is_none())
+      throw_value_error(absmax_name + " is required with 8-bit " + slots[s].name + " (uint8 codes)");
+    DType dtype;
+    absmax_arrays.push_back(
+        check_state(slots[s].absmax, ArgName{absmax_name.c_str()}, StateShape::block, param, param_name, &dtype, &ranges));
+    t.absmax[s - kFirstState] = static_cast<float*>(absmax_arrays.back().mutable_data());
+  }
   std::vector<py::array> scalar_arrays;
   for (std::size_t k = 0; k < scalars.size(); ++k) {
     scalar_arrays.push_back(check_scalar_state(scalars[k].obj, ArgName{scalars[k].name}, &t.scalar_dtype[k], &ranges));
@@ -114,13 +144,14 @@ void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::
     const bool used = spec.needs_state(i, values.data());
     if (used && s.needed_when != nullptr && get(s.arg).is_none())
       throw_value_error(std::string(s.arg) + " is required when " + s.needed_when + " is set");
-    (spec.is_scalar(i) ? scalars : slots).push_back({s.arg, get(s.arg), used, s.shape});
+    const std::string absmax = std::string(s.arg) + "_absmax";
+    (spec.is_scalar(i) ? scalars : slots).push_back({s.arg, get(s.arg), used, s.shape, s.quant, get(absmax.c_str())});
   }
   if (!get("p_copy").is_none()) {
     slots.resize(kParamCopy, SlotArg{"", py::none(), false});
     slots.push_back({"p_copy", get("p_copy"), true});
   }
-  run_single(slots, scalars, [&](const TensorBuffers& t) { run_step(spec.rule, &t, 1, &c); });
+  run_single(&spec, slots, scalars, [&](const TensorBuffers& t) { run_step(spec.rule, &t, 1, &c); });
 }
 
 // The state buffers of a group by torch's names: {name: [one array per parameter] or None}.
@@ -131,13 +162,17 @@ std::vector<StateArrays> named_states(const RuleSpec& spec, py::handle states_ob
   for (auto item : states) {
     const std::string name = py::str(item.first);
     int slot = -1, scalar = -1;
-    for (std::size_t i = 0; i < spec.states.size(); ++i)
+    bool absmax = false;
+    for (std::size_t i = 0; i < spec.states.size(); ++i) {
       if (name == spec.states[i].name) {
         if (spec.is_scalar(i)) scalar = spec.scalar_index(i);
         else slot = kFirstState + static_cast<int>(i);
+      } else if (!spec.is_scalar(i) && name == std::string(spec.states[i].name) + "_absmax") {
+        slot = kFirstState + static_cast<int>(i), absmax = true;
       }
+    }
     if (slot < 0 && scalar < 0) throw_value_error(std::string(spec.name) + " keeps no state named '" + name + "'");
-    out.push_back({slot, name, py::reinterpret_borrow<py::object>(item.second), scalar});
+    out.push_back({slot, name, py::reinterpret_borrow<py::object>(item.second), scalar, absmax});
   }
   return out;
 }
@@ -293,6 +328,54 @@ void register_optim(py::module_& m) {
         "L-BFGS's search direction d = -H·g by the two-loop recursion (torch.optim.LBFGS's), in place\n"
         "into d; s, y: the correction pairs oldest first, rho[i] = 1/(y_i·s_i), h the initial scaling.\n"
         "Returns al (one number per pair). Bitwise the same for any thread count and ISA.");
+  // --- 8-bit state (optim/quantization.hpp) --------------------------------------
+  m.def("quantize_blockwise", [](py::object x_obj, py::object is_signed) {
+    const QuantMap map = to_bool(is_signed, "signed") ? QuantMap::signed_dynamic : QuantMap::unsigned_dynamic;
+    const ArgName x_name{"x"};
+    py::array x = as_ndarray(x_obj, x_name);
+    if (float_dtype_of(x, x_name) != DType::f32) throw_type_error("x must have dtype float32, got float64");
+    x = py::array_t<float, py::array::c_style>::ensure(x);  // a contiguous copy if it is not
+    if (!x) throw py::error_already_set();
+    const std::size_t n = static_cast<std::size_t>(x.size());
+    py::array_t<std::uint8_t> codes(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    py::array_t<float> absmax(static_cast<py::ssize_t>(quant_blocks(n)));
+    {
+      py::gil_scoped_release release;
+      quantize_buffer(static_cast<const float*>(x.data()), codes.mutable_data(), absmax.mutable_data(), n, map);
+    }
+    return py::make_tuple(codes, absmax);
+  }, arg("x"), arg("signed"),
+     "8-bit codes of a float32 array and the float32 absmax of each block of 256 elements:\n"
+     "(codes, absmax), the codes with x's shape. signed: the signed dynamic map, else the unsigned one.");
+  m.def("dequantize_blockwise", [](py::object codes_obj, py::object absmax_obj, py::object is_signed) {
+    const QuantMap map = to_bool(is_signed, "signed") ? QuantMap::signed_dynamic : QuantMap::unsigned_dynamic;
+    const py::array c = as_ndarray(codes_obj, ArgName{"codes"});
+    if (c.dtype().num() != py::detail::npy_api::NPY_UBYTE_)
+      throw_type_error("codes must have dtype uint8, got " + py::str(py::handle(c.dtype())).cast<std::string>());
+    auto codes = py::array_t<std::uint8_t, py::array::c_style>::ensure(c);
+    const ArgName a_name{"absmax"};
+    py::array a = as_ndarray(absmax_obj, a_name);
+    if (float_dtype_of(a, a_name) != DType::f32) throw_type_error("absmax must have dtype float32, got float64");
+    auto absmax = py::array_t<float, py::array::c_style>::ensure(a);
+    const std::size_t n = static_cast<std::size_t>(codes.size());
+    if (absmax.ndim() != 1 || static_cast<std::size_t>(absmax.size()) != quant_blocks(n))
+      throw_value_error("absmax must be 1-d with one number per block of 256 codes (" +
+                        std::to_string(quant_blocks(n)) + "), got shape " + shape_str(absmax));
+    py::array_t<float> out(std::vector<py::ssize_t>(codes.shape(), codes.shape() + codes.ndim()));
+    {
+      py::gil_scoped_release release;
+      dequantize_buffer(codes.data(), absmax.data(), out.mutable_data(), n, map);
+    }
+    return out;
+  }, arg("codes"), arg("absmax"), arg("signed"),
+     "The float32 values of 8-bit codes: map[code] * absmax of its block (quantize_blockwise's inverse).");
+  m.def("quant_map", [](py::object is_signed) {
+    const QuantTable& t = quant_table(to_bool(is_signed, "signed") ? QuantMap::signed_dynamic : QuantMap::unsigned_dynamic);
+    py::array_t<float> out(256);
+    std::copy(t.value, t.value + 256, out.mutable_data());
+    return out;
+  }, arg("signed"), "The 256 values of the signed or unsigned dynamic quantization map, by code.");
+
   m.def("stream_probe", [](py::object p, py::object g, py::object states_obj) {
     if (!(py::isinstance<py::list>(states_obj) || py::isinstance<py::tuple>(states_obj)))
       throw_type_error("states must be a list of arrays, got " + type_name(states_obj));
@@ -301,7 +384,7 @@ void register_optim(py::module_& m) {
     static const char* names[] = {"states[0]", "states[1]", "states[2]"};
     std::vector<SlotArg> slots{{"p", p, true}, {"g", g, true}};
     for (std::size_t s = 0; s < states.size(); ++s) slots.push_back({names[s], states[s], true});
-    run_single(slots, {}, [](const TensorBuffers& t) { run_stream_probe(&t, 1); });
+    run_single(nullptr, slots, {}, [](const TensorBuffers& t) { run_stream_probe(&t, 1); });
   }, arg("p"), arg("g"), arg("states"),
      "Roofline probe: p += g and s += g for each s in states, threaded like a step.\n"
      "Moves the bytes of an optimizer step with the same buffers.");
@@ -319,15 +402,25 @@ void register_optim(py::module_& m) {
            "`groups`: the parameter group of each parameter (default: all in group 0);\n"
            "`param_copies`: per parameter, None or a float16/bfloat16 array the updated parameter is\n"
            "rounded into after every step (float32 parameters: master-weight mode).")
-      .def_static("probe", [](py::sequence params, py::sequence states, py::object grads, py::object copies) {
+      .def_static("probe", [](py::sequence params, py::sequence states, py::object grads, py::object copies,
+                              py::object absmax) {
         if (states.size() > static_cast<std::size_t>(kStateEnd - kFirstState)) throw_value_error("states: at most 3");
+        const py::sequence scales = absmax.is_none() ? py::sequence(py::list()) : py::sequence(absmax);
+        if (!absmax.is_none() && scales.size() != states.size())
+          throw_value_error("absmax must have one entry per state buffer");
         std::vector<StateArrays> slots;
-        for (std::size_t s = 0; s < states.size(); ++s)
+        for (std::size_t s = 0; s < states.size(); ++s) {
           slots.push_back({kFirstState + static_cast<int>(s), "states[" + std::to_string(s) + "]",
                            py::reinterpret_borrow<py::object>(states[s])});
+          if (!absmax.is_none())
+            slots.push_back({kFirstState + static_cast<int>(s), "absmax[" + std::to_string(s) + "]",
+                             py::reinterpret_borrow<py::object>(scales[s]), -1, true});
+        }
         return new TensorGroup(nullptr, params, std::move(slots), grads, py::none(), py::none(), copies);
       }, arg("params"), arg("states"), arg("grads") = py::none(), arg("param_copies") = py::none(),
-         "A group for the roofline probe only: `states` lists the state buffers' arrays.")
+         arg("absmax") = py::none(),
+         "A group for the roofline probe only: `states` lists the state buffers' arrays; with 8-bit\n"
+         "state (uint8 codes), `absmax` lists each one's absmax arrays.")
       .def_static("check_params", &TensorGroup::check_params, arg("params"), arg("keys") = py::none(),
                   "The checks of the constructor on the parameters alone (before state is allocated).")
       .def("__len__", &TensorGroup::size)

@@ -84,9 +84,13 @@ py::list describe_rules() {
       states.append(py::dict(py::arg("name") = s.name, py::arg("arg") = s.arg,
                              py::arg("needed_when") = or_none(s.needed_when), py::arg("initial") = or_none(s.initial),
                              py::arg("shape") = state_shape_name(s.shape),
-                             py::arg("start") = s.start));
+                             py::arg("start") = s.start,
+                             py::arg("map8") = or_none(s.quant == QuantMap::signed_dynamic     ? "signed"
+                                                       : s.quant == QuantMap::unsigned_dynamic ? "unsigned"
+                                                                                               : nullptr)));
     out.append(py::dict(py::arg("name") = r.name, py::arg("uses_step") = r.uses_step, py::arg("hypers") = hypers,
-                        py::arg("states") = states, py::arg("doc") = r.doc, py::arg("api") = r.api));
+                        py::arg("states") = states, py::arg("doc") = r.doc, py::arg("api") = r.api,
+                        py::arg("stores_8bit") = r.stores_8bit()));
   }
   return out;
 }

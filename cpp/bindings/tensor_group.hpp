@@ -29,6 +29,7 @@ struct StateArrays {
   std::string name;
   py::object arrays;
   int scalar = -1;
+  bool absmax = false;  // the absmax of the 8-bit state in `slot` ("<state>_absmax")
 };
 
 // A fixed set of tensors and their optimizer state, checked once; a step over
@@ -104,6 +105,12 @@ class TensorGroup {
           held_.emplace_back(a, s_name, true);
           continue;
         }
+        if (s.absmax) {
+          py::array a = check_state(state_of[k][i], s_name, StateShape::block, p, p_name, &dtype, &ranges);
+          t.absmax[s.slot - kFirstState] = static_cast<float*>(a.mutable_data());
+          held_.emplace_back(a, s_name, true);
+          continue;
+        }
         const StateShape shape = spec_ == nullptr ? StateShape::elementwise
                                                   : spec_->states[static_cast<std::size_t>(s.slot - kFirstState)].shape;
         if (!keeps_state(shape, t))
@@ -134,6 +141,7 @@ class TensorGroup {
       // Gradients are checked per step; until then, check with one the storage allows.
       t.storage.grad = t.storage.param;
       require_storage(t.storage, named);
+      require_8bit_pairs(t, i);
     }
     require_disjoint(ranges);
     writable_ = std::move(ranges);
@@ -275,6 +283,26 @@ class TensorGroup {
   }
 
  private:
+  // 8-bit state: a rule that stores it, each state's codes with their absmax,
+  // and absmax only beside codes.
+  void require_8bit_pairs(const TensorBuffers& t, std::size_t i) const {
+    for (const StateArrays& s : states_) {
+      if (s.scalar >= 0 || s.absmax) continue;
+      const int k = s.slot - kFirstState;
+      const bool codes = t.slot[s.slot] != nullptr && t.storage.quantized();
+      if (codes && spec_ != nullptr && !spec_->stores_8bit())
+        throw_type_error(name(s.name.c_str(), i).str() + " has dtype uint8 (8-bit state), but " + spec_->name +
+                         " keeps no state that 8 bits can hold");
+      if (codes && t.absmax[k] == nullptr)
+        throw_value_error(name((s.name + "_absmax").c_str(), i).str() + " is required with 8-bit " +
+                          name(s.name.c_str(), i).str() + " (uint8 codes)");
+    }
+    for (const StateArrays& s : states_)
+      if (s.absmax && t.absmax[s.slot - kFirstState] != nullptr &&
+          !(t.slot[s.slot] != nullptr && t.storage.quantized()))
+        throw_value_error(name(s.name.c_str(), i).str() + " is given but its state is not 8-bit (uint8 codes)");
+  }
+
   ArgName name(const char* base, std::size_t i) const {
     return ArgName{base, static_cast<std::ptrdiff_t>(i), keys_.empty() ? py::handle() : py::handle(keys_[i])};
   }

@@ -97,10 +97,10 @@ TensorMemory tensor_memory(py::handle given, const TorchTypes& types, const Name
     throw_value_error(name() + " is on " + str(attr(t, n.device)) + "; fastopt.torch updates CPU tensors");
   const py::object dtype = attr(t, n.dtype);
   int d = 0;
-  while (d < 4 && !dtype.is(types.dtypes[d])) ++d;
-  if (d == 4)
+  while (d < 5 && !dtype.is(types.dtypes[d])) ++d;
+  if (d == 5)
     throw_type_error(name() + " has dtype " + str(dtype) +
-                     "; fastopt.torch takes float32, float64, float16 or bfloat16");
+                     "; fastopt.torch takes float32, float64, float16 or bfloat16 (and uint8 8-bit state)");
   TensorMemory out{};
   out.contiguous = call_true(t, n.is_contiguous);
   if (!out.contiguous) add_layout(t, out);
@@ -163,9 +163,9 @@ TorchTypes torch_types(py::handle types_obj) {
   types.tensor_base = reinterpret_cast<PyTypeObject*>(t[0].ptr());
   types.strided = t[1];
   const py::tuple dtypes = t[2], numpy_dtypes = t[3], ints = t[4];
-  if (dtypes.size() != 4 || numpy_dtypes.size() != 4 || ints.size() != 2)
-    throw_type_error("types: four float dtypes, their NumPy dtypes and two integer dtypes");
-  for (int i = 0; i < 4; ++i) types.dtypes[i] = dtypes[i], types.numpy_dtypes[i] = numpy_dtypes[i];
+  if (dtypes.size() != 5 || numpy_dtypes.size() != 5 || ints.size() != 2)
+    throw_type_error("types: four float dtypes and uint8, their NumPy dtypes and two integer dtypes");
+  for (int i = 0; i < 5; ++i) types.dtypes[i] = dtypes[i], types.numpy_dtypes[i] = numpy_dtypes[i];
   for (int i = 0; i < 2; ++i) types.int_dtypes[i] = ints[i];
   types.increment_version = t[5];
   types.inference_mode_enabled = t[6];
@@ -280,8 +280,14 @@ TorchView::TorchView(py::object types, py::object group, const py::sequence& par
       std::size_t numel = 0;
       bool found = false;
       for (std::size_t k = 0; k < spec.states.size(); ++k) {
-        if (str(item.first) != spec.states[k].name) continue;
         const bool scalar = spec.is_scalar(k);
+        if (!scalar && b.absmax[k] != nullptr && str(item.first) == std::string(spec.states[k].name) + "_absmax") {
+          found = true;  // the absmax of 8-bit state k
+          memory = b.absmax[k];
+          numel = state_length(StateShape::block, b);
+          continue;
+        }
+        if (str(item.first) != spec.states[k].name) continue;
         found = true;
         memory = scalar ? b.scalar[spec.scalar_index(k)] : b.slot[kFirstState + static_cast<int>(k)];
         numel = state_length(spec.states[k].shape, b);

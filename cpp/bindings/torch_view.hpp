@@ -20,15 +20,15 @@ namespace fastopt::bindings {
 // The torch objects a tensor's attributes are compared with, given by
 // fastopt.torch (_torch_types): torch._C.TensorBase (every tensor type derives
 // from it), torch.strided, the torch dtypes of float32, float64, float16,
-// bfloat16 and the NumPy dtypes the group's arrays take for them (None for
-// bfloat16 without ml_dtypes), the integer dtypes a step count may have
+// bfloat16 and uint8 (8-bit state's codes) and the NumPy dtypes the group's
+// arrays take for them (None for bfloat16 without ml_dtypes), the integer dtypes a step count may have
 // (int32, int64), torch._C._increment_version and
 // torch.is_inference_mode_enabled.
 struct TorchTypes {
   PyTypeObject* tensor_base = nullptr;
   py::object strided;
-  std::array<py::object, 4> dtypes;        // indexed by DType
-  std::array<py::object, 4> numpy_dtypes;  // indexed by DType
+  std::array<py::object, 5> dtypes;        // indexed by DType
+  std::array<py::object, 5> numpy_dtypes;  // indexed by DType
   std::array<py::object, 2> int_dtypes;    // int32, int64
   py::object increment_version;
   py::object inference_mode_enabled;

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "optim/coefficients.hpp"
+#include "optim/quantization.hpp"
 #include "optim/storage.hpp"
 
 namespace fastopt {
@@ -17,6 +19,13 @@ using AllFiniteKernel = bool (*)(const void* x, std::size_t n);
 // Sum of x[i]² over [0, n) in double, in an order fixed for every ISA (eight
 // running sums, element i into sum i mod 8, combined in order).
 using SumSquaresKernel = double (*)(const void* x, std::size_t n);
+
+// 8-bit state (optim/quantization.hpp), one block of n <= kQuantBlock
+// elements: out = map value of each code · absmax; and the codes of x with
+// the block's new absmax (over its finite elements), returned.
+using DequantizeKernel = void (*)(const std::uint8_t* codes, float absmax, float* out, std::size_t n,
+                                  const QuantTable& map);
+using QuantizeKernel = float (*)(const float* x, std::uint8_t* codes, std::size_t n, const QuantTable& map);
 
 // L-BFGS's two-loop recursion, one fused pass per correction pair
 // (lbfgs_direction below). x = -g, and Σ z[i]·x[i]; or x = (x + a·y)·h, and
@@ -93,6 +102,12 @@ struct OptimKernels {
   // The roofline probe (run_stream_probe), per storage layout as a rule's loop.
   SpanKernel probe[2];                                             // direct: [DType f32/f64]
   SpanKernel probe_mixed[kMixedLayouts];                           // [mixed_layout]
+  // ... and with 8-bit state: by the layout the state's float32 twin has (null
+  // for layouts whose state is not float32).
+  SpanKernel probe_8bit;                                           // direct float32
+  SpanKernel probe_8bit_mixed[kMixedLayouts];                      // [mixed_layout]
+  DequantizeKernel dequantize[2];                                  // [signed map]
+  QuantizeKernel quantize[2];                                      // [signed map]
   AllFiniteKernel all_finite[static_cast<int>(DType::count)];     // [DType]
   SumSquaresKernel sum_squares[static_cast<int>(DType::count)];   // [DType]
   NegCopyDotKernel neg_copy_dot[2];                                // [DType f32/f64]

@@ -103,6 +103,17 @@ bool RuleSpec::needs_state(std::size_t i, const double* values) const {
   return states[i].needed_when == nullptr || value(values, states[i].needed_when) != 0.0;
 }
 
+bool RuleSpec::stores_8bit() const {
+  if (is_multi_pass()) return false;
+  bool any = false;
+  for (const StateSpec& s : states) {
+    if (s.shape == StateShape::tensor) continue;
+    if (s.shape != StateShape::elementwise || s.quant == QuantMap::none) return false;
+    any = true;
+  }
+  return any;
+}
+
 int RuleSpec::scalar_index(std::size_t i) const {
   int k = 0;
   for (std::size_t j = 0; j < i; ++j) k += is_scalar(j) ? 1 : 0;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "optim/coefficients.hpp"
+#include "optim/quantization.hpp"
 #include "optim/storage.hpp"
 
 namespace fastopt {
@@ -43,6 +44,11 @@ struct StateSpec {
   const char* initial;      // nullptr: starts at `start`; else the hyperparameter it starts at
   StateShape shape = StateShape::elementwise;
   double start = 0.0;
+  // How it is stored with state_dtype="int8" (optim/quantization.hpp): the
+  // signed map for moments of either sign, the unsigned one for those >= 0;
+  // none for state that 8 bits cannot hold (a rule with such elementwise state
+  // keeps float state).
+  QuantMap quant = QuantMap::none;
 };
 
 constexpr int kMaxHypers = 12;
@@ -113,6 +119,9 @@ struct RuleSpec {
   // first), or scalar i - (number of elementwise states).
   bool is_scalar(std::size_t i) const { return states[i].shape == StateShape::tensor; }
   bool is_multi_pass() const { return passes.count > 0; }
+  // Whether its state can be stored in 8 bits: a single-pass rule whose
+  // elementwise states all have a quantization map (and it has one at least).
+  bool stores_8bit() const;
   int scalar_index(std::size_t i) const;
 };
 

@@ -13,6 +13,7 @@
 
 #include "optim/step.hpp"
 #include "optim/kernels.hpp"
+#include "optim/quantization.hpp"
 #include "optim/registry.hpp"
 #include "runtime/runtime.hpp"
 
@@ -78,8 +79,9 @@ void run_passes(const RuleSpec& spec, const std::vector<SpanKernel>& kernel, con
   }
 }
 
-// Each tensor's kernel for its storage layout: pick(direct dtype index, -1) for
-// float32/float64 storage, pick(-1, mixed layout) for the others.
+// Each tensor's kernel for its storage layout: pick(direct dtype index, -1, q)
+// for float32/float64 storage, pick(-1, mixed layout, q) for the others; with
+// 8-bit state (q true) the layout is that of its float32 twin.
 template <class Pick>
 std::vector<SpanKernel> kernels_by_layout(const TensorBuffers* tensors, std::size_t count,
                                           const StepCoefficients* coefficients, Pick pick) {
@@ -87,26 +89,98 @@ std::vector<SpanKernel> kernels_by_layout(const TensorBuffers* tensors, std::siz
   for (std::size_t t = 0; t < count; ++t) {
     const TensorBuffers& x = tensors[t];
     const bool has_copy = x.slot[kParamCopy] != nullptr;
-    if (x.storage.direct(has_copy)) {
-      kernel[t] = pick(static_cast<int>(x.storage.param), -1);
-    } else {
-      const int layout = mixed_layout(x.storage, has_copy, coefficients[x.group].stochastic_rounding);
-      if (layout < 0) throw std::invalid_argument("run_step: " + storage_problem(x.storage, has_copy).reason);
-      kernel[t] = pick(-1, layout);
+    const bool quantized = x.storage.quantized();
+    if (quantized) {
+      const StorageProblem problem = storage_problem(x.storage, has_copy);
+      if (problem.slot >= 0) throw std::invalid_argument("run_step: " + problem.reason);
     }
+    const Storage s = x.storage.dequantized();
+    if (s.direct(has_copy)) {
+      kernel[t] = pick(static_cast<int>(s.param), -1, quantized);
+    } else {
+      const int layout = mixed_layout(s, has_copy, coefficients[x.group].stochastic_rounding);
+      if (layout < 0) throw std::invalid_argument("run_step: " + storage_problem(x.storage, has_copy).reason);
+      kernel[t] = pick(-1, layout, quantized);
+    }
+    if (kernel[t] == nullptr) throw std::invalid_argument("run_step: no kernel for this storage");
   }
   return kernel;
 }
 
+// One work item [begin, end) of a tensor with 8-bit state (a whole number of
+// quantization blocks from `begin`), chunk by chunk: each state's blocks
+// dequantized to float32 on the stack, the rule's float32-state loop over the
+// chunk, each block requantized with its new absmax. One pass over memory; the
+// blocks are the same whatever the threads, so the result is too.
+void run_8bit(const OptimKernels& k, SpanKernel kernel, const RuleSpec& spec, const TensorBuffers& t,
+              std::size_t begin, std::size_t end, const StepCoefficients& c) {
+  constexpr std::size_t kChunk = 4 * kQuantBlock;
+  constexpr int kStates = kStateEnd - kFirstState;
+  alignas(64) float state[kStates][kChunk];
+  const std::size_t param_size = dtype_size(t.storage.param), grad_size = dtype_size(t.storage.grad);
+  const std::size_t copy_size = dtype_size(t.storage.copy);
+  for (std::size_t c0 = begin; c0 < end; c0 += kChunk) {
+    const std::size_t len = std::min(kChunk, end - c0);
+    TensorBuffers v = t;
+    v.storage = t.storage.dequantized();
+    v.n = len;
+    v.offset = t.offset + c0;
+    v.slot[kParam] = static_cast<char*>(t.slot[kParam]) + c0 * param_size;
+    v.slot[kGrad] = static_cast<char*>(t.slot[kGrad]) + c0 * grad_size;
+    if (t.slot[kParamCopy] != nullptr) v.slot[kParamCopy] = static_cast<char*>(t.slot[kParamCopy]) + c0 * copy_size;
+    for (int i = 0; i < kStates; ++i) {
+      v.absmax[i] = nullptr;
+      if (t.slot[kFirstState + i] == nullptr) continue;
+      const QuantTable& map = quant_table(spec.states[static_cast<std::size_t>(i)].quant);
+      const std::uint8_t* codes = static_cast<const std::uint8_t*>(t.slot[kFirstState + i]) + c0;
+      for (std::size_t b = 0; b < len; b += kQuantBlock)
+        k.dequantize[map.is_signed ? 1 : 0](codes + b, t.absmax[i][(c0 + b) / kQuantBlock], state[i] + b,
+                                            std::min(kQuantBlock, len - b), map);
+      v.slot[kFirstState + i] = state[i];
+    }
+    kernel(v, 0, len, c);
+    for (int i = 0; i < kStates; ++i) {
+      if (t.slot[kFirstState + i] == nullptr) continue;
+      const QuantTable& map = quant_table(spec.states[static_cast<std::size_t>(i)].quant);
+      std::uint8_t* codes = static_cast<std::uint8_t*>(t.slot[kFirstState + i]) + c0;
+      for (std::size_t b = 0; b < len; b += kQuantBlock)
+        t.absmax[i][(c0 + b) / kQuantBlock] =
+            k.quantize[map.is_signed ? 1 : 0](state[i] + b, codes + b, std::min(kQuantBlock, len - b), map);
+    }
+  }
+}
+
+// std::invalid_argument unless every tensor with 8-bit state is one `spec`
+// can step: a rule that stores 8 bits, each state with its absmax.
+void require_8bit_state(const RuleSpec& spec, const TensorBuffers* tensors, std::size_t count) {
+  for (std::size_t t = 0; t < count; ++t) {
+    if (!tensors[t].storage.quantized()) continue;
+    if (!spec.stores_8bit())
+      throw std::invalid_argument(std::string("run_step: ") + spec.name + " keeps no state that 8 bits can hold");
+    for (int i = 0; i < kStateEnd - kFirstState; ++i)
+      if (tensors[t].slot[kFirstState + i] != nullptr && tensors[t].absmax[i] == nullptr)
+        throw std::invalid_argument(std::string("run_step: an 8-bit '") + spec.states[static_cast<std::size_t>(i)].name +
+                                    "' state has no absmax");
+  }
+}
+
 // Every tensor's kernel over its fixed blocks (kBlockElements), on the calling
-// thread or a team: the same blocks either way, so the result does not depend on it.
+// thread or a team: the same blocks either way, so the result does not depend
+// on it. `spec`: the rule, for tensors with 8-bit state (null for the probe).
 void run_blocks(const std::vector<SpanKernel>& kernel, const TensorBuffers* tensors, std::size_t count,
-                const std::vector<const StepCoefficients*>& coef) {
+                const std::vector<const StepCoefficients*>& coef, const RuleSpec* spec = nullptr) {
+  const OptimKernels& k = active_optim_kernels();
+  auto one = [&](std::size_t t, std::size_t b, std::size_t e) {
+    if (spec != nullptr && tensors[t].storage.quantized()) {
+      run_8bit(k, kernel[t], *spec, tensors[t], b, e, *coef[t]);
+    } else {
+      kernel[t](tensors[t], b, e, *coef[t]);
+    }
+  };
   const std::size_t total = total_elements(tensors, count);
   if (total < kParallelMinElements || num_threads() == 1) {
     for (std::size_t t = 0; t < count; ++t)
-      for (std::size_t b = 0; b < tensors[t].n; b += kBlockElements)
-        kernel[t](tensors[t], b, std::min(tensors[t].n, b + kBlockElements), *coef[t]);
+      for (std::size_t b = 0; b < tensors[t].n; b += kBlockElements) one(t, b, std::min(tensors[t].n, b + kBlockElements));
     return;
   }
   const std::vector<WorkItem> items = cut_into_blocks(tensors, count);
@@ -114,7 +188,7 @@ void run_blocks(const std::vector<SpanKernel>& kernel, const TensorBuffers* tens
   const auto n_items = static_cast<std::int64_t>(items.size());
   parallel_for(n_items, threads, [&](std::int64_t i) {
     const WorkItem& w = items[static_cast<std::size_t>(i)];
-    kernel[w.tensor](tensors[w.tensor], w.begin, w.end, *coef[w.tensor]);
+    one(w.tensor, w.begin, w.end);
   });
 }
 
@@ -124,8 +198,10 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
   const OptimKernels& k = active_optim_kernels();
   const auto r = static_cast<int>(rule);
   const std::vector<SpanKernel> kernel = kernels_by_layout(
-      tensors, count, coefficients, [&](int direct, int layout) { return direct >= 0 ? k.span[direct][r] : k.mixed[layout][r]; });
+      tensors, count, coefficients,
+      [&](int direct, int layout, bool) { return direct >= 0 ? k.span[direct][r] : k.mixed[layout][r]; });
   const RuleSpec* spec = &rule_spec(rule);
+  require_8bit_state(*spec, tensors, count);
   if (spec->is_multi_pass()) {
     run_passes(*spec, kernel, tensors, count, coefficients);
     return;
@@ -152,7 +228,7 @@ void run_step(Rule rule, const TensorBuffers* tensors, std::size_t count, const 
     for (std::size_t t = 0; t < count; ++t) scalars[t].store(tensors[t]);
   }
   for (std::size_t t = 0; t < count; ++t) coef[t] = own.empty() ? &coefficients[tensors[t].group] : &own[t];
-  run_blocks(kernel, tensors, count, coef);
+  run_blocks(kernel, tensors, count, coef, spec);
 }
 
 void run_stream_probe(const TensorBuffers* tensors, std::size_t count) {
@@ -161,14 +237,20 @@ void run_stream_probe(const TensorBuffers* tensors, std::size_t count) {
   for (TensorBuffers& t : packed) {
     int out = kFirstState;
     for (int s = kFirstState; s < kStateEnd; ++s)
-      if (t.slot[s] != nullptr) t.slot[out++] = t.slot[s];
-    for (; out < kStateEnd; ++out) t.slot[out] = nullptr;
+      if (t.slot[s] != nullptr) t.absmax[out - kFirstState] = t.absmax[s - kFirstState], t.slot[out++] = t.slot[s];
+    for (; out < kStateEnd; ++out) t.slot[out] = nullptr, t.absmax[out - kFirstState] = nullptr;
     t.group = 0;
+    for (int i = 0; i < kStateEnd - kFirstState; ++i)
+      if (t.storage.quantized() && t.slot[kFirstState + i] != nullptr && t.absmax[i] == nullptr)
+        throw std::invalid_argument("run_stream_probe: an 8-bit state has no absmax");
   }
   const StepCoefficients none;
   const OptimKernels& k = active_optim_kernels();
   const std::vector<SpanKernel> kernel = kernels_by_layout(
-      packed.data(), count, &none, [&](int direct, int layout) { return direct >= 0 ? k.probe[direct] : k.probe_mixed[layout]; });
+      packed.data(), count, &none, [&](int direct, int layout, bool quantized) {
+        if (quantized) return direct >= 0 ? k.probe_8bit : k.probe_8bit_mixed[layout];
+        return direct >= 0 ? k.probe[direct] : k.probe_mixed[layout];
+      });
   run_blocks(kernel, packed.data(), count, std::vector<const StepCoefficients*>(count, &none));
 }
 

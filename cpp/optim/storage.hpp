@@ -33,6 +33,9 @@ constexpr int kMaxScalars = 2;
 //   param f64:       grad f64, state f64
 //   param f32:       grad f32, f16 or bf16; state f32; copy f16 or bf16 (optional)
 //   param f16/bf16:  grad the param's dtype or f32; state f32 or the param's dtype
+// and, for f32, f16 and bf16 parameters, state u8: 8-bit codes with a float32
+// absmax per block (optim/quantization.hpp), for rules whose elementwise state
+// has a quantization map (StateSpec::quant).
 struct Storage {
   DType param = DType::f32;
   DType grad = DType::f32;
@@ -41,6 +44,14 @@ struct Storage {
   // Every buffer in the opmath dtype: the rule's kernel runs on memory directly.
   bool direct(bool has_copy) const {
     return !has_copy && grad == param && state == param && (param == DType::f32 || param == DType::f64);
+  }
+  bool quantized() const { return state == DType::u8; }
+  // The storage whose kernel updates a quantized tensor, block by block, on
+  // its state dequantized to float32.
+  Storage dequantized() const {
+    Storage s = *this;
+    if (quantized()) s.state = DType::f32;
+    return s;
   }
 };
 // Why a storage is refused: the slot at fault (kParam, kGrad, kFirstState for
@@ -53,6 +64,9 @@ StorageProblem storage_problem(const Storage& s, bool has_copy);
 
 struct TensorBuffers {
   void* slot[kMaxSlots] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  // With 8-bit state (storage.state u8): the float32 absmax of every block of
+  // state i's codes (StateShape::block, quant_blocks(n) of them).
+  float* absmax[kStateEnd - kFirstState] = {nullptr, nullptr, nullptr};
   void* scalar[kMaxScalars] = {nullptr, nullptr};
   DType scalar_dtype[kMaxScalars] = {DType::f32, DType::f32};  // f32 or f64
   std::size_t n = 0;
@@ -64,6 +78,10 @@ struct TensorBuffers {
   std::uint32_t group = 0;   // index of this tensor's StepCoefficients in a step
   std::uint64_t stream = 0;  // stochastic rounding: the tensor's number in the hash
   double* scratch = nullptr;  // set by the driver for multi-pass rules (RuleSpec::passes)
+  // The index in the whole tensor of the slots' element 0: nonzero for the
+  // driver's view of a chunk of a quantized tensor, so stochastic rounding
+  // draws the bits of each element's own index.
+  std::size_t offset = 0;
 };
 // rows and cols of a parameter with these dimensions (outermost first).
 void set_matrix_view(TensorBuffers& t, const std::size_t* dims, std::size_t ndim);
@@ -78,6 +96,9 @@ enum class StateShape : int {
   row,
   col,
   unfactored,  // the parameter's shape, kept only by parameters of fewer than 2 dimensions
+  // One float32 per block of kQuantBlock elements (quant_blocks(n), a 1-d
+  // buffer): the absmax scales of an 8-bit elementwise state.
+  block,
 };
 const char* state_shape_name(StateShape shape);
 // Whether a parameter of `ndim` dimensions keeps a state of this shape.

@@ -46,7 +46,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._options import LOW_PRECISION_KINDS, precision_options, tuple_of, warn_if_nothing_to_round
+from ._options import (LOW_PRECISION_KINDS, MIN_8BIT_SIZE, int8_options, precision_options, tuple_of,
+                       warn_if_nothing_to_round)
 from ._typing import Array
 
 #: ``params``: a list, tuple or dict of arrays, or a list of parameter groups
@@ -142,9 +143,16 @@ class Optimizer:
     grads : list or dict of numpy.ndarray, optional
         Gradient buffers (same structure as the parameters, flattened over the
         groups) read on every :meth:`step` call without arguments.
-    state_dtype : {"float32", "param"} or numpy.float32, default "float32"
+    state_dtype : {"float32", "param", "int8"} or numpy.float32, default "float32"
         State of float16/bfloat16 parameters: float32, or the parameter's dtype.
-        float32 and float64 parameters keep state of their own dtype.
+        float32 and float64 parameters keep state of their own dtype. "int8":
+        8-bit moments for float32, float16 and bfloat16 parameters of at least
+        ``min_8bit_size`` elements — uint8 codes of a dynamic quantization map
+        and a float32 ``<name>_absmax`` per block of 256 elements
+        (``docs/design.md``, "8-bit state"); other parameters keep float32
+        (float64: float64) state.
+    min_8bit_size : int, default 4096
+        With ``state_dtype="int8"``: parameters with fewer elements keep float32 state.
     stochastic_rounding : bool, default False
         Round updated float16/bfloat16 parameters stochastically (unbiased)
         instead of to nearest even (a UserWarning when no parameter is 16-bit).
@@ -162,8 +170,8 @@ class Optimizer:
 
     def __init__(self, params: Params, defaults: dict[str, Any], *, grads: Optional[Arrays] = None,
                  state_dtype: Union[str, np.dtype[Any], type] = "float32", stochastic_rounding: bool = False,
-                 seed: int = 0,
-                 param_copies: Optional[Arrays] = None) -> None:
+                 seed: int = 0, param_copies: Optional[Arrays] = None,
+                 min_8bit_size: int = MIN_8BIT_SIZE) -> None:
         # Serializes step / train_linear / state_dict / load_state_dict: an
         # optimizer used from two threads at once runs their calls one at a time
         # (re-entrant, so a signal handler inside a long run gets a clear
@@ -171,6 +179,7 @@ class Optimizer:
         self._lock = threading.RLock()
         self._state_dtype, self.stochastic_rounding, self.seed = precision_options(
             state_dtype, stochastic_rounding, seed)
+        self.min_8bit_size = int8_options(RULES[self._rule], self._state_dtype, min_8bit_size, type(self).__name__)
         self.defaults = dict(defaults)
         self._check_hyperparameters(self._resolved(self.defaults))
         self.param_groups: list[dict[str, Any]] = []
@@ -182,7 +191,12 @@ class Optimizer:
         self._step = 0
         self.params: tuple[Array, ...] = ()
         self._keys: Optional[list[Any]] = None
-        self._state: dict[str, tuple[Optional[Array], ...]] = {s["name"]: () for s in RULES[self._rule]["states"]}
+        # Every state buffer by name, and with 8-bit state each one's absmax beside it ("exp_avg_absmax").
+        self._state: dict[str, tuple[Optional[Array], ...]] = {}
+        for s in RULES[self._rule]["states"]:
+            self._state[s["name"]] = ()
+            if self._state_dtype == "int8" and s["map8"] is not None:
+                self._state[s["name"] + "_absmax"] = ()
         self._copies: tuple[Optional[Array], ...] = ()
         self._grads = grads
         groups = list(params) if _is_group_list(params) else [{"params": params}]
@@ -289,7 +303,7 @@ class Optimizer:
         specs = {s["name"]: s for s in RULES[self._rule]["states"]}
         needed = _core.needed_states(self._rule, hypers)
         state: dict[str, tuple[Optional[Array], ...]] = {}
-        for name in self._state:
+        for name in specs:
             if name not in needed:
                 state[name] = (None,) * len(arrays)
                 continue
@@ -298,7 +312,23 @@ class Optimizer:
             shapes = [self._state_shape(name, p) for p in arrays]
             state[name] = tuple(None if shape is None else np.full(shape, start, dtype=self._state_dtype_for(p, name))
                                 for p, shape in zip(arrays, shapes))
+        for name in specs:  # 8-bit state: the codes and absmax of the float buffers above
+            if name + "_absmax" not in self._state:
+                continue
+            codes, absmax = [], []
+            for p, buffer in zip(arrays, state[name]):
+                eight_bit = buffer is not None and self._stores_8bit(p)
+                q = _core.quantize_blockwise(buffer, specs[name]["map8"] == "signed") if eight_bit else (None, None)
+                codes.append(q[0] if eight_bit else buffer)
+                absmax.append(q[1])
+            state[name], state[name + "_absmax"] = tuple(codes), tuple(absmax)
         return state
+
+    def _stores_8bit(self, p: Array) -> bool:
+        """Whether ``p`` keeps 8-bit state: state_dtype="int8", a float32/float16/bfloat16 parameter
+        of at least ``min_8bit_size`` elements."""
+        return (self._state_dtype == "int8" and p.size >= self.min_8bit_size
+                and p.dtype.name in ("float32", *LOW_PRECISION_KINDS))
 
     def _state_shape(self, name: str, p: Array) -> Optional[tuple[int, ...]]:
         """The shape of state buffer ``name`` of parameter ``p`` (None: ``p`` keeps no such buffer)."""
@@ -307,8 +337,8 @@ class Optimizer:
     def _state_dtype_for(self, p: Array, name: str = "") -> npt.DTypeLike:
         if name and _SHAPES[self._rule][name] == "tensor":  # a per-tensor number: float64 only for float64 p
             return np.float64 if p.dtype == np.float64 else np.float32
-        if p.dtype.name in LOW_PRECISION_KINDS and self._state_dtype == "float32":
-            return np.float32
+        if p.dtype.name in LOW_PRECISION_KINDS and self._state_dtype in ("float32", "int8"):
+            return np.float32  # int8: the float32 values _new_state quantizes, or a small tensor's state
         return p.dtype
 
     def _install(self, pending: list[_Pending]) -> None:
@@ -557,12 +587,19 @@ class Optimizer:
             start += len(g["params"])
         return out
 
-    def state_dict(self) -> dict[str, Any]:
+    def _map8(self, name: str) -> bool:
+        """Whether state ``name`` is stored with the signed map (else the unsigned one) in 8 bits."""
+        return bool(next(s["map8"] for s in RULES[self._rule]["states"] if s["name"] == name) == "signed")
+
+    def state_dict(self, *, dequantized: bool = False) -> dict[str, Any]:
         """A copy of the optimizer's state, in ``torch.optim``'s layout.
 
         ``{"state": {i: {"step": int, <buffer name>: ndarray, ...}}, "param_groups": [{...,
         "params": [i, ...]}, ...]}``, parameters numbered across the groups in
         order. Arrays are copies; :meth:`load_state_dict` restores them bitwise.
+        8-bit state is saved as its codes and ``<name>_absmax``; with
+        ``dequantized=True`` as float32 arrays instead (the state of a float32
+        optimizer, or of ``torch.optim``'s).
         """
         with self._lock:
             state: dict[int, dict[str, Any]] = {}
@@ -572,7 +609,12 @@ class Optimizer:
                     entry: dict[str, Any] = {"step": t}
                     for name, arrays in self._state.items():
                         array = arrays[i]
-                        if array is not None:
+                        if array is None or (dequantized and name.endswith("_absmax")):
+                            continue
+                        if dequantized and array.dtype == np.uint8:
+                            absmax = self._state[name + "_absmax"][i]
+                            entry[name] = _core.dequantize_blockwise(array, absmax, self._map8(name))
+                        else:
                             entry[name] = array.copy()
                     state[i] = entry
                 group = {k: v for k, v in g.items() if k != "params"}
@@ -586,7 +628,9 @@ class Optimizer:
         The groups must hold the same numbers of parameters. Everything is
         checked before anything changes, with the constructor's checks for the
         hyperparameters: a TypeError or ValueError naming the entry leaves the
-        optimizer as it was.
+        optimizer as it was. Float state loads into 8-bit state quantized, and
+        8-bit state (codes with their ``<name>_absmax``) into float state
+        dequantized.
         """
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
@@ -625,18 +669,10 @@ class Optimizer:
                 steps.add(_step_count(entry["step"], f"state_dict state[{i}]['step']"))
                 for name, arrays in self._state.items():
                     buffer = arrays[i]
-                    if buffer is None:
-                        continue
-                    if name not in entry:
-                        raise ValueError(f"state_dict state[{i}] is missing {name!r}")
-                    value = entry[name]
-                    if type(value) is not np.ndarray:
-                        raise TypeError(f"state_dict state[{i}][{name!r}] must be a numpy.ndarray, "
-                                        f"got {type(value).__name__}")
-                    if value.shape != buffer.shape or value.dtype != buffer.dtype:
-                        raise ValueError(f"state_dict state[{i}][{name!r}] has shape {value.shape} and "
-                                         f"dtype {value.dtype}; expected {buffer.shape} and {buffer.dtype}")
-                    saved[i, name] = value
+                    if buffer is None or name.endswith("_absmax"):
+                        continue  # an absmax is loaded with its codes
+                    for key, value in self._loaded_buffer(entry, i, name, buffer).items():
+                        saved[i, key] = value
             if len(steps) > 1:
                 raise ValueError(f"state_dict holds different step counts within param_groups[{gi}]")
             new_groups.append(group)
@@ -649,6 +685,50 @@ class Optimizer:
             self._group_steps = new_steps
             for mine, group in zip(self.param_groups, new_groups):
                 mine.update(group)
+
+
+    def _loaded_buffer(self, entry: dict[str, Any], i: int, name: str, buffer: Array) -> dict[str, Array]:
+        """The checked arrays ``entry`` (state[i] of a state_dict) gives for buffer ``name``, by key:
+        as saved, or converted between 8-bit and float state."""
+        where = f"state_dict state[{i}]"
+
+        def array(key: str) -> Array:
+            if key not in entry:
+                raise ValueError(f"{where} is missing {key!r}")
+            value = entry[key]
+            if type(value) is not np.ndarray:
+                raise TypeError(f"{where}[{key!r}] must be a numpy.ndarray, got {type(value).__name__}")
+            return value
+
+        def absmax_of(codes: Array) -> Array:
+            absmax = array(name + "_absmax")
+            blocks = (codes.size + 255) // 256
+            if absmax.shape != (blocks,) or absmax.dtype != np.float32:
+                raise ValueError(f"{where}[{name + '_absmax'!r}] has shape {absmax.shape} and dtype "
+                                 f"{absmax.dtype}; expected {(blocks,)} and float32 (one absmax per block of 256)")
+            if not np.all(np.isfinite(absmax) & (absmax >= 0)):
+                raise ValueError(f"{where}[{name + '_absmax'!r}] must hold finite numbers >= 0")
+            return absmax
+
+        value = array(name)
+        if value.shape != buffer.shape:
+            raise ValueError(f"{where}[{name!r}] has shape {value.shape}; expected {buffer.shape}")
+        if buffer.dtype == np.uint8:  # 8-bit state: as saved, or a float state quantized
+            if value.dtype == np.uint8:
+                return {name: value, name + "_absmax": absmax_of(value)}
+            if value.dtype.kind != "f" and value.dtype.name != "bfloat16":
+                raise ValueError(f"{where}[{name!r}] has dtype {value.dtype}; expected uint8 codes or floats")
+            codes, absmax = _core.quantize_blockwise(value.astype(np.float32), self._map8(name))
+            return {name: codes, name + "_absmax": absmax}
+        if value.dtype == np.uint8:  # 8-bit state saved, float state here: dequantized
+            if not any(s["name"] == name and s["map8"] for s in RULES[self._rule]["states"]):
+                raise ValueError(f"{where}[{name!r}] has dtype uint8; expected {buffer.dtype}")
+            floats = _core.dequantize_blockwise(value, absmax_of(value), self._map8(name))
+            return {name: floats.astype(buffer.dtype)}
+        if value.dtype != buffer.dtype:
+            raise ValueError(f"{where}[{name!r}] has shape {value.shape} and dtype {value.dtype}; "
+                             f"expected {buffer.shape} and {buffer.dtype}")
+        return {name: value}
 
 
 class NativeLoop:

@@ -13,6 +13,7 @@
 #include "optim/registry.hpp"
 #include "optim/step.hpp"
 #include "optim/kernels/rule_loops.hpp"
+#include "optim/kernels/quantize.hpp"
 
 namespace fastopt {
 namespace FASTOPT_ISA {
@@ -95,7 +96,12 @@ double axpy_scale_dot(void* x_, double a_, const void* y_, double h_, const void
 
 OptimKernels make_kernels() {
   OptimKernels k{};
-  fill_rules<Layout<float, float, float>>(k.span[static_cast<int>(DType::f32)], k.probe[static_cast<int>(DType::f32)]);
+  fill_rules<Layout<float, float, float>>(k.span[static_cast<int>(DType::f32)], k.probe[static_cast<int>(DType::f32)],
+                                         &k.probe_8bit);
+  k.dequantize[0] = dequantize_block<false>;
+  k.dequantize[1] = dequantize_block<true>;
+  k.quantize[0] = quantize_block<false>;
+  k.quantize[1] = quantize_block<true>;
   fill_rules<Layout<double, double, double>>(k.span[static_cast<int>(DType::f64)],
                                              k.probe[static_cast<int>(DType::f64)]);
   k.all_finite[static_cast<int>(DType::f32)] = all_finite<float>;

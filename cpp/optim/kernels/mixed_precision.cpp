@@ -39,7 +39,7 @@ void fill_entry(OptimKernels& k) {
   using Copy = std::conditional_t<m.has_copy, typename TypeOf<m.copy>::type, NoCopy>;
   using L = Layout<typename TypeOf<m.param>::type, typename TypeOf<m.grad>::type, typename TypeOf<m.state>::type,
                    Copy, m.stochastic>;
-  fill_rules<L>(k.mixed[I], k.probe_mixed[I]);
+  fill_rules<L>(k.mixed[I], k.probe_mixed[I], m.state == DType::f32 ? &k.probe_8bit_mixed[I] : nullptr);
 }
 
 template <int... I>

@@ -24,6 +24,7 @@
 #include "runtime/isa_namespace.hpp"
 #include "optim/kernels/low_precision.hpp"
 #include "optim/kernels.hpp"
+#include "optim/quantization.hpp"
 #include "optim/registry.hpp"
 #include "optim/step.hpp"
 
@@ -68,8 +69,8 @@ struct ParamStore {
   ParamStore(const TensorBuffers& t, size_t begin, const StepCoefficients& c) {
     if constexpr (L::has_copy) copy = slot_at<copy_t>(t, kParamCopy, begin);
     if constexpr (L::stochastic) {
-      first = static_cast<std::uint32_t>(begin);
-      key = low_precision::stream_key(c.seed, c.rounding_step, t.stream, begin);
+      first = static_cast<std::uint32_t>(t.offset + begin);
+      key = low_precision::stream_key(c.seed, c.rounding_step, t.stream, t.offset + begin);
     }
   }
 
@@ -103,6 +104,24 @@ void stream_probe_span(const TensorBuffers& t, size_t begin, size_t end, const S
     if constexpr (kStates > 0) store(s0 + i, load(s0[i]) + x);
     if constexpr (kStates > 1) store(s1 + i, load(s1[i]) + x);
     if constexpr (kStates > 2) store(s2 + i, load(s2[i]) + x);
+  }
+}
+
+// ... with 8-bit state: every code and absmax of the given states read and
+// written once, with the parameter update of the layout (L's state is unused).
+template <class L>
+void stream_probe_8bit_step(const TensorBuffers& t, size_t begin, size_t end, const StepCoefficients& c) {
+  typename L::param* __restrict p = slot_at<typename L::param>(t, kParam, begin);
+  const typename L::grad* __restrict g = slot_at<typename L::grad>(t, kGrad, begin);
+  const ParamStore<L> store_param(t, begin, c);
+  const size_t n = end - begin;
+  for (size_t i = 0; i < n; ++i) store_param(p, i, load(p[i]) + load(g[i]));
+  for (int s = kFirstState; s < kStateEnd; ++s) {
+    if (t.slot[s] == nullptr) continue;
+    std::uint8_t* __restrict q = slot_at<std::uint8_t>(t, s, begin);
+    for (size_t i = 0; i < n; ++i) q[i] = static_cast<std::uint8_t>(q[i] + 1u);
+    float* __restrict scale = t.absmax[s - kFirstState];
+    for (size_t b = begin / kQuantBlock; b < quant_blocks(end); ++b) scale[b] += 1.0f;
   }
 }
 
@@ -152,11 +171,12 @@ namespace {
 // Every rule's entry point for layout L, by name: table[rule] (from rules.list);
 // and the roofline probe's.
 template <class L>
-void fill_rules(SpanKernel* table, SpanKernel& probe) {
+void fill_rules(SpanKernel* table, SpanKernel& probe, SpanKernel* probe_8bit = nullptr) {
 #define FASTOPT_RULE_KERNEL(name) table[static_cast<int>(Rule::name)] = name##_step<L>;
   FASTOPT_RULES(FASTOPT_RULE_KERNEL)
 #undef FASTOPT_RULE_KERNEL
   probe = stream_probe_step<L>;
+  if (probe_8bit != nullptr) *probe_8bit = stream_probe_8bit_step<L>;
 }
 
 }  // namespace

@@ -52,6 +52,7 @@ inline RuleSpec spec() {
               {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
              {{"sum", "sum_sq", nullptr, "initial_accumulator_value"}},
              coefficients};
+  stored_in_8bit(r, {kUnsigned8});
   r.doc = kDoc;
   r.api = "torch.optim.Adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps, foreach=None, *, "
           "maximize, differentiable=False, fused=None)";

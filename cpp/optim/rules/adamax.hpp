@@ -61,6 +61,7 @@ inline RuleSpec spec() {
              {{"exp_avg", "m", nullptr, nullptr},
               {"exp_inf", "u", nullptr, nullptr}},
              coefficients};
+  stored_in_8bit(r, {kSigned8, kUnsigned8});
   r.doc = kDoc;
   r.api = "torch.optim.Adamax(lr, betas=(beta1, beta2), eps, weight_decay, foreach=None, *, maximize, "
           "differentiable=False, capturable=False)";

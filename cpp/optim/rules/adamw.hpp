@@ -37,6 +37,7 @@ inline RuleSpec spec() {
               {"exp_avg_sq", "v", nullptr, nullptr},
               {"max_exp_avg_sq", "max_v", "amsgrad", nullptr}},
              coefficients};
+  stored_in_8bit(r, {kSigned8, kUnsigned8, kUnsigned8});
   r.doc = kDoc;
   r.api = "torch.optim.AdamW(lr, betas=(beta1, beta2), eps, weight_decay, amsgrad, *, maximize, foreach=None, "
           "capturable=False, differentiable=False, fused=None)";

@@ -97,6 +97,7 @@ inline RuleSpec spec() {
               {"exp_avg_slow", "m_slow", nullptr, nullptr},
               {"exp_avg_sq", "v", nullptr, nullptr}},
              coefficients};
+  stored_in_8bit(r, {kSigned8, kSigned8, kUnsigned8});
   r.doc = kDoc;
   r.api = "AdEMAMix(lr, betas=(beta1, beta2, beta3), alpha, t_alpha, t_beta3, eps, weight_decay, *, maximize)";
   return r;

@@ -55,6 +55,7 @@ inline RuleSpec spec() {
               {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
              {{"exp_avg", "m", nullptr, nullptr}},
              coefficients};
+  stored_in_8bit(r, {kSigned8});
   r.doc = kDoc;
   r.api = "Lion(lr, betas=(beta1, beta2), weight_decay, *, maximize)";
   return r;

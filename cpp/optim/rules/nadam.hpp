@@ -103,6 +103,7 @@ inline RuleSpec spec() {
               {"exp_avg_sq", "v", nullptr, nullptr},
               {"mu_product", "mu_product", nullptr, nullptr, StateShape::tensor, 1.0}},
              coefficients, per_tensor};
+  stored_in_8bit(r, {kSigned8, kUnsigned8});
   r.doc = kDoc;
   r.api = "torch.optim.NAdam(lr, betas=(beta1, beta2), eps, weight_decay, momentum_decay, "
           "decoupled_weight_decay, *, foreach=None, maximize, capturable=False, differentiable=False)";

@@ -94,6 +94,7 @@ inline RuleSpec spec() {
              {{"exp_avg", "m", nullptr, nullptr},
               {"exp_avg_sq", "v", nullptr, nullptr}},
              coefficients};
+  stored_in_8bit(r, {kSigned8, kUnsigned8});
   r.doc = kDoc;
   r.api = "torch.optim.RAdam(lr, betas=(beta1, beta2), eps, weight_decay, decoupled_weight_decay, *, "
           "foreach=None, maximize, capturable=False, differentiable=False)";

@@ -69,6 +69,7 @@ inline RuleSpec spec() {
               {"momentum_buffer", "momentum_buf", "momentum", nullptr},
               {"grad_avg", "grad_avg", "centered", nullptr}},
              coefficients};
+  stored_in_8bit(r, {kUnsigned8, kSigned8, kSigned8});
   r.doc = kDoc;
   r.api = "torch.optim.RMSprop(lr, alpha, eps, weight_decay, momentum, centered, capturable=False, foreach=None, "
           "maximize, differentiable=False)";

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +22,15 @@ constexpr Range kNonneg = Range::nonnegative, kPositive = Range::positive, kUnit
 // Every rule has torch's `maximize`: it then steps on -g.
 inline double maximize_sign(const RuleSpec& r, const double* h) {
   return r.value(h, "maximize") != 0.0 ? -1.0 : 1.0;
+}
+
+// state_dtype="int8": the quantization map of each elementwise state, in the
+// rule's order (per-tensor states keep their dtype and are skipped).
+constexpr QuantMap kSigned8 = QuantMap::signed_dynamic, kUnsigned8 = QuantMap::unsigned_dynamic;
+inline void stored_in_8bit(RuleSpec& r, std::initializer_list<QuantMap> maps) {
+  auto map = maps.begin();
+  for (StateSpec& s : r.states)
+    if (s.shape != StateShape::tensor && map != maps.end()) s.quant = *map++;
 }
 
 inline void require_step(std::int64_t step) {

@@ -71,6 +71,7 @@ inline RuleSpec spec() {
               {"maximize", 0.0, kFlag, true, "step on ``-g``, to maximize the objective"}},
              {{"momentum_buffer", "buf", "momentum", nullptr}},
              coefficients};
+  stored_in_8bit(r, {kSigned8});
   r.doc = kDoc;
   r.api = "torch.optim.SGD(lr, momentum, dampening, weight_decay, nesterov, *, maximize, foreach=None, "
           "differentiable=False, fused=None)";

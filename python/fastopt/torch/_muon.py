@@ -188,6 +188,9 @@ class Muon(_Optimizer):
                         ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn,
                         use_muon=True)
         _check_muon_group(defaults)
+        if options.get("state_dtype") == "int8":
+            raise ValueError("state_dtype='int8' is not available for Muon (its momentum is a torch tensor the "
+                             "Newton-Schulz step reads); use 'float32' or 'param'")
         super().__init__(params, defaults, **options)
         muon_params = {p for g in self.param_groups if g["use_muon"] for p in g["params"]}
         if any(p in muon_params for p in self._copies):

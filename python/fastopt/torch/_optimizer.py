@@ -19,7 +19,7 @@ import torch.optim.optimizer as _torch_optimizer  # (torch.optim deletes its sub
 
 from .. import _core
 from .._typing import Array
-from .._options import precision_options, tuple_of, warn_if_nothing_to_round
+from .._options import MIN_8BIT_SIZE, int8_options, precision_options, tuple_of, warn_if_nothing_to_round
 from ..optim import state_shape
 
 if TYPE_CHECKING:
@@ -67,8 +67,9 @@ def _torch_types() -> tuple[Any, ...]:
         dtensor = DTensor
     except ImportError:  # a torch built without torch.distributed
         pass
-    return (torch._C.TensorBase, torch.strided, (torch.float32, torch.float64, torch.float16, torch.bfloat16),
-            (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), _bfloat16()),
+    return (torch._C.TensorBase, torch.strided,
+            (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8),
+            (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), _bfloat16(), np.dtype(np.uint8)),
             (torch.int32, torch.int64), torch._C._increment_version, torch.is_inference_mode_enabled, dtensor)
 
 
@@ -113,6 +114,12 @@ def _refuse_offload_on_shards() -> None:
     raise ValueError("offload_step takes the gradients' norm and skips on a non-finite one per process; with "
                      "DTensor (FSDP2) parameters each process holds a shard: use step() (with "
                      "clip_grad_norm_ and a GradScaler, which reduce across processes)")
+
+
+def _memory_order(t: torch.Tensor) -> list[int]:
+    """The dimensions of a dense tensor from outermost to innermost in memory: ``t.permute(order)``
+    is contiguous (the identity for a contiguous tensor, NHWC for channels_last)."""
+    return sorted(range(t.dim()), key=lambda d: -t.stride(d))
 
 
 def _discard(created: _Created) -> None:
@@ -182,13 +189,15 @@ class _Optimizer(torch.optim.Optimizer):
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], *, state_dtype: Union[str, torch.dtype] = "param",
                  stochastic_rounding: bool = False, seed: int = 0,
-                 param_copies: Optional[dict[torch.Tensor, torch.Tensor]] = None) -> None:
+                 param_copies: Optional[dict[torch.Tensor, torch.Tensor]] = None,
+                 min_8bit_size: int = MIN_8BIT_SIZE) -> None:
         for key, allowed in self._torch_only.items():
             if key in defaults and defaults[key] not in allowed:
                 raise ValueError(f"{key}={defaults[key]!r} is not supported by fastopt.{type(self).__name__} "
                                  f"(use torch.optim.{type(self).__name__} for it); leave it at its default")
         self._state_dtype, self.stochastic_rounding, self.seed = precision_options(
             state_dtype, stochastic_rounding, seed)
+        self.min_8bit_size = int8_options(_RULES[self._rule], self._state_dtype, min_8bit_size, type(self).__name__)
         if param_copies is not None and not isinstance(param_copies, dict):
             raise TypeError("param_copies must be a dict {float32 parameter: float16/bfloat16 tensor}, got "
                             f"{type(param_copies).__name__}")
@@ -213,7 +222,8 @@ class _Optimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["fastopt_options"] = {"state_dtype": self._state_dtype, "stochastic_rounding": self.stochastic_rounding,
-                                    "seed": self.seed, "param_copies": self._copies}
+                                    "seed": self.seed, "param_copies": self._copies,
+                                    "min_8bit_size": self.min_8bit_size}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -226,6 +236,7 @@ class _Optimizer(torch.optim.Optimizer):
             self.stochastic_rounding = options["stochastic_rounding"]
             self.seed = options["seed"]
             self._copies = options["param_copies"]
+            self.min_8bit_size = options.get("min_8bit_size", MIN_8BIT_SIZE)
         if not hasattr(self, "_step_lock"):  # unpickled or copied: new machinery
             self._step_lock = threading.RLock()
             self._rounding_counter = np.zeros((), np.int64)
@@ -258,9 +269,35 @@ class _Optimizer(torch.optim.Optimizer):
 
     # --- state ---------------------------------------------------------------------------------
     def _state_dtype_for(self, p: torch.Tensor) -> torch.dtype:
-        if self._state_dtype == "float32" and p.dtype in (torch.float16, torch.bfloat16):
-            return torch.float32
+        if self._state_dtype in ("float32", "int8") and p.dtype in (torch.float16, torch.bfloat16):
+            return torch.float32  # int8: the state of a tensor below min_8bit_size
         return p.dtype
+
+    def _stores_8bit(self, p: torch.Tensor) -> bool:
+        """Whether ``p`` keeps 8-bit state: state_dtype="int8", a float32/float16/bfloat16 parameter
+        of at least ``min_8bit_size`` elements."""
+        return (self._state_dtype == "int8" and p.numel() >= self.min_8bit_size
+                and p.dtype in (torch.float32, torch.float16, torch.bfloat16))
+
+    @staticmethod
+    def _quantized(values: torch.Tensor, signed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """8-bit codes (``values``' shape and memory order) and the float32 absmax of each block of 256
+        elements of a float tensor, in its memory order."""
+        memory = values.detach().to(torch.float32)
+        flat = memory.permute(*_memory_order(memory)).contiguous().view(-1).numpy()
+        codes, absmax = _core.quantize_blockwise(flat, signed)
+        out = torch.empty_like(values, dtype=torch.uint8, memory_format=torch.preserve_format)
+        out.permute(*_memory_order(out)).view(-1).copy_(torch.from_numpy(codes))
+        return out, torch.from_numpy(absmax)
+
+    @staticmethod
+    def _dequantized(codes: torch.Tensor, absmax: torch.Tensor, signed: bool) -> torch.Tensor:
+        """The float32 values of 8-bit codes (their shape and memory order)."""
+        flat = codes.permute(*_memory_order(codes)).contiguous().view(-1).numpy()
+        values = _core.dequantize_blockwise(flat, absmax.detach().to(torch.float32).contiguous().numpy(), signed)
+        out = torch.empty_like(codes, dtype=torch.float32, memory_format=torch.preserve_format)
+        out.permute(*_memory_order(out)).view(-1).copy_(torch.from_numpy(values))
+        return out
 
     def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
         """Create the state buffers the group's hyperparameters need, as torch names them."""
@@ -277,6 +314,9 @@ class _Optimizer(torch.optim.Optimizer):
                 continue
             if specs[name]["shape"] == "tensor":  # one number per parameter: a 0-d tensor, as torch keeps it
                 new[name] = torch.tensor(value, dtype=_scalar_dtype())
+            elif specs[name]["map8"] is not None and self._stores_8bit(p):  # codes and their absmax
+                start = torch.full_like(p, value, dtype=torch.float32, memory_format=torch.preserve_format)
+                new[name], new[name + "_absmax"] = self._quantized(start, specs[name]["map8"] == "signed")
             elif shape != tuple(p.shape):
                 new[name] = torch.full(shape, value, dtype=self._state_dtype_for(p))
             else:
@@ -293,7 +333,10 @@ class _Optimizer(torch.optim.Optimizer):
         parameter's dtype: with ``state_dtype="float32"`` the saved float32 values
         are put back, and a per-tensor number (NAdam's ``mu_product``, ASGD's
         ``eta`` and ``mu``) keeps its saved float32 or float64 dtype. A step saved
-        as a number (old checkpoints) becomes a tensor, as torch.optim.Adam makes it."""
+        as a number (old checkpoints) becomes a tensor, as torch.optim.Adam makes it.
+        8-bit state (uint8 codes, which torch would cast too) is put back as saved; float
+        state loads into 8-bit state quantized, and 8-bit state into float state dequantized."""
+        self._check_8bit_entries(state_dict)
         super().load_state_dict(state_dict)
         saved = state_dict["state"]
         per_tensor = {st["name"] for st in _RULES[self._rule]["states"] if st["shape"] == "tensor"}
@@ -311,6 +354,13 @@ class _Optimizer(torch.optim.Optimizer):
                             state[key] = torch.tensor(float(value), dtype=_scalar_dtype())
                         continue
                     wanted = self._state_dtype_for(p)
+                    original = entry.get(key)
+                    if isinstance(original, torch.Tensor) and original.dtype == torch.uint8:
+                        # 8-bit codes, which torch cast to the parameter's dtype: put back (converted below)
+                        state[key] = original.detach().clone(memory_format=torch.preserve_format)
+                        continue
+                    if key.endswith("_absmax"):  # torch casts it to the parameter's dtype; it is float32
+                        wanted = torch.float32
                     if key in per_tensor:  # torch casts it to the parameter's dtype; it keeps its own
                         original = entry.get(key)
                         kept = original.dtype if isinstance(original, torch.Tensor) else None
@@ -319,6 +369,64 @@ class _Optimizer(torch.optim.Optimizer):
                         original = entry.get(key)
                         source = original if isinstance(original, torch.Tensor) else value
                         state[key] = source.detach().to(dtype=wanted).contiguous().clone()
+                self._convert_8bit(p, state, entry)
+
+    def _check_8bit_entries(self, state_dict: dict[str, Any]) -> None:
+        """ValueError naming the entry, before anything is loaded, for 8-bit codes without a valid
+        absmax: a float32 tensor with one finite number >= 0 per block of 256 codes."""
+        saved = state_dict.get("state") if isinstance(state_dict, dict) else None
+        if not isinstance(saved, dict):
+            return  # torch's own checks report it
+        for index, entry in saved.items():
+            if not isinstance(entry, dict):
+                continue
+            for key, codes in entry.items():
+                if not (isinstance(codes, torch.Tensor) and codes.dtype == torch.uint8):
+                    continue
+                absmax = entry.get(key + "_absmax")
+                blocks = (codes.numel() + 255) // 256
+                where = f"state_dict['state'][{index}][{key + '_absmax'!r}]"
+                if not isinstance(absmax, torch.Tensor):
+                    raise ValueError(f"{where} is missing: 8-bit (uint8) {key!r} needs the absmax of its blocks")
+                if tuple(absmax.shape) != (blocks,) or absmax.dtype != torch.float32:
+                    raise ValueError(f"{where} has shape {tuple(absmax.shape)} and dtype {absmax.dtype}; expected "
+                                     f"({blocks},) and torch.float32 (one absmax per block of 256 codes)")
+                if not bool(torch.all(torch.isfinite(absmax) & (absmax >= 0))):
+                    raise ValueError(f"{where} must hold finite numbers >= 0")
+
+    def _convert_8bit(self, p: torch.Tensor, state: dict[str, Any], entry: dict[str, Any]) -> None:
+        """After a load: float state quantized where ``p`` keeps 8-bit state, 8-bit state
+        dequantized where it does not (``entry``: the saved state, uncast)."""
+        for spec in _RULES[self._rule]["states"]:
+            name, signed = spec["name"], spec["map8"] == "signed"
+            value = state.get(name)
+            if spec["map8"] is None or not isinstance(value, torch.Tensor):
+                continue
+            original = entry.get(name, value)
+            if self._stores_8bit(p) and value.dtype != torch.uint8:
+                state[name], state[name + "_absmax"] = self._quantized(original, signed)
+            elif not self._stores_8bit(p) and value.dtype == torch.uint8:
+                absmax = entry[name + "_absmax"]
+                state[name] = self._dequantized(value, absmax, signed).to(self._state_dtype_for(p))
+                state.pop(name + "_absmax", None)
+
+    def state_dict(self, *, dequantized: bool = False) -> dict[str, Any]:  # type: ignore[override]
+        """torch's ``state_dict``. 8-bit state is saved as its uint8 codes with ``<name>_absmax``
+        beside them; with ``dequantized=True`` as float32 tensors instead (the state
+        torch.optim's classes load)."""
+        out: dict[str, Any] = super().state_dict()
+        if not dequantized:
+            return out
+        maps = {s["name"]: s["map8"] == "signed" for s in _RULES[self._rule]["states"] if s["map8"] is not None}
+        state = {}
+        for index, entry in out["state"].items():
+            entry = dict(entry)
+            for name, signed in maps.items():
+                codes = entry.get(name)
+                if isinstance(codes, torch.Tensor) and codes.dtype == torch.uint8:
+                    entry[name] = self._dequantized(codes, entry.pop(name + "_absmax"), signed)
+            state[index] = entry
+        return dict(out, state=state)
 
     # --- the step ------------------------------------------------------------------------------
     def _prepare(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any], needed: set[str],
@@ -505,6 +613,10 @@ class _Optimizer(torch.optim.Optimizer):
         state; and the step numbers its first step uses (None: the view's own)."""
         state_names = [s["name"] for s in _RULES[self._rule]["states"]]
         kinds = {s["name"]: s["shape"] for s in _RULES[self._rule]["states"]}
+        eight_bit = [s["name"] for s in _RULES[self._rule]["states"] if s["map8"] is not None]
+        if self._state_dtype == "int8":  # each 8-bit buffer's absmax, where the parameter keeps 8-bit state
+            state_names += [name + "_absmax" for name in eight_bit]
+            kinds.update({name + "_absmax": "block" for name in eight_bit})
         params: list[Array] = []
         groups: list[int] = []
         positions: list[int] = []
@@ -530,6 +642,14 @@ class _Optimizer(torch.optim.Optimizer):
             first, later = self._prepare(p, self.param_groups[gi], state, set(needed_of[gi]), created)
             tensors: dict[str, Optional[torch.Tensor]] = {}
             for s in state_names:
+                if kinds[s] == "block":  # the absmax of 8-bit codes; float state has none
+                    codes = tensors.get(s[:-len("_absmax")])
+                    kept = state.get(s) if codes is not None and codes.dtype == torch.uint8 else None
+                    if codes is not None and codes.dtype == torch.uint8 and not isinstance(kept, torch.Tensor):
+                        raise ValueError(f"state[{s!r}] of {name} is missing: 8-bit (uint8) state keeps its absmax")
+                    tensors[s] = kept
+                    arrays[s].append(None if kept is None else _as_numpy(kept, f"state[{s!r}] of {name}"))
+                    continue
                 if s in needed_of[gi] and state_shape(kinds[s], tuple(p.shape)) is None:
                     tensors[s] = None  # not kept for a parameter of this shape
                     arrays[s].append(None)

@@ -97,7 +97,7 @@ opt = fo.AdamW(params, state_dtype={state_dtype!r})
 opt.step([np.full(s, 1e-3, np.float32) for s in shapes])
 n = sum(p.size for p in params)
 state = sum(a.nbytes for arrays in opt.state.values() for a in arrays if a is not None)
-print(state / n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+print(state / n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), float(out[1])

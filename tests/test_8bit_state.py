@@ -12,7 +12,6 @@ import pytest
 import fastopt
 import fastopt.optim as fo
 import registry_cases
-from conftest import ISAS
 from fastopt import _core
 from fastopt.reference import optim as ref_optim
 from fastopt.reference import quantization as rq

@@ -329,7 +329,7 @@ def optim_class(rule: Rule, base: str) -> str:
                      "``{\"params\": [...], <hyperparameter>: value}``."),
            *class_parameters(rule, False),
            parameter("**options", "", "``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, "
-                                       "``param_copies``: see :class:`Optimizer`.")]
+                                       "``param_copies``, ``min_8bit_size``: see :class:`Optimizer`.")]
     values = [f"{a.name}=tuple_of({a.name}, {len(a.hypers)}, {a.name!r})" if a.is_tuple else f"{a.name}={a.name}"
               for a in rule.args if a.literal is None]
     lines = [f"class {rule.class_name}({base}):", docstring("\n".join(doc), "    "), "",
@@ -358,8 +358,8 @@ def torch_class(rule: Rule, base: str, extra_source: Optional[str]) -> str:
             *class_parameters(rule, True)]
     if flags:
         doc.append(parameter(", ".join(flags), "", "torch's own implementations; accepted at their defaults only."))
-    doc.append(parameter("**options", "", "``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: "
-                                           "see the module's description."))
+    doc.append(parameter("**options", "", "``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, "
+                                           "``min_8bit_size``: see the module's description."))
     values = [f"{a.name}={a.name}" for a in rule.args]
     lines = [f"class {rule.class_name}({base}):", docstring("\n".join(doc), "    "), "",
              f'    _rule = "{rule.name}"']

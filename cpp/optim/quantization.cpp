@@ -64,6 +64,7 @@ QuantTable make_table(bool is_signed) {
       else if (f < top) t.binade_boundary[i] = f;  // classes are 7x or more apart: at most one per binade
     }
     t.binade_class[i] = c;
+    t.binade_class_f[i] = static_cast<float>(c);
   }
   if (is_signed) {
     t.value[kSignedZeroCode] = 0.0f;

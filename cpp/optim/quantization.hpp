@@ -56,6 +56,7 @@ struct QuantTable {
   // Quantizing: the class of a binade's bottom, and the boundary in it (NaN:
   // none) from which a belongs to the next class.
   std::int32_t binade_class[kQuantBinades];
+  float binade_class_f[kQuantBinades];  // the same as floats, for the vector loops' permutes
   float binade_boundary[kQuantBinades];
   // By class: rank = min(rint(a · invstep + offset), top_rank).
   float invstep[kQuantClasses], offset[kQuantClasses], top_rank[kQuantClasses];

@@ -315,12 +315,16 @@ class Optimizer:
         for name in specs:  # 8-bit state: the codes and absmax of the float buffers above
             if name + "_absmax" not in self._state:
                 continue
-            codes, absmax = [], []
+            codes: list[Optional[Array]] = []
+            absmax: list[Optional[Array]] = []
             for p, buffer in zip(arrays, state[name]):
-                eight_bit = buffer is not None and self._stores_8bit(p)
-                q = _core.quantize_blockwise(buffer, specs[name]["map8"] == "signed") if eight_bit else (None, None)
-                codes.append(q[0] if eight_bit else buffer)
-                absmax.append(q[1])
+                if buffer is not None and self._stores_8bit(p):
+                    q, scale = _core.quantize_blockwise(buffer, specs[name]["map8"] == "signed")
+                    codes.append(q)
+                    absmax.append(scale)
+                else:
+                    codes.append(buffer)
+                    absmax.append(None)
             state[name], state[name + "_absmax"] = tuple(codes), tuple(absmax)
         return state
 
@@ -613,6 +617,7 @@ class Optimizer:
                             continue
                         if dequantized and array.dtype == np.uint8:
                             absmax = self._state[name + "_absmax"][i]
+                            assert absmax is not None  # codes always have their absmax
                             entry[name] = _core.dequantize_blockwise(array, absmax, self._map8(name))
                         else:
                             entry[name] = array.copy()
@@ -792,7 +797,8 @@ class SGD(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "sgd"
@@ -833,7 +839,8 @@ class Adagrad(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "adagrad"
@@ -887,7 +894,8 @@ class RMSprop(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "rmsprop"
@@ -939,7 +947,8 @@ class Adam(Optimizer):
     decoupled_weight_decay : bool, default False
         AdamW-style decay of the parameters instead of the coupled L2 term.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "adam"
@@ -986,7 +995,8 @@ class AdamW(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "adamw"
@@ -1030,7 +1040,8 @@ class Lion(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "lion"
@@ -1071,7 +1082,8 @@ class Adamax(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "adamax"
@@ -1122,7 +1134,8 @@ class RAdam(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "radam"
@@ -1165,7 +1178,8 @@ class Adadelta(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "adadelta"
@@ -1207,7 +1221,8 @@ class Rprop(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "rprop"
@@ -1259,7 +1274,8 @@ class NAdam(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "nadam"
@@ -1305,7 +1321,8 @@ class ASGD(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "asgd"
@@ -1362,7 +1379,8 @@ class Adafactor(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "adafactor"
@@ -1421,7 +1439,8 @@ class AdEMAMix(Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see :class:`Optimizer`.
+        ``grads``, ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see
+        :class:`Optimizer`.
     """
 
     _rule = "ademamix"

@@ -112,19 +112,13 @@ typedef std::uint8_t VB __attribute__((vector_size(kLanes)));
 
 struct ClassTable {
   VF lo, hi;  // entries 0..lanes-1 and lanes..2·lanes-1 (AVX-512: all 16 in lo)
-  explicit ClassTable(const float* t) : lo(), hi() {
-    for (std::size_t l = 0; l < kLanes; ++l) {
-      lo[l] = t[l];
-      if (l + kLanes < kQuantClasses) hi[l] = t[l + kLanes];
-    }
-  }
+  explicit ClassTable(const float* t) : lo(simd::load(t)), hi(kLanes < kQuantClasses ? simd::load(t + kLanes) : VF{}) {}
   FASTOPT_INLINE VF operator[](VI c) const { return __builtin_shuffle(lo, hi, c); }
 };
 struct BinadeTable {  // 32 entries: v[0], v[1] (AVX-512) or v[0..3] (AVX2)
   VF v[4];
   explicit BinadeTable(const float* t) : v() {
-    for (std::size_t k = 0; k * kLanes < kQuantBinades; ++k)
-      for (std::size_t l = 0; l < kLanes; ++l) v[k][l] = t[k * kLanes + l];
+    for (std::size_t k = 0; k * kLanes < kQuantBinades; ++k) v[k] = simd::load(t + k * kLanes);
   }
   FASTOPT_INLINE VF operator[](VI b) const {
     if constexpr (kLanes == 16) {
@@ -185,34 +179,43 @@ void dequantize_block(const std::uint8_t* __restrict codes, float absmax, float*
   for (; i < n; ++i) out[i] = m.value[codes[i]] * absmax;
 }
 
+// The quantizer's tables as vectors, loaded once per block.
+struct QuantVectors {
+  ClassTable invstep, offset, top;
+  BinadeTable classes, boundaries;
+  explicit QuantVectors(const QuantTable& m)
+      : invstep(m.invstep), offset(m.offset), top(m.top_rank), classes(m.binade_class_f),
+        boundaries(m.binade_boundary) {}
+};
+
+// The codes of kLanes values, as int32 lanes.
+template <bool kSigned>
+FASTOPT_INLINE VI codes_of(VF xi, BlockScale s, const QuantVectors& q) {
+  VF a = reinterpret_cast<VF>(reinterpret_cast<VI>(xi) & 0x7FFFFFFF) * s.pre * s.inv;
+  a = a > 0.0f ? a : 0.0f;
+  a = a < 1.0f ? a : 1.0f;
+  VI b = (reinterpret_cast<VI>(a) >> 23) - 96;
+  b = b > 0 ? b : 0;
+  VI c = __builtin_convertvector(q.classes[b], VI);
+  c -= a >= q.boundaries[b];  // true is -1
+  VF r = a * q.invstep[c] + q.offset[c];
+  for (std::size_t l = 0; l < kLanes; ++l) r[l] = __builtin_rintf(r[l]);
+  const VF t = q.top[c];
+  r = r < t ? r : t;
+  if constexpr (kSigned) {
+    const VF below = r < 127.0f ? r : 127.0f;
+    r = xi < 0.0f ? 127.0f - below : 127.0f + r;
+  }
+  return __builtin_convertvector(r, VI);
+}
+
 template <bool kSigned>
 float quantize_block(const float* __restrict x, std::uint8_t* __restrict codes, std::size_t n, const QuantTable& m) {
   const float absmax = block_absmax<kSigned>(x, n, m);
   const BlockScale s = block_scale(absmax);
-  const ClassTable invstep(m.invstep), offset(m.offset), top(m.top_rank);
-  float binade_class[kQuantBinades];
-  for (int b = 0; b < kQuantBinades; ++b) binade_class[b] = static_cast<float>(m.binade_class[b]);
-  const BinadeTable classes(binade_class), boundaries(m.binade_boundary);
+  const QuantVectors q(m);
   std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    const VF xi = simd::load(x + i);
-    VF a = reinterpret_cast<VF>(reinterpret_cast<VI>(xi) & 0x7FFFFFFF) * s.pre * s.inv;
-    a = a > 0.0f ? a : 0.0f;
-    a = a < 1.0f ? a : 1.0f;
-    VI b = (reinterpret_cast<VI>(a) >> 23) - 96;
-    b = b > 0 ? b : 0;
-    VI c = __builtin_convertvector(classes[b], VI);
-    c -= a >= boundaries[b];  // true is -1
-    VF r = a * invstep[c] + offset[c];
-    for (std::size_t l = 0; l < kLanes; ++l) r[l] = __builtin_rintf(r[l]);
-    const VF t = top[c];
-    r = r < t ? r : t;
-    if constexpr (kSigned) {
-      const VF below = r < 127.0f ? r : 127.0f;
-      r = xi < 0.0f ? 127.0f - below : 127.0f + r;
-    }
-    narrow(__builtin_convertvector(r, VI), codes + i);
-  }
+  for (; i + kLanes <= n; i += kLanes) narrow(codes_of<kSigned>(simd::load(x + i), s, q), codes + i);
   for (; i < n; ++i) codes[i] = quantize_one<kSigned>(x[i], s, m);
   return absmax;
 }

@@ -13,6 +13,11 @@ bfloat16 (``pip install "fastopt[torch]"`` installs ml_dtypes, which bfloat16 ne
 
 Beyond torch: ``state_dtype="float32"`` (or ``torch.float32``) keeps float32 state for 16-bit
 parameters (torch keeps it in the parameter's dtype, the default here too),
+``state_dtype="int8"`` keeps the moments of the rules with running averages
+in 8 bits (uint8 codes with a float32 ``<name>_absmax`` per block of 256
+elements, for parameters of at least ``min_8bit_size`` = 4096 elements;
+``state_dict(dequantized=True)`` exports float32 state; docs/design.md,
+"8-bit state"),
 ``stochastic_rounding=True`` (with ``seed``) rounds updated 16-bit
 parameters stochastically (docs/design.md, "Mixed precision"),
 ``param_copies={p: p16}`` is master-weight mode (each step also writes the

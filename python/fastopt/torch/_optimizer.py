@@ -119,7 +119,8 @@ def _refuse_offload_on_shards() -> None:
 def _memory_order(t: torch.Tensor) -> list[int]:
     """The dimensions of a dense tensor from outermost to innermost in memory: ``t.permute(order)``
     is contiguous (the identity for a contiguous tensor, NHWC for channels_last)."""
-    return sorted(range(t.dim()), key=lambda d: -t.stride(d))
+    strides = t.stride()
+    return sorted(range(t.dim()), key=lambda d: -strides[d])
 
 
 def _discard(created: _Created) -> None:
@@ -410,7 +411,7 @@ class _Optimizer(torch.optim.Optimizer):
                 state[name] = self._dequantized(value, absmax, signed).to(self._state_dtype_for(p))
                 state.pop(name + "_absmax", None)
 
-    def state_dict(self, *, dequantized: bool = False) -> dict[str, Any]:  # type: ignore[override]
+    def state_dict(self, *, dequantized: bool = False) -> dict[str, Any]:
         """torch's ``state_dict``. 8-bit state is saved as its uint8 codes with ``<name>_absmax``
         beside them; with ``dequantized=True`` as float32 tensors instead (the state
         torch.optim's classes load)."""

@@ -118,7 +118,8 @@ class SGD(_SGDBase):
     foreach, differentiable, fused
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "sgd"
@@ -167,7 +168,8 @@ class Adagrad(_AdagradBase):
     foreach, differentiable, fused
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "adagrad"
@@ -225,7 +227,8 @@ class RMSprop(_Optimizer):
     capturable, foreach, differentiable
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "rmsprop"
@@ -282,7 +285,8 @@ class Adam(_AdamBase):
     foreach, capturable, differentiable, fused
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "adam"
@@ -331,7 +335,8 @@ class Lion(_LionBase):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "lion"
@@ -374,7 +379,8 @@ class Adamax(_Optimizer):
     foreach, differentiable, capturable
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "adamax"
@@ -430,7 +436,8 @@ class RAdam(_Optimizer):
     foreach, capturable, differentiable
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "radam"
@@ -477,7 +484,8 @@ class Adadelta(_Optimizer):
     foreach, capturable, differentiable
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "adadelta"
@@ -522,7 +530,8 @@ class Rprop(_Optimizer):
     capturable, foreach, differentiable
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "rprop"
@@ -579,7 +588,8 @@ class NAdam(_Optimizer):
     foreach, capturable, differentiable
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "nadam"
@@ -630,7 +640,8 @@ class ASGD(_Optimizer):
     foreach, differentiable, capturable
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "asgd"
@@ -691,7 +702,8 @@ class Adafactor(_Optimizer):
     foreach
         torch's own implementations; accepted at their defaults only.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "adafactor"
@@ -752,7 +764,8 @@ class AdEMAMix(_Optimizer):
     maximize : bool, default False
         Step on ``-g``, to maximize the objective.
     **options
-        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``: see the module's description.
+        ``state_dtype``, ``stochastic_rounding``, ``seed``, ``param_copies``, ``min_8bit_size``: see the module's
+        description.
     """
 
     _rule = "ademamix"

@@ -89,7 +89,7 @@ def footprint(state_dtype):
     """In a fresh process: an AdamW over GPT-2 small's shapes stepped once; its state bytes per
     parameter and the process's peak RSS."""
     code = f"""
-import resource, numpy as np, fastopt.optim as fo
+import numpy as np, fastopt.optim as fo
 from fastopt.bench import PARAMETER_LISTS
 shapes = PARAMETER_LISTS["gpt2-small"]()
 params = [np.zeros(s, np.float32) for s in shapes]
@@ -97,7 +97,9 @@ opt = fo.AdamW(params, state_dtype={state_dtype!r})
 opt.step([np.full(s, 1e-3, np.float32) for s in shapes])
 n = sum(p.size for p in params)
 state = sum(a.nbytes for arrays in opt.state.values() for a in arrays if a is not None)
-print(state / n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+# VmHWM: this process's peak (ru_maxrss would count the parent's memory at the fork too)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(state / n, peak / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), float(out[1])

@@ -47,6 +47,17 @@ def test_zero_redundancy_optimizer_with_muon_matches_one_process():
     assert kinds == [("exp_avg", "exp_avg_sq", "step")] * 2 + [("momentum_buffer",)] * 2
 
 
+def test_zero_redundancy_optimizer_with_8bit_state_is_the_unsharded_optimizer():
+    """8-bit state sharded by whole tensors: the same codes and parameters as without sharding."""
+    sharded_diff, sharded = example().run(2, port=29550, optimizer="adamw-int8")
+    whole_diff, whole = example().run(2, port=29551, shard=False, optimizer="adamw-int8")
+    assert sharded_diff == whole_diff < 0.05  # the same parameters, near float32 AdamW's
+    for i, entry in whole["state"].items():
+        assert entry["exp_avg"].dtype == torch.uint8 and entry["exp_avg_absmax"].dtype == torch.float32
+        for key, value in entry.items():
+            assert torch.equal(sharded["state"][i][key], value), (i, key)
+
+
 def fsdp2_example():
     """examples/fsdp2_gloo.py, importable by name (the spawned ranks unpickle its functions)."""
     pytest.importorskip("torch.distributed.fsdp")

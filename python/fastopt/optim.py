@@ -83,6 +83,14 @@ def state_shape(kind: str, shape: tuple[int, ...]) -> Optional[tuple[int, ...]]:
     return tuple(shape)
 
 
+def _constant_8bit(value: float, shape: tuple[int, ...], signed: bool) -> tuple[Array, Array]:
+    """8-bit state with every element ``value`` (codes, absmax), without the float buffer: one
+    block's codes and absmax repeated (every block of a constant is quantized alike)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    code, absmax = _core.quantize_blockwise(np.full(min(size, 256) or 1, value, np.float32), signed)
+    return np.full(shape, code[0], np.uint8), np.full(-(-size // 256), absmax[0], np.float32)
+
+
 def _as_tuple(params: Any, name: str) -> tuple[tuple[Any, ...], Optional[list[Any]]]:
     """The arrays of a list, tuple or dict, as a tuple, and the dict's keys (or None)."""
     if isinstance(params, dict):
@@ -298,34 +306,36 @@ class Optimizer:
         return [k for ks in keys if ks is not None for k in ks]  # uniqueness across all groups: _install
 
     def _new_state(self, group: dict[str, Any], arrays: tuple[Array, ...]) -> dict[str, tuple[Optional[Array], ...]]:
-        """The state buffers a group's hyperparameters need, per name: one array per parameter."""
+        """The state buffers a group's hyperparameters need, per name: one array per parameter
+        (with 8-bit state, its codes under the name and their absmax under ``<name>_absmax``)."""
         hypers = self._rule_hypers(group)
         specs = {s["name"]: s for s in RULES[self._rule]["states"]}
         needed = _core.needed_states(self._rule, hypers)
         state: dict[str, tuple[Optional[Array], ...]] = {}
         for name in specs:
+            eight_bit = name + "_absmax" in self._state
             if name not in needed:
                 state[name] = (None,) * len(arrays)
+                if eight_bit:
+                    state[name + "_absmax"] = (None,) * len(arrays)
                 continue
             spec = specs[name]
             start = spec["start"] if spec["initial"] is None else float(hypers[spec["initial"]])
-            shapes = [self._state_shape(name, p) for p in arrays]
-            state[name] = tuple(None if shape is None else np.full(shape, start, dtype=self._state_dtype_for(p, name))
-                                for p, shape in zip(arrays, shapes))
-        for name in specs:  # 8-bit state: the codes and absmax of the float buffers above
-            if name + "_absmax" not in self._state:
-                continue
-            codes: list[Optional[Array]] = []
-            absmax: list[Optional[Array]] = []
-            for p, buffer in zip(arrays, state[name]):
-                if buffer is not None and self._stores_8bit(p):
-                    q, scale = _core.quantize_blockwise(buffer, specs[name]["map8"] == "signed")
-                    codes.append(q)
-                    absmax.append(scale)
+            buffers: list[Optional[Array]] = []
+            scales: list[Optional[Array]] = []
+            for p in arrays:
+                shape = self._state_shape(name, p)
+                if shape is not None and eight_bit and self._stores_8bit(p):
+                    codes, absmax = _constant_8bit(start, shape, spec["map8"] == "signed")
+                    buffers.append(codes)
+                    scales.append(absmax)
                 else:
-                    codes.append(buffer)
-                    absmax.append(None)
-            state[name], state[name + "_absmax"] = tuple(codes), tuple(absmax)
+                    buffers.append(None if shape is None else
+                                   np.full(shape, start, dtype=self._state_dtype_for(p, name)))
+                    scales.append(None)
+            state[name] = tuple(buffers)
+            if eight_bit:
+                state[name + "_absmax"] = tuple(scales)
         return state
 
     def _stores_8bit(self, p: Array) -> bool:

@@ -20,7 +20,7 @@ import torch.optim.optimizer as _torch_optimizer  # (torch.optim deletes its sub
 from .. import _core
 from .._typing import Array
 from .._options import MIN_8BIT_SIZE, int8_options, precision_options, tuple_of, warn_if_nothing_to_round
-from ..optim import state_shape
+from ..optim import _constant_8bit, state_shape
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -316,8 +316,9 @@ class _Optimizer(torch.optim.Optimizer):
             if specs[name]["shape"] == "tensor":  # one number per parameter: a 0-d tensor, as torch keeps it
                 new[name] = torch.tensor(value, dtype=_scalar_dtype())
             elif specs[name]["map8"] is not None and self._stores_8bit(p):  # codes and their absmax
-                start = torch.full_like(p, value, dtype=torch.float32, memory_format=torch.preserve_format)
-                new[name], new[name + "_absmax"] = self._quantized(start, specs[name]["map8"] == "signed")
+                codes, absmax = _constant_8bit(value, (p.numel(),), specs[name]["map8"] == "signed")
+                new[name] = torch.full_like(p, int(codes[0]), dtype=torch.uint8, memory_format=torch.preserve_format)
+                new[name + "_absmax"] = torch.from_numpy(absmax)
             elif shape != tuple(p.shape):
                 new[name] = torch.full(shape, value, dtype=self._state_dtype_for(p))
             else:

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "arrays.hpp"
+#include "loss_args.hpp"
 #include "optim/lbfgs.hpp"
 #include "optim/quantization.hpp"
 #include "optim/registry.hpp"
@@ -331,11 +332,9 @@ void register_optim(py::module_& m) {
   // --- 8-bit state (optim/quantization.hpp) --------------------------------------
   m.def("quantize_blockwise", [](py::object x_obj, py::object is_signed) {
     const QuantMap map = to_bool(is_signed, "signed") ? QuantMap::signed_dynamic : QuantMap::unsigned_dynamic;
-    const ArgName x_name{"x"};
-    py::array x = as_ndarray(x_obj, x_name);
-    if (float_dtype_of(x, x_name) != DType::f32) throw_type_error("x must have dtype float32, got float64");
-    x = py::array_t<float, py::array::c_style>::ensure(x);  // a contiguous copy if it is not
-    if (!x) throw py::error_already_set();
+    DType dtype;
+    const py::array x = float_array(x_obj, "x", 0, &dtype);  // a contiguous, aligned copy if it is not
+    if (dtype != DType::f32) throw_type_error("x must have dtype float32, got float64");
     const std::size_t n = static_cast<std::size_t>(x.size());
     py::array_t<std::uint8_t> codes(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     py::array_t<float> absmax(static_cast<py::ssize_t>(quant_blocks(n)));
@@ -353,10 +352,9 @@ void register_optim(py::module_& m) {
     if (c.dtype().num() != py::detail::npy_api::NPY_UBYTE_)
       throw_type_error("codes must have dtype uint8, got " + py::str(py::handle(c.dtype())).cast<std::string>());
     auto codes = py::array_t<std::uint8_t, py::array::c_style>::ensure(c);
-    const ArgName a_name{"absmax"};
-    py::array a = as_ndarray(absmax_obj, a_name);
-    if (float_dtype_of(a, a_name) != DType::f32) throw_type_error("absmax must have dtype float32, got float64");
-    auto absmax = py::array_t<float, py::array::c_style>::ensure(a);
+    DType dtype;
+    const py::array absmax = float_array(absmax_obj, "absmax", 0, &dtype);  // contiguous and aligned
+    if (dtype != DType::f32) throw_type_error("absmax must have dtype float32, got float64");
     const std::size_t n = static_cast<std::size_t>(codes.size());
     if (absmax.ndim() != 1 || static_cast<std::size_t>(absmax.size()) != quant_blocks(n))
       throw_value_error("absmax must be 1-d with one number per block of 256 codes (" +
@@ -364,7 +362,7 @@ void register_optim(py::module_& m) {
     py::array_t<float> out(std::vector<py::ssize_t>(codes.shape(), codes.shape() + codes.ndim()));
     {
       py::gil_scoped_release release;
-      dequantize_buffer(codes.data(), absmax.data(), out.mutable_data(), n, map);
+      dequantize_buffer(codes.data(), static_cast<const float*>(absmax.data()), out.mutable_data(), n, map);
     }
     return out;
   }, arg("codes"), arg("absmax"), arg("signed"),

@@ -521,3 +521,32 @@ def test_torch_8bit_offload_step_and_grad_scaler():
     assert losses[-1] < losses[0]
     applied, norm = opt.offload_step(grad_scale=1 / 1024.0, max_norm=1.0)
     assert applied and math.isfinite(norm)
+
+
+def test_native_training_loop_steps_8bit_state_as_python_would():
+    """fastopt.training.train_linear (the native loop) with 8-bit state is the Python loop over
+    fastopt's loss kernels and Optimizer.step, bitwise; and follows the NumPy reference loop."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_training import python_loop
+    from fastopt.reference import training as ref_training
+    from fastopt.training import train_linear
+    X, y = fastopt.datasets.load_digits()
+    X = X.astype(np.float32)
+    runs = []
+    for _ in range(3):
+        W = np.zeros((64, 10), np.float32)
+        runs.append((W, fo.AdamW([W], lr=1e-2, state_dtype="int8", min_8bit_size=0)))
+    kw = dict(loss="softmax", reg=1e-3, penalty="l2", batch_size=200)
+    native = train_linear(runs[0][1], X, y, rng=4, epochs=2, **kw)
+    python = python_loop(runs[1][1], X, y, seed=4, epochs=2, **kw)
+    reference = ref_training.train_linear(runs[2][1], X, y, rng=4, epochs=2, **kw)
+    np.testing.assert_array_equal(native, python)
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for key in runs[0][1].state:
+        np.testing.assert_array_equal(runs[0][1].state[key][0], runs[1][1].state[key][0])
+    assert runs[0][1].state["exp_avg"][0].dtype == np.uint8
+    # The reference loop's loss kernel rounds differently; an 8-bit code may then differ by one.
+    np.testing.assert_allclose(native, reference, rtol=1e-5)
+    np.testing.assert_allclose(runs[0][0], runs[2][0], atol=1e-3)

@@ -74,9 +74,11 @@ py::tuple train_linear_binding(TensorGroup& group, const py::dict& optimizer, py
   if (W.ndim() != 2) throw_value_error("W must be 2-D (D×C), got " + std::to_string(W.ndim()) + "-D");
   group.require_unchanged();
   const TensorBuffers& w = group.buffers(0);
-  if (!w.storage.direct(w.slot[kParamCopy] != nullptr))
-    throw_type_error(std::string("W must be float32 or float64 with state of its dtype and no copy, got ") +
-                     dtype_name(w.storage.param) + "; train low-precision parameters with optimizer.step");
+  // The loop steps W with run_step, which also runs 8-bit state (float32 W).
+  if (!w.storage.dequantized().direct(w.slot[kParamCopy] != nullptr))
+    throw_type_error(std::string("W must be float32 or float64 with state of its dtype (or 8-bit state) and no "
+                                 "copy, got ") + dtype_name(w.storage.param) + " W with " +
+                     dtype_name(w.storage.state) + " state; train low-precision parameters with optimizer.step");
   const DType dtype = w.storage.param;
   const LinearArgs a = check_linear_args(W, dtype, X_obj, y_obj, reg_obj, penalty_obj, l1_obj, sample_weight_obj,
                                          unpenalized_obj, intercept_obj);

@@ -352,7 +352,7 @@ class Optimizer:
         if name and _SHAPES[self._rule][name] == "tensor":  # a per-tensor number: float64 only for float64 p
             return np.float64 if p.dtype == np.float64 else np.float32
         if p.dtype.name in LOW_PRECISION_KINDS and self._state_dtype in ("float32", "int8"):
-            return np.float32  # int8: the float32 values _new_state quantizes, or a small tensor's state
+            return np.float32  # int8: the state of a tensor that keeps float state (below min_8bit_size)
         return p.dtype
 
     def _install(self, pending: list[_Pending]) -> None:
@@ -700,7 +700,6 @@ class Optimizer:
             self._group_steps = new_steps
             for mine, group in zip(self.param_groups, new_groups):
                 mine.update(group)
-
 
     def _loaded_buffer(self, entry: dict[str, Any], i: int, name: str, buffer: Array) -> dict[str, Array]:
         """The checked arrays ``entry`` (state[i] of a state_dict) gives for buffer ``name``, by key:

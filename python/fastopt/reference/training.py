@@ -1,7 +1,7 @@
 """The training loop in plain Python and NumPy: the specification of
 :mod:`fastopt.training`. Same generator, same minibatches, same updates.
 """
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -9,6 +9,7 @@ from .._typing import FloatArray, IntArray
 
 from .. import _core
 from . import optim as ref_optim
+from . import quantization
 from .losses import _with_penalty, multiclass_hinge, softmax_cross_entropy
 
 _MASK64 = (1 << 64) - 1
@@ -77,18 +78,32 @@ def optimizer_update(optimizer: Any, settings: dict[str, Any], dW: FloatArray, l
     hypers = {k: v for k, v in settings["hypers"].items() if k in per_step}
     hypers["lr"] = lr
     W = optimizer.params[0]
-    state = {name: arrays[0] for name, arrays in optimizer.state.items()}
+    buffers = {name: arrays[0] for name, arrays in optimizer.state.items()}
+    state: dict[str, Any] = {}
+    for s in spec["states"]:
+        buffer = buffers.get(s["name"])
+        if buffer is not None and buffer.dtype == np.uint8:  # 8-bit state: codes beside "<name>_absmax"
+            buffer = quantization.QuantizedState(buffer, buffers[s["name"] + "_absmax"], s["map8"] == "signed")
+        state[s["name"]] = buffer
+
+    def update(rule_function: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """The rule's reference step; through the 8-bit reference when the state is 8-bit."""
+        if any(isinstance(v, quantization.QuantizedState) for v in state.values()):
+            quantization.step_8bit(rule_function, *args, **kwargs)
+        else:
+            rule_function(*args, **kwargs)
+
     if rule == "sgd" and hypers["momentum"] == 0:       # plain SGD: no buffer, so no dampening
         ref_optim.sgd(W, dW, lr=lr, weight_decay=hypers["weight_decay"], maximize=hypers["maximize"])
         return
     if rule == "sgd":
-        ref_optim.sgd_momentum(W, dW, state["momentum_buffer"], **hypers, step=step)
+        update(ref_optim.sgd_momentum, W, dW, state["momentum_buffer"], **hypers, step=step)
         return
     positional = [state.get(s["name"]) for s in spec["states"] if s["needed_when"] is None]
     optional = {s["arg"]: state.get(s["name"]) for s in spec["states"] if s["needed_when"] is not None}
     if spec["uses_step"]:
         hypers["step"] = step
-    getattr(ref_optim, rule)(W, dW, *positional, **optional, **hypers)
+    update(getattr(ref_optim, rule), W, dW, *positional, **optional, **hypers)
 
 
 def train_linear(optimizer: Any, X: FloatArray, y: IntArray, *, loss: str = "softmax", reg: float = 0.0,

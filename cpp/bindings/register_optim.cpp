@@ -30,7 +30,6 @@ struct SlotArg {
   py::handle obj;
   bool used;  // false: an optional buffer this step does not need (left unchecked)
   StateShape shape = StateShape::elementwise;
-  QuantMap quant = QuantMap::none;
   py::handle absmax = py::none();  // of 8-bit state: "<name>_absmax"
 };
 
@@ -146,7 +145,7 @@ void single_step(py::handle rule, py::handle arrays_obj, py::handle hypers, py::
     if (used && s.needed_when != nullptr && get(s.arg).is_none())
       throw_value_error(std::string(s.arg) + " is required when " + s.needed_when + " is set");
     const std::string absmax = std::string(s.arg) + "_absmax";
-    (spec.is_scalar(i) ? scalars : slots).push_back({s.arg, get(s.arg), used, s.shape, s.quant, get(absmax.c_str())});
+    (spec.is_scalar(i) ? scalars : slots).push_back({s.arg, get(s.arg), used, s.shape, get(absmax.c_str())});
   }
   if (!get("p_copy").is_none()) {
     slots.resize(kParamCopy, SlotArg{"", py::none(), false});
@@ -330,6 +329,7 @@ void register_optim(py::module_& m) {
         "into d; s, y: the correction pairs oldest first, rho[i] = 1/(y_i·s_i), h the initial scaling.\n"
         "Returns al (one number per pair). Bitwise the same for any thread count and ISA.");
   // --- 8-bit state (optim/quantization.hpp) --------------------------------------
+  m.attr("quant_block_elements") = kQuantBlock;
   m.def("quantize_blockwise", [](py::object x_obj, py::object is_signed) {
     const QuantMap map = to_bool(is_signed, "signed") ? QuantMap::signed_dynamic : QuantMap::unsigned_dynamic;
     DType dtype;

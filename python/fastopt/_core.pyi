@@ -8,6 +8,7 @@ compiler: str
 openmp_version: int
 parallel_min_elements: int
 block_elements: int
+quant_block_elements: int
 
 def compiled_isas() -> list[str]: ...
 def supported_isas() -> list[str]: ...

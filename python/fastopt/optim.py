@@ -83,12 +83,18 @@ def state_shape(kind: str, shape: tuple[int, ...]) -> Optional[tuple[int, ...]]:
     return tuple(shape)
 
 
+def quant_blocks(size: int) -> int:
+    """The number of absmax scales of an 8-bit state buffer of ``size`` elements."""
+    return -(-size // _core.quant_block_elements)
+
+
 def _constant_8bit(value: float, shape: tuple[int, ...], signed: bool) -> tuple[Array, Array]:
     """8-bit state with every element ``value`` (codes, absmax), without the float buffer: one
     block's codes and absmax repeated (every block of a constant is quantized alike)."""
     size = int(np.prod(shape, dtype=np.int64))
-    code, absmax = _core.quantize_blockwise(np.full(min(size, 256) or 1, value, np.float32), signed)
-    return np.full(shape, code[0], np.uint8), np.full(-(-size // 256), absmax[0], np.float32)
+    block = np.full(min(size, _core.quant_block_elements) or 1, value, np.float32)
+    code, absmax = _core.quantize_blockwise(block, signed)
+    return np.full(shape, code[0], np.uint8), np.full(quant_blocks(size), absmax[0], np.float32)
 
 
 def _as_tuple(params: Any, name: str) -> tuple[tuple[Any, ...], Optional[list[Any]]]:
@@ -716,7 +722,7 @@ class Optimizer:
 
         def absmax_of(codes: Array) -> Array:
             absmax = array(name + "_absmax")
-            blocks = (codes.size + 255) // 256
+            blocks = quant_blocks(codes.size)
             if absmax.shape != (blocks,) or absmax.dtype != np.float32:
                 raise ValueError(f"{where}[{name + '_absmax'!r}] has shape {absmax.shape} and dtype "
                                  f"{absmax.dtype}; expected {(blocks,)} and float32 (one absmax per block of 256)")

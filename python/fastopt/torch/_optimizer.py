@@ -20,7 +20,7 @@ import torch.optim.optimizer as _torch_optimizer  # (torch.optim deletes its sub
 from .. import _core
 from .._typing import Array
 from .._options import MIN_8BIT_SIZE, int8_options, precision_options, tuple_of, warn_if_nothing_to_round
-from ..optim import _constant_8bit, state_shape
+from ..optim import _constant_8bit, quant_blocks, state_shape
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -386,7 +386,7 @@ class _Optimizer(torch.optim.Optimizer):
                 if not (isinstance(codes, torch.Tensor) and codes.dtype == torch.uint8):
                     continue
                 absmax = entry.get(key + "_absmax")
-                blocks = (codes.numel() + 255) // 256
+                blocks = quant_blocks(codes.numel())
                 where = f"state_dict['state'][{index}][{key + '_absmax'!r}]"
                 if not isinstance(absmax, torch.Tensor):
                     raise ValueError(f"{where} is missing: 8-bit (uint8) {key!r} needs the absmax of its blocks")
